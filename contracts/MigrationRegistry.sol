@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
+import {IMigrationRegistry} from "./interfaces/IMigrationRegistry.sol";
+import {EdgeNodes} from "./libraries/EdgeNodes.sol";
+import {Migrations} from "./libraries/Migrations.sol";
+
+/// @title MigrationRegistry
+/// @notice Coordinates service-container migrations between edge clusters on a permissioned chain (BloSM).
+/// A source cluster requests a migration with the container's requirements; candidate clusters self-evaluate and
+/// offer; one is assigned; the source publishes the snapshot's digest; the destination runs exactly that image
+/// and records completion with per-phase timings. Only registered, active edge nodes act, and only in their role.
+/// @dev Compiled for London (no PUSH0): Clique networks run geth <= 1.13.15.
+contract MigrationRegistry is IMigrationRegistry, AccessControl {
+    using EdgeNodes for EdgeNodes.State;
+    using Migrations for Migrations.State;
+    using EnumerableSet for EnumerableSet.UintSet;
+
+    /// @notice Held by every registered, active edge node's operator key.
+    bytes32 public constant EDGE_NODE_ROLE = keccak256("EDGE_NODE_ROLE");
+
+    EdgeNodes.State private _nodes;
+    Migrations.State private _migrations;
+
+    /// @param admin Account (EOA or multisig) that registers and deactivates nodes.
+    /// @param offerWindowSeconds How long candidates may offer after a request (1 s .. 1 h).
+    /// @param initialNodes Nodes registered at deployment.
+    /// Requirements:
+    /// - `admin` is not zero; every initial node passes {registerNode}'s checks.
+    constructor(address admin, uint32 offerWindowSeconds, NodeRegistration[] memory initialNodes) {
+        if (admin == address(0)) revert MigrationRegistryInvalidOperator(admin);
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _migrations.setOfferWindow(offerWindowSeconds);
+        for (uint256 i = 0; i < initialNodes.length; ++i) {
+            _register(initialNodes[i]);
+        }
+    }
+
+    modifier onlyActiveNode() {
+        _checkRole(EDGE_NODE_ROLE);
+        _nodes.requireActive(msg.sender);
+        _;
+    }
+
+    // ------------------------------------------------------------ edge nodes
+
+    /// @notice Registers an edge node (or reactivates a deactivated one) and grants its operator EDGE_NODE_ROLE.
+    /// Requirements:
+    /// - caller has DEFAULT_ADMIN_ROLE; the node is not active;
+    /// - endpoint is 1..256 bytes; position within ±90°/±180°; coverage 1 m..1000 km;
+    /// - capacity has CPU and memory, GPU memory iff GPUs, all within bounds; 1..32 distinct non-zero app types.
+    function registerNode(NodeRegistration calldata node) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _register(node);
+    }
+
+    /// @notice Replaces a node's location, coverage, total capacity and app types.
+    /// Requirements:
+    /// - caller has DEFAULT_ADMIN_ROLE; the node is active; inputs pass the bounds of {registerNode}.
+    function updateNode(
+        address operator,
+        Position calldata location,
+        uint32 coverageRadiusM,
+        Capacity calldata total,
+        bytes32[] calldata appTypes
+    ) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _nodes.update(operator, location, coverageRadiusM, total, appTypes);
+    }
+
+    /// @notice A node moves its own endpoint (how peers and clients reach it).
+    /// Requirements:
+    /// - caller is an active edge node; endpoint is 1..256 bytes.
+    function updateEndpoint(string calldata endpoint) external onlyActiveNode {
+        _nodes.updateEndpoint(msg.sender, endpoint);
+    }
+
+    /// @notice A node's periodic report of its free capacity, read by gateways choosing a neighbour.
+    /// Requirements:
+    /// - caller is an active edge node; every field is at most the node's total.
+    function reportCapacity(Capacity calldata free) external onlyActiveNode {
+        _nodes.reportCapacity(msg.sender, free);
+    }
+
+    /// @notice Deactivates a node and revokes its role. Its open migrations can still be failed by the other
+    /// party or expired by anyone.
+    /// Requirements:
+    /// - caller has DEFAULT_ADMIN_ROLE; the node is active.
+    function deactivateNode(address operator) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _nodes.deactivate(operator);
+        _revokeRole(EDGE_NODE_ROLE, operator);
+    }
+
+    /// @notice Sets how long candidates may offer after each new request.
+    /// Requirements:
+    /// - caller has DEFAULT_ADMIN_ROLE; 1 <= seconds_ <= 3600.
+    function setOfferWindow(uint32 seconds_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _migrations.setOfferWindow(seconds_);
+    }
+
+    // ------------------------------------------------------------ migrations
+
+    /// @notice The source cluster asks to move a service container (BloSM Algorithm 1). Emits {MigrationRequested}.
+    /// Requirements:
+    /// - caller is an active edge node with fewer than 64 open migrations as source;
+    /// - non-zero service id and app type; CPU, memory and snapshot size non-zero and within bounds, GPU memory
+    ///   only with GPUs;
+    /// - deadline after the offer window and at most one day ahead;
+    /// - a preferred destination, if given, is another active node that supports the app type and can hold it;
+    /// - base image at most 256 bytes; client position, if given, within bounds.
+    function requestMigration(MigrationRequest calldata request) external onlyActiveNode returns (uint256 id) {
+        return _migrations.request(_nodes, msg.sender, request);
+    }
+
+    /// @notice A candidate that passed self-evaluation offers to host the container, with its score.
+    /// The preferred destination's offer is assigned at once.
+    /// Requirements:
+    /// - caller is an active edge node other than the source, supports the app type, and its total capacity holds
+    ///   the requirements;
+    /// - the migration is Requested or Offered, the offer window is open, the caller has not offered yet, and
+    ///   fewer than 16 offers exist.
+    function offer(uint256 id, uint32 score) external onlyActiveNode {
+        _migrations.offer(_nodes, id, msg.sender, score);
+    }
+
+    /// @notice Assigns the best offer once the window has closed (highest score, earliest on ties). Anyone may call.
+    /// Requirements:
+    /// - the migration is Requested or Offered, its offer window has closed, and an active node has offered.
+    function finalizeAssignment(uint256 id) external returns (address destination) {
+        return _migrations.finalize(_nodes, id);
+    }
+
+    /// @notice The source pins the snapshot image the destination may run, by manifest digest.
+    /// Requirements:
+    /// - caller is the migration's source and an active edge node; the migration is Assigned; digest is non-zero.
+    function publishSnapshot(uint256 id, bytes32 imageDigest) external onlyActiveNode {
+        _migrations.publishSnapshot(id, msg.sender, imageDigest);
+    }
+
+    /// @notice The destination records that the container runs there, with per-phase timings.
+    /// Requirements:
+    /// - caller is the assigned destination and an active edge node; the migration is SnapshotPublished;
+    /// - totalMs is non-zero and no phase exceeds it.
+    function complete(uint256 id, Timings calldata timings) external onlyActiveNode {
+        _migrations.complete(id, msg.sender, timings);
+    }
+
+    /// @notice Either party marks an assigned migration failed; the source then restarts its container.
+    /// Requirements:
+    /// - caller is the source or the destination; the migration is Assigned or SnapshotPublished; code is non-zero.
+    function fail(uint256 id, uint16 code) external {
+        _migrations.fail(id, msg.sender, code);
+    }
+
+    /// @notice The source withdraws a request before it is assigned.
+    /// Requirements:
+    /// - caller is the source; the migration is Requested or Offered.
+    function cancel(uint256 id) external {
+        _migrations.cancel(id, msg.sender);
+    }
+
+    /// @notice Anyone ends a migration whose deadline has passed, so no migration stays open forever.
+    /// Requirements:
+    /// - the migration has not ended and block.timestamp > deadline.
+    function expire(uint256 id) external {
+        _migrations.expire(id, msg.sender);
+    }
+
+    // ------------------------------------------------------------------ views
+
+    /// @notice The current state of a migration, derived from its stored facts and the clock.
+    /// Requirements:
+    /// - the migration exists.
+    function state(uint256 id) external view returns (MigrationState) {
+        return _migrations.state(id);
+    }
+
+    /// @notice A migration as stored. Requirements: the migration exists.
+    function getMigration(uint256 id) external view returns (Migration memory) {
+        return _migrations.get(id);
+    }
+
+    /// @notice A migration's offers in the order they were made. Requirements: the migration exists.
+    function getOffers(uint256 id) external view returns (Offer[] memory) {
+        _migrations.get(id);
+        return _migrations.offers[id];
+    }
+
+    /// @notice Open migrations in which `node` is the source or the assigned destination.
+    function openMigrationsOf(address node) external view returns (uint256[] memory) {
+        return _migrations.openOf[node].values();
+    }
+
+    /// @notice A page of all open migrations (candidates rebuild their offers from it after a restart).
+    function openMigrations(uint256 offset, uint256 limit) external view returns (uint256[] memory ids, uint256 total) {
+        return _migrations.openPage(offset, limit);
+    }
+
+    /// @notice An edge node as stored. Requirements: the node was registered once.
+    function getNode(address operator) external view returns (EdgeNode memory) {
+        EdgeNode storage node = _nodes.nodes[operator];
+        if (node.operator == address(0)) revert MigrationRegistryUnknownNode(operator);
+        return node;
+    }
+
+    /// @notice A page of all nodes ever registered, active or not.
+    function nodes(uint256 offset, uint256 limit) external view returns (EdgeNode[] memory page, uint256 total) {
+        return _nodes.page(offset, limit);
+    }
+
+    /// @notice Whether `operator` is registered for `appType`.
+    function supportsAppType(address operator, bytes32 appType) external view returns (bool) {
+        return _nodes.runs[operator][appType];
+    }
+
+    /// @notice Number of migrations ever requested; ids run from 1 to this.
+    function migrationCount() external view returns (uint256) {
+        return _migrations.count;
+    }
+
+    /// @notice Seconds candidates may offer after a request.
+    function offerWindow() external view returns (uint32) {
+        return _migrations.offerWindow;
+    }
+
+    function _register(NodeRegistration memory node) private {
+        _nodes.register(node);
+        _grantRole(EDGE_NODE_ROLE, node.operator);
+    }
+}

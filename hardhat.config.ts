@@ -1,0 +1,52 @@
+import { createRequire } from "node:module";
+import hardhatToolboxViemPlugin from "@nomicfoundation/hardhat-toolbox-viem";
+import { configVariable, defineConfig } from "hardhat/config";
+
+const require = createRequire(import.meta.url);
+
+// Hardhat cannot download compilers on these machines; the npm `solc` package ships the wasm build.
+// The path must be absolute: a relative one is resolved inside Hardhat's own folder.
+const soljson = require.resolve("solc/soljson.js");
+const solcVersion: string = require("solc/package.json").version;
+
+export default defineConfig({
+  plugins: [hardhatToolboxViemPlugin],
+  solidity: {
+    version: solcVersion,
+    path: soljson,
+    settings: {
+      // Clique networks run geth <= 1.13.15 with London rules: no PUSH0 (Shanghai) or MCOPY (Cancun).
+      evmVersion: "london",
+      optimizer: { enabled: true, runs: 200 },
+    },
+  },
+  networks: {
+    // In-process chain for tests (automine), London rules so nothing newer than Clique's EVM slips in.
+    default: {
+      type: "edr-simulated",
+      chainType: "l1",
+      hardfork: "london",
+    },
+    // The local dev/CI chain served by `npm run chain`: a real JSON-RPC node sealing one block per period,
+    // like a Clique signer (BLOSM_BLOCK_TIME_MS, default 1000), with London rules like geth 1.13 Clique.
+    chain: {
+      type: "edr-simulated",
+      chainType: "l1",
+      hardfork: "london",
+      mining: { auto: false, interval: Number(process.env.BLOSM_BLOCK_TIME_MS ?? 1000) },
+    },
+    localhost: {
+      type: "http",
+      chainType: "l1",
+      url: process.env.BLOSM_RPC_URL ?? "http://127.0.0.1:8545",
+    },
+    // A private Clique PoA network (geth v1.13.15 signers). URL and deployer key are configuration variables
+    // (`npx hardhat keystore set CLIQUE_RPC_URL` / `CLIQUE_DEPLOYER_KEY`, or environment variables), never committed.
+    clique: {
+      type: "http",
+      chainType: "l1",
+      url: configVariable("CLIQUE_RPC_URL"),
+      accounts: [configVariable("CLIQUE_DEPLOYER_KEY")],
+    },
+  },
+});

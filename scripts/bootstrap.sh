@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs what blosm needs on a fresh machine, idempotently:
+#   - Node.js 24 (from the npm package node@24) when the machine's Node is older than 22.13,
+#   - Debian packages for the real services (redis-server, docker.io, docker-registry) when running as root,
+#   - the project's npm dependencies.
+# Set BLOSM_SKIP_APT=1 to skip the Debian packages (you then provide redis-server, dockerd and a registry).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+say() { printf '\033[1mbootstrap:\033[0m %s\n' "$*"; }
+
+node_ok() {
+  command -v node >/dev/null 2>&1 &&
+    node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>22||(a===22&&b>=13)?0:1)'
+}
+if [ -x .tools/node24/node_modules/.bin/node ]; then
+  say "Node $(.tools/node24/node_modules/.bin/node --version) (project-local)"
+elif node_ok; then
+  say "Node $(node --version) (system)"
+else
+  command -v npm >/dev/null 2>&1 || { echo "bootstrap: npm is required to install Node 24 (install Node.js and npm first)" >&2; exit 1; }
+  say "system Node is $(node --version 2>/dev/null || echo missing); installing Node 24 into .tools/node24"
+  npm install --silent --no-audit --no-fund --prefix .tools/node24 node@24 >/dev/null
+  say "Node $(.tools/node24/node_modules/.bin/node --version) installed"
+fi
+export PATH="$root/.tools/node24/node_modules/.bin:$PATH"
+
+need_apt=()
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v dockerd >/dev/null 2>&1 || need_apt+=(docker.io)
+[ -x /usr/bin/docker-registry ] || need_apt+=(docker-registry)
+command -v busybox >/dev/null 2>&1 || need_apt+=(busybox-static)
+command -v tc >/dev/null 2>&1 || need_apt+=(iproute2)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "${BLOSM_SKIP_APT:-}" = 1 ]; then
+    say "skipping Debian packages (BLOSM_SKIP_APT=1); missing: ${need_apt[*]}"
+  elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian packages: ${need_apt[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  else
+    echo "bootstrap: these programs are missing and I can only install them as root with apt-get: ${need_apt[*]}" >&2
+    echo "bootstrap: install them (Debian: apt-get install ${need_apt[*]}) and run me again" >&2
+    exit 1
+  fi
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm dependencies"
+  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
+fi
+say "ready"

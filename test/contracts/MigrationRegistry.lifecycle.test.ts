@@ -1,0 +1,231 @@
+import { beforeEach, describe, expect, it } from "vitest";
+import { getAddress, parseEventLogs, zeroAddress, type Hex } from "viem";
+import {
+  DRIVER, IMAGE, Reason, State, deployRegistry, expectRevert, now, requirements, serviceId, stateBits,
+} from "../helpers/registry.ts";
+
+type Ctx = Awaited<ReturnType<typeof deployRegistry>>;
+const DIGEST: Hex = `0x${"ab".repeat(32)}`;
+const timings = {
+  stopMs: 40, snapshotMs: 300, pushMs: 900, pullMs: 800, startMs: 500, totalMs: 2600, downtimeMs: 80, bytesMoved: 5_000_000n,
+};
+
+async function request(ctx: Ctx, overrides: Record<string, unknown> = {}, from = ctx.a) {
+  const t = await now(ctx.publicClient);
+  const args = {
+    serviceId: serviceId(7),
+    appType: DRIVER,
+    requirements: requirements(),
+    reason: Reason.ClientMobility,
+    preferredDestination: zeroAddress,
+    deadline: t + 600n,
+    stateful: false,
+    hasClientPosition: true,
+    clientPosition: { latE6: 35_885_100, lonE6: 128_655_000 },
+    baseImage: "127.0.0.1:5000/apps/driver-profiling@sha256:" + "cd".repeat(32),
+    ...overrides,
+  };
+  const hash = await (await ctx.as(from)).write.requestMigration([args]);
+  const receipt = await ctx.publicClient.waitForTransactionReceipt({ hash });
+  const [log] = parseEventLogs({ abi: ctx.registry.abi, logs: receipt.logs, eventName: "MigrationRequested" });
+  return { id: log!.args.id, log: log!, args, receipt };
+}
+
+async function eventsOf(ctx: Ctx, hash: Hex) {
+  const receipt = await ctx.publicClient.waitForTransactionReceipt({ hash });
+  return parseEventLogs({ abi: ctx.registry.abi, logs: receipt.logs });
+}
+
+describe("MigrationRegistry lifecycle", () => {
+  let ctx: Ctx;
+  beforeEach(async () => {
+    ctx = await deployRegistry(5);
+  });
+
+  it("plays source, candidates and destination from request to completion", async () => {
+    const { registry, a, b, c } = ctx;
+    const { id, log, args } = await request(ctx);
+    expect(id).toBe(1n);
+    expect(log.args.source).toBe(getAddress(a.account.address));
+    expect(log.args.appType).toBe(DRIVER);
+    expect(log.args.request.serviceId).toBe(args.serviceId);
+    expect(log.args.request.baseImage).toBe(args.baseImage);
+    expect(log.args.request.requirements.snapshotSizeBytes).toBe(264_000_000n);
+    expect(await registry.read.state([id])).toBe(State.Requested);
+    expect(await registry.read.openMigrationsOf([a.account.address])).toEqual([id]);
+
+    // Candidates self-evaluated (off-chain) and offer; b scores lower than c.
+    const offered = await eventsOf(ctx, await (await ctx.as(b)).write.offer([id, 500]));
+    expect(offered.map((e) => e.eventName)).toEqual(["MigrationOffered"]);
+    await (await ctx.as(c)).write.offer([id, 900]);
+    expect(await registry.read.state([id])).toBe(State.Offered);
+    const offers = await registry.read.getOffers([id]);
+    expect(offers.map((o) => [o.node, o.score])).toEqual([
+      [getAddress(b.account.address), 500],
+      [getAddress(c.account.address), 900],
+    ]);
+
+    await expectRevert((await ctx.as(b)).write.finalizeAssignment([id]), "MigrationRegistryOfferWindowOpen");
+    await ctx.networkHelpers.time.increase(6);
+    // Anyone may finalize once the window closed; the best score wins.
+    const assigned = await eventsOf(ctx, await (await ctx.as(ctx.outsider)).write.finalizeAssignment([id]));
+    const assignedEvent = assigned.find((e) => e.eventName === "MigrationAssigned");
+    expect(assignedEvent?.args).toMatchObject({
+      id, source: getAddress(a.account.address), destination: getAddress(c.account.address), score: 900, preferred: false,
+    });
+    expect(await registry.read.state([id])).toBe(State.Assigned);
+    expect(await registry.read.openMigrationsOf([c.account.address])).toEqual([id]);
+
+    // Source publishes the snapshot digest; destination completes with timings.
+    const published = await eventsOf(ctx, await (await ctx.as(a)).write.publishSnapshot([id, DIGEST]));
+    expect(published[0]?.args).toMatchObject({ id, imageDigest: DIGEST, destination: getAddress(c.account.address) });
+    expect(await registry.read.state([id])).toBe(State.SnapshotPublished);
+
+    const completed = await eventsOf(ctx, await (await ctx.as(c)).write.complete([id, timings]));
+    expect(completed[0]?.eventName).toBe("MigrationCompleted");
+    expect(completed[0]?.args).toMatchObject({
+      id, destination: getAddress(c.account.address), serviceId: args.serviceId,
+      source: getAddress(a.account.address), appType: DRIVER, imageDigest: DIGEST, timings,
+    });
+    expect(await registry.read.state([id])).toBe(State.Completed);
+    const stored = await registry.read.getMigration([id]);
+    expect(stored.timings).toEqual(timings);
+    expect(stored.snapshotDigest).toBe(DIGEST);
+    expect(await registry.read.openMigrationsOf([a.account.address])).toEqual([]);
+    expect(await registry.read.openMigrationsOf([c.account.address])).toEqual([]);
+    expect(await registry.read.openMigrations([0n, 10n])).toEqual([[], 0n]);
+  });
+
+  it("assigns the preferred destination as soon as it offers, whatever its score", async () => {
+    const { registry, b, c } = ctx;
+    const { id } = await request(ctx, { preferredDestination: b.account.address });
+    await (await ctx.as(c)).write.offer([id, 1000]);
+    const events = await eventsOf(ctx, await (await ctx.as(b)).write.offer([id, 1]));
+    expect(events.map((e) => e.eventName)).toEqual(["MigrationOffered", "MigrationAssigned"]);
+    expect(events[1]?.args).toMatchObject({ destination: getAddress(b.account.address), preferred: true, score: 1 });
+    expect(await registry.read.state([id])).toBe(State.Assigned);
+    await expectRevert((await ctx.as(ctx.d)).write.offer([id, 5]), "MigrationRegistryUnexpectedState", [
+      id, State.Assigned, stateBits(State.Requested, State.Offered),
+    ]);
+  });
+
+  it("breaks score ties by the earliest offer and passes over offerers deactivated since", async () => {
+    const { registry, admin, b, c, d } = ctx;
+    const { id } = await request(ctx, { requirements: requirements({ gpuCount: 0, gpuMemoryMiB: 0 }) });
+    await (await ctx.as(d)).write.offer([id, 700]);
+    await (await ctx.as(b)).write.offer([id, 700]);
+    await (await ctx.as(c)).write.offer([id, 700]);
+    await (await ctx.as(admin)).write.deactivateNode([d.account.address]);
+    await ctx.networkHelpers.time.increase(6);
+    await (await ctx.as(c)).write.finalizeAssignment([id]);
+    expect((await registry.read.getMigration([id])).destination).toBe(getAddress(b.account.address));
+  });
+
+  it("refuses to finalize without offers and lets the source cancel, then nothing stays open", async () => {
+    const { registry, a } = ctx;
+    const { id } = await request(ctx);
+    await ctx.networkHelpers.time.increase(6);
+    await expectRevert((await ctx.as(a)).write.finalizeAssignment([id]), "MigrationRegistryNoOffers", [id]);
+    await expectRevert((await ctx.as(ctx.b)).write.cancel([id]), "MigrationRegistryNotSource");
+    const events = await eventsOf(ctx, await (await ctx.as(a)).write.cancel([id]));
+    expect(events[0]).toMatchObject({ eventName: "MigrationCancelled", args: { id, serviceId: serviceId(7) } });
+    expect(await registry.read.state([id])).toBe(State.Cancelled);
+    expect(await registry.read.openMigrationsOf([a.account.address])).toEqual([]);
+    await expectRevert((await ctx.as(a)).write.cancel([id]), "MigrationRegistryUnexpectedState");
+  });
+
+  it("closes the offer window to late offers", async () => {
+    const { id, log } = await request(ctx);
+    await ctx.networkHelpers.time.increase(6);
+    await expectRevert((await ctx.as(ctx.b)).write.offer([id, 1]), "MigrationRegistryOfferWindowClosed", [
+      id, log.args.offerWindowEnd,
+    ]);
+  });
+
+  it("lets either party fail an assigned migration with a reason code, and no one else", async () => {
+    const { registry, a, b, c } = ctx;
+    const first = await request(ctx, { preferredDestination: b.account.address });
+    await (await ctx.as(b)).write.offer([first.id, 1]);
+    await expectRevert((await ctx.as(c)).write.fail([first.id, 3]), "MigrationRegistryNotParty");
+    await expectRevert((await ctx.as(b)).write.fail([first.id, 0]), "MigrationRegistryInvalidFailureCode");
+    const events = await eventsOf(ctx, await (await ctx.as(b)).write.fail([first.id, 4]));
+    expect(events[0]?.args).toMatchObject({ id: first.id, by: getAddress(b.account.address), code: 4, stateAtFailure: State.Assigned });
+    expect(await registry.read.state([first.id])).toBe(State.Failed);
+    expect((await registry.read.getMigration([first.id])).failureCode).toBe(4);
+
+    const second = await request(ctx, { preferredDestination: c.account.address, serviceId: serviceId(8) });
+    await (await ctx.as(c)).write.offer([second.id, 1]);
+    await (await ctx.as(a)).write.publishSnapshot([second.id, DIGEST]);
+    await (await ctx.as(a)).write.fail([second.id, 9]);
+    expect(await registry.read.state([second.id])).toBe(State.Failed);
+    await expectRevert((await ctx.as(c)).write.complete([second.id, timings]), "MigrationRegistryUnexpectedState", [
+      second.id, State.Failed, stateBits(State.SnapshotPublished),
+    ]);
+    expect(await registry.read.openMigrationsOf([c.account.address])).toEqual([]);
+  });
+
+  it("lets only the source publish and only the destination complete, in order", async () => {
+    const { a, b, c } = ctx;
+    const { id } = await request(ctx, { preferredDestination: b.account.address });
+    await expectRevert((await ctx.as(a)).write.publishSnapshot([id, DIGEST]), "MigrationRegistryUnexpectedState", [
+      id, State.Requested, stateBits(State.Assigned),
+    ]);
+    await (await ctx.as(b)).write.offer([id, 10]);
+    await expectRevert((await ctx.as(b)).write.publishSnapshot([id, DIGEST]), "MigrationRegistryNotSource", [
+      id, getAddress(b.account.address),
+    ]);
+    await expectRevert((await ctx.as(a)).write.publishSnapshot([id, `0x${"00".repeat(32)}`]), "MigrationRegistryInvalidDigest");
+    await expectRevert((await ctx.as(b)).write.complete([id, timings]), "MigrationRegistryUnexpectedState");
+    await (await ctx.as(a)).write.publishSnapshot([id, DIGEST]);
+    await expectRevert((await ctx.as(a)).write.complete([id, timings]), "MigrationRegistryNotDestination");
+    await expectRevert((await ctx.as(c)).write.complete([id, timings]), "MigrationRegistryNotDestination");
+    await expectRevert((await ctx.as(b)).write.complete([id, { ...timings, totalMs: 0 }]), "MigrationRegistryInvalidTimings");
+    await expectRevert((await ctx.as(b)).write.complete([id, { ...timings, pullMs: timings.totalMs + 1 }]), "MigrationRegistryInvalidTimings");
+    await (await ctx.as(b)).write.complete([id, timings]);
+    await expectRevert((await ctx.as(b)).write.complete([id, timings]), "MigrationRegistryUnexpectedState");
+  });
+
+  it("keeps out callers that are not active edge nodes, and the source from its own migration", async () => {
+    const { a, outsider, admin } = ctx;
+    const { id } = await request(ctx);
+    await expectRevert((await ctx.as(outsider)).write.offer([id, 1]), "AccessControlUnauthorizedAccount");
+    await expectRevert((await ctx.as(a)).write.offer([id, 1]), "MigrationRegistrySourceCannotOffer", [id]);
+    // A node without GPUs cannot offer for a GPU container; a node without the app type cannot offer at all.
+    await expectRevert((await ctx.as(ctx.d)).write.offer([id, 1]), "MigrationRegistryInsufficientCapacity");
+    const image = await request(ctx, { appType: IMAGE, serviceId: serviceId(9) });
+    await expectRevert((await ctx.as(ctx.d)).write.offer([image.id, 1]), "MigrationRegistryUnsupportedAppType");
+    await (await ctx.as(ctx.b)).write.offer([id, 1]);
+    await expectRevert((await ctx.as(ctx.b)).write.offer([id, 2]), "MigrationRegistryAlreadyOffered");
+    await (await ctx.as(admin)).write.deactivateNode([a.account.address]);
+    await expectRevert(request(ctx, { serviceId: serviceId(10) }), "AccessControlUnauthorizedAccount");
+    await expectRevert(ctx.registry.read.state([99n]), "MigrationRegistryUnknownMigration", [99n]);
+  });
+
+  it("expires a migration past its deadline from any open state, once", async () => {
+    const { registry, b, outsider } = ctx;
+    const t = await now(ctx.publicClient);
+    const { id } = await request(ctx, { preferredDestination: b.account.address, deadline: t + 30n });
+    await (await ctx.as(b)).write.offer([id, 1]);
+    await expectRevert((await ctx.as(outsider)).write.expire([id]), "MigrationRegistryNotExpired");
+    await ctx.networkHelpers.time.increase(40);
+    expect(await registry.read.state([id])).toBe(State.Expired); // derived before anyone records it
+    await expectRevert((await ctx.as(ctx.a)).write.publishSnapshot([id, DIGEST]), "MigrationRegistryUnexpectedState", [
+      id, State.Expired, stateBits(State.Assigned),
+    ]);
+    const events = await eventsOf(ctx, await (await ctx.as(outsider)).write.expire([id]));
+    expect(events[0]?.args).toMatchObject({ id, by: getAddress(outsider.account.address), stateAtExpiry: State.Assigned });
+    expect(await registry.read.openMigrationsOf([b.account.address])).toEqual([]);
+    await expectRevert((await ctx.as(outsider)).write.expire([id]), "MigrationRegistryUnexpectedState");
+  });
+
+  it("lists open migrations in pages for workers rebuilding their view", async () => {
+    const ids = [];
+    for (let i = 1; i <= 5; i++) ids.push((await request(ctx, { serviceId: serviceId(100 + i) })).id);
+    await (await ctx.as(ctx.a)).write.cancel([ids[1]!]);
+    const [page1, total] = await ctx.registry.read.openMigrations([0n, 3n]);
+    const [page2] = await ctx.registry.read.openMigrations([3n, 3n]);
+    expect(total).toBe(4n);
+    expect([...page1, ...page2].sort()).toEqual([ids[0], ids[2], ids[3], ids[4]].sort());
+    expect(await ctx.registry.read.openMigrations([10n, 3n])).toEqual([[], 4n]);
+  });
+});

@@ -1,0 +1,89 @@
+import { network } from "hardhat";
+import { expect } from "vitest";
+import { stringToHex, type Address, type Hex } from "viem";
+import { decodeRevert } from "../../workers/src/chain/decodeRevert.ts";
+
+export const appType = (name: string): Hex => stringToHex(name, { size: 32 });
+export const DRIVER = appType("driver-profiling");
+export const IMAGE = appType("image-recognition");
+export const serviceId = (n: number): Hex => `0x${n.toString(16).padStart(64, "0")}`;
+
+export const Reason = { ClientMobility: 0, InsufficientResources: 1, Rebalance: 2, Manual: 3 } as const;
+export const State = {
+  None: 0, Requested: 1, Offered: 2, Assigned: 3, SnapshotPublished: 4,
+  Completed: 5, Failed: 6, Cancelled: 7, Expired: 8,
+} as const;
+export const stateBits = (...states: number[]): Hex =>
+  `0x${states.reduce((acc, s) => acc | (1n << BigInt(s)), 0n).toString(16).padStart(64, "0")}`;
+
+export type NodeRegistration = {
+  operator: Address;
+  endpoint: string;
+  location: { latE6: number; lonE6: number };
+  coverageRadiusM: number;
+  total: { cpuMillicores: number; memoryMiB: number; gpuCount: number; gpuMemoryMiB: number };
+  appTypes: Hex[];
+};
+
+export function nodeRegistration(operator: Address, overrides: Partial<NodeRegistration> = {}): NodeRegistration {
+  return {
+    operator,
+    endpoint: "http://edge.example:8600",
+    location: { latE6: 35_885_000, lonE6: 128_610_000 },
+    coverageRadiusM: 1500,
+    total: { cpuMillicores: 8000, memoryMiB: 32768, gpuCount: 1, gpuMemoryMiB: 32768 },
+    appTypes: [DRIVER, IMAGE],
+    ...overrides,
+  };
+}
+
+export function requirements(overrides: Partial<Requirements> = {}): Requirements {
+  return { cpuMillicores: 2000, memoryMiB: 4096, gpuCount: 1, gpuMemoryMiB: 8192, snapshotSizeBytes: 264_000_000n, ...overrides };
+}
+export type Requirements = {
+  cpuMillicores: number; memoryMiB: number; gpuCount: number; gpuMemoryMiB: number; snapshotSizeBytes: bigint;
+};
+
+/** Deploys a registry with admin = account 0 and nodes a, b, c (GPU) and d (no GPU, driver profiling only). */
+export async function deployRegistry(offerWindowSeconds = 5) {
+  const connection = await network.connect();
+  const { viem, networkHelpers } = connection;
+  const wallets = await viem.getWalletClients();
+  const [admin, a, b, c, d, outsider] = wallets as [typeof wallets[number], ...typeof wallets];
+  const initialNodes = [
+    nodeRegistration(a.account.address, { endpoint: "http://a:8600" }),
+    nodeRegistration(b.account.address, { endpoint: "http://b:8600", location: { latE6: 35_885_000, lonE6: 128_640_000 } }),
+    nodeRegistration(c.account.address, { endpoint: "http://c:8600", location: { latE6: 35_885_000, lonE6: 128_670_000 } }),
+    nodeRegistration(d.account.address, {
+      endpoint: "http://d:8600",
+      total: { cpuMillicores: 4000, memoryMiB: 8192, gpuCount: 0, gpuMemoryMiB: 0 },
+      appTypes: [DRIVER],
+    }),
+  ];
+  const registry = await viem.deployContract("MigrationRegistry", [admin!.account.address, offerWindowSeconds, initialNodes]);
+  const publicClient = await viem.getPublicClient();
+  const as = (wallet: typeof admin) =>
+    viem.getContractAt("MigrationRegistry", registry.address, { client: { wallet: wallet! } });
+  return {
+    connection, viem, networkHelpers, publicClient, registry, wallets, as,
+    admin: admin!, a: a!, b: b!, c: c!, d: d!, outsider: outsider!,
+  };
+}
+
+export async function now(publicClient: { getBlock: () => Promise<{ timestamp: bigint }> }): Promise<bigint> {
+  return (await publicClient.getBlock()).timestamp;
+}
+
+/** Asserts that `promise` reverts with the named custom error, and (when given) exactly these arguments. */
+export async function expectRevert(promise: Promise<unknown>, errorName: string, args?: readonly unknown[]) {
+  let error: unknown;
+  try {
+    await promise;
+  } catch (e) {
+    error = e;
+  }
+  expect(error, `expected a revert with ${errorName}`).toBeDefined();
+  const decoded = decodeRevert(error);
+  expect(decoded?.errorName, String((error as Error)?.message).slice(0, 400)).toBe(errorName);
+  if (args !== undefined) expect(decoded!.args).toEqual(args);
+}

@@ -8,16 +8,25 @@ const require = createRequire(import.meta.url);
 // The path must be absolute: a relative one is resolved inside Hardhat's own folder.
 const soljson = require.resolve("solc/soljson.js");
 const solcVersion: string = require("solc/package.json").version;
+const compiler = {
+  version: solcVersion,
+  path: soljson,
+  settings: {
+    // Clique networks run geth <= 1.13.15 with London rules: no PUSH0 (Shanghai) or MCOPY (Cancun).
+    evmVersion: "london",
+    optimizer: { enabled: true, runs: 200 },
+  },
+};
+const blockTimeMs = Number(process.env.BLOSM_BLOCK_TIME_MS ?? 1000);
 
 export default defineConfig({
   plugins: [hardhatToolboxViemPlugin],
   solidity: {
-    version: solcVersion,
-    path: soljson,
-    settings: {
-      // Clique networks run geth <= 1.13.15 with London rules: no PUSH0 (Shanghai) or MCOPY (Cancun).
-      evmVersion: "london",
-      optimizer: { enabled: true, runs: 200 },
+    // Both build profiles spelled out: `ignition deploy` builds with "production", and a profile left to
+    // Hardhat's defaults would target a newer EVM (PUSH0), which a London-rules Clique chain rejects.
+    profiles: {
+      default: compiler,
+      production: compiler,
     },
   },
   networks: {
@@ -33,7 +42,9 @@ export default defineConfig({
       type: "edr-simulated",
       chainType: "l1",
       hardfork: "london",
-      mining: { auto: false, interval: Number(process.env.BLOSM_BLOCK_TIME_MS ?? 1000) },
+      mining: { auto: false, interval: blockTimeMs },
+      // Tests may run faster than Clique's 1 s minimum period; blocks then share timestamps.
+      allowBlocksWithSameTimestamp: blockTimeMs < 1000,
     },
     localhost: {
       type: "http",

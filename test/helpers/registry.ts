@@ -1,7 +1,11 @@
 import { network } from "hardhat";
 import { expect } from "vitest";
-import { stringToHex, type Address, type Hex } from "viem";
+import { stringToHex, type Abi, type Address, type Hex } from "viem";
 import { decodeRevert } from "../../workers/src/chain/decodeRevert.ts";
+
+export const registryAbi = (
+  await import("../../artifacts/contracts/MigrationRegistry.sol/MigrationRegistry.json", { with: { type: "json" } })
+).default.abi as Abi;
 
 export const appType = (name: string): Hex => stringToHex(name, { size: 32 });
 export const DRIVER = appType("driver-profiling");
@@ -75,7 +79,12 @@ export async function now(publicClient: { getBlock: () => Promise<{ timestamp: b
 }
 
 /** Asserts that `promise` reverts with the named custom error, and (when given) exactly these arguments. */
-export async function expectRevert(promise: Promise<unknown>, errorName: string, args?: readonly unknown[]) {
+export async function expectRevert(
+  promise: Promise<unknown>,
+  errorName: string,
+  args?: readonly unknown[],
+  abi: Abi = registryAbi,
+) {
   let error: unknown;
   try {
     await promise;
@@ -83,7 +92,7 @@ export async function expectRevert(promise: Promise<unknown>, errorName: string,
     error = e;
   }
   expect(error, `expected a revert with ${errorName}`).toBeDefined();
-  const decoded = decodeRevert(error);
+  const decoded = decodeRevert(error, abi);
   expect(decoded?.errorName, String((error as Error)?.message).slice(0, 400)).toBe(errorName);
   if (args !== undefined) expect(decoded!.args).toEqual(args);
 }

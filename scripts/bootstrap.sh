@@ -48,6 +48,15 @@ fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm dependencies"
-  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
+  # Not `npm ci`: it insists that every platform's optional package (EDR ships one per OS/CPU) is in the lock,
+  # and registries that mirror only Linux packages cannot produce such a lock. `npm install` follows the lock.
+  npm install --no-audit --no-fund --loglevel=error
+fi
+# npm skips optional dependencies whose engines exclude the running Node; EDR's native binding requires
+# Node >= 22, so an install run under an older Node leaves Hardhat unable to start. Catch that here.
+if ! node -e 'require("@nomicfoundation/edr")' >/dev/null 2>&1; then
+  echo "bootstrap: Hardhat's EDR native binding is missing (npm ran under an older Node?)." >&2
+  echo "bootstrap: fix: rm -rf node_modules && PATH=$root/.tools/node24/node_modules/.bin:\$PATH npm ci" >&2
+  exit 1
 fi
 say "ready"

@@ -4,7 +4,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPublicClient, http, getAddress, type Address } from "viem";
-import { projectRoot, startDevChain, type DevChain } from "../workers/src/chain/devChain.ts";
+import { hardhatCli, hardhatEnv, projectRoot, startDevChain, type DevChain } from "../workers/src/chain/devChain.ts";
 import { registryAbi } from "./helpers/registry.ts";
 import parameters from "../ignition/parameters/localhost.json" with { type: "json" };
 
@@ -25,11 +25,11 @@ describe("deploying the registry with Ignition to a running local node", () => {
     const { stdout } = await run(
       process.execPath,
       [
-        path.join(projectRoot, "node_modules/hardhat/dist/src/cli.js"),
+        hardhatCli,
         "ignition", "deploy", "ignition/modules/MigrationRegistry.ts",
         "--network", "localhost", "--parameters", "ignition/parameters/localhost.json", "--deployment-id", deploymentId,
       ],
-      { cwd: projectRoot, env: { ...process.env, BLOSM_RPC_URL: chain.url, CI: "true" }, timeout: 120_000 },
+      { cwd: projectRoot, env: hardhatEnv({ BLOSM_RPC_URL: chain.url, CI: "true" }), timeout: 120_000 },
     );
     const match = stdout.match(/MigrationRegistry#MigrationRegistry - (0x[0-9a-fA-F]{40})/);
     expect(match, stdout).not.toBeNull();

@@ -50,7 +50,7 @@ describe(`MigrationRegistry input bounds (FUZZ_SEED=${FUZZ_SEED})`, () => {
         serviceId: serviceId(i + 1), appType: DRIVER, requirements: req, reason: Reason.Manual,
         preferredDestination: zeroAddress, deadline, stateful: r.next() < 0.5, hasClientPosition,
         clientPosition: { latE6: lat, lonE6: lon }, baseImage,
-      }], { account: ctx.a.account });
+      }], { account: ctx.a.account.address });
       if (expected === undefined) await expect(call, `case ${i}`).resolves.toBeDefined();
       else await expectRevert(call, expected);
     }
@@ -77,7 +77,7 @@ describe(`MigrationRegistry input bounds (FUZZ_SEED=${FUZZ_SEED})`, () => {
   it("rejects zero ids and preferred destinations that cannot take the container", async () => {
     const w = await ctx.as(ctx.a);
     const t = await now(ctx.publicClient);
-    const from = { account: ctx.a.account };
+    const from = { account: ctx.a.account.address };
     const base = {
       serviceId: serviceId(1), appType: DRIVER,
       requirements: { cpuMillicores: 1000, memoryMiB: 1024, gpuCount: 1, gpuMemoryMiB: 1024, snapshotSizeBytes: 1n },

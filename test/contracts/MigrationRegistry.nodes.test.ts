@@ -87,7 +87,7 @@ describe("MigrationRegistry edge nodes", () => {
       [{ appTypes: [`0x${"00".repeat(32)}`] }, "MigrationRegistryInvalidAppType"],
     ];
     for (const [override, error] of cases) {
-      await expectRevert(w.simulate.registerNode([nodeRegistration(op, override)], { account: admin.account }), error);
+      await expectRevert(w.simulate.registerNode([nodeRegistration(op, override)], { account: admin.account.address }), error);
     }
     await expectRevert(w.simulate.registerNode([nodeRegistration(zeroAddress)]), "MigrationRegistryInvalidOperator");
     // The same bounds, exactly at the limit, pass.

@@ -48,12 +48,16 @@ export type Requirements = {
   cpuMillicores: number; memoryMiB: number; gpuCount: number; gpuMemoryMiB: number; snapshotSizeBytes: bigint;
 };
 
+type Viem = Awaited<ReturnType<typeof network.create>>["viem"];
+type Wallet = Awaited<ReturnType<Viem["getWalletClients"]>>[number];
+
 /** Deploys a registry with admin = account 0 and nodes a, b, c (GPU) and d (no GPU, driver profiling only). */
 export async function deployRegistry(offerWindowSeconds = 5) {
-  const connection = await network.connect();
+  const connection = await network.create();
   const { viem, networkHelpers } = connection;
   const wallets = await viem.getWalletClients();
-  const [admin, a, b, c, d, outsider] = wallets as [typeof wallets[number], ...typeof wallets];
+  const [admin, a, b, c, d, outsider] = wallets.slice(0, 6) as [Wallet, Wallet, Wallet, Wallet, Wallet, Wallet];
+  if (outsider === undefined) throw new Error("the test network needs at least 6 accounts");
   const initialNodes = [
     nodeRegistration(a.account.address, { endpoint: "http://a:8600" }),
     nodeRegistration(b.account.address, { endpoint: "http://b:8600", location: { latE6: 35_885_000, lonE6: 128_640_000 } }),
@@ -64,13 +68,12 @@ export async function deployRegistry(offerWindowSeconds = 5) {
       appTypes: [DRIVER],
     }),
   ];
-  const registry = await viem.deployContract("MigrationRegistry", [admin!.account.address, offerWindowSeconds, initialNodes]);
+  const registry = await viem.deployContract("MigrationRegistry", [admin.account.address, offerWindowSeconds, initialNodes]);
   const publicClient = await viem.getPublicClient();
-  const as = (wallet: typeof admin) =>
-    viem.getContractAt("MigrationRegistry", registry.address, { client: { wallet: wallet! } });
+  const as = (wallet: Wallet) => viem.getContractAt("MigrationRegistry", registry.address, { client: { wallet } });
   return {
     connection, viem, networkHelpers, publicClient, registry, wallets, as,
-    admin: admin!, a: a!, b: b!, c: c!, d: d!, outsider: outsider!,
+    admin, a, b, c, d, outsider,
   };
 }
 

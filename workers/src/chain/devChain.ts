@@ -5,6 +5,14 @@ import { freePort } from "../lib/freePort.ts";
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 
+/** The environment for a Hardhat child process: without a parent's loader hooks (tsx, vitest) in NODE_OPTIONS. */
+export function hardhatEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const { NODE_OPTIONS: _ignored, ...env } = process.env;
+  return { ...env, ...extra };
+}
+
+export const hardhatCli = path.join(projectRoot, "node_modules/hardhat/dist/src/cli.js");
+
 export type DevChain = { url: string; port: number; process: ChildProcess; stop: () => Promise<void> };
 
 /**
@@ -15,10 +23,10 @@ export async function startDevChain(opts: { port?: number; blockTimeMs?: number;
   const port = opts.port ?? (await freePort());
   const child = spawn(
     process.execPath,
-    [path.join(projectRoot, "node_modules/hardhat/dist/src/cli.js"), "node", "--network", "chain", "--port", String(port)],
+    [hardhatCli, "node", "--network", "chain", "--port", String(port)],
     {
       cwd: projectRoot,
-      env: { ...process.env, BLOSM_BLOCK_TIME_MS: String(opts.blockTimeMs ?? 1000) },
+      env: hardhatEnv({ BLOSM_BLOCK_TIME_MS: String(opts.blockTimeMs ?? 1000) }),
       stdio: ["ignore", "pipe", "pipe"],
     },
   );

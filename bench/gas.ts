@@ -1,0 +1,71 @@
+/**
+ * Gas per full migration lifecycle on the London-rules EDR chain, per call and in total, for the two ways a
+ * migration is assigned (preferred destination's fast path; best offer after the window), with 3 candidates.
+ * Run: npm run bench:gas   (prints a table; --json for machines)
+ */
+import { network } from "hardhat";
+import { stringToHex, zeroAddress, type Address, type Hex } from "viem";
+
+const json = process.argv.includes("--json");
+const { viem, networkHelpers } = await network.create();
+const publicClient = await viem.getPublicClient();
+const [admin, src, b, c, d] = await viem.getWalletClients();
+const DRIVER = stringToHex("driver-profiling", { size: 32 });
+const node = (operator: Address, i: number) => ({
+  operator, endpoint: `http://edge-${i}.example:8600`, location: { latE6: 35_885_000, lonE6: 128_610_000 + i * 30_000 },
+  coverageRadiusM: 1500, total: { cpuMillicores: 8000, memoryMiB: 32768, gpuCount: 1, gpuMemoryMiB: 32768 }, appTypes: [DRIVER],
+});
+const registry = await viem.deployContract("MigrationRegistry", [
+  admin!.account.address, 5, [src, b, c, d].map((w, i) => node(w!.account.address, i)),
+]);
+const at = (w: typeof admin) => viem.getContractAt("MigrationRegistry", registry.address, { client: { wallet: w! } });
+const rows: Array<{ flow: string; call: string; by: string; gas: bigint }> = [];
+const gasOf = async (flow: string, call: string, by: string, hash: Hex) => {
+  const receipt = await publicClient.waitForTransactionReceipt({ hash });
+  rows.push({ flow, call, by, gas: receipt.gasUsed });
+};
+const request = async (n: number, preferred: Address) =>
+  (await at(src)).write.requestMigration([{
+    serviceId: `0x${n.toString(16).padStart(64, "0")}`, appType: DRIVER,
+    requirements: { cpuMillicores: 2000, memoryMiB: 4096, gpuCount: 1, gpuMemoryMiB: 8192, snapshotSizeBytes: 264_000_000n },
+    reason: 0, preferredDestination: preferred, deadline: BigInt(Math.floor(Date.now() / 1000) + 3600), stateful: false,
+    hasClientPosition: true, clientPosition: { latE6: 35_885_100, lonE6: 128_655_000 },
+    baseImage: `127.0.0.1:5000/apps/driver-profiling@sha256:${"cd".repeat(32)}`,
+  }]);
+const timings = { stopMs: 40, snapshotMs: 300, pushMs: 900, pullMs: 800, startMs: 500, totalMs: 2600, downtimeMs: 80, bytesMoved: 5_000_000n };
+const digest: Hex = `0x${"ab".repeat(32)}`;
+
+// Fast path: the cluster the client is entering offers and is assigned at once.
+let flow = "preferred destination";
+await gasOf(flow, "requestMigration", "source", await request(1, b!.account.address));
+await gasOf(flow, "offer (other candidate)", "candidate", await (await at(c)).write.offer([1n, 700]));
+await gasOf(flow, "offer + assign (preferred)", "destination", await (await at(b)).write.offer([1n, 500]));
+await gasOf(flow, "publishSnapshot", "source", await (await at(src)).write.publishSnapshot([1n, digest]));
+await gasOf(flow, "complete", "destination", await (await at(b)).write.complete([1n, timings]));
+
+// Best offer wins when the window closes.
+flow = "best offer";
+await gasOf(flow, "requestMigration", "source", await request(2, zeroAddress));
+for (const [w, score] of [[b, 500], [c, 900], [d, 700]] as const) {
+  await gasOf(flow, "offer", "candidate", await (await at(w)).write.offer([2n, score]));
+}
+await networkHelpers.time.increase(6);
+await gasOf(flow, "finalizeAssignment", "anyone", await (await at(d)).write.finalizeAssignment([2n]));
+await gasOf(flow, "publishSnapshot", "source", await (await at(src)).write.publishSnapshot([2n, digest]));
+await gasOf(flow, "complete", "destination", await (await at(c)).write.complete([2n, timings]));
+
+const totals = Object.entries(Object.groupBy(rows, (r) => r.flow)).map(([f, rs]) => ({
+  flow: f, gas: rs!.reduce((s, r) => s + r.gas, 0n), txs: rs!.length,
+}));
+if (json) {
+  console.log(JSON.stringify({ rows, totals }, (_, v) => (typeof v === "bigint" ? Number(v) : v), 2));
+} else {
+  console.log("Gas per migration lifecycle (London rules, solc optimizer 200 runs)\n");
+  console.log("flow                   call                          by           gas");
+  for (const r of rows) console.log(`${r.flow.padEnd(22)} ${r.call.padEnd(29)} ${r.by.padEnd(12)} ${r.gas.toString().padStart(8)}`);
+  console.log("");
+  for (const t of totals) {
+    // On a private Clique chain gas is free to members; what matters is that a lifecycle fits a block easily.
+    console.log(`${t.flow.padEnd(22)} total ${t.gas.toString().padStart(8)} gas in ${t.txs} txs (${(Number(t.gas) / 30_000_000 * 100).toFixed(2)}% of one 30M-gas block)`);
+  }
+}

@@ -35,7 +35,8 @@ describe("loading a worker key", () => {
   it("decrypts a scrypt keystore as geth writes them", async () => {
     const wallet = Wallet.createRandom();
     const json = await encryptKeystoreJson({ address: wallet.address, privateKey: wallet.privateKey }, "s3cret", { scrypt: { N: 1 << 12 } });
-    expect(JSON.parse(json).crypto.kdf).toBe("scrypt");
+    const parsed = JSON.parse(json);
+    expect((parsed.crypto ?? parsed.Crypto).kdf).toBe("scrypt");
     await writeFile(path.join(dir, "scrypt.json"), json);
     await writeFile(path.join(dir, "scrypt-pass"), "s3cret");
     const account = await loadAccount({ kind: "keystore", path: path.join(dir, "scrypt.json"), passwordFile: path.join(dir, "scrypt-pass") });

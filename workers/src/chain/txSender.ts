@@ -1,0 +1,246 @@
+import {
+  BaseError, HttpRequestError, TimeoutError, encodeFunctionData,
+  type Abi, type Address, type Hex, type PublicClient, type TransactionReceipt,
+} from "viem";
+import type { PrivateKeyAccount } from "viem/accounts";
+import { BlosmError, ContractRevertError, RpcError } from "../lib/errors.ts";
+import { silentLogger, type Logger } from "../lib/log.ts";
+import { sleep } from "../lib/sleep.ts";
+import { decodeRevert } from "./decodeRevert.ts";
+
+export type TxSenderOptions = {
+  client: PublicClient;
+  account: PrivateKeyAccount;
+  /** Receipts count only once this many blocks include them (1 = mined). */
+  confirmations: number;
+  /** Explicit gas limits by function name, where the node's estimate is unreliable. */
+  gasLimits?: Readonly<Record<string, bigint>>;
+  /** Margin on estimated gas (estimates can be off by state changes between estimate and inclusion). */
+  gasMultiplier?: number;
+  /** A transaction not mined after this long is resubmitted with the same nonce and higher fees. */
+  stuckAfterMs?: number;
+  maxResubmits?: number;
+  /** Fee increase per resubmission, in percent (geth requires at least 10 for a replacement). */
+  feeBumpPercent?: number;
+  pollMs?: number;
+  log?: Logger;
+};
+
+export type WriteRequest = {
+  address: Address;
+  abi: Abi;
+  functionName: string;
+  args?: readonly unknown[];
+  gas?: bigint;
+};
+
+export type WriteResult = { hash: Hex; receipt: TransactionReceipt; resubmissions: number };
+
+/**
+ * Sends a worker's transactions with one key: local nonces (synced from the chain at start and after any nonce
+ * error), a simulation first so reverts surface as typed errors before anything is signed, explicit or padded gas,
+ * resubmission of stuck transactions with bumped fees, and receipts awaited to the configured depth.
+ */
+export class TxSender {
+  readonly address: Address;
+  private nextNonce: number | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly log: Logger;
+
+  constructor(private readonly opts: TxSenderOptions) {
+    this.address = opts.account.address;
+    this.log = (opts.log ?? silentLogger).child({ component: "tx-sender", from: this.address });
+  }
+
+  /** Reads the account's pending nonce from the chain (also done lazily on first send and after nonce errors). */
+  async syncNonce(): Promise<number> {
+    const nonce = await rpc("eth_getTransactionCount", () =>
+      this.opts.client.getTransactionCount({ address: this.address, blockTag: "pending" }),
+    );
+    this.nextNonce = nonce;
+    this.log.debug("nonce synced", { nonce });
+    return nonce;
+  }
+
+  /** Simulates, signs, broadcasts and waits for `confirmations`. Throws ContractRevertError or RpcError. */
+  async write(req: WriteRequest): Promise<WriteResult> {
+    await this.simulate(req);
+    const sent = await this.serialized(() => this.broadcast(req));
+    return this.awaitReceipt(req, sent);
+  }
+
+  private async simulate(req: WriteRequest) {
+    try {
+      await this.opts.client.simulateContract({
+        account: this.opts.account, address: req.address, abi: req.abi, functionName: req.functionName, args: req.args,
+      } as Parameters<PublicClient["simulateContract"]>[0]);
+    } catch (e) {
+      throw this.classify(req, e);
+    }
+  }
+
+  private serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async broadcast(req: WriteRequest, attempt = 0): Promise<Pending> {
+    if (this.nextNonce === undefined) await this.syncNonce();
+    const nonce = this.nextNonce!;
+    const data = encode(req);
+    const gas = req.gas ?? this.opts.gasLimits?.[req.functionName] ?? (await this.estimateGas(req, data));
+    const fees = await rpc("eth_feeHistory", () => this.opts.client.estimateFeesPerGas());
+    const chainId = await rpc("eth_chainId", () => this.opts.client.getChainId());
+    const tx = { chainId, nonce, to: req.address, data, gas, maxFeePerGas: fees.maxFeePerGas!, maxPriorityFeePerGas: fees.maxPriorityFeePerGas!, type: "eip1559" as const };
+    try {
+      const hash = await this.sendRaw(tx);
+      this.nextNonce = nonce + 1;
+      this.log.info("transaction sent", { fn: req.functionName, hash, nonce, gas });
+      return { tx, hashes: [hash] };
+    } catch (e) {
+      if (isNonceError(e) && attempt < 2) {
+        this.log.warn("nonce rejected; resyncing from the chain", { fn: req.functionName, nonce, reason: shortReason(e) });
+        await this.syncNonce();
+        return this.broadcast(req, attempt + 1);
+      }
+      // The nonce was not consumed; make the next send ask the chain rather than trust the local count.
+      this.nextNonce = undefined;
+      throw this.classify(req, e);
+    }
+  }
+
+  private async estimateGas(req: WriteRequest, data: Hex): Promise<bigint> {
+    try {
+      const estimate = await this.opts.client.estimateGas({ account: this.opts.account, to: req.address, data });
+      return (estimate * BigInt(Math.round((this.opts.gasMultiplier ?? 1.25) * 100))) / 100n;
+    } catch (e) {
+      throw this.classify(req, e);
+    }
+  }
+
+  private async sendRaw(tx: UnsignedTx): Promise<Hex> {
+    const serialized = await this.opts.account.signTransaction(tx);
+    return this.opts.client.sendRawTransaction({ serializedTransaction: serialized });
+  }
+
+  private async awaitReceipt(req: WriteRequest, pending: Pending): Promise<WriteResult> {
+    const stuckAfter = this.opts.stuckAfterMs ?? 30_000;
+    const poll = this.opts.pollMs ?? 500;
+    let lastSubmit = Date.now();
+    let resubmissions = 0;
+    let failures = 0;
+    for (;;) {
+      try {
+        for (const hash of pending.hashes) {
+          const receipt = await this.opts.client.getTransactionReceipt({ hash }).catch((e) => {
+            if (e instanceof BaseError && e.name === "TransactionReceiptNotFoundError") return undefined;
+            throw e;
+          });
+          if (receipt) return await this.confirm(req, hash, receipt, resubmissions);
+        }
+        failures = 0;
+        if (Date.now() - lastSubmit > stuckAfter) {
+          if (resubmissions >= (this.opts.maxResubmits ?? 3)) {
+            throw new RpcError(`${req.functionName}: transaction ${pending.hashes.at(-1)} not mined after ${resubmissions} resubmissions`);
+          }
+          const replaced = await this.opts.client.getTransactionCount({ address: this.address, blockTag: "latest" });
+          if (replaced > pending.tx.nonce) {
+            // The nonce was used, but by none of our hashes: another sender with this key got there first.
+            await this.serialized(() => this.syncNonce());
+            throw new BlosmError(`${req.functionName}: nonce ${pending.tx.nonce} was used by another transaction`, { retryable: true });
+          }
+          await this.resubmit(req, pending);
+          resubmissions++;
+          lastSubmit = Date.now();
+        }
+      } catch (e) {
+        if (e instanceof BlosmError) throw e;
+        // Transport trouble while waiting: the transaction is out there; keep waiting, but not forever.
+        if (++failures > 20) throw new RpcError(`${req.functionName}: lost contact with the node while awaiting ${pending.hashes.at(-1)}`, { cause: e });
+        this.log.warn("receipt poll failed; retrying", { fn: req.functionName, reason: shortReason(e) });
+      }
+      await sleep(poll);
+    }
+  }
+
+  private async resubmit(req: WriteRequest, pending: Pending) {
+    const bump = BigInt(100 + (this.opts.feeBumpPercent ?? 25));
+    const current = await rpc("eth_feeHistory", () => this.opts.client.estimateFeesPerGas());
+    const maxPriorityFeePerGas = max((pending.tx.maxPriorityFeePerGas * bump) / 100n, current.maxPriorityFeePerGas!);
+    const maxFeePerGas = max((pending.tx.maxFeePerGas * bump) / 100n, current.maxFeePerGas!, maxPriorityFeePerGas);
+    pending.tx = { ...pending.tx, maxFeePerGas, maxPriorityFeePerGas };
+    try {
+      const hash = await this.sendRaw(pending.tx);
+      pending.hashes.push(hash);
+      this.log.warn("transaction stuck; resubmitted with higher fees", { fn: req.functionName, hash, nonce: pending.tx.nonce, maxFeePerGas });
+    } catch (e) {
+      // "nonce too low" here means one of the earlier hashes was just mined; the next poll finds it.
+      if (!isNonceError(e)) throw this.classify(req, e);
+    }
+  }
+
+  private async confirm(req: WriteRequest, hash: Hex, receipt: TransactionReceipt, resubmissions: number): Promise<WriteResult> {
+    if (receipt.status === "reverted") {
+      // Replay the call on the state after its block, which holds whatever made it fail (usually another
+      // node's transaction racing it), to learn the custom error by name.
+      const decoded = await this.opts.client
+        .call({ account: this.opts.account, to: req.address, data: encode(req), blockNumber: receipt.blockNumber })
+        .then(() => undefined, (e: unknown) => decodeRevert(e, req.abi));
+      throw new ContractRevertError(req.functionName, decoded?.errorName ?? "unknown", decoded?.args ?? [], { txHash: hash });
+    }
+    const depth = BigInt(Math.max(1, this.opts.confirmations));
+    for (;;) {
+      const head = await this.opts.client.getBlockNumber({ cacheTime: 0 });
+      if (head - receipt.blockNumber + 1n >= depth) {
+        // A reorg may have dropped the block meanwhile: the receipt must still be there, in the same block.
+        const again = await this.opts.client.getTransactionReceipt({ hash }).catch(() => undefined);
+        if (again?.blockHash === receipt.blockHash) return { hash, receipt: again, resubmissions };
+        if (again) {
+          receipt = again;
+          continue;
+        }
+        throw new RpcError(`${req.functionName}: transaction ${hash} was dropped by a reorg`);
+      }
+      await sleep(this.opts.pollMs ?? 500);
+    }
+  }
+
+  private classify(req: WriteRequest, e: unknown): Error {
+    if (e instanceof BlosmError) return e;
+    const decoded = decodeRevert(e, req.abi);
+    if (decoded) return new ContractRevertError(req.functionName, decoded.errorName, decoded.args, { cause: e });
+    if (e instanceof BaseError && (e.walk((x) => x instanceof HttpRequestError || x instanceof TimeoutError) !== null)) {
+      return new RpcError(`${req.functionName}: the node is unreachable (${shortReason(e)})`, { cause: e });
+    }
+    return new RpcError(`${req.functionName}: ${shortReason(e)}`, { cause: e });
+  }
+}
+
+type UnsignedTx = {
+  chainId: number; nonce: number; to: Address; data: Hex; gas: bigint;
+  maxFeePerGas: bigint; maxPriorityFeePerGas: bigint; type: "eip1559";
+};
+type Pending = { tx: UnsignedTx; hashes: Hex[] };
+
+const encode = (req: WriteRequest): Hex =>
+  encodeFunctionData({ abi: req.abi, functionName: req.functionName, args: req.args } as Parameters<typeof encodeFunctionData>[0]);
+
+const max = (...xs: bigint[]) => xs.reduce((a, b) => (a > b ? a : b));
+
+function shortReason(e: unknown): string {
+  return e instanceof BaseError ? e.shortMessage : e instanceof Error ? e.message.split("\n")[0]! : String(e);
+}
+
+function isNonceError(e: unknown): boolean {
+  const text = e instanceof BaseError ? `${e.shortMessage} ${e.details ?? ""} ${e.message}` : String(e);
+  return /nonce too low|nonce too high|already known|replacement transaction underpriced|invalid nonce|nonce has already been used/i.test(text);
+}
+
+async function rpc<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw new RpcError(`${what} failed: ${shortReason(e)}`, { cause: e });
+  }
+}

@@ -1,6 +1,7 @@
 import type { Redis } from "ioredis";
 import { BaseError, decodeEventLog, getAddress, type Abi, type Address, type Hex, type PublicClient } from "viem";
 import { ChainIntegrityError, RpcError } from "../lib/errors.ts";
+import { describeError } from "../lib/describeError.ts";
 import { silentLogger, type Logger } from "../lib/log.ts";
 import { backoff, sleep } from "../lib/sleep.ts";
 import { verifyCliqueHeader, type RpcHeader } from "./clique.ts";
@@ -98,7 +99,7 @@ export class EventSource {
       } catch (e) {
         failures++;
         const level = e instanceof ChainIntegrityError ? "error" : "warn";
-        this.log[level]("poll failed; retrying from the cursor", { attempt: failures, error: describe(e) });
+        this.log[level]("poll failed; retrying from the cursor", { attempt: failures, error: describeError(e) });
         await sleep(backoff(failures, 200, 10_000), signal);
       }
     }
@@ -149,7 +150,7 @@ export class EventSource {
         this.log.info("node refused the log range; shrinking", { from, to, range: this.range });
         return "shrunk" as const;
       }
-      throw new RpcError(`eth_getLogs ${from}..${to} failed: ${describe(e)}`, { cause: e });
+      throw new RpcError(`eth_getLogs ${from}..${to} failed: ${describeError(e)}`, { cause: e });
     }
   }
 
@@ -195,7 +196,7 @@ export class EventSource {
       decoded = decodeEventLog({ abi: this.o.abi, data: l.data, topics: l.topics, strict: true }) as unknown as typeof decoded;
     } catch (e) {
       // Not one of our events (or malformed): never fatal, but never silent either.
-      this.log.warn("undecodable log from the contract; skipped", { key, topics: l.topics, error: describe(e) });
+      this.log.warn("undecodable log from the contract; skipped", { key, topics: l.topics, error: describeError(e) });
       return;
     }
     const delivered: DeliveredLog = {
@@ -280,7 +281,7 @@ export class EventSource {
     try {
       signers = (await this.o.client.request({ method: "clique_getSigners" as never, params: ["latest"] as never })) as Address[];
     } catch (e) {
-      throw new ChainIntegrityError(`clique_getSigners is not available on this node (${describe(e)}); configure the signer list instead`);
+      throw new ChainIntegrityError(`clique_getSigners is not available on this node (${describeError(e)}); configure the signer list instead`);
     }
     if (!Array.isArray(signers) || signers.length === 0) throw new ChainIntegrityError("clique_getSigners returned no signers");
     this.signers = new Set(signers.map((s) => getAddress(s).toLowerCase()));
@@ -306,13 +307,10 @@ async function rpc<T>(what: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    throw new RpcError(`${what} failed: ${describe(e)}`, { cause: e });
+    throw new RpcError(`${what} failed: ${describeError(e)}`, { cause: e });
   }
 }
 
-function describe(e: unknown): string {
-  return e instanceof BaseError ? e.shortMessage : e instanceof Error ? e.message.split("\n")[0]! : String(e);
-}
 
 const min = (a: bigint, b: bigint) => (a < b ? a : b);
 const max = (a: bigint, b: bigint) => (a > b ? a : b);

@@ -4,6 +4,7 @@ import {
 } from "viem";
 import type { PrivateKeyAccount } from "viem/accounts";
 import { BlosmError, ContractRevertError, RpcError } from "../lib/errors.ts";
+import { describeError } from "../lib/describeError.ts";
 import { silentLogger, type Logger } from "../lib/log.ts";
 import { sleep } from "../lib/sleep.ts";
 import { decodeRevert } from "./decodeRevert.ts";
@@ -100,7 +101,7 @@ export class TxSender {
       return { tx, hashes: [hash] };
     } catch (e) {
       if (isNonceError(e) && attempt < 2) {
-        this.log.warn("nonce rejected; resyncing from the chain", { fn: req.functionName, nonce, reason: shortReason(e) });
+        this.log.warn("nonce rejected; resyncing from the chain", { fn: req.functionName, nonce, reason: describeError(e) });
         await this.syncNonce();
         return this.broadcast(req, attempt + 1);
       }
@@ -158,7 +159,7 @@ export class TxSender {
         if (e instanceof BlosmError) throw e;
         // Transport trouble while waiting: the transaction is out there; keep waiting, but not forever.
         if (++failures > 20) throw new RpcError(`${req.functionName}: lost contact with the node while awaiting ${pending.hashes.at(-1)}`, { cause: e });
-        this.log.warn("receipt poll failed; retrying", { fn: req.functionName, reason: shortReason(e) });
+        this.log.warn("receipt poll failed; retrying", { fn: req.functionName, reason: describeError(e) });
       }
       await sleep(poll);
     }
@@ -211,9 +212,9 @@ export class TxSender {
     const decoded = decodeRevert(e, req.abi);
     if (decoded) return new ContractRevertError(req.functionName, decoded.errorName, decoded.args, { cause: e });
     if (e instanceof BaseError && (e.walk((x) => x instanceof HttpRequestError || x instanceof TimeoutError) !== null)) {
-      return new RpcError(`${req.functionName}: the node is unreachable (${shortReason(e)})`, { cause: e });
+      return new RpcError(`${req.functionName}: the node is unreachable (${describeError(e)})`, { cause: e });
     }
-    return new RpcError(`${req.functionName}: ${shortReason(e)}`, { cause: e });
+    return new RpcError(`${req.functionName}: ${describeError(e)}`, { cause: e });
   }
 }
 
@@ -228,9 +229,6 @@ const encode = (req: WriteRequest): Hex =>
 
 const max = (...xs: bigint[]) => xs.reduce((a, b) => (a > b ? a : b));
 
-function shortReason(e: unknown): string {
-  return e instanceof BaseError ? e.shortMessage : e instanceof Error ? e.message.split("\n")[0]! : String(e);
-}
 
 function isNonceError(e: unknown): boolean {
   const text = e instanceof BaseError ? `${e.shortMessage} ${e.details ?? ""} ${e.message}` : String(e);
@@ -241,6 +239,6 @@ async function rpc<T>(what: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    throw new RpcError(`${what} failed: ${shortReason(e)}`, { cause: e });
+    throw new RpcError(`${what} failed: ${describeError(e)}`, { cause: e });
   }
 }

@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+/**
+ * The `blosm` command line. Each subcommand parses its own flags (node:util parseArgs, strict), prints a
+ * one-line error naming the problem on bad input or unreachable services (exit 2 for usage, 1 otherwise),
+ * and offers --json for scripts.
+ */
+import { BlosmError, ConfigError } from "../lib/errors.ts";
+import { chainCommands } from "./chain.ts";
+import type { Command } from "./command.ts";
+import { usage } from "./command.ts";
+
+const commands: Command[] = [...chainCommands];
+
+function help(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    "blosm — blockchain-coordinated service migration for GPU edge clusters",
+    "",
+    "Usage: blosm <command> [options]   (blosm <command> --help for its options)",
+    "",
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+  ].join("\n");
+}
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
+    console.log(help());
+    return argv.length === 0 ? 2 : 0;
+  }
+  // Longest match first: "chain genesis" before "chain".
+  const command = [...commands]
+    .sort((a, b) => b.name.split(" ").length - a.name.split(" ").length)
+    .find((c) => c.name.split(" ").every((word, i) => argv[i] === word));
+  if (!command) {
+    const group = commands.filter((c) => c.name.startsWith(`${argv[0]} `));
+    if (group.length > 0) {
+      console.error(`blosm: "${argv.slice(0, 2).join(" ")}" is not a command; ${argv[0]} has: ${group.map((c) => c.name.split(" ")[1]).join(", ")}`);
+    } else {
+      console.error(`blosm: unknown command "${argv[0]}" (blosm --help lists them)`);
+    }
+    return 2;
+  }
+  const rest = argv.slice(command.name.split(" ").length);
+  if (rest.includes("--help") || rest.includes("-h")) {
+    console.log(usage(command));
+    return 0;
+  }
+  try {
+    return await command.run(rest);
+  } catch (e) {
+    if (e instanceof ConfigError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      console.error(`blosm ${command.name}: ${(e as Error).message.split("\n")[0]}`);
+      return 2;
+    }
+    if (e instanceof BlosmError) {
+      console.error(`blosm ${command.name}: ${e.shortMessage}`);
+      return 1;
+    }
+    console.error(`blosm ${command.name}: unexpected error: ${(e as Error)?.message ?? String(e)}`);
+    if (process.env.BLOSM_DEBUG) console.error(e);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

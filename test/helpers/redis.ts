@@ -37,7 +37,7 @@ export async function startRedis(): Promise<TestRedis> {
     },
     stop: async () => {
       await Promise.all(clients.map((c) => c.quit().catch(() => c.disconnect())));
-      if (child.exitCode === null) {
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once("exit", r));
         child.kill("SIGTERM");
         await exited;

@@ -1,0 +1,97 @@
+import type Docker from "dockerode";
+import { BlosmError } from "../lib/errors.ts";
+import { restoreContainer, pullByDigest, type Restored } from "./restore.ts";
+import { snapshotContainer, type Snapshot } from "./snapshot.ts";
+import { stopContainer } from "./stopContainer.ts";
+
+export type PhaseTimings = {
+  stopMs: number;
+  snapshotMs: number;
+  pushMs: number;
+  pullMs: number;
+  startMs: number;
+  totalMs: number;
+  /** Stateful: frozen at the source until ready at the destination. Stateless: 0 here; the switch is the gateway's. */
+  downtimeMs: number;
+  bytesMoved: number;
+};
+
+/** Source side after the destination completed: the old container goes (bounded stop, never a blind 10 s). */
+export async function retireSource(docker: Docker, snapshot: Snapshot, container: string): Promise<number> {
+  const t0 = performance.now();
+  if (!snapshot.frozen) await stopContainer(docker, container, 2000).catch(() => {});
+  await docker.getContainer(container).remove({ force: true }).catch((e: { statusCode?: number }) => {
+    if (e.statusCode !== 404) throw e;
+  });
+  await docker.getImage(snapshot.imageId).remove({ force: true }).catch(() => {});
+  return performance.now() - t0;
+}
+
+/** Source side when the migration failed before the destination was ready: the service continues as before. */
+export async function rollbackSource(docker: Docker, container: string, snapshot?: Pick<Snapshot, "imageId">): Promise<void> {
+  const c = docker.getContainer(container);
+  const info = await c.inspect().catch(() => undefined);
+  if (info?.State.Paused) await c.unpause();
+  else if (info && !info.State.Running) await c.start();
+  if (snapshot) await docker.getImage(snapshot.imageId).remove({ force: true }).catch(() => {});
+}
+
+export type MigrateOptions = {
+  source: Docker;
+  destination: Docker;
+  container: string;
+  registry: string;
+  repository: string;
+  tag: string;
+  migrationId?: string;
+  gpuDeviceIds?: string[];
+  /** Between snapshot and pull, as the chain sits there in a real migration (publishSnapshot). */
+  onSnapshot?: (s: Snapshot) => Promise<void>;
+  /** Overrides the digest the destination pulls (tests: a wrong digest must be refused). */
+  digestForDestination?: (s: Snapshot) => string;
+  readyTimeoutMs?: number;
+};
+
+/**
+ * A whole migration between two engines in one process: snapshot at the source, pull by digest and restore at
+ * the destination, retire the source. Anything failing before the destination is ready rolls back: the source
+ * container runs again and nothing created for the migration is left behind.
+ */
+export async function migrateContainer(o: MigrateOptions): Promise<{ timings: PhaseTimings; snapshot: Snapshot; restored: Restored }> {
+  const t0 = performance.now();
+  const snapshot = await snapshotContainer(o.source, o.container, { registry: o.registry, repository: o.repository, tag: o.tag, migrationId: o.migrationId });
+  let restored: Restored;
+  let pulled: { reference: string; bytes: number } | undefined = undefined;
+  let pullMs = 0;
+  try {
+    await o.onSnapshot?.(snapshot);
+    const digest = o.digestForDestination?.(snapshot) ?? snapshot.digest;
+    const tPull = performance.now();
+    pulled = await pullByDigest(o.destination, snapshot.repository, digest);
+    pullMs = performance.now() - tPull;
+    restored = await restoreContainer(o.destination, snapshot.spec, pulled.reference, {
+      gpuDeviceIds: o.gpuDeviceIds, migrationId: o.migrationId, readyTimeoutMs: o.readyTimeoutMs,
+    });
+  } catch (e) {
+    await rollbackSource(o.source, o.container, snapshot);
+    if (pulled) await o.destination.getImage(pulled.reference).remove({ force: true }).catch(() => {});
+    throw e instanceof BlosmError ? e : new BlosmError(`migration of ${o.container} failed: ${(e as Error).message}`, { cause: e });
+  }
+  const readyAt = Date.now();
+  const stopMs = await retireSource(o.source, snapshot, o.container);
+  const s = snapshot.timings;
+  return {
+    snapshot, restored,
+    timings: {
+      stopMs: snapshot.frozen ? s.freezeMs : stopMs,
+      snapshotMs: s.snapshotMs,
+      pushMs: s.pushMs,
+      pullMs,
+      startMs: restored.timings.createMs + restored.timings.startMs + restored.timings.readyMs,
+      totalMs: performance.now() - t0,
+      downtimeMs: snapshot.frozen && snapshot.pausedAt ? readyAt - snapshot.pausedAt : 0,
+      // Source → registry plus registry → destination: both cross the network with a shared registry.
+      bytesMoved: snapshot.bytesPushed + pulled.bytes,
+    },
+  };
+}

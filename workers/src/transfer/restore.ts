@@ -1,0 +1,136 @@
+import { connect } from "node:net";
+import type Docker from "dockerode";
+import { BlosmError } from "../lib/errors.ts";
+import { LABEL, createOptions, type ContainerSpec } from "./containerSpec.ts";
+import { followProgress } from "./snapshot.ts";
+
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+
+/**
+ * Pulls exactly `repository@digest` (the digest published on-chain). The engine verifies the content against
+ * the digest while pulling; a tag or any other reference is refused before anything is fetched.
+ */
+export async function pullByDigest(docker: Docker, repository: string, digest: string): Promise<{ reference: string; bytes: number }> {
+  if (!DIGEST.test(digest)) throw new BlosmError(`refusing to pull "${digest}": not a sha256 manifest digest`);
+  if (/[@\s]/.test(repository) || /:[^/]*$/.test(repository.replace(/^[^/]*\//, ""))) {
+    throw new BlosmError(`refusing to pull "${repository}": the repository must not carry a tag or digest of its own`);
+  }
+  const reference = `${repository}@${digest}`;
+  let stream: NodeJS.ReadableStream;
+  try {
+    stream = await docker.pull(reference);
+  } catch (e) {
+    throw new BlosmError(`pull of ${reference} failed: ${(e as Error).message}`, { cause: e, retryable: !/manifest unknown|not found/i.test(String(e)) });
+  }
+  const totals = new Map<string, number>();
+  const downloaded = new Set<string>();
+  await followProgress(docker, stream, (event) => {
+    if (event.error) throw new BlosmError(`pull of ${reference} failed: ${event.error}`, { retryable: !/manifest unknown|not found|digest/i.test(event.error) });
+    if (event.id && event.progressDetail?.total) totals.set(event.id, event.progressDetail.total);
+    if (event.id && (event.status === "Download complete" || event.status === "Pull complete")) downloaded.add(event.id);
+  });
+  const info = await docker.getImage(reference).inspect();
+  if (!info.RepoDigests?.some((d) => d.endsWith(`@${digest}`))) {
+    throw new BlosmError(`pulled image does not carry the pinned digest ${digest}`);
+  }
+  return { reference, bytes: [...downloaded].reduce((s, id) => s + (totals.get(id) ?? 0), 0) };
+}
+
+/** Pulls an image by any reference (pre-staging a base image: its layers are then already here at migration time). */
+export async function pullImage(docker: Docker, reference: string): Promise<void> {
+  const stream = await docker.pull(reference).catch((e: Error) => {
+    throw new BlosmError(`pull of ${reference} failed: ${engineMessage(e)}`, { cause: e, retryable: true });
+  });
+  await followProgress(docker, stream, (event) => {
+    if (event.error) throw new BlosmError(`pull of ${reference} failed: ${event.error}`, { retryable: true });
+  });
+}
+
+export type Restored = { containerId: string; name: string; timings: { createMs: number; startMs: number; readyMs: number } };
+
+/**
+ * Destination side: recreates the container from the pinned image with the source's configuration, starts it
+ * and waits until it is ready. On any failure it removes what it created and rethrows.
+ */
+export async function restoreContainer(
+  docker: Docker,
+  spec: ContainerSpec,
+  image: string,
+  opts: { name?: string; gpuDeviceIds?: string[]; migrationId?: string; readyTimeoutMs?: number; probe?: string } = {},
+): Promise<Restored> {
+  const t0 = performance.now();
+  const name = opts.name ?? spec.name;
+  const created = await docker
+    .createContainer(createOptions(spec, image, {
+      name, gpuDeviceIds: opts.gpuDeviceIds,
+      extraLabels: opts.migrationId ? { [LABEL.migration]: opts.migrationId, [LABEL.role]: "incoming" } : undefined,
+    }))
+    .catch((e: Error) => {
+      throw new BlosmError(`create of "${name}" failed: ${engineMessage(e)}`, { cause: e });
+    });
+  const t1 = performance.now();
+  try {
+    await created.start().catch((e: Error) => {
+      // e.g. a GPU request on a host without the NVIDIA runtime: 'could not select device driver "" with capabilities: [[gpu]]'
+      throw new BlosmError(`start of "${name}" failed: ${engineMessage(e)}`, { cause: e });
+    });
+    const t2 = performance.now();
+    await waitReady(docker, created.id, { timeoutMs: opts.readyTimeoutMs ?? 60_000, probe: opts.probe ?? spec.labels[LABEL.probe] });
+    return { containerId: created.id, name, timings: { createMs: t1 - t0, startMs: t2 - t1, readyMs: performance.now() - t2 } };
+  } catch (e) {
+    await created.remove({ force: true, v: false }).catch(() => {});
+    throw e;
+  }
+}
+
+/**
+ * Ready means: healthy, if the image has a healthcheck; else the probe answers (tcp://host:port or
+ * http(s)://…, 2xx/3xx); else running for a moment without exiting.
+ */
+export async function waitReady(docker: Docker, id: string, opts: { timeoutMs: number; probe?: string; pollMs?: number }): Promise<void> {
+  const deadline = Date.now() + opts.timeoutMs;
+  const poll = opts.pollMs ?? 20;
+  let runningSince: number | undefined;
+  for (;;) {
+    const info = await docker.getContainer(id).inspect();
+    if (!info.State.Running) {
+      throw new BlosmError(`container ${info.Name} exited (code ${info.State.ExitCode}) before it was ready${info.State.Error ? `: ${info.State.Error}` : ""}`);
+    }
+    const health = info.State.Health?.Status;
+    if (health === "unhealthy") throw new BlosmError(`container ${info.Name} is unhealthy`);
+    if (health !== undefined) {
+      if (health === "healthy") return;
+    } else if (opts.probe) {
+      if (await probe(opts.probe)) return;
+    } else {
+      runningSince ??= Date.now();
+      if (Date.now() - runningSince >= 200) return;
+    }
+    if (Date.now() > deadline) throw new BlosmError(`container ${info.Name} not ready after ${opts.timeoutMs} ms`, { retryable: true });
+    await new Promise((r) => setTimeout(r, poll));
+  }
+}
+
+async function probe(target: string): Promise<boolean> {
+  const url = new URL(target);
+  if (url.protocol === "tcp:") {
+    return new Promise((resolve) => {
+      const socket = connect({ host: url.hostname, port: Number(url.port) });
+      socket.setTimeout(500);
+      socket.once("connect", () => (socket.destroy(), resolve(true)));
+      socket.once("error", () => resolve(false));
+      socket.once("timeout", () => (socket.destroy(), resolve(false)));
+    });
+  }
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+    return res.status < 400;
+  } catch {
+    return false;
+  }
+}
+
+function engineMessage(e: Error): string {
+  const json = (e as { json?: { message?: string } }).json;
+  return json?.message ?? e.message.replace(/^\(HTTP code \d+\)[^-]*- /, "");
+}

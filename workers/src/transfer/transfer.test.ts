@@ -1,0 +1,136 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readFileFrom, startRig, type Rig } from "../../../test/helpers/dockerRig.ts";
+import { BlosmError } from "../lib/errors.ts";
+import { LABEL, inspectSpec } from "./containerSpec.ts";
+import { migrateContainer } from "./migrate.ts";
+import { pullByDigest, pullImage, restoreContainer } from "./restore.ts";
+import { stopContainer } from "./stopContainer.ts";
+
+describe("container transfer between real Docker Engines", () => {
+  let rig: Rig;
+  let n = 0;
+  beforeAll(async () => {
+    rig = await startRig(2);
+  }, 180_000);
+  afterAll(async () => rig?.stop(), 120_000);
+
+  const src = () => rig.engines[0]!.docker;
+  const dst = () => rig.engines[1]!.docker;
+  /** A running container on the source engine that writes state into its filesystem, then idles. */
+  async function runService(mode: "stateful" | "stateless", extra: Record<string, unknown> = {}) {
+    const name = `svc-${++n}`;
+    const c = await src().createContainer({
+      name, Image: rig.base,
+      Cmd: ["sh", "-c", `[ -f /tmp/state ] || echo "state of ${name} written at $(date +%s%N)" > /tmp/state; exec sleep 100000`],
+      Env: ["MODEL=driver-profiling-v3", "THRESHOLD=0.8"],
+      Labels: { [LABEL.mode]: mode, [LABEL.serviceId]: `svc-${n}`, team: "edge" },
+      ExposedPorts: { "8080/tcp": {} },
+      HostConfig: { NetworkMode: "none", Memory: 64 * 1024 * 1024, NanoCpus: 500_000_000, RestartPolicy: { Name: "on-failure", MaximumRetryCount: 3 } },
+      ...extra,
+    });
+    await c.start();
+    for (let i = 0; i < 50; i++) {
+      if (await readFileFrom(src(), name, "/tmp/state").catch(() => "")) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return name;
+  }
+
+  it("moves a stateful container: same configuration, same files, source frozen then retired", async () => {
+    const name = await runService("stateful");
+    const before = await readFileFrom(src(), name, "/tmp/state");
+    const specBefore = await inspectSpec(src(), name);
+    let frozenDuringTransfer = false;
+    const { timings, snapshot, restored } = await migrateContainer({
+      source: src(), destination: dst(), container: name, registry: rig.registry.address, repository: `blosm/${name}`, tag: "m1",
+      onSnapshot: async () => {
+        frozenDuringTransfer = (await src().getContainer(name).inspect()).State.Paused;
+      },
+    });
+    expect(frozenDuringTransfer).toBe(true);
+    expect(snapshot.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(await readFileFrom(dst(), restored.containerId, "/tmp/state")).toBe(before);
+    const after = await inspectSpec(dst(), restored.containerId);
+    expect(after).toMatchObject({
+      cmd: specBefore.cmd, env: expect.arrayContaining(["MODEL=driver-profiling-v3", "THRESHOLD=0.8"]),
+      memory: 64 * 1024 * 1024, nanoCpus: 500_000_000, restartPolicy: { Name: "on-failure", MaximumRetryCount: 3 },
+      exposedPorts: { "8080/tcp": {} }, networkMode: "none", mode: "stateful",
+    });
+    expect(after.labels).toMatchObject({ team: "edge", [LABEL.serviceId]: specBefore.labels[LABEL.serviceId] });
+    expect((await dst().getContainer(restored.containerId).inspect()).Config.Image).toBe(`${snapshot.repository}@${snapshot.digest}`);
+    await expect(src().getContainer(name).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    expect(timings.downtimeMs).toBeGreaterThan(0);
+    expect(timings.totalMs).toBeGreaterThanOrEqual(timings.pushMs + timings.pullMs);
+  });
+
+  it("hands a stateless container over without ever pausing it (make-before-break)", async () => {
+    const name = await runService("stateless");
+    let state: { Running: boolean; Paused: boolean } | undefined;
+    const { timings, restored } = await migrateContainer({
+      source: src(), destination: dst(), container: name, registry: rig.registry.address, repository: `blosm/${name}`, tag: "m1",
+      onSnapshot: async () => {
+        state = (await src().getContainer(name).inspect()).State;
+      },
+    });
+    expect(state).toMatchObject({ Running: true, Paused: false });
+    expect(timings.downtimeMs).toBe(0);
+    expect((await dst().getContainer(restored.containerId).inspect()).State.Running).toBe(true);
+  });
+
+  it("refuses a digest other than the published one and rolls the source back", async () => {
+    const name = await runService("stateful");
+    const wrong = `sha256:${"0".repeat(64)}`;
+    const error = await migrateContainer({
+      source: src(), destination: dst(), container: name, registry: rig.registry.address, repository: `blosm/${name}`, tag: "m1",
+      digestForDestination: () => wrong,
+    }).catch((e) => e);
+    expect(error).toBeInstanceOf(BlosmError);
+    expect(error.message).toContain(wrong);
+    const source = await src().getContainer(name).inspect();
+    expect(source.State).toMatchObject({ Running: true, Paused: false }); // unfrozen, serving again
+    expect((await dst().listContainers({ all: true })).filter((c) => c.Names.includes(`/${name}`))).toEqual([]);
+    await expect(pullByDigest(dst(), `${rig.registry.address}/blosm/${name}`, "latest")).rejects.toThrow(/not a sha256 manifest digest/);
+    await expect(pullByDigest(dst(), `${rig.registry.address}/blosm/${name}:m1`, wrong)).rejects.toThrow(/must not carry a tag/);
+  });
+
+  it("rolls back when the pull fails midway (registry gone), leaving nothing behind", async () => {
+    const name = await runService("stateful");
+    const imagesBefore = (await dst().listImages()).length;
+    const error = await migrateContainer({
+      source: src(), destination: dst(), container: name, registry: rig.registry.address, repository: `blosm/${name}`, tag: "m1",
+      onSnapshot: async () => {
+        await rig.registry.stop(); // the network to the registry fails after the push
+      },
+    }).catch((e) => e);
+    const { startRegistry } = await import("../lib/imageRegistry.ts");
+    rig.registry = await startRegistry(rig.registry.root, { port: rig.registry.port });
+    expect(error).toBeInstanceOf(BlosmError);
+    expect(error.message).toMatch(/pull of .* failed/);
+    expect((await src().getContainer(name).inspect()).State).toMatchObject({ Running: true, Paused: false });
+    expect((await src().listImages()).some((i) => i.RepoTags?.some((t) => t.includes(`blosm/${name}`)))).toBe(false);
+    expect((await dst().listImages()).length).toBe(imagesBefore);
+  });
+
+  it("passes GPU requests through and reports Docker's real refusal on a host without the NVIDIA runtime", async () => {
+    const name = await runService("stateless");
+    const spec = { ...(await inspectSpec(src(), name)), name: `${name}-gpu`, gpus: [{ driver: "", count: 1, deviceIds: [], capabilities: [["gpu"]], options: {} }] };
+    await pullImage(dst(), rig.base);
+    const error = await restoreContainer(dst(), spec, rig.base).catch((e) => e);
+    expect(error).toBeInstanceOf(BlosmError);
+    expect(error.message).toBe(`start of "${name}-gpu" failed: could not select device driver "" with capabilities: [[gpu]]`);
+    expect((await dst().listContainers({ all: true })).some((c) => c.Names.includes(`/${name}-gpu`))).toBe(false);
+  });
+
+  it("stops a container whose PID 1 ignores SIGTERM at once, and gives a handler its grace", async () => {
+    const deaf = await src().createContainer({ Image: rig.base, Cmd: ["sh", "-c", "sleep 100000"], HostConfig: { NetworkMode: "none" } });
+    await deaf.start();
+    const polite = await src().createContainer({ Image: rig.base, Cmd: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.05; done"], HostConfig: { NetworkMode: "none" } });
+    await polite.start();
+    await new Promise((r) => setTimeout(r, 200));
+    const a = await stopContainer(src(), deaf.id, 5000);
+    expect(a.how).toBe("kill");
+    expect(a.ms).toBeLessThan(2000); // not the 10 s docker stop would wait
+    const b = await stopContainer(src(), polite.id, 5000);
+    expect(b.how).toBe("signal");
+  });
+});

@@ -27,7 +27,7 @@ export async function importBusyboxBase(docker: Docker, reference = "blosm/busyb
     for (const applet of APPLETS) await symlink("busybox", path.join(dir, "bin", applet));
     await writeFile(path.join(dir, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n");
     const [repo, tag] = splitReference(reference);
-    const stream = await docker.importImage(tarOf(dir) as never, { repo, tag } as never);
+    const stream = (await docker.importImage(tarOf(dir) as never, { repo, tag } as never)) as unknown as NodeJS.ReadableStream;
     await followProgress(docker, stream, (e) => {
       if (e.error) throw new Error(`import of ${reference} failed: ${e.error}`);
     });

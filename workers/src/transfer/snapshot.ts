@@ -76,7 +76,7 @@ export async function snapshotContainer(
 export async function pushImage(docker: Docker, reference: string, auth?: Record<string, string>): Promise<{ digest: `sha256:${string}`; bytes: number }> {
   const image = docker.getImage(reference);
   // Docker 20.10 refuses a push without X-Registry-Auth, even to a registry that needs none.
-  const stream = await image.push({ authconfig: auth ?? {} } as never);
+  const stream = (await image.push({ authconfig: auth ?? {} } as never)) as unknown as NodeJS.ReadableStream;
   let digest: string | undefined;
   const sizes = new Map<string, number>();
   const pushedLayers = new Set<string>();

@@ -6,10 +6,11 @@
  */
 import { BlosmError, ConfigError } from "../lib/errors.ts";
 import { chainCommands } from "./chain.ts";
+import { workerCommands } from "./worker.ts";
 import type { Command } from "./command.ts";
 import { usage } from "./command.ts";
 
-const commands: Command[] = [...chainCommands];
+const commands: Command[] = [...workerCommands, ...chainCommands];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -12,7 +12,26 @@ export const LABEL = {
   /** Set on everything a migration creates, so a restarted worker can find and clean what it left. */
   migration: "blosm.migration",
   role: "blosm.role",
+  /** On snapshot images: the source container's spec (base64 JSON), pinned with the image by its digest. */
+  spec: "blosm.spec",
 } as const;
+
+export function encodeSpec(spec: ContainerSpec): string {
+  return Buffer.from(JSON.stringify(spec)).toString("base64");
+}
+
+/** The spec a snapshot image carries, or an error naming what is wrong with it. */
+export function decodeSpec(labels: Record<string, string> | undefined, image: string): ContainerSpec {
+  const raw = labels?.[LABEL.spec];
+  if (!raw) throw new BlosmError(`image ${image} carries no ${LABEL.spec} label: not a blosm snapshot`);
+  try {
+    const spec = JSON.parse(Buffer.from(raw, "base64").toString("utf8")) as ContainerSpec;
+    if (typeof spec.name !== "string" || !Array.isArray(spec.env) || !Array.isArray(spec.gpus)) throw new Error("missing fields");
+    return spec;
+  } catch (e) {
+    throw new BlosmError(`image ${image} has a malformed ${LABEL.spec} label: ${(e as Error).message}`);
+  }
+}
 
 export type GpuRequest = { driver: string; count: number; deviceIds: string[]; capabilities: string[][]; options: Record<string, string> };
 
@@ -44,6 +63,11 @@ export type ContainerSpec = {
   mode: "stateless" | "stateful";
 };
 
+function withoutSpec(labels: Record<string, string>) {
+  const { [LABEL.spec]: _spec, ...rest } = labels;
+  return rest;
+}
+
 export async function inspectSpec(docker: Docker, container: string): Promise<ContainerSpec> {
   let info: Docker.ContainerInspectInfo;
   try {
@@ -67,7 +91,7 @@ export async function inspectSpec(docker: Docker, container: string): Promise<Co
     cmd: info.Config.Cmd ?? null,
     entrypoint: (info.Config.Entrypoint as string[] | null | undefined) ?? null,
     env: info.Config.Env ?? [],
-    labels,
+    labels: withoutSpec(labels),
     workingDir: info.Config.WorkingDir ?? "",
     user: info.Config.User ?? "",
     stopSignal: (info.Config as { StopSignal?: string }).StopSignal,
@@ -122,7 +146,7 @@ export function createOptions(
     Cmd: spec.cmd ?? undefined,
     Entrypoint: spec.entrypoint ?? undefined,
     Env: spec.env,
-    Labels: { ...spec.labels, ...opts.extraLabels },
+    Labels: { ...withoutSpec(spec.labels), ...opts.extraLabels },
     WorkingDir: spec.workingDir,
     User: spec.user,
     StopSignal: spec.stopSignal,

@@ -1,6 +1,6 @@
 import type Docker from "dockerode";
 import { BlosmError } from "../lib/errors.ts";
-import { LABEL, inspectSpec, type ContainerSpec } from "./containerSpec.ts";
+import { LABEL, encodeSpec, inspectSpec, type ContainerSpec } from "./containerSpec.ts";
 
 export type Snapshot = {
   spec: ContainerSpec;
@@ -47,8 +47,8 @@ export async function snapshotContainer(
       tag: opts.tag,
       pause: !frozen, // already frozen: no second pause
       comment: `blosm snapshot of ${spec.name}${opts.migrationId ? ` for migration ${opts.migrationId}` : ""}`,
-      // (an absent `changes` must not be sent at all: an empty one is an empty Dockerfile, which the engine refuses)
-      ...(opts.migrationId ? { changes: `LABEL ${LABEL.migration}=${opts.migrationId}` } : {}),
+      // The spec travels inside the image, so the destination reads it from content pinned by digest.
+      changes: `LABEL ${LABEL.spec}=${encodeSpec(spec)}${opts.migrationId ? ` ${LABEL.migration}=${opts.migrationId}` : ""}`,
     });
     imageId = committed.Id as string;
   } catch (e) {

@@ -1,0 +1,138 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { getAddress, stringToHex, zeroAddress, type Hex } from "viem";
+import { devAccount, startDevRegistry, type DevRegistry } from "../helpers/devRegistry.ts";
+import { startRedis, type TestRedis } from "../helpers/redis.ts";
+import { startRig, type Rig } from "../helpers/dockerRig.ts";
+import { createLogger } from "../../workers/src/lib/log.ts";
+import { parseWorkerConfig, type WorkerConfig } from "../../workers/src/queue/config.ts";
+import { runWorker, type RunningWorker } from "../../workers/src/queue/runWorker.ts";
+import { requestMigration } from "../../workers/src/queue/requestMigration.ts";
+import { State } from "../../workers/src/queue/chainView.ts";
+import { LABEL } from "../../workers/src/transfer/containerSpec.ts";
+
+const keyOf = (i: number): Hex => `0x${Buffer.from(devAccount(i).getHdKey().privateKey!).toString("hex")}`;
+
+describe("three edge workers, one chain, three Docker Engines", () => {
+  let dev: DevRegistry;
+  let redis: TestRedis;
+  let rig: Rig;
+  const logs: Record<string, string[]> = { a: [], b: [], c: [] };
+  const workers: Record<string, RunningWorker> = {};
+  const env = { KEY_A: keyOf(1), KEY_B: keyOf(2), KEY_C: keyOf(3), BLOSM_API_TOKEN: "test-token" };
+  const configs: Record<string, WorkerConfig> = {};
+
+  const start = async (name: "a" | "b" | "c") => {
+    workers[name] = await runWorker(configs[name]!, { env: { ...env }, log: createLogger({ level: "debug", sink: (l) => logs[name]!.push(l) }) });
+    return workers[name]!;
+  };
+
+  beforeAll(async () => {
+    [dev, redis, rig] = await Promise.all([startDevRegistry({ blockTimeMs: 200, offerWindowSeconds: 3 }), startRedis(), startRig(3)]);
+    const base = (name: string, engine: number, extra: Record<string, unknown>) => parseWorkerConfig({
+      name, rpcUrl: dev.chain.url, registryAddress: dev.address, confirmations: 1, pollMs: 100, redisUrl: redis.url,
+      dockerSocket: rig.engines[engine]!.socket, imageRegistry: rig.registry.address, appTypes: ["driver-profiling", "image-recognition"],
+      key: { env: `KEY_${name.toUpperCase()}` }, readyTimeoutMs: 20_000, txStuckAfterMs: 5000, ...extra,
+    });
+    configs.a = base("a", 0, {});
+    configs.b = base("b", 1, { allocatable: { memoryMiB: 4096 } });
+    configs.c = base("c", 2, { allocatable: { memoryMiB: 256 } }); // too small for the 512 MiB container
+    await Promise.all([start("a"), start("b"), start("c")]);
+  }, 240_000);
+
+  afterAll(async () => {
+    await Promise.all(Object.values(workers).map((w) => w.stop().catch(() => {})));
+    await Promise.all([rig?.stop(), dev?.stop(), redis?.stop()]);
+  }, 120_000);
+
+  const waitFor = async (what: string, fn: () => Promise<boolean>, timeoutMs = 60_000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await fn())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\nA: ${logs.a!.slice(-8).join("\n")}\nB: ${logs.b!.slice(-8).join("\n")}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  const runApp = async (name: string, memoryMiB = 512) => {
+    const docker = rig.engines[0]!.docker;
+    const c = await docker.createContainer({
+      name, Image: rig.base, Cmd: ["sh", "-c", "[ -f /tmp/state ] || date +%s%N > /tmp/state; exec sleep 100000"],
+      Labels: { [LABEL.appType]: "driver-profiling", [LABEL.mode]: "stateless" },
+      HostConfig: { NetworkMode: "none", Memory: memoryMiB * 2 ** 20, NanoCpus: 500_000_000 },
+    });
+    await c.start();
+    return c.id;
+  };
+  const found = (name: string, msg: string) => logs[name]!.map((l) => JSON.parse(l)).filter((l) => l.msg === msg);
+
+  it("assigns the node that fits, moves the container there and records it on-chain", { timeout: 120_000 }, async () => {
+    await runApp("driver-app");
+    const { id } = await requestMigration(workers.a!.worker, { container: "driver-app", reason: "client-mobility" });
+    await waitFor("completion", async () => (await workers.a!.worker.chain.state(id)) === State.Completed);
+    const m = await workers.a!.worker.chain.migration(id);
+    expect(m.destination).toBe(getAddress(devAccount(2).address)); // b
+    expect((await workers.a!.worker.chain.offers(id)).map((o) => o.node)).toEqual([getAddress(devAccount(2).address)]);
+    // c evaluated and declined, saying why.
+    const declined = found("c", "not offering").find((l) => l.migration === String(id));
+    expect(declined?.reasons.join(" ")).toMatch(/memory: needs 512 MiB, \d+ MiB free/);
+    expect(m.timings.totalMs).toBeGreaterThan(0);
+    expect(m.timings.pullMs).toBeGreaterThan(0);
+    // The container runs at b and is gone from a.
+    await waitFor("source retired", async () => (await rig.engines[0]!.docker.listContainers({ all: true, filters: { name: ["driver-app"] } })).length === 0);
+    const moved = await rig.engines[1]!.docker.listContainers({ filters: { name: ["driver-app"] } });
+    expect(moved).toHaveLength(1);
+    expect(moved[0]!.Labels[LABEL.appType]).toBe("driver-profiling");
+    // b's reservation became the container itself.
+    await waitFor("reservation released", async () => (await workers.b!.worker.reservations.all()).size === 0);
+  });
+
+  it("finishes a migration whose destination worker was down, after it restarts", { timeout: 120_000 }, async () => {
+    await runApp("restart-app");
+    const { id } = await requestMigration(workers.a!.worker, { container: "restart-app", to: devAccount(2).address });
+    await waitFor("assignment", async () => (await workers.a!.worker.chain.state(id)) >= State.Assigned, 30_000);
+    await workers.b!.stop(); // b goes down right after being assigned
+    await waitFor("snapshot published", async () => (await workers.a!.worker.chain.state(id)) === State.SnapshotPublished, 30_000);
+    expect(await workers.a!.worker.chain.state(id)).toBe(State.SnapshotPublished);
+    logs.b!.length = 0;
+    await start("b");
+    await waitFor("completion after restart", async () => (await workers.a!.worker.chain.state(id)) === State.Completed);
+    expect((await rig.engines[1]!.docker.listContainers({ filters: { name: ["restart-app"] } })).length).toBe(1);
+  });
+
+  it("turns a duplicate event into no second job", { timeout: 120_000 }, async () => {
+    const w = workers.c!.worker;
+    const log = {
+      key: "31337-0xfeed-7", chainId: 31337, blockNumber: 1n, blockHash: "0x01" as Hex, transactionHash: "0xfeed" as Hex, logIndex: 7,
+      eventName: "MigrationRequested", args: { id: 999n, source: devAccount(1).address, request: { deadline: 0n }, offerWindowEnd: 0n },
+    };
+    await w.route(log);
+    await w.route(log);
+    const queue = (w as unknown as { queues: Map<string, import("bullmq").Queue> }).queues.get("evaluate")!;
+    const jobs = (await queue.getJobs(["waiting", "active", "completed", "failed", "delayed"])).filter((j) => j.id === log.key);
+    expect(jobs).toHaveLength(1);
+  });
+
+  it("rejects bad requests with a logged reason and changes nothing else", { timeout: 120_000 }, async () => {
+    const sender = workers.a!.worker;
+    const block = await dev.client.getBlock();
+    const request = (appType: string, memoryMiB: number, n: number) => sender.write("requestMigration", [{
+      serviceId: `0x${(5000 + n).toString(16).padStart(64, "0")}`, appType: stringToHex(appType, { size: 32 }),
+      requirements: { cpuMillicores: 100, memoryMiB, gpuCount: 0, gpuMemoryMiB: 0, snapshotSizeBytes: 1000n },
+      reason: 3, preferredDestination: zeroAddress, deadline: block.timestamp + 600n, stateful: false,
+      hasClientPosition: false, clientPosition: { latE6: 0, lonE6: 0 }, baseImage: "",
+    }]);
+    await request("no-such-app", 64, 1);
+    await request("driver-profiling", 60 * 1024 * 1024, 2); // 60 TiB of memory: absurd, but within the contract's bound
+    const ids = [(await dev.client.readContract({ address: dev.address, abi: sender.chain.abi, functionName: "migrationCount" })) as bigint];
+    const absurd = ids[0]!;
+    const unknownApp = absurd - 1n;
+    await waitFor("both evaluated by b and c", async () =>
+      ["b", "c"].every((n) => [unknownApp, absurd].every((id) => found(n, "not offering").some((l) => l.migration === String(id)))), 30_000);
+    for (const n of ["b", "c"]) {
+      const reasons = (id: bigint) => found(n, "not offering").find((l) => l.migration === String(id))!.reasons.join(" ");
+      expect(reasons(unknownApp)).toMatch(/app type no-such-app is not run here/);
+      expect(reasons(absurd)).toMatch(/memory: needs 62914560 MiB/);
+      expect(await workers[n]!.worker.reservations.all()).toEqual(new Map());
+    }
+    expect(await sender.chain.offers(absurd)).toEqual([]);
+    expect(await sender.chain.offers(unknownApp)).toEqual([]);
+  });
+});

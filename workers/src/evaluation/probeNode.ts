@@ -1,0 +1,77 @@
+import { statfs } from "node:fs/promises";
+import os from "node:os";
+import type Docker from "dockerode";
+import type { Redis } from "ioredis";
+import { probeGpus, type Gpu } from "./gpuProbe.ts";
+import type { NodeState } from "./decide.ts";
+
+export type Allocatable = { cpuMillicores?: number; memoryMiB?: number };
+export type Reservation = { cpuMillicores: number; memoryMiB: number; gpuIds: string[]; gpuMemoryMiB: number };
+
+const ARCH: Record<string, string> = { x86_64: "amd64", aarch64: "arm64", armv7l: "arm" };
+
+/**
+ * What this node has free right now: CPU and memory from the Docker Engine (its totals, minus the limits of
+ * running containers, capped by what the operator made allocatable and by the host's available memory), disk
+ * under the engine's data root, GPUs from nvidia-smi when Docker has the NVIDIA runtime, minus reservations.
+ */
+export async function probeNode(
+  docker: Docker,
+  opts: { appTypes: string[]; allocatable?: Allocatable; gpuFile?: string; reservations?: Reservation[]; position?: NodeState["position"]; coverageRadiusM?: number },
+): Promise<NodeState & { rawGpus: Gpu[]; nvidiaRuntime: boolean }> {
+  const info = await docker.info();
+  let usedCpu = 0;
+  let usedMem = 0;
+  for (const c of await docker.listContainers()) {
+    const hc = (await docker.getContainer(c.Id).inspect()).HostConfig;
+    usedCpu += hc.NanoCpus ? hc.NanoCpus / 1e6 : hc.CpuQuota && hc.CpuPeriod ? (hc.CpuQuota / hc.CpuPeriod) * 1000 : 0;
+    usedMem += (hc.Memory ?? 0) / 2 ** 20;
+  }
+  const reserved = opts.reservations ?? [];
+  const cpuTotal = Math.min(info.NCPU * 1000, opts.allocatable?.cpuMillicores ?? Infinity);
+  const memTotal = Math.min(info.MemTotal / 2 ** 20, opts.allocatable?.memoryMiB ?? Infinity);
+  const reservedCpu = reserved.reduce((s, r) => s + r.cpuMillicores, 0);
+  const reservedMem = reserved.reduce((s, r) => s + r.memoryMiB, 0);
+  const nvidiaRuntime = Object.keys((info as { Runtimes?: Record<string, unknown> }).Runtimes ?? {}).includes("nvidia");
+  const rawGpus = nvidiaRuntime || opts.gpuFile ? await probeGpus({ file: opts.gpuFile }) : [];
+  const takenGpus = new Set(reserved.flatMap((r) => r.gpuIds));
+  // Without the NVIDIA runtime Docker refuses every GPU request, so GPUs nvidia-smi sees are not placeable.
+  const gpus = nvidiaRuntime
+    ? rawGpus.filter((g) => !takenGpus.has(g.uuid)).map((g) => ({ id: g.uuid, memoryFreeMiB: g.memoryTotalMiB - g.memoryUsedMiB, memoryTotalMiB: g.memoryTotalMiB }))
+    : [];
+  const disk = await statfs(info.DockerRootDir ?? "/var/lib/docker").catch(() => undefined);
+  return {
+    appTypes: opts.appTypes,
+    architecture: ARCH[info.Architecture] ?? info.Architecture,
+    cpuTotalMillicores: Math.floor(cpuTotal),
+    memoryTotalMiB: Math.floor(memTotal),
+    cpuFreeMillicores: Math.max(0, Math.floor(cpuTotal - usedCpu - reservedCpu)),
+    memoryFreeMiB: Math.max(0, Math.floor(Math.min(memTotal - usedMem, os.freemem() / 2 ** 20) - reservedMem)),
+    gpus,
+    diskFreeBytes: disk ? disk.bavail * disk.bsize : 0,
+    position: opts.position,
+    coverageRadiusM: opts.coverageRadiusM,
+    rawGpus,
+    nvidiaRuntime,
+  };
+}
+
+/** Resources promised by offers, kept in Redis so a restarted worker still honours them. */
+export class Reservations {
+  constructor(private readonly redis: Redis, private readonly key: string) {}
+  async all(): Promise<Map<string, Reservation>> {
+    const raw = await this.redis.hgetall(this.key);
+    return new Map(Object.entries(raw).map(([id, json]) => [id, JSON.parse(json) as Reservation]));
+  }
+  async reserve(migrationId: string, r: Reservation): Promise<void> {
+    await this.redis.hset(this.key, migrationId, JSON.stringify(r));
+  }
+  async get(migrationId: string): Promise<Reservation | undefined> {
+    const raw = await this.redis.hget(this.key, migrationId);
+    return raw ? (JSON.parse(raw) as Reservation) : undefined;
+  }
+  /** Returns whether there was one to release. */
+  async release(migrationId: string): Promise<boolean> {
+    return (await this.redis.hdel(this.key, migrationId)) === 1;
+  }
+}

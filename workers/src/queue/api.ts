@@ -1,0 +1,80 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { timingSafeEqual } from "node:crypto";
+import { describeError } from "../lib/describeError.ts";
+import { BlosmError, ConfigError } from "../lib/errors.ts";
+import type { EdgeWorker } from "./edgeWorker.ts";
+import { requestMigration, type MigrateRequest } from "./requestMigration.ts";
+
+/**
+ * The worker's HTTP API on its endpoint: health, Prometheus metrics, its half of a migration for the
+ * destination (timings only; the container spec travels inside the digest-pinned image), and POST /migrate
+ * for the gateway and the CLI, which needs the bearer token.
+ */
+export async function startApi(worker: EdgeWorker, opts: { host: string; port: number; token?: string }): Promise<{ url: string; server: Server; close: () => Promise<void> }> {
+  const server = createServer((req, res) => {
+    handle(worker, req, res, opts.token).catch((e) => send(res, 500, { error: describeError(e) }));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : opts.port;
+  return { url: `http://${opts.host}:${port}`, server, close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }) };
+}
+
+async function handle(worker: EdgeWorker, req: IncomingMessage, res: ServerResponse, token: string | undefined) {
+  const url = new URL(req.url ?? "/", "http://worker");
+  if (req.method === "GET" && url.pathname === "/healthz") {
+    return send(res, 200, { ok: true, name: worker.config.name, node: worker.address, head: worker.head?.toString() });
+  }
+  if (req.method === "GET" && url.pathname === "/metrics") {
+    res.writeHead(200, { "content-type": worker.metrics.registry.contentType });
+    return res.end(await worker.metrics.registry.metrics());
+  }
+  const source = url.pathname.match(/^\/migrations\/(\d{1,30})\/source$/);
+  if (req.method === "GET" && source) {
+    const record = await worker.describeOutbound(BigInt(source[1]!));
+    return record ? send(res, 200, record) : send(res, 404, { error: `no outbound migration ${source[1]} here` });
+  }
+  if (req.method === "POST" && url.pathname === "/migrate") {
+    if (!token || !authorized(req.headers.authorization, token)) return send(res, 401, { error: "missing or wrong bearer token" });
+    let body: MigrateRequest;
+    try {
+      body = JSON.parse(await readBody(req, 16_384)) as MigrateRequest;
+    } catch (e) {
+      return send(res, 400, { error: `body is not JSON: ${(e as Error).message}` });
+    }
+    if (typeof body?.container !== "string" || body.container === "") return send(res, 400, { error: "container: required" });
+    try {
+      const result = await requestMigration(worker, body);
+      return send(res, 202, { id: result.id.toString(), txHash: result.txHash, serviceId: result.serviceId });
+    } catch (e) {
+      const status = e instanceof ConfigError ? 400 : e instanceof BlosmError && !e.retryable ? 422 : 503;
+      return send(res, status, { error: describeError(e) });
+    }
+  }
+  return send(res, 404, { error: `no route ${req.method} ${url.pathname}` });
+}
+
+function authorized(header: string | undefined, token: string) {
+  const given = Buffer.from(header?.replace(/^Bearer /, "") ?? "");
+  const want = Buffer.from(token);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > limit) throw new Error(`larger than ${limit} bytes`);
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+function send(res: ServerResponse, status: number, body: unknown) {
+  res.writeHead(status, { "content-type": "application/json" });
+  res.end(JSON.stringify(body, (_, v) => (typeof v === "bigint" ? v.toString() : v)));
+}

@@ -1,0 +1,72 @@
+import { readFile } from "node:fs/promises";
+import { isAddress, type Address } from "viem";
+import { z } from "zod";
+import { ConfigError } from "../lib/errors.ts";
+
+const address = z.string().refine((s) => isAddress(s), "must be a 0x-prefixed 20-byte address").transform((s) => s as Address);
+const url = (protocols: string[]) =>
+  z.string().refine((s) => {
+    try {
+      return protocols.includes(new URL(s).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a ${protocols.map((p) => p.replace(":", "")).join("/")} URL`);
+
+/** A worker's configuration: one per edge cluster. Parsed and validated once at start. */
+export const WorkerConfigSchema = z.object({
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "lowercase letters, digits and dashes, up to 63"),
+  rpcUrl: url(["http:", "https:"]),
+  registryAddress: address,
+  chainId: z.number().int().positive().optional(),
+  startBlock: z.number().int().nonnegative().default(0),
+  confirmations: z.number().int().min(1).max(64).default(2),
+  pollMs: z.number().int().min(50).max(60_000).default(1000),
+  clique: z.union([z.object({ signers: z.array(address).min(1) }), z.object({ signers: z.literal("rpc") })]).optional(),
+  key: z.union([z.object({ keystore: z.string().min(1), passwordFile: z.string().min(1) }), z.object({ env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/) })]),
+  redisUrl: url(["redis:", "rediss:"]),
+  dockerSocket: z.string().min(1).default("/var/run/docker.sock"),
+  imageRegistry: z.string().regex(/^[a-z0-9.-]+(:\d{1,5})?$/i, "must be host[:port] of the image registry"),
+  appTypes: z.array(z.string().min(1).max(31)).min(1),
+  allocatable: z.object({ cpuMillicores: z.number().int().positive().optional(), memoryMiB: z.number().int().positive().optional() }).default({}),
+  nvidiaSmiFile: z.string().optional(),
+  policy: z.enum(["strict", "blosm"]).default("strict"),
+  concurrency: z.object({
+    evaluate: z.number().int().min(1).max(16).default(1),
+    outbound: z.number().int().min(1).max(16).default(2),
+    inbound: z.number().int().min(1).max(16).default(1),
+  }).default({ evaluate: 1, outbound: 2, inbound: 1 }),
+  api: z.object({ host: z.string().default("127.0.0.1"), port: z.number().int().min(0).max(65535).default(0), tokenEnv: z.string().default("BLOSM_API_TOKEN") }).default({ host: "127.0.0.1", port: 0, tokenEnv: "BLOSM_API_TOKEN" }),
+  readyTimeoutMs: z.number().int().min(100).max(600_000).default(60_000),
+  deadlineSeconds: z.number().int().min(10).max(86_400).default(600),
+  txStuckAfterMs: z.number().int().min(100).default(30_000),
+});
+
+export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
+
+/** Validates a parsed object, turning the first problem into a ConfigError that names the field. */
+export function parseWorkerConfig(raw: unknown): WorkerConfig {
+  const result = WorkerConfigSchema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const field = issue.path.length > 0 ? `config.${issue.path.join(".")}` : "config";
+    throw new ConfigError(field, issue.message);
+  }
+  return result.data;
+}
+
+export async function loadWorkerConfig(file: string): Promise<WorkerConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (e) {
+    throw new ConfigError("--config", `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError("--config", `${file} is not valid JSON: ${(e as Error).message}`);
+  }
+  return parseWorkerConfig(raw);
+}

@@ -1,0 +1,53 @@
+import { parseEventLogs, stringToHex, zeroAddress, isAddress, type Address, type Hex } from "viem";
+import { BlosmError, ConfigError } from "../lib/errors.ts";
+import { LABEL, inspectSpec } from "../transfer/containerSpec.ts";
+import type { EdgeWorker } from "./edgeWorker.ts";
+
+export const REASONS = { "client-mobility": 0, "insufficient-resources": 1, rebalance: 2, manual: 3 } as const;
+export type ReasonName = keyof typeof REASONS;
+
+export type MigrateRequest = {
+  container: string;
+  to?: Address;
+  reason?: ReasonName;
+  clientPosition?: { latE6: number; lonE6: number };
+  deadlineSeconds?: number;
+};
+
+/**
+ * BloSM Algorithm 1, from a real container: its CPU and memory limits, GPU requests, size and app type become
+ * the on-chain request. Limits are required: a container without them cannot be placed honestly elsewhere.
+ */
+export async function requestMigration(worker: EdgeWorker, req: MigrateRequest): Promise<{ id: bigint; txHash: Hex; serviceId: Hex }> {
+  if (req.to !== undefined && !isAddress(req.to)) throw new ConfigError("to", `"${req.to}" is not an address`);
+  if (req.reason !== undefined && !(req.reason in REASONS)) throw new ConfigError("reason", `must be one of ${Object.keys(REASONS).join(", ")}`);
+  const spec = await inspectSpec(worker.docker, req.container);
+  const info = (await worker.docker.getContainer(req.container).inspect({ size: true } as never)) as unknown as import("dockerode").ContainerInspectInfo;
+  if (!info.State.Running) throw new BlosmError(`container "${req.container}" is not running`);
+  const appType = spec.labels[LABEL.appType];
+  if (!appType) throw new BlosmError(`container "${req.container}" has no ${LABEL.appType} label (the app type it serves)`);
+  const cpu = spec.nanoCpus ? spec.nanoCpus / 1e6 : spec.cpuQuota && spec.cpuPeriod ? (spec.cpuQuota / spec.cpuPeriod) * 1000 : 0;
+  if (!cpu) throw new BlosmError(`container "${req.container}" has no CPU limit (docker run --cpus); it cannot be placed honestly elsewhere`);
+  if (!spec.memory) throw new BlosmError(`container "${req.container}" has no memory limit (docker run --memory)`);
+  const gpuCount = spec.gpus.reduce((n, g) => n + (g.deviceIds.length || Math.max(0, g.count)), 0);
+  const gpuMemoryMiB = gpuCount > 0 ? Number(spec.labels["blosm.gpu-memory-mib"] ?? 0) : 0;
+  if (gpuCount > 0 && !(gpuMemoryMiB > 0)) throw new BlosmError(`container "${req.container}" requests GPUs but has no blosm.gpu-memory-mib label`);
+  const labelled = spec.labels[LABEL.serviceId];
+  const serviceId = (labelled && /^0x[0-9a-fA-F]{64}$/.test(labelled) ? labelled : worker.serviceIdFor(spec.name)) as Hex;
+  const size = BigInt(Math.max(1, (info as { SizeRootFs?: number }).SizeRootFs ?? 1));
+  const block = await worker.chain.client.getBlock();
+  const image = await worker.docker.getImage(info.Image).inspect();
+  const baseImage = (image.RepoTags ?? []).find((t) => t.startsWith(`${worker.config.imageRegistry}/`)) ?? spec.image;
+  const receipt = await worker.write("requestMigration", [{
+    serviceId, appType: stringToHex(appType, { size: 32 }),
+    requirements: { cpuMillicores: Math.ceil(cpu), memoryMiB: Math.ceil(spec.memory / 2 ** 20), gpuCount, gpuMemoryMiB, snapshotSizeBytes: size },
+    reason: REASONS[req.reason ?? "manual"], preferredDestination: req.to ?? zeroAddress,
+    deadline: block.timestamp + BigInt(req.deadlineSeconds ?? worker.config.deadlineSeconds),
+    stateful: spec.mode === "stateful", hasClientPosition: req.clientPosition !== undefined,
+    clientPosition: req.clientPosition ?? { latE6: 0, lonE6: 0 }, baseImage: baseImage.length <= 256 ? baseImage : "",
+  }]);
+  const [event] = parseEventLogs({ abi: worker.chain.abi, logs: receipt.receipt.logs, eventName: "MigrationRequested" }) as unknown as Array<{ args: { id: bigint } }>;
+  if (!event) throw new BlosmError("requestMigration succeeded but emitted no MigrationRequested event");
+  await worker.redisClient.set(`blosm-${worker.config.name}:service:${serviceId}`, info.Id);
+  return { id: event.args.id, txHash: receipt.hash, serviceId };
+}

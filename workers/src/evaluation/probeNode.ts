@@ -34,11 +34,7 @@ export async function probeNode(
   const reservedMem = reserved.reduce((s, r) => s + r.memoryMiB, 0);
   const nvidiaRuntime = Object.keys((info as { Runtimes?: Record<string, unknown> }).Runtimes ?? {}).includes("nvidia");
   const rawGpus = nvidiaRuntime || opts.gpuFile ? await probeGpus({ file: opts.gpuFile }) : [];
-  const takenGpus = new Set(reserved.flatMap((r) => r.gpuIds));
-  // Without the NVIDIA runtime Docker refuses every GPU request, so GPUs nvidia-smi sees are not placeable.
-  const gpus = nvidiaRuntime
-    ? rawGpus.filter((g) => !takenGpus.has(g.uuid)).map((g) => ({ id: g.uuid, memoryFreeMiB: g.memoryTotalMiB - g.memoryUsedMiB, memoryTotalMiB: g.memoryTotalMiB }))
-    : [];
+  const gpus = placeableGpus(rawGpus, nvidiaRuntime, reserved);
   const disk = await statfs(info.DockerRootDir ?? "/var/lib/docker").catch(() => undefined);
   return {
     appTypes: opts.appTypes,
@@ -54,6 +50,16 @@ export async function probeNode(
     rawGpus,
     nvidiaRuntime,
   };
+}
+
+/**
+ * GPUs a new container can be given: none without the NVIDIA runtime (Docker refuses every GPU request then,
+ * whatever nvidia-smi shows), and none already promised to another migration by an offer.
+ */
+export function placeableGpus(raw: Gpu[], nvidiaRuntime: boolean, reserved: Reservation[]): NodeState["gpus"] {
+  if (!nvidiaRuntime) return [];
+  const taken = new Set(reserved.flatMap((r) => r.gpuIds));
+  return raw.filter((g) => !taken.has(g.uuid)).map((g) => ({ id: g.uuid, memoryFreeMiB: g.memoryTotalMiB - g.memoryUsedMiB, memoryTotalMiB: g.memoryTotalMiB }));
 }
 
 /** Resources promised by offers, kept in Redis so a restarted worker still honours them. */

@@ -1,11 +1,19 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import type { Hex } from "viem";
 import { projectRoot } from "../../workers/src/chain/devChain.ts";
 import type { RpcHeader } from "../../workers/src/chain/clique.ts";
 
-/** The shared fixtures folder beside the checkout (../shared/fixtures), as on developer machines and in CI. */
-export const fixturesDir = path.resolve(projectRoot, "../shared/fixtures");
+/**
+ * The shared fixtures: BLOSM_FIXTURES, else shared/ beside the checkout (developer machines and CI), else
+ * shared/ inside it.
+ */
+export const fixturesDir = (() => {
+  const candidates = [process.env.BLOSM_FIXTURES, path.resolve(projectRoot, "../shared/fixtures"), path.resolve(projectRoot, "shared/fixtures")];
+  const found = candidates.find((c) => c !== undefined && existsSync(path.join(c, "clique")));
+  if (!found) throw new Error(`fixtures not found (looked in ${candidates.filter(Boolean).join(", ")}); set BLOSM_FIXTURES`);
+  return found;
+})();
 
 type EthereumJsHeader = Record<string, Hex>;
 

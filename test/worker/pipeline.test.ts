@@ -135,4 +135,30 @@ describe("three edge workers, one chain, three Docker Engines", () => {
     expect(await sender.chain.offers(absurd)).toEqual([]);
     expect(await sender.chain.offers(unknownApp)).toEqual([]);
   });
+
+  it("answers history, status and node list from the chain, agreeing with its raw logs", { timeout: 120_000 }, async () => {
+    const { execFile } = await import("node:child_process");
+    const { promisify } = await import("node:util");
+    const path = await import("node:path");
+    const { projectRoot } = await import("../../workers/src/chain/devChain.ts");
+    const blosm = async (...args: string[]) =>
+      (await promisify(execFile)(path.join(projectRoot, "blosm"), [...args, "--rpc", dev.chain.url, "--registry", dev.address, "--json"], { timeout: 60_000 })).stdout;
+    const b = getAddress(devAccount(2).address);
+    const { records, summary } = JSON.parse(await blosm("history", "--node", b));
+    // What a block explorer shows: MigrationCompleted logs with destination b as an indexed topic.
+    const abi = workers.a!.worker.chain.abi;
+    const explorer = await dev.client.getContractEvents({ address: dev.address, abi, eventName: "MigrationCompleted", args: { destination: b } as never, fromBlock: 0n });
+    const completedIds = explorer.map((l) => String((l as unknown as { args: { id: bigint } }).args.id));
+    expect(records.filter((r: { outcome: string }) => r.outcome === "completed").map((r: { id: string }) => r.id)).toEqual(completedIds);
+    expect(completedIds.length).toBeGreaterThanOrEqual(2);
+    expect(summary.servedMost[0]).toEqual({ node: b, migrations: completedIds.length });
+    const first = records.find((r: { id: string }) => r.id === completedIds[0]);
+    expect(Number(first.timings.totalMs)).toBeGreaterThan(0);
+    const follow = JSON.parse(await blosm("history", "--service", first.serviceId));
+    expect(follow.summary.path).toEqual([getAddress(devAccount(1).address), b]);
+    const status = JSON.parse(await blosm("status", completedIds[0]!));
+    expect(status).toMatchObject({ state: "Completed", destination: b, app: "driver-profiling" });
+    const nodes = JSON.parse(await blosm("node", "list"));
+    expect(nodes.find((n: { operator: string }) => n.operator === b).endpoint).toBe(workers.b!.apiUrl);
+  });
 });

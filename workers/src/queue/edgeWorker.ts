@@ -213,7 +213,7 @@ export class EdgeWorker {
     try {
       const result = await this.step(step, BigInt(id), job.data, log);
       this.metrics.steps.inc({ step, outcome: "done" });
-      return result;
+      return summarize(result);
     } catch (e) {
       const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       const permanent = !isRetryable(e) || last;
@@ -482,6 +482,18 @@ export class EdgeWorker {
   get head() {
     return this.events?.head;
   }
+}
+
+/**
+ * A job's return value as BullMQ stores it (JSON): a transaction's hash, an evaluation's verdict, or nothing.
+ * Receipts hold bigints, which JSON cannot carry; a return value that fails to serialize leaves the job unmarked.
+ */
+function summarize(result: unknown): Record<string, unknown> | null {
+  if (result && typeof result === "object") {
+    if ("hash" in result) return { txHash: (result as { hash: string }).hash };
+    if ("offer" in result) return { offer: (result as Decision).offer, score: (result as Decision).score };
+  }
+  return null;
 }
 
 const ms = (x: number | undefined) => Math.max(0, Math.round(x ?? 0));

@@ -10,16 +10,18 @@ export type Engine = { name: string; socket: string; docker: Docker; root: strin
  * one machine stand for several edge clusters and image layers really move between them. Needs root.
  * No bridge or iptables: containers use the host network (`--network host`) or none.
  */
-export async function startEngine(name: string, root: string, opts: { timeoutMs?: number } = {}): Promise<Engine> {
+export async function startEngine(name: string, root: string, opts: { timeoutMs?: number; insecureRegistries?: string[] } = {}): Promise<Engine> {
   await mkdir(root, { recursive: true });
   const socket = path.join(root, "docker.sock");
   // Short exec-root: containerd's socket paths must fit in 108 bytes.
   const execRoot = path.join("/run/blosm", name);
-  await rm(execRoot, { recursive: true, force: true });
+  await removeExecRoot(execRoot);
   const args = [
     "--iptables=false", "--ip6tables=false", "--bridge=none",
     `--data-root=${path.join(root, "data")}`, `--exec-root=${execRoot}`,
     `--host=unix://${socket}`, `--pidfile=${path.join(root, "docker.pid")}`,
+    // 127.0.0.0/8 is trusted over plain HTTP already; other registries (a namespaced one) must be named.
+    ...(opts.insecureRegistries ?? []).map((r) => `--insecure-registry=${r}`),
   ];
   const child = spawn("dockerd", args, { stdio: ["ignore", "pipe", "pipe"], detached: false });
   let output = "";
@@ -51,9 +53,19 @@ export async function startEngine(name: string, root: string, opts: { timeoutMs?
       await exited;
       clearTimeout(timer);
     }
-    await rm(execRoot, { recursive: true, force: true }).catch(() => {});
+    await removeExecRoot(execRoot).catch(() => {});
   };
   return { name, socket, docker, root, process: child, stop };
+}
+
+/** dockerd leaves its netns bind mount under the exec-root; unmount what is mounted there, then remove it. */
+async function removeExecRoot(dir: string): Promise<void> {
+  const mounts = await readFile("/proc/mounts", "utf8").catch(() => "");
+  const inside = mounts.split("\n").map((l) => l.split(" ")[1]).filter((m): m is string => !!m && m.startsWith(`${dir}/`));
+  for (const m of inside.sort((a, b) => b.length - a.length)) {
+    await new Promise<void>((resolve) => spawn("umount", ["-l", m]).once("exit", () => resolve()).once("error", () => resolve()));
+  }
+  await rm(dir, { recursive: true, force: true });
 }
 
 /** Stops an engine left running by a killed process, from its pidfile. */

@@ -9,7 +9,8 @@ export type LocalRegistry = { address: string; port: number; root: string; proce
  * Starts Debian's docker-registry (distribution 2.8) on 127.0.0.1 with filesystem storage under `root`.
  * Docker Engines talk plain HTTP to registries on 127.0.0.0/8 without extra configuration.
  */
-export async function startRegistry(root: string, opts: { port?: number } = {}): Promise<LocalRegistry> {
+export async function startRegistry(root: string, opts: { port?: number; host?: string; netns?: string } = {}): Promise<LocalRegistry> {
+  const host = opts.host ?? "127.0.0.1";
   const port = opts.port ?? (await freePort());
   await mkdir(path.join(root, "storage"), { recursive: true });
   const config = path.join(root, "config.yml");
@@ -19,15 +20,18 @@ export async function startRegistry(root: string, opts: { port?: number } = {}):
       "version: 0.1",
       "log: { level: warn }",
       `storage: { filesystem: { rootdirectory: ${path.join(root, "storage")} }, delete: { enabled: true } }`,
-      `http: { addr: 127.0.0.1:${port} }`,
+      `http: { addr: ${host}:${port} }`,
       "",
     ].join("\n"),
   );
-  const child = spawn("docker-registry", ["serve", config], { stdio: ["ignore", "pipe", "pipe"] });
+  // In a network namespace (a shaped link for benchmarks) when asked; `ip netns exec` needs root.
+  const child = opts.netns
+    ? spawn("ip", ["netns", "exec", opts.netns, "docker-registry", "serve", config], { stdio: ["ignore", "pipe", "pipe"] })
+    : spawn("docker-registry", ["serve", config], { stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   child.stderr?.on("data", (d) => (output = (output + d).slice(-4000)));
   child.on("error", (e) => (output += String(e)));
-  const address = `127.0.0.1:${port}`;
+  const address = `${host}:${port}`;
   const deadline = Date.now() + 15_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`docker-registry exited (${child.exitCode}): ${output.trim()}`);

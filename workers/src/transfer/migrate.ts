@@ -50,6 +50,8 @@ export type MigrateOptions = {
   /** Overrides the digest the destination pulls (tests: a wrong digest must be refused). */
   digestForDestination?: (s: Snapshot) => string;
   readyTimeoutMs?: number;
+  /** Without a healthcheck or probe: how long the container must run to count as ready. */
+  steadyMs?: number;
 };
 
 /**
@@ -70,7 +72,7 @@ export async function migrateContainer(o: MigrateOptions): Promise<{ timings: Ph
     pulled = await pullByDigest(o.destination, snapshot.repository, digest);
     pullMs = performance.now() - tPull;
     restored = await restoreContainer(o.destination, snapshot.spec, pulled.reference, {
-      gpuDeviceIds: o.gpuDeviceIds, migrationId: o.migrationId, readyTimeoutMs: o.readyTimeoutMs,
+      gpuDeviceIds: o.gpuDeviceIds, migrationId: o.migrationId, readyTimeoutMs: o.readyTimeoutMs, steadyMs: o.steadyMs,
     });
   } catch (e) {
     await rollbackSource(o.source, o.container, snapshot);

@@ -56,7 +56,7 @@ export async function restoreContainer(
   docker: Docker,
   spec: ContainerSpec,
   image: string,
-  opts: { name?: string; gpuDeviceIds?: string[]; migrationId?: string; readyTimeoutMs?: number; probe?: string } = {},
+  opts: { name?: string; gpuDeviceIds?: string[]; migrationId?: string; readyTimeoutMs?: number; probe?: string; steadyMs?: number } = {},
 ): Promise<Restored> {
   const t0 = performance.now();
   const name = opts.name ?? spec.name;
@@ -75,7 +75,7 @@ export async function restoreContainer(
       throw new BlosmError(`start of "${name}" failed: ${engineMessage(e)}`, { cause: e });
     });
     const t2 = performance.now();
-    await waitReady(docker, created.id, { timeoutMs: opts.readyTimeoutMs ?? 60_000, probe: opts.probe ?? spec.labels[LABEL.probe] });
+    await waitReady(docker, created.id, { timeoutMs: opts.readyTimeoutMs ?? 60_000, probe: opts.probe ?? spec.labels[LABEL.probe], steadyMs: opts.steadyMs });
     return { containerId: created.id, name, timings: { createMs: t1 - t0, startMs: t2 - t1, readyMs: performance.now() - t2 } };
   } catch (e) {
     await created.remove({ force: true, v: false }).catch(() => {});
@@ -87,7 +87,7 @@ export async function restoreContainer(
  * Ready means: healthy, if the image has a healthcheck; else the probe answers (tcp://host:port or
  * http(s)://…, 2xx/3xx); else running for a moment without exiting.
  */
-export async function waitReady(docker: Docker, id: string, opts: { timeoutMs: number; probe?: string; pollMs?: number }): Promise<void> {
+export async function waitReady(docker: Docker, id: string, opts: { timeoutMs: number; probe?: string; pollMs?: number; steadyMs?: number }): Promise<void> {
   const deadline = Date.now() + opts.timeoutMs;
   const poll = opts.pollMs ?? 20;
   let runningSince: number | undefined;
@@ -104,7 +104,7 @@ export async function waitReady(docker: Docker, id: string, opts: { timeoutMs: n
       if (await probe(opts.probe)) return;
     } else {
       runningSince ??= Date.now();
-      if (Date.now() - runningSince >= 200) return;
+      if (Date.now() - runningSince >= (opts.steadyMs ?? 200)) return;
     }
     if (Date.now() > deadline) throw new BlosmError(`container ${info.Name} not ready after ${opts.timeoutMs} ms`, { retryable: true });
     await new Promise((r) => setTimeout(r, poll));

@@ -5,7 +5,7 @@
  * BloSM's containers. Each case runs blosm's engine (stateful: freeze + delta; stateless: live commit, the source
  * keeps serving) and BloSM's method by hand with the docker CLI (stop, commit, push, pull, run), in the same run.
  * Needs root (dockerd, ip netns, tc). BENCH_FULL=1 adds the slow cases (2 GB cold over 40 Mbit/s ≈ 15 min).
- * BENCH_SIZES=small,264 picks sizes. Prints a table and the ratios; --json writes raw numbers.
+ * BENCH_SIZES=small,264, BENCH_LINKS=loopback,40mbit and BENCH_STAGING=cold,pre-staged pick cases. Prints a table and the ratios; --json writes raw numbers.
  */
 import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -24,6 +24,8 @@ import { pushImage } from "../workers/src/transfer/snapshot.ts";
 const run = promisify(execFile);
 const FULL = process.env.BENCH_FULL === "1";
 const SIZES = (process.env.BENCH_SIZES ?? "small,264,2g").split(",");
+const LINKS = (process.env.BENCH_LINKS ?? "loopback,40mbit").split(",");
+const STAGINGS = (process.env.BENCH_STAGING ?? "cold,pre-staged").split(",");
 const NS = "blosm-bench";
 const SHAPED = "10.77.0.2:5000";
 
@@ -128,9 +130,9 @@ async function main() {
       images[size.key] = tag;
     }
     let n = 0;
-    for (const link of ["loopback", "40mbit"] as const) {
+    for (const link of (["loopback", "40mbit"] as const).filter((l) => LINKS.includes(l))) {
       for (const size of ALL_SIZES.filter((s) => SIZES.includes(s.key))) {
-        for (const staging of ["cold", "pre-staged"] as const) {
+        for (const staging of (["cold", "pre-staged"] as const).filter((x) => STAGINGS.includes(x))) {
           if (link === "40mbit" && size.key === "2g" && !FULL) {
             process.stderr.write(`skipping 2 GB ${staging} over 40 Mbit/s (BENCH_FULL=1 runs it; the base alone takes ~7 min each way)\n`);
             continue;
@@ -152,11 +154,13 @@ async function main() {
             await startApp(src.docker, images[size.key]!, name, method === "blosm stateless" ? "stateless" : "stateful", size.stateMiB);
             process.stderr.write(`${link} ${size.key} ${staging} ${method}…\n`);
             if (method === "by hand (BloSM)") {
-              const r = await byHand(src, dst, name, `${host}/bench/${size.key}-snap:${n}`);
+              // Snapshots go to the base's own repository: the registry then already holds (and has linked) the
+              // base blobs when pre-staged, as a cluster's registry would, so only the thin layer moves.
+              const r = await byHand(src, dst, name, `${host}/bench/${size.key}:snap-${n}`);
               rows.push({ size: size.label, link, staging, method, ...r });
             } else {
               const { timings } = await migrateContainer({
-                source: src.docker, destination: dst.docker, container: name, registry: host, repository: `bench/${size.key}-snap`, tag: String(n), steadyMs: 0,
+                source: src.docker, destination: dst.docker, container: name, registry: host, repository: `bench/${size.key}`, tag: `snap-${n}`, steadyMs: 0,
               });
               rows.push({ size: size.label, link, staging, method, ...timings });
             }

@@ -10,7 +10,7 @@ export type Engine = { name: string; socket: string; docker: Docker; root: strin
  * one machine stand for several edge clusters and image layers really move between them. Needs root.
  * No bridge or iptables: containers use the host network (`--network host`) or none.
  */
-export async function startEngine(name: string, root: string, opts: { timeoutMs?: number; insecureRegistries?: string[] } = {}): Promise<Engine> {
+export async function startEngine(name: string, root: string, opts: { timeoutMs?: number; insecureRegistries?: string[]; netns?: string } = {}): Promise<Engine> {
   await mkdir(root, { recursive: true });
   const socket = path.join(root, "docker.sock");
   // Short exec-root: containerd's socket paths must fit in 108 bytes.
@@ -23,7 +23,11 @@ export async function startEngine(name: string, root: string, opts: { timeoutMs?
     // 127.0.0.0/8 is trusted over plain HTTP already; other registries (a namespaced one) must be named.
     ...(opts.insecureRegistries ?? []).map((r) => `--insecure-registry=${r}`),
   ];
-  const child = spawn("dockerd", args, { stdio: ["ignore", "pipe", "pipe"], detached: false });
+  // Inside a network namespace, the engine's host network is that namespace: a cluster with its own address.
+  // nsenter, not `ip netns exec`: the latter also remounts /sys privately, hiding the cgroup mounts dockerd needs.
+  const child = opts.netns
+    ? spawn("nsenter", [`--net=/var/run/netns/${opts.netns}`, "dockerd", ...args], { stdio: ["ignore", "pipe", "pipe"] })
+    : spawn("dockerd", args, { stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   child.stdout?.on("data", (d) => (output = (output + d).slice(-4000)));
   child.stderr?.on("data", (d) => (output = (output + d).slice(-4000)));

@@ -24,9 +24,9 @@ export async function startRegistry(root: string, opts: { port?: number; host?: 
       "",
     ].join("\n"),
   );
-  // In a network namespace (a shaped link for benchmarks) when asked; `ip netns exec` needs root.
+  // In a network namespace (a shaped link for benchmarks) when asked; entering it needs root.
   const child = opts.netns
-    ? spawn("ip", ["netns", "exec", opts.netns, "docker-registry", "serve", config], { stdio: ["ignore", "pipe", "pipe"] })
+    ? spawn("nsenter", [`--net=/var/run/netns/${opts.netns}`, "docker-registry", "serve", config], { stdio: ["ignore", "pipe", "pipe"] })
     : spawn("docker-registry", ["serve", config], { stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   child.stderr?.on("data", (d) => (output = (output + d).slice(-4000)));

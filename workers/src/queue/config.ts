@@ -40,6 +40,8 @@ export const WorkerConfigSchema = z.object({
   readyTimeoutMs: z.number().int().min(100).max(600_000).default(60_000),
   deadlineSeconds: z.number().int().min(10).max(86_400).default(600),
   txStuckAfterMs: z.number().int().min(100).default(30_000),
+  /** The source keeps serving this long after completion, so clients switched late lose nothing. */
+  retireGraceMs: z.number().int().min(0).max(600_000).default(5000),
 });
 
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;

@@ -139,7 +139,8 @@ export class EdgeWorker {
         if (me(a.destination)) await this.enqueue("transfer-in", l.key, { step: "restore", id, digest: String(a.imageDigest) });
         return;
       case "MigrationCompleted":
-        if (me(a.source)) await this.enqueue("cleanup", l.key, { step: "retire", id });
+        // Make-before-break: the source drains for a grace period, until clients have been pointed elsewhere.
+        if (me(a.source)) await this.enqueue("cleanup", l.key, { step: "retire", id }, this.config.retireGraceMs);
         else if (me(a.destination)) await this.enqueue("cleanup", l.key, { step: "release", id });
         return;
       case "MigrationFailed":

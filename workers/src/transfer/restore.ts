@@ -3,6 +3,7 @@ import type Docker from "dockerode";
 import { BlosmError } from "../lib/errors.ts";
 import { LABEL, createOptions, type ContainerSpec } from "./containerSpec.ts";
 import { followProgress } from "./snapshot.ts";
+import { manifestLayers } from "./manifest.ts";
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
@@ -33,7 +34,11 @@ export async function pullByDigest(docker: Docker, repository: string, digest: s
   if (!info.RepoDigests?.some((d) => d.endsWith(`@${digest}`))) {
     throw new BlosmError(`pulled image does not carry the pinned digest ${digest}`);
   }
-  return { reference, bytes: [...downloaded].reduce((s, id) => s + (totals.get(id) ?? 0), 0) };
+  // Downloaded blobs by their short digest, sized from the manifest (progress events omit small layers' sizes).
+  const layers = await manifestLayers(repository, digest);
+  const sized = layers.filter((l) => downloaded.has(l.digest.replace(/^sha256:/, "").slice(0, 12)));
+  const bytes = sized.length > 0 ? sized.reduce((s, l) => s + l.size, 0) : [...downloaded].reduce((s, id) => s + (totals.get(id) ?? 0), 0);
+  return { reference, bytes };
 }
 
 /** Pulls an image by any reference (pre-staging a base image: its layers are then already here at migration time). */

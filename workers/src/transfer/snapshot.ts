@@ -1,6 +1,7 @@
 import type Docker from "dockerode";
 import { BlosmError } from "../lib/errors.ts";
 import { LABEL, encodeSpec, inspectSpec, type ContainerSpec } from "./containerSpec.ts";
+import { manifestLayers } from "./manifest.ts";
 
 export type Snapshot = {
   spec: ContainerSpec;
@@ -87,7 +88,12 @@ export async function pushImage(docker: Docker, reference: string, auth?: Record
     if (event.id && event.status === "Pushed") pushedLayers.add(event.id);
   });
   if (!digest || !/^sha256:[0-9a-f]{64}$/.test(digest)) throw new BlosmError(`push of ${reference} reported no manifest digest`, { retryable: true });
-  const bytes = [...pushedLayers].reduce((sum, id) => sum + (sizes.get(id) ?? 0), 0);
+  // Progress events omit sizes for small layers; the manifest has them. Uploaded layers are the topmost ones
+  // (the rest were already in the registry or mounted from another repository there).
+  const layers = await manifestLayers(reference.slice(0, reference.lastIndexOf(":")), digest);
+  const bytes = layers.length > 0
+    ? layers.slice(layers.length - pushedLayers.size).reduce((s, l) => s + l.size, 0)
+    : [...pushedLayers].reduce((sum, id) => sum + (sizes.get(id) ?? 0), 0);
   return { digest: digest as `sha256:${string}`, bytes };
 }
 

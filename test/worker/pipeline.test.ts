@@ -161,4 +161,28 @@ describe("three edge workers, one chain, three Docker Engines", () => {
     const nodes = JSON.parse(await blosm("node", "list"));
     expect(nodes.find((n: { operator: string }) => n.operator === b).endpoint).toBe(workers.b!.apiUrl);
   });
+
+  it("a source killed while its container is frozen resumes it after restart once the migration expired", { timeout: 120_000 }, async () => {
+    const docker = rig.engines[0]!.docker;
+    const c = await docker.createContainer({
+      name: "frozen-app", Image: rig.base, Cmd: ["sh", "-c", "exec sleep 100000"],
+      Labels: { [LABEL.appType]: "driver-profiling", [LABEL.mode]: "stateful" },
+      HostConfig: { NetworkMode: "none", Memory: 64 * 2 ** 20, NanoCpus: 250_000_000 },
+    });
+    await c.start();
+    const { id } = await requestMigration(workers.a!.worker, { container: "frozen-app", to: devAccount(2).address, deadlineSeconds: 15 });
+    await waitFor("assignment", async () => (await workers.a!.worker.chain.state(id)) >= State.Assigned, 30_000);
+    await workers.b!.stop(); // the destination is gone before it can restore
+    await waitFor("snapshot published", async () => (await workers.a!.worker.chain.state(id)) === State.SnapshotPublished, 30_000);
+    expect((await c.inspect()).State.Paused).toBe(true); // frozen, waiting for the destination
+    await workers.a!.stop(); // the source worker dies too
+    const m = await workers.a!.worker.chain.migration(id);
+    await waitFor("deadline", async () => (await dev.client.getBlock({ blockTag: "latest" })).timestamp > m.deadline, 40_000);
+    await start("a");
+    await waitFor("container resumed", async () => !(await c.inspect()).State.Paused && (await c.inspect()).State.Running, 30_000);
+    await waitFor("expiry recorded", async () => (await workers.a!.worker.chain.migration(id)).outcome === State.Expired, 30_000);
+    const leftovers = await docker.listImages({ filters: { label: [`${LABEL.migration}=${id}`] } });
+    expect(leftovers).toEqual([]);
+    await start("b");
+  });
 });

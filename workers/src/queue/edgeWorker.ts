@@ -189,13 +189,29 @@ export class EdgeWorker {
         await this.reservations.release(id);
       }
     }
+    // Source side: migrations this worker snapshotted that ended while it was down are settled now: a completed
+    // one retires the old container, any other outcome resumes it (it may still be frozen).
+    for (const key of await this.redis.keys(`${this.prefix}:outbound:*`)) {
+      const id = key.slice(key.lastIndexOf(":") + 1);
+      const state = await this.chain.state(BigInt(id)).catch(() => State.None);
+      if (state === State.Completed) await this.enqueue("cleanup", `resume-${id}-retire`, { step: "retire", id });
+      else if (state >= State.Failed || state === State.None) await this.enqueue("cleanup", `resume-${id}-ended`, { step: "ended", id });
+    }
     await this.cleanupOrphans(open);
     this.log.info("view rebuilt from the registry", { open: open.map(String) });
   }
 
-  /** Containers a killed worker created for migrations that are no longer open here. */
+  /** Containers and snapshot images a killed worker created for migrations that are no longer open here. */
   private async cleanupOrphans(open: bigint[]) {
     const openIds = new Set(open.map(String));
+    for (const image of await this.docker.listImages({ filters: { label: [LABEL.migration] } })) {
+      const id = image.Labels?.[LABEL.migration];
+      const inUse = (await this.docker.listContainers({ all: true, filters: { ancestor: [image.Id] } })).length > 0;
+      if (id && !openIds.has(id) && !inUse && !(await this.redis.exists(`${this.prefix}:outbound:${id}`))) {
+        this.log.warn("removing orphan snapshot image", { migration: id, image: image.Id });
+        await this.docker.getImage(image.Id).remove({ force: true }).catch(() => {});
+      }
+    }
     const incoming = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.role}=incoming`] } });
     for (const c of incoming) {
       const id = c.Labels[LABEL.migration];

@@ -57,8 +57,9 @@ export type ContainerSpec = {
   memory: number;
   memorySwap: number;
   gpus: GpuRequest[];
-  /** Named volumes (name → container path); bind mounts cannot move between hosts and are refused. */
-  volumes: Array<{ name: string; target: string; readOnly: boolean }>;
+  /** Named volumes (name → container path); bind mounts cannot move between hosts and are refused.
+   * `copies` (set by the snapshot): the volume's content as registry images, full copy then delta. */
+  volumes: Array<{ name: string; target: string; readOnly: boolean; copies?: Array<{ reference: string; digest: string; bytes: number }> }>;
   healthcheck: Docker.HealthConfig | undefined;
   mode: "stateless" | "stateful";
 };

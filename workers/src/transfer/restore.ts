@@ -4,6 +4,7 @@ import { BlosmError } from "../lib/errors.ts";
 import { LABEL, createOptions, type ContainerSpec } from "./containerSpec.ts";
 import { followProgress } from "./snapshot.ts";
 import { manifestLayers } from "./manifest.ts";
+import { restoreVolumes } from "./volumes.ts";
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
@@ -65,12 +66,14 @@ export async function restoreContainer(
 ): Promise<Restored> {
   const t0 = performance.now();
   const name = opts.name ?? spec.name;
+  const volumes = await restoreVolumes(docker, spec.volumes, image, opts.migrationId);
   const created = await docker
     .createContainer(createOptions(spec, image, {
       name, gpuDeviceIds: opts.gpuDeviceIds,
       extraLabels: opts.migrationId ? { [LABEL.migration]: opts.migrationId, [LABEL.role]: "incoming" } : undefined,
     }))
-    .catch((e: Error) => {
+    .catch(async (e: Error) => {
+      for (const v of volumes) await docker.getVolume(v).remove({ force: true }).catch(() => {});
       throw new BlosmError(`create of "${name}" failed: ${engineMessage(e)}`, { cause: e });
     });
   const t1 = performance.now();
@@ -84,6 +87,7 @@ export async function restoreContainer(
     return { containerId: created.id, name, timings: { createMs: t1 - t0, startMs: t2 - t1, readyMs: performance.now() - t2 } };
   } catch (e) {
     await created.remove({ force: true, v: false }).catch(() => {});
+    for (const v of volumes) await docker.getVolume(v).remove({ force: true }).catch(() => {});
     throw e;
   }
 }

@@ -2,6 +2,7 @@ import type Docker from "dockerode";
 import { BlosmError } from "../lib/errors.ts";
 import { LABEL, encodeSpec, inspectSpec, type ContainerSpec } from "./containerSpec.ts";
 import { manifestLayers } from "./manifest.ts";
+import { copyVolume } from "./volumes.ts";
 
 export type Snapshot = {
   spec: ContainerSpec;
@@ -14,7 +15,7 @@ export type Snapshot = {
   imageId: string;
   frozen: boolean;
   pausedAt: number | undefined;
-  timings: { freezeMs: number; snapshotMs: number; pushMs: number };
+  timings: { freezeMs: number; snapshotMs: number; pushMs: number; volumePrecopyMs: number; volumeDeltaMs: number };
   bytesPushed: number;
 };
 
@@ -34,11 +35,38 @@ export async function snapshotContainer(
   const info = await c.inspect();
   if (!info.State.Running) throw new BlosmError(`container "${container}" is not running (${info.State.Status})`);
   const frozen = spec.mode === "stateful";
+  const volumeRepo = { repository: `${opts.registry}/${opts.repository}` };
+  // Named volumes: a full copy while the container still serves.
+  const tPre = performance.now();
+  const precopyStartedAt = Date.now();
+  let volumeBytes = 0;
+  for (const [i, v] of spec.volumes.entries()) {
+    const copy = await copyVolume(docker, container, v.target, { ...volumeRepo, tag: `${opts.tag}-vol${i}` });
+    v.copies = [copy];
+    volumeBytes += copy.bytes;
+  }
+  const volumePrecopyMs = performance.now() - tPre;
   const started = performance.now();
   let pausedAt: number | undefined;
   if (frozen) {
     pausedAt = Date.now();
     await c.pause();
+  }
+  let volumeDeltaMs = 0;
+  if (frozen && spec.volumes.length > 0) {
+    // Frozen: only what changed since the pre-copy began crosses now.
+    const tDelta = performance.now();
+    try {
+      for (const [i, v] of spec.volumes.entries()) {
+        const delta = await copyVolume(docker, container, v.target, { ...volumeRepo, tag: `${opts.tag}-vol${i}-delta` }, precopyStartedAt);
+        v.copies!.push(delta);
+        volumeBytes += delta.bytes;
+      }
+    } catch (e) {
+      await c.unpause().catch(() => {});
+      throw e;
+    }
+    volumeDeltaMs = performance.now() - tDelta;
   }
   const frozenAt = performance.now();
   let imageId: string;
@@ -68,8 +96,8 @@ export async function snapshotContainer(
   }
   return {
     spec, reference, repository: `${opts.registry}/${opts.repository}`, digest: pushed.digest, imageId, frozen, pausedAt,
-    timings: { freezeMs: frozenAt - started, snapshotMs: committedAt - frozenAt, pushMs: performance.now() - committedAt },
-    bytesPushed: pushed.bytes,
+    timings: { freezeMs: frozenAt - started - volumeDeltaMs, snapshotMs: committedAt - frozenAt, pushMs: performance.now() - committedAt, volumePrecopyMs, volumeDeltaMs },
+    bytesPushed: pushed.bytes + volumeBytes,
   };
 }
 

@@ -133,4 +133,36 @@ describe("container transfer between real Docker Engines", () => {
     const b = await stopContainer(src(), polite.id, 5000);
     expect(b.how).toBe("signal");
   });
+
+  it("moves a named volume with a full copy while running and only the changes once frozen", async () => {
+    const name = `vol-svc-${++n}`;
+    const volume = `${name}-data`;
+    const c = await src().createContainer({
+      name, Image: rig.base,
+      // 4 MB written once, then a counter that keeps changing: the delta must carry the counter, not the 4 MB.
+      Cmd: ["sh", "-c", "dd if=/dev/urandom of=/data/big bs=1M count=4 2>/dev/null; echo kept > /data/kept; i=0; while true; do i=$((i+1)); echo $i > /data/counter; sleep 0.05; done"],
+      Labels: { [LABEL.mode]: "stateful" },
+      HostConfig: { NetworkMode: "none", Mounts: [{ Type: "volume", Source: volume, Target: "/data" }] },
+    });
+    await c.start();
+    await new Promise((r) => setTimeout(r, 2500)); // the 4 MB file is then older than the pre-copy by > 2 s
+    let counterAtFreeze = "";
+    const { snapshot, restored } = await migrateContainer({
+      source: src(), destination: dst(), container: name, registry: rig.registry.address, repository: `blosm/${name}`, tag: "m1",
+      onSnapshot: async () => {
+        counterAtFreeze = await readFileFrom(src(), name, "/data/counter");
+      },
+    });
+    const [full, delta] = snapshot.spec.volumes[0]!.copies!;
+    expect(full!.bytes).toBeGreaterThan(4_000_000);
+    expect(delta!.bytes).toBeLessThan(50_000); // only the counter (and directory entries) changed
+    expect(await readFileFrom(dst(), restored.containerId, "/data/kept")).toBe("kept\n");
+    // The destination resumes from the state at the freeze (its own loop then goes on counting).
+    const counterAfter = Number(await readFileFrom(dst(), restored.containerId, "/data/counter"));
+    expect(counterAfter).toBeGreaterThanOrEqual(1);
+    expect(Number(counterAtFreeze)).toBeGreaterThan(1);
+    const mounted = (await dst().getContainer(restored.containerId).inspect()).Mounts.find((m) => m.Destination === "/data");
+    expect(mounted?.Name).toBe(volume);
+    expect(snapshot.timings.volumeDeltaMs).toBeGreaterThan(0);
+  });
 });

@@ -162,6 +162,18 @@ describe("three edge workers, one chain, three Docker Engines", () => {
     expect(nodes.find((n: { operator: string }) => n.operator === b).endpoint).toBe(workers.b!.apiUrl);
   });
 
+  it("serves Prometheus metrics: jobs by state, phase durations, chain lag", async () => {
+    const text = await (await fetch(`${workers.b!.apiUrl}/metrics`)).text();
+    expect(text).toMatch(/^blosm_jobs\{queue="transfer-in",state="completed"\} [1-9]/m);
+    expect(text).toMatch(/^blosm_migration_phase_seconds_count\{phase="pull"\} [1-9]/m);
+    expect(text).toMatch(/^blosm_chain_lag_blocks \d+$/m);
+    expect(text).toMatch(/^blosm_steps_total\{step="restore",outcome="done"\} [1-9]/m);
+    const health = await (await fetch(`${workers.b!.apiUrl}/healthz`)).json();
+    expect(health).toMatchObject({ ok: true, name: "b", node: getAddress(devAccount(2).address) });
+    const denied = await fetch(`${workers.a!.apiUrl}/migrate`, { method: "POST", body: "{}" });
+    expect(denied.status).toBe(401);
+  });
+
   it("a source killed while its container is frozen resumes it after restart once the migration expired", { timeout: 120_000 }, async () => {
     const docker = rig.engines[0]!.docker;
     const c = await docker.createContainer({
@@ -185,4 +197,5 @@ describe("three edge workers, one chain, three Docker Engines", () => {
     expect(leftovers).toEqual([]);
     await start("b");
   });
+
 });

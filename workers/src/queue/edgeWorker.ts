@@ -10,6 +10,7 @@ import { Reservations, probeNode } from "../evaluation/probeNode.ts";
 import { describeError } from "../lib/describeError.ts";
 import { BlosmError, ContractRevertError, isRetryable } from "../lib/errors.ts";
 import { silentLogger, type Logger } from "../lib/log.ts";
+import { detectCheckpointSupport } from "../transfer/checkpoint.ts";
 import { LABEL, decodeSpec } from "../transfer/containerSpec.ts";
 import { retireSource, rollbackSource } from "../transfer/migrate.ts";
 import { pullByDigest, pullImage, restoreContainer } from "../transfer/restore.ts";
@@ -92,7 +93,11 @@ export class EdgeWorker {
     });
     this.events.start();
     this.metrics.bind(this.queues, this.events);
-    this.log.info("worker started", { chainId: this.chainId, registry: this.config.registryAddress, appTypes: this.config.appTypes });
+    const checkpoint = await detectCheckpointSupport(this.docker);
+    this.log.info("worker started", {
+      chainId: this.chainId, registry: this.config.registryAddress, appTypes: this.config.appTypes,
+      transfer: checkpoint.supported ? "CRIU available (not used yet: freeze + commit)" : `freeze + commit (no CRIU: ${checkpoint.reason})`,
+    });
   }
 
   /** Graceful stop: no new events, running jobs finish, then connections close. */

@@ -41,6 +41,9 @@ export type MigrateOptions = {
   destination: Docker;
   container: string;
   registry: string;
+  /** Where the destination pulls from when it reaches the same registry under another address (a registry at
+   * the destination cluster: the source's push is then the only crossing). Defaults to `registry`. */
+  pullRegistry?: string;
   repository: string;
   tag: string;
   migrationId?: string;
@@ -69,7 +72,7 @@ export async function migrateContainer(o: MigrateOptions): Promise<{ timings: Ph
     await o.onSnapshot?.(snapshot);
     const digest = o.digestForDestination?.(snapshot) ?? snapshot.digest;
     const tPull = performance.now();
-    pulled = await pullByDigest(o.destination, snapshot.repository, digest);
+    pulled = await pullByDigest(o.destination, o.pullRegistry ? `${o.pullRegistry}/${o.repository}` : snapshot.repository, digest);
     pullMs = performance.now() - tPull;
     restored = await restoreContainer(o.destination, snapshot.spec, pulled.reference, {
       gpuDeviceIds: o.gpuDeviceIds, migrationId: o.migrationId, readyTimeoutMs: o.readyTimeoutMs, steadyMs: o.steadyMs,

@@ -165,4 +165,13 @@ describe("container transfer between real Docker Engines", () => {
     expect(mounted?.Name).toBe(volume);
     expect(snapshot.timings.volumeDeltaMs).toBeGreaterThan(0);
   });
+
+  it("detects that checkpoint/restore is not available on this engine, and says why", async () => {
+    const { detectCheckpointSupport } = await import("./checkpoint.ts");
+    const support = await detectCheckpointSupport(src());
+    expect(support.supported).toBe(false);
+    expect(support.reason).toMatch(/not experimental|criu/);
+    const missing = await detectCheckpointSupport(src(), "/nonexistent/criu");
+    expect(missing.supported).toBe(false);
+  });
 });

@@ -109,12 +109,27 @@ async function byHand(src: Engine, dst: Engine, name: string, ref: string, pullR
   return { stopMs, snapshotMs, pushMs, pullMs, startMs, totalMs, downtimeMs: totalMs };
 }
 
+let teardown: (() => Promise<void>) | undefined;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    process.stderr.write(`\n${signal}: tearing down the engines, registries and the shaped link…\n`);
+    void (teardown?.() ?? Promise.resolve()).finally(() => process.exit(130));
+  });
+}
+
 async function main() {
   if (process.getuid?.() !== 0) throw new Error("bench:transfer needs root (dockerd, ip netns, tc)");
   const root = await mkdtemp(path.join(tmpdir(), "blosm-bench-"));
   await setupShapedLink();
   const engines: Engine[] = [];
   let regs: Awaited<ReturnType<typeof registries>> | undefined;
+  const staged = new Map<string, Awaited<ReturnType<typeof registries>>>();
+  teardown = async () => {
+    for (const r of [regs, ...staged.values()]) await r?.stop().catch(() => {});
+    for (const e of engines) await e.stop().catch(() => {});
+    await teardownShapedLink();
+    await rm(root, { recursive: true, force: true });
+  };
   try {
     engines.push(...(await Promise.all([0, 1].map((i) => startEngine(`bench-${i}`, path.join(root, `engine-${i}`), { insecureRegistries: [SHAPED] })))));
     const [src, dst] = engines as [Engine, Engine];
@@ -130,10 +145,11 @@ async function main() {
       images[size.key] = tag;
     }
     let n = 0;
-    // 40mbit: one registry between the clusters, so snapshots cross the link twice (push, then pull), as in BloSM.
-    // 40mbit-dst: the registry sits at the destination cluster; only the push crosses the link.
-    for (const link of (["loopback", "40mbit", "40mbit-dst"] as const).filter((l) => LINKS.includes(l))) {
-      for (const size of ALL_SIZES.filter((s) => SIZES.includes(s.key))) {
+    // Cold cases get a fresh registry store and an empty destination each: nothing carried over. Pre-staged cases
+    // of one size share one store holding the base, and the destination keeps the base between them (that is
+    // what pre-staged means); their snapshots are new each time.
+    for (const size of ALL_SIZES.filter((s) => SIZES.includes(s.key))) {
+      for (const link of (["loopback", "40mbit", "40mbit-dst"] as const).filter((l) => LINKS.includes(l))) {
         for (const staging of (["cold", "pre-staged"] as const).filter((x) => STAGINGS.includes(x))) {
           if (link === "40mbit-dst" && staging === "cold") continue; // cold transfers are dominated by the base either way
           if (link === "40mbit" && size.key === "2g" && staging === "cold" && !FULL) {
@@ -142,18 +158,32 @@ async function main() {
           }
           const methods = staging === "cold" ? (["blosm stateful", "by hand (BloSM)"] as const) : (["blosm stateful", "blosm stateless", "by hand (BloSM)"] as const);
           for (const method of methods) {
-            // A fresh registry store and an empty destination for every case: nothing carried over.
-            await regs?.stop();
-            regs = await registries(root, `registry-${++n}`);
-            await clearImages(dst.docker);
-            const host = link === "loopback" ? regs.lo.address : SHAPED;
-            const pullHost = link === "40mbit-dst" ? regs.lo.address : host;
-            const baseRef = `${regs.lo.address}/bench/${size.key}:base`;
-            await src.docker.getImage(images[size.key]!).tag({ repo: `${regs.lo.address}/bench/${size.key}`, tag: "base" });
-            if (staging === "pre-staged") {
-              await pushImage(src.docker, baseRef); // untimed: the base is in the registry and at the destination
-              await pullImage(dst.docker, baseRef);
+            let reg: Awaited<ReturnType<typeof registries>>;
+            if (staging === "cold") {
+              await regs?.stop();
+              regs = reg = await registries(root, `registry-${++n}`);
+              await clearImages(dst.docker);
+            } else {
+              if (!staged.has(size.key)) {
+                for (const r of staged.values()) await r.stop();
+                staged.clear();
+                await regs?.stop();
+                regs = undefined;
+                reg = await registries(root, `registry-${++n}-staged`);
+                staged.set(size.key, reg);
+                await clearImages(dst.docker);
+                const baseRef = `${reg.lo.address}/bench/${size.key}:base`;
+                await src.docker.getImage(images[size.key]!).tag({ repo: `${reg.lo.address}/bench/${size.key}`, tag: "base" });
+                process.stderr.write(`pre-staging the ${size.label} base (untimed)…\n`);
+                await pushImage(src.docker, baseRef);
+                await pullImage(dst.docker, baseRef);
+              }
+              reg = staged.get(size.key)!;
+              for (const c of await dst.docker.listContainers({ all: true })) await dst.docker.getContainer(c.Id).remove({ force: true });
+              n++;
             }
+            const host = link === "loopback" ? reg.lo.address : SHAPED;
+            const pullHost = link === "40mbit-dst" ? reg.lo.address : host;
             const name = `app-${n}`;
             await startApp(src.docker, images[size.key]!, name, method === "blosm stateless" ? "stateless" : "stateful", size.stateMiB);
             process.stderr.write(`${link} ${size.key} ${staging} ${method}…\n`);
@@ -173,6 +203,7 @@ async function main() {
       }
     }
   } finally {
+    for (const r of staged.values()) await r.stop();
     await regs?.stop();
     for (const e of engines) {
       await clearImages(e.docker).catch(() => {});

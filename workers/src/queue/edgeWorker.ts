@@ -15,7 +15,7 @@ import { LABEL, decodeSpec } from "../transfer/containerSpec.ts";
 import { retireSource, rollbackSource } from "../transfer/migrate.ts";
 import { pullByDigest, pullImage, restoreContainer } from "../transfer/restore.ts";
 import { snapshotContainer } from "../transfer/snapshot.ts";
-import { ChainView, State, appTypeName, bytes32ToDigest, digestToBytes32, loadRegistryAbi, snapshotRepository, stateName, type Migration } from "./chainView.ts";
+import { ChainView, State, appTypeName, bytes32ToDigest, digestToBytes32, loadRegistryAbi, snapshotRepository, stateName } from "./chainView.ts";
 import type { WorkerConfig } from "./config.ts";
 import { WorkerMetrics } from "./metrics.ts";
 
@@ -519,4 +519,3 @@ function summarize(result: unknown): Record<string, unknown> | null {
 }
 
 const ms = (x: number | undefined) => Math.max(0, Math.round(x ?? 0));
-export type { Migration };

@@ -334,10 +334,13 @@ export class EdgeWorker {
 
   private async expire(id: bigint, log: Logger) {
     const [m, state] = await Promise.all([this.chain.migration(id), this.chain.state(id)]);
-    if (state === State.Expired && m.outcome === State.None) {
-      log.warn("deadline passed; expiring");
-      await this.write("expire", [id]);
+    if (m.outcome !== State.None) return; // ended already
+    if (state !== State.Expired) {
+      // Scheduled by this clock; the chain's may trail it. Wait for the chain rather than leave it open.
+      throw new BlosmError(`deadline of ${id} not yet passed on-chain (${stateName(state)})`, { retryable: true });
     }
+    log.warn("deadline passed; expiring");
+    await this.write("expire", [id]);
   }
 
   /** Source: snapshot the container and pin its digest on-chain. */

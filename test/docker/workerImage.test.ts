@@ -1,0 +1,62 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { projectRoot } from "../../workers/src/chain/devChain.ts";
+import { startEngine, type Engine } from "../../workers/src/lib/dockerd.ts";
+
+const run = promisify(execFile);
+
+describe("the worker image and the edge-cluster compose file", () => {
+  let engine: Engine;
+  let root: string;
+  const docker = (...args: string[]) =>
+    run("docker", args, { env: { ...process.env, DOCKER_HOST: `unix://${engine.socket}` } }).then(
+      (r) => ({ code: 0, ...r }),
+      (e: { code: number; stdout: string; stderr: string }) => e,
+    );
+  beforeAll(async () => {
+    root = await mkdtemp(path.join(tmpdir(), "blosm-image-"));
+    engine = await startEngine(`img${process.pid}`, root);
+    await run("bash", [path.join(projectRoot, "scripts/build-worker-image.sh"), "blosm/worker:test"], {
+      env: { ...process.env, DOCKER_HOST: `unix://${engine.socket}` }, maxBuffer: 1 << 24, timeout: 400_000,
+    });
+  }, 420_000);
+  afterAll(async () => {
+    await engine?.stop();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it("builds from a locally imported base and runs the CLI as an unprivileged user", async () => {
+    const help = await docker("run", "--rm", "--network", "none", "blosm/worker:test");
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^blosm — blockchain-coordinated service migration/);
+    const worker = await docker("run", "--rm", "--network", "none", "blosm/worker:test", "worker");
+    expect(worker.code).toBe(2);
+    expect(worker.stderr.trim()).toBe("blosm worker: --config: is required");
+    const id = await docker("run", "--rm", "--network", "none", "--entrypoint", "id", "blosm/worker:test");
+    expect(id.stdout.trim()).toMatch(/^uid=10001\(blosm\)/);
+    // Nothing secret or test-only went into the image.
+    const files = await docker("run", "--rm", "--network", "none", "--entrypoint", "sh", "blosm/worker:test", "-c", "ls /opt/blosm; ls /opt/blosm/node_modules | grep -c . ; ls /opt/blosm/node_modules | grep -cx hardhat || true");
+    expect(files.stdout).not.toMatch(/\.env|secrets|test\b/);
+    expect(files.stdout.trim().split("\n").at(-1)).toBe("0"); // no dev dependencies (hardhat)
+  });
+
+  it("describes a production cluster: worker without root, with the socket's group, Redis beside it", async () => {
+    const compose = parse(await readFile(path.join(projectRoot, "docker/edge-cluster/compose.yml"), "utf8"));
+    const worker = compose.services.worker;
+    expect(worker.image).toBe("blosm/worker:dev");
+    expect(worker.user).toBe("10001:10001");
+    expect(worker.group_add).toEqual(["${DOCKER_GID:-999}"]);
+    expect(worker.command).toEqual(["worker", "--config", "/etc/blosm/worker.json"]);
+    expect(worker.volumes).toContain("/var/run/docker.sock:/var/run/docker.sock");
+    expect(worker.environment.NVIDIA_DRIVER_CAPABILITIES).toBe("utility");
+    expect(Object.keys(compose.services)).toEqual(["redis", "worker"]);
+    const example = JSON.parse(await readFile(path.join(projectRoot, "docker/edge-cluster/worker.example.json"), "utf8"));
+    const { parseWorkerConfig } = await import("../../workers/src/queue/config.ts");
+    expect(parseWorkerConfig(example).key).toEqual({ keystore: "/run/secrets/keystore.json", passwordFile: "/run/secrets/password" });
+  });
+});

@@ -293,8 +293,9 @@ export class EdgeWorker {
       log.warn("rejected request: bad app type", { reason: describeError(e), appType: m.appType });
       return undefined;
     }
-    const baseImagePresent = m.baseImage !== "" && (await this.docker.getImage(m.baseImage).inspect().then(() => true, () => false));
-    const imageArchitecture = baseImagePresent ? (await this.docker.getImage(m.baseImage).inspect()).Architecture : undefined;
+    const base = m.baseImage === "" ? undefined : await this.docker.getImage(m.baseImage).inspect().catch(() => undefined);
+    const baseImagePresent = base !== undefined;
+    const imageArchitecture = base?.Architecture;
     const reservations = [...(await this.reservations.all()).values()];
     const self = await this.chain.node(this.address);
     const nodeState = await probeNode(this.docker, {

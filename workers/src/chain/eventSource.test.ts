@@ -3,7 +3,7 @@ import { createPublicClient, createWalletClient, http, zeroAddress, type Hex } f
 import { registryAbi, startDevRegistry, type DevRegistry } from "../../../test/helpers/devRegistry.ts";
 import { DRIVER, Reason, requirements, serviceId } from "../../../test/helpers/registry.ts";
 import { startRedis, type TestRedis } from "../../../test/helpers/redis.ts";
-import { startRpcProxy, type RpcProxy } from "../../../test/helpers/rpcProxy.ts";
+import { startRpcProxy } from "../../../test/helpers/rpcProxy.ts";
 import { ChainIntegrityError } from "../lib/errors.ts";
 import { createLogger } from "../lib/log.ts";
 import { EventSource, type DeliveredLog, type Reorg } from "./eventSource.ts";

@@ -1,10 +1,11 @@
 import type { Redis } from "ioredis";
-import { BaseError, decodeEventLog, getAddress, type Abi, type Address, type Hex, type PublicClient } from "viem";
+import { decodeEventLog, getAddress, type Abi, type Address, type Hex, type PublicClient } from "viem";
 import { ChainIntegrityError, RpcError } from "../lib/errors.ts";
 import { describeError } from "../lib/describeError.ts";
 import { silentLogger, type Logger } from "../lib/log.ts";
 import { backoff, sleep } from "../lib/sleep.ts";
 import { verifyCliqueHeader, type RpcHeader } from "./clique.ts";
+import { isRangeError, rpc } from "./rpc.ts";
 
 /** A contract event, delivered once it is `confirmations` deep. `key` is `chainId-txHash-logIndex`. */
 export type DeliveredLog = {
@@ -297,20 +298,6 @@ export class EventSource {
     return h as unknown as RpcHeader;
   }
 }
-
-function isRangeError(e: unknown): boolean {
-  const text = e instanceof BaseError ? `${e.shortMessage} ${e.details} ${e.message}` : String(e);
-  return /range|too many|more than|limit|exceed|too large|response size/i.test(text) && !/ECONNREFUSED|socket|fetch failed/i.test(text);
-}
-
-async function rpc<T>(what: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    throw new RpcError(`${what} failed: ${describeError(e)}`, { cause: e });
-  }
-}
-
 
 const min = (a: bigint, b: bigint) => (a < b ? a : b);
 const max = (a: bigint, b: bigint) => (a > b ? a : b);

@@ -1,6 +1,7 @@
-import { BaseError, type Abi, type AbiEvent, type Address, type Hex, type PublicClient } from "viem";
+import { type Abi, type AbiEvent, type Address, type Hex, type PublicClient } from "viem";
 import { RpcError } from "../lib/errors.ts";
 import { describeError } from "../lib/describeError.ts";
+import { isRangeError } from "./rpc.ts";
 
 export type HistoryFilter = {
   /** Only migrations of this service (the bytes32 service id). */
@@ -53,8 +54,7 @@ export async function getEvents(
       for (const l of logs) out.push({ blockNumber: l.blockNumber!, logIndex: l.logIndex!, transactionHash: l.transactionHash!, args: l.args as Record<string, unknown> });
       from = to + 1n;
     } catch (e) {
-      const text = e instanceof BaseError ? `${e.shortMessage} ${e.details}` : String(e);
-      if (to > from && /range|too many|more than|limit|exceed|too large/i.test(text)) {
+      if (to > from && isRangeError(e)) {
         range = (to - from + 1n) / 2n;
         continue;
       }

@@ -8,6 +8,7 @@ import { describeError } from "../lib/describeError.ts";
 import { silentLogger, type Logger } from "../lib/log.ts";
 import { sleep } from "../lib/sleep.ts";
 import { decodeRevert } from "./decodeRevert.ts";
+import { rpc } from "./rpc.ts";
 
 export type TxSenderOptions = {
   client: PublicClient;
@@ -233,12 +234,4 @@ const max = (...xs: bigint[]) => xs.reduce((a, b) => (a > b ? a : b));
 function isNonceError(e: unknown): boolean {
   const text = e instanceof BaseError ? `${e.shortMessage} ${e.details ?? ""} ${e.message}` : String(e);
   return /nonce too low|nonce too high|already known|replacement transaction underpriced|invalid nonce|nonce has already been used/i.test(text);
-}
-
-async function rpc<T>(what: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    throw new RpcError(`${what} failed: ${describeError(e)}`, { cause: e });
-  }
 }

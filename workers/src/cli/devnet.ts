@@ -4,7 +4,6 @@
  * Runs until Ctrl-C, then stops the node and leaves nothing running.
  */
 import { execFile } from "node:child_process";
-import path from "node:path";
 import { promisify } from "node:util";
 import { hardhatCli, hardhatEnv, projectRoot, startDevChain } from "../chain/devChain.ts";
 

@@ -157,7 +157,7 @@ const nodeList: Command = {
     }));
     if (values.json) return printJson(rows), 0;
     for (const r of rows) {
-      const t = r.total as Record<string, number>;
+      const t = r.total as unknown as Record<string, number>;
       console.log(`${r.operator} ${r.active ? "active  " : "inactive"} ${r.endpoint.padEnd(28)} (${r.location.latE6 / 1e6}, ${r.location.lonE6 / 1e6}) r=${r.coverageRadiusM} m  cpu ${t.cpuMillicores}m mem ${t.memoryMiB} MiB gpu ${t.gpuCount}  [${r.appTypes.join(", ")}]`);
     }
     return 0;

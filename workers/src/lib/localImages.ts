@@ -11,7 +11,7 @@ function tarOf(dir: string): NodeJS.ReadableStream {
   return child.stdout!;
 }
 
-const APPLETS = ["sh", "ls", "cat", "echo", "sleep", "httpd", "nc", "wc", "head", "dd", "sha256sum", "date", "mkdir", "rm", "true", "kill", "trap", "env", "tr", "seq", "printf", "test", "["];
+const APPLETS = ["sh", "ls", "cat", "echo", "sleep", "httpd", "nc", "wc", "head", "dd", "sha256sum", "date", "mkdir", "rm", "true", "kill", "trap", "env", "tr", "seq", "printf", "test", "[", "grep", "cut", "od", "chmod"];
 
 /**
  * Imports a minimal base image from Debian's busybox-static (no public registry can be reached here):

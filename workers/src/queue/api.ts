@@ -28,6 +28,9 @@ async function handle(worker: EdgeWorker, req: IncomingMessage, res: ServerRespo
   if (req.method === "GET" && url.pathname === "/healthz") {
     return send(res, 200, { ok: true, name: worker.config.name, node: worker.address, head: worker.head?.toString() });
   }
+  if (req.method === "GET" && url.pathname === "/cluster") {
+    return send(res, 200, { name: worker.config.name, node: worker.address, gateway: worker.config.gatewayUrl ?? null });
+  }
   if (req.method === "GET" && url.pathname === "/metrics") {
     res.writeHead(200, { "content-type": worker.metrics.registry.contentType });
     return res.end(await worker.metrics.registry.metrics());

@@ -26,6 +26,12 @@ export type Migration = {
   timings: { stopMs: number; snapshotMs: number; pushMs: number; pullMs: number; startMs: number; totalMs: number; downtimeMs: number; bytesMoved: bigint };
 };
 
+type CapacityView = { cpuMillicores: number; memoryMiB: number; gpuCount: number; gpuMemoryMiB: number };
+export type EdgeNodeView = {
+  operator: Address; active: boolean; registeredAt: bigint; freeReportedAt: bigint; endpoint: string;
+  location: { latE6: number; lonE6: number }; coverageRadiusM: number; total: CapacityView; free: CapacityView; appTypes: Hex[];
+};
+
 export class ChainView {
   constructor(readonly client: PublicClient, readonly address: Address, readonly abi: Abi) {}
   private read<T>(functionName: string, args: unknown[]): Promise<T> {
@@ -44,7 +50,16 @@ export class ChainView {
     return this.read<bigint[]>("openMigrationsOf", [node]);
   }
   node(operator: Address) {
-    return this.read<{ operator: Address; active: boolean; endpoint: string; location: { latE6: number; lonE6: number }; coverageRadiusM: number; total: Record<string, number>; appTypes: Hex[] }>("getNode", [operator]);
+    return this.read<EdgeNodeView>("getNode", [operator]);
+  }
+  /** Every registered node, a page at a time (bounded reads). */
+  async nodes(pageSize = 100): Promise<EdgeNodeView[]> {
+    const all: EdgeNodeView[] = [];
+    for (let offset = 0n; ; offset += BigInt(pageSize)) {
+      const [page, total] = await this.read<[EdgeNodeView[], bigint]>("nodes", [offset, BigInt(pageSize)]);
+      all.push(...page);
+      if (page.length === 0 || BigInt(all.length) >= total) return all;
+    }
   }
 }
 

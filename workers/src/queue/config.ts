@@ -42,6 +42,10 @@ export const WorkerConfigSchema = z.object({
   txStuckAfterMs: z.number().int().min(100).default(30_000),
   /** The source keeps serving this long after completion, so clients switched late lose nothing. */
   retireGraceMs: z.number().int().min(0).max(600_000).default(5000),
+  /** This cluster's gateway, as peers' gateways reach it; served on GET /cluster so they can forward to it. */
+  gatewayUrl: url(["http:", "https:"]).optional(),
+  /** How often free capacity goes on-chain (reportCapacity), when it changed; 0 = never. */
+  capacityReportSeconds: z.number().int().min(0).max(86_400).default(30),
 });
 
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;

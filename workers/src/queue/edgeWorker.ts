@@ -50,6 +50,8 @@ export class EdgeWorker {
   private readonly prefix: string;
   private chainId = 0;
   private evaluateLock: Promise<unknown> = Promise.resolve();
+  private capacityTimer?: NodeJS.Timeout;
+  private lastReported = "";
 
   constructor(readonly config: WorkerConfig, account: PrivateKeyAccount, opts: { log?: Logger } = {}) {
     this.address = account.address;
@@ -93,6 +95,10 @@ export class EdgeWorker {
     });
     this.events.start();
     this.metrics.bind(this.queues, this.events);
+    if (this.config.capacityReportSeconds > 0) {
+      void this.reportCapacity();
+      this.capacityTimer = setInterval(() => void this.reportCapacity(), this.config.capacityReportSeconds * 1000);
+    }
     const checkpoint = await detectCheckpointSupport(this.docker);
     this.log.info("worker started", {
       chainId: this.chainId, registry: this.config.registryAddress, appTypes: this.config.appTypes,
@@ -102,11 +108,36 @@ export class EdgeWorker {
 
   /** Graceful stop: no new events, running jobs finish, then connections close. */
   async stop(): Promise<void> {
+    clearInterval(this.capacityTimer);
     await this.events?.stop();
     await Promise.all(this.workers.map((w) => w.close()));
     await Promise.all([...this.queues.values()].map((q) => q.close()));
     await this.redis.quit().catch(() => this.redis.disconnect());
     this.log.info("worker stopped");
+  }
+
+  /**
+   * Puts this node's free capacity on-chain when it changed, so peers' gateways know where a request that does not
+   * fit here can go (their live view comes from each gateway's /capacity; this is the durable, signed one).
+   */
+  async reportCapacity(): Promise<void> {
+    try {
+      const reservations = [...(await this.reservations.all()).values()];
+      const s = await probeNode(this.docker, { appTypes: this.config.appTypes, allocatable: this.config.allocatable, gpuFile: this.config.nvidiaSmiFile, reservations });
+      const { total } = await this.chain.node(this.address);
+      // The registry refuses a report above the registered total (the operator's promise); clamp to it.
+      const free = {
+        cpuMillicores: Math.min(s.cpuFreeMillicores, total.cpuMillicores), memoryMiB: Math.min(s.memoryFreeMiB, total.memoryMiB),
+        gpuCount: Math.min(s.gpus.length, total.gpuCount), gpuMemoryMiB: Math.min(s.gpus.reduce((n, g) => n + g.memoryFreeMiB, 0), total.gpuMemoryMiB),
+      };
+      const key = JSON.stringify(free);
+      if (key === this.lastReported) return;
+      await this.write("reportCapacity", [free]);
+      this.lastReported = key;
+      this.log.debug("capacity reported", free);
+    } catch (e) {
+      this.log.warn("capacity report failed; will retry", { error: describeError(e) });
+    }
   }
 
   // ------------------------------------------------------------------ routing

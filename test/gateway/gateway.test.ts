@@ -1,0 +1,234 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Hex } from "viem";
+import { devAccount, startDevRegistry, type DevRegistry } from "../helpers/devRegistry.ts";
+import { startRedis, type TestRedis } from "../helpers/redis.ts";
+import { migrationHistory } from "../../workers/src/chain/history.ts";
+import { startEngine, type Engine } from "../../workers/src/lib/dockerd.ts";
+import { startRegistry, type LocalRegistry } from "../../workers/src/lib/imageRegistry.ts";
+import { importBusyboxBase } from "../../workers/src/lib/localImages.ts";
+import { createLogger } from "../../workers/src/lib/log.ts";
+import { createClusterNet, destroyClusterNet, type ClusterNet } from "../../workers/src/lib/netns.ts";
+import { buildDriverProfilingImage, buildImageRecognitionImage, cameraFrame, canWindow } from "../../workers/src/lib/sampleApps.ts";
+import { parseWorkerConfig } from "../../workers/src/queue/config.ts";
+import { runWorker, type RunningWorker } from "../../workers/src/queue/runWorker.ts";
+import { LABEL } from "../../workers/src/transfer/containerSpec.ts";
+import { pushImage } from "../../workers/src/transfer/snapshot.ts";
+import { parseGatewayConfig, type GatewayConfig } from "../../workers/src/gateway/config.ts";
+import { HEADER } from "../../workers/src/gateway/gateway.ts";
+import { serviceIdOf } from "../../workers/src/gateway/mobility.ts";
+import { runGateway, type RunningGateway } from "../../workers/src/gateway/runGateway.ts";
+import { APP_LABEL } from "../../workers/src/gateway/apps.ts";
+
+const keyOf = (i: number): Hex => `0x${Buffer.from(devAccount(i).getHdKey().privateKey!).toString("hex")}`;
+const NET = [21, 22, 23]; // 10.78.2x.0/24: apart from `blosm up` (10.78.1-3)
+const NAMES = ["a", "b", "c"] as const;
+const LON = [128_610_000, 128_640_000, 128_670_000]; // the dev registry's nodes a, b, c; 1500 m coverage each
+const DRIVER = "driver-profiling";
+
+/**
+ * Three clusters, each its own network namespace with a Docker Engine, a worker and a gateway; one chain, one
+ * Redis, one image registry. Cluster a is too small for a request (64 MiB of its 100 MiB held by its app).
+ */
+describe("gateways: insufficient-resources forwarding and client mobility", () => {
+  let dev: DevRegistry;
+  let redis: TestRedis;
+  let registry: LocalRegistry;
+  let root: string;
+  const nets: ClusterNet[] = [];
+  const engines: Engine[] = [];
+  const workers: RunningWorker[] = [];
+  const gateways: Array<RunningGateway | undefined> = [];
+  const gatewayConfigs: GatewayConfig[] = [];
+  const logs: string[][] = [[], [], []];
+  const env = { KEY_0: keyOf(1), KEY_1: keyOf(2), KEY_2: keyOf(3), BLOSM_API_TOKEN: "gw-test-token" };
+  const gw = (i: number) => `http://10.78.${NET[i]}.1:8000`;
+
+  beforeAll(async () => {
+    root = await mkdtemp(path.join(tmpdir(), "blosm-gw-"));
+    for (const i of NET) nets.push(await createClusterNet(i, { prefix: "blosm-gw" }));
+    [dev, redis, registry] = await Promise.all([
+      startDevRegistry({ blockTimeMs: 200, offerWindowSeconds: 2 }), startRedis(),
+      startRegistry(path.join(root, "registry"), { host: `10.78.${NET[0]}.1`, port: 5000 }),
+    ]);
+    engines.push(...(await Promise.all(nets.map((n, i) => startEngine(`gw${process.pid}-${i}`, path.join(root, `engine-${i}`), { netns: n.ns, insecureRegistries: [registry.address] })))));
+    const base = `${registry.address}/blosm/busybox:base`;
+    const app = `${registry.address}/apps/${DRIVER}:1`;
+    const vision = `${registry.address}/apps/image-recognition:1`;
+    await importBusyboxBase(engines[0]!.docker, base);
+    await buildDriverProfilingImage(engines[0]!.docker, base, app);
+    await pushImage(engines[0]!.docker, base);
+    await pushImage(engines[0]!.docker, app);
+    await buildImageRecognitionImage(engines[0]!.docker, base, vision);
+    await pushImage(engines[0]!.docker, vision);
+    for (const [i, e] of engines.entries()) {
+      if (i > 0) await pullImage(e, app);
+      await run(e, "driver-shared", app, {});
+    }
+    await pullImage(engines[1]!, vision);
+    await run(engines[1]!, "vision-shared", vision, { port: 8082 });
+    for (const [i, name] of NAMES.entries()) {
+      const config = parseWorkerConfig({
+        name, rpcUrl: dev.chain.url, registryAddress: dev.address, confirmations: 1, pollMs: 100, redisUrl: redis.url,
+        dockerSocket: engines[i]!.socket, imageRegistry: registry.address, appTypes: [DRIVER], key: { env: `KEY_${i}` },
+        readyTimeoutMs: 20_000, txStuckAfterMs: 5000, retireGraceMs: 3000, gatewayUrl: gw(i), capacityReportSeconds: 0,
+      });
+      workers.push(await runWorker(config, { env: { ...env }, log: createLogger({ level: "debug", sink: (l) => logs[i]!.push(l) }) }));
+    }
+    for (const [i, name] of NAMES.entries()) {
+      gatewayConfigs.push(parseGatewayConfig({
+        name, listen: { host: `10.78.${NET[i]}.1`, port: 8000 }, rpcUrl: dev.chain.url, registryAddress: dev.address,
+        node: dev.nodes[i]!.address, workerUrl: workers[i]!.apiUrl, dockerSocket: engines[i]!.socket, appHost: nets[i]!.hostIp,
+        apps: { [DRIVER]: { needs: { memoryMiB: 100 }, timeoutMs: 10_000 }, "image-recognition": { needs: { memoryMiB: 50 } } },
+        allocatable: i === 0 ? { memoryMiB: 100 } : { memoryMiB: 4096 }, probeMs: 300, capacityPollMs: 200, neighbourRefreshMs: 1000,
+        holdTimeoutMs: 30_000, queueTimeoutMs: 300,
+      }));
+      gateways.push(await runGateway(gatewayConfigs[i]!, { env: { ...env }, log: createLogger({ level: "debug", sink: (l) => logs[i]!.push(l) }) }));
+    }
+  }, 240_000);
+
+  afterAll(async () => {
+    await Promise.all(gateways.map((g) => g?.stop().catch(() => {})));
+    await Promise.all(workers.map((w) => w.stop().catch(() => {})));
+    for (const e of engines) {
+      for (const c of await e.docker.listContainers({ all: true }).catch(() => [])) await e.docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
+      await e.stop().catch(() => {});
+    }
+    await Promise.all([registry?.stop(), dev?.stop(), redis?.stop()]);
+    for (const i of NET) await destroyClusterNet(i, { prefix: "blosm-gw" });
+    if (root) await rm(root, { recursive: true, force: true });
+  }, 120_000);
+
+  async function pullImage(e: Engine, ref: string) {
+    const stream = (await e.docker.pull(ref)) as NodeJS.ReadableStream;
+    await new Promise((resolve, reject) => e.docker.modem.followProgress(stream, (err) => (err ? reject(err) : resolve(undefined))));
+  }
+
+  async function run(e: Engine, name: string, image: string, o: { port?: number; labels?: Record<string, string> }) {
+    const port = o.port ?? 8080;
+    const c = await e.docker.createContainer({
+      name, Image: image, Cmd: ["httpd", "-f", "-p", String(port), "-h", "/www"],
+      Labels: { [LABEL.mode]: "stateless", [APP_LABEL.port]: String(port), ...o.labels },
+      HostConfig: { NetworkMode: "host", Memory: 64 * 2 ** 20, NanoCpus: 250_000_000 },
+    });
+    await c.start();
+  }
+
+  const infer = (i: number | string, headers: Record<string, string> = {}, body: string = canWindow(1)) =>
+    fetch(`${typeof i === "number" ? gw(i) : i}/apps/${DRIVER}/infer`, { method: "POST", headers: { "content-type": "text/csv", ...headers }, body, signal: AbortSignal.timeout(40_000) });
+
+  it("serves a request on the local app when it fits in what the cluster has left", async () => {
+    const res = await infer(1);
+    expect(res.status).toBe(200);
+    expect(res.headers.get(HEADER.servedBy)).toBe("b");
+    expect(res.headers.get(HEADER.route)).toBe("local");
+    const body = (await res.json()) as { driverId: number; confidence: number };
+    expect(body.driverId).toBeGreaterThanOrEqual(0);
+    expect(body.confidence).toBeLessThan(1);
+  });
+
+  it("serves image recognition: object id, name and probability for a camera frame; 415 for what is not an image", async () => {
+    const post = (body: Buffer | string) => fetch(`${gw(1)}/apps/image-recognition/infer`, { method: "POST", headers: { "content-type": "image/x-portable-pixmap" }, body });
+    const res = await post(cameraFrame(3));
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { objectId: number; name: string; probability: number };
+    expect(body.objectId).toBeGreaterThanOrEqual(0);
+    expect(body.objectId).toBeLessThan(10);
+    expect(body.name).toMatch(/^[a-z-]+$/);
+    expect(body.probability).toBeGreaterThanOrEqual(0.5);
+    const again = (await (await post(cameraFrame(3))).json()) as typeof body;
+    expect(again).toEqual(body); // depends only on the image
+    const text = await post("hello, not an image");
+    expect(text.status).toBe(415);
+  });
+
+  it("forwards to the nearest neighbour with room when the request does not fit (R_rem < REQ_res)", async () => {
+    const cap = (await (await fetch(`${gw(0)}/capacity`)).json()) as { free: { memoryMiB: number } };
+    expect(cap.free.memoryMiB).toBeLessThan(100);
+    const answers = await Promise.all(Array.from({ length: 6 }, (_, k) => infer(0, {}, canWindow(k))));
+    for (const res of answers) {
+      expect(res.status).toBe(200);
+      expect(res.headers.get(HEADER.route)).toBe("forwarded");
+      expect(res.headers.get(HEADER.servedBy)).toBe("b"); // b is 2.7 km away, c 5.4 km
+      expect(((await res.json()) as { driverId: number }).driverId).toBeGreaterThanOrEqual(0);
+    }
+  });
+
+  it("answers malformed requests and positions with a 4xx that names the problem", async () => {
+    const unknown = await fetch(`${gw(1)}/apps/no-such-app/infer`, { method: "POST", body: "x" });
+    expect(unknown.status).toBe(404);
+    expect(((await unknown.json()) as { error: string }).error).toContain('unknown app type "no-such-app"');
+    const badPos = await infer(1, { [HEADER.position]: "35.88;128.64" });
+    expect(badPos.status).toBe(400);
+    expect(((await badPos.json()) as { error: string }).error).toContain(HEADER.position);
+    const farPos = await infer(1, { [HEADER.position]: "95.1,128.64" });
+    expect(((await farPos.json()) as { error: string }).error).toContain("latitude 95.1");
+    const badClient = await infer(1, { [HEADER.client]: "car 1/../x" });
+    expect(badClient.status).toBe(400);
+    expect((await infer(1, {}, "")).status).toBe(400);
+    const wrongShape = await infer(1, {}, "1,2,3");
+    expect(wrongShape.status).toBe(422); // the app's own answer, passed through
+    expect(((await wrongShape.json()) as { error: string }).error).toContain("600 features");
+    expect((await fetch(`${gw(1)}/apps/${DRIVER}/infer`)).status).toBe(405);
+    const badUpdate = await fetch(`${gw(1)}/clients/car-9/position`, { method: "POST", body: "{lat:1" });
+    expect(badUpdate.status).toBe(400);
+    expect(((await badUpdate.json()) as { error: string }).error).toContain("not JSON");
+    const big = await fetch(`${gw(1)}/apps/${DRIVER}/infer`, { method: "POST", body: Buffer.alloc(9 * 2 ** 20) });
+    expect(big.status).toBe(413);
+  });
+
+  it("a car crossing from b's coverage into c's triggers exactly one migration, and no request is lost", async () => {
+    const serviceId = serviceIdOf("car-1", DRIVER);
+    const app = `${registry.address}/apps/${DRIVER}:1`;
+    await run(engines[1]!, "car-1-driver", app, { port: 8081, labels: { [LABEL.serviceId]: serviceId } });
+    let gateway = gw(1);
+    const served: string[] = [];
+    const routes: string[] = [];
+    const failures: string[] = [];
+    const deadline = Date.now() + 90_000;
+    for (let seq = 0; Date.now() < deadline; seq++) {
+      const lon = Math.min(128_662_000, 128_640_000 + seq * 2_000); // leaves b's coverage (1.5 km) at ~128.6566
+      const res = await infer(gateway, { [HEADER.client]: "car-1", [HEADER.position]: `35.885000,${(lon / 1e6).toFixed(6)}` }, canWindow(seq));
+      if (res.status !== 200) failures.push(`#${seq} HTTP ${res.status}: ${await res.text()}`);
+      else await res.json();
+      served.push(res.headers.get(HEADER.servedBy) ?? "?");
+      routes.push(res.headers.get(HEADER.route) ?? "?");
+      const next = res.headers.get(HEADER.gateway);
+      if (next) gateway = next;
+      if (served.slice(-5).join() === "c,c,c,c,c" && gateway === gw(2)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(failures, `lost requests:\n${failures.join("\n")}\nb: ${logs[1]!.slice(-10).join("\n")}`).toEqual([]);
+    expect(gateway).toBe(gw(2));
+    expect(served[0]).toBe("b");
+    expect(served.at(-1)).toBe("c");
+    // Served by b until the handover, by c after: one switch, never back.
+    expect(served.join(",")).toMatch(/^(b,)+(c,?)+$/);
+    expect(gateways[1]!.mobility.migrationsRequested).toBe(1);
+    const history = await migrationHistory(dev.client, dev.address, (await import("../helpers/devRegistry.ts")).registryAbi, { serviceId });
+    expect(history).toHaveLength(1);
+    expect(history[0]!.outcome).toBe("completed");
+    expect(history[0]!.destination?.toLowerCase()).toBe(dev.nodes[2]!.address.toLowerCase());
+    // c now runs the car's own container: its gateway serves the car locally.
+    const direct = await infer(2, { [HEADER.client]: "car-1", [HEADER.position]: "35.885000,128.670000" });
+    expect(direct.headers.get(HEADER.route)).toBe("local");
+  }, 120_000);
+
+  it("when a neighbour fails, tries the next one, and answers a clear 503 when none is left", async () => {
+    await gateways[1]!.stop();
+    gateways[1] = undefined;
+    const res = await infer(0);
+    expect(res.status).toBe(200);
+    expect(res.headers.get(HEADER.servedBy)).toBe("c");
+    await gateways[2]!.stop();
+    gateways[2] = undefined;
+    const t0 = Date.now();
+    const none = await infer(0);
+    expect(none.status).toBe(503);
+    expect(none.headers.get("retry-after")).toBe("1");
+    expect(((await none.json()) as { error: string }).error).toMatch(/no room for a driver-profiling request here .* no neighbour with room answered/);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+  });
+});

@@ -1,0 +1,73 @@
+import { readFile } from "node:fs/promises";
+import { isAddress, type Address } from "viem";
+import { z } from "zod";
+import { ConfigError } from "../lib/errors.ts";
+
+const httpUrl = z.string().refine((s) => {
+  try {
+    return ["http:", "https:"].includes(new URL(s).protocol);
+  } catch {
+    return false;
+  }
+}, "must be an http/https URL");
+
+const needs = z.object({
+  cpuMillicores: z.number().int().min(0).default(0),
+  memoryMiB: z.number().int().min(0).default(0),
+  gpuMemoryMiB: z.number().int().min(0).default(0),
+});
+
+/** A gateway's configuration: one per edge cluster, next to that cluster's worker. Parsed and validated once. */
+export const GatewayConfigSchema = z.object({
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "lowercase letters, digits and dashes, up to 63"),
+  listen: z.object({ host: z.string().min(1).default("127.0.0.1"), port: z.number().int().min(0).max(65535).default(8000) }).default({ host: "127.0.0.1", port: 8000 }),
+  rpcUrl: httpUrl,
+  registryAddress: z.string().refine((s) => isAddress(s), "must be a 0x-prefixed 20-byte address").transform((s) => s as Address),
+  /** This cluster's operator address in the registry (its location and coverage are read from there). */
+  node: z.string().refine((s) => isAddress(s), "must be a 0x-prefixed 20-byte address").transform((s) => s as Address),
+  /** The cluster's worker API (POST /migrate for client mobility), and the env variable holding its bearer token. */
+  workerUrl: httpUrl,
+  tokenEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).default("BLOSM_API_TOKEN"),
+  dockerSocket: z.string().min(1).default("/var/run/docker.sock"),
+  /** Where this engine's host-network app containers answer (the cluster's address). */
+  appHost: z.string().min(1).default("127.0.0.1"),
+  /** App types served, with what one request needs while it runs (BloSM's REQ_res). */
+  apps: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]{0,30}$/, "app types are short lowercase names"), z.object({
+    needs: needs.default({ cpuMillicores: 0, memoryMiB: 0, gpuMemoryMiB: 0 }),
+    timeoutMs: z.number().int().min(100).max(600_000).default(30_000),
+  })).refine((a) => Object.keys(a).length > 0, "at least one app type"),
+  allocatable: z.object({ cpuMillicores: z.number().int().positive().optional(), memoryMiB: z.number().int().positive().optional() }).default({}),
+  nvidiaSmiFile: z.string().optional(),
+  probeMs: z.number().int().min(100).max(60_000).default(1000),
+  neighbourRefreshMs: z.number().int().min(200).max(600_000).default(10_000),
+  capacityPollMs: z.number().int().min(50).max(60_000).default(500),
+  /** How long a request may be held while its service is in flight between clusters. */
+  holdTimeoutMs: z.number().int().min(100).max(600_000).default(60_000),
+  /** How long a request may wait for local capacity when no neighbour has room. */
+  queueTimeoutMs: z.number().int().min(0).max(600_000).default(2000),
+  maxBodyBytes: z.number().int().min(1024).max(256 * 2 ** 20).default(8 * 2 ** 20),
+});
+
+export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;
+
+export function parseGatewayConfig(raw: unknown): GatewayConfig {
+  const result = GatewayConfigSchema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw new ConfigError(issue.path.length > 0 ? `config.${issue.path.join(".")}` : "config", issue.message);
+  }
+  return result.data;
+}
+
+export async function loadGatewayConfig(file: string): Promise<GatewayConfig> {
+  const text = await readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => {
+    throw new ConfigError("--config", `cannot read ${file}: ${e.code ?? e.message}`);
+  });
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError("--config", `${file} is not valid JSON: ${(e as Error).message}`);
+  }
+  return parseGatewayConfig(raw);
+}

@@ -1,0 +1,334 @@
+import { Agent, createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { Counter, Histogram, Registry } from "prom-client";
+import { distanceM } from "../evaluation/decide.ts";
+import { describeError } from "../lib/describeError.ts";
+import type { Logger } from "../lib/log.ts";
+import type { AppSource, AppTarget } from "./apps.ts";
+import type { LocalCapacity, Needs } from "./capacity.ts";
+import { serviceIdOf, type Mobility } from "./mobility.ts";
+import type { NeighbourSource, Position } from "./neighbours.ts";
+
+export const HEADER = {
+  client: "x-blosm-client",
+  position: "x-blosm-position",
+  servedBy: "x-blosm-served-by",
+  /** "local", "forwarded" (insufficient resources here), "followed" (the service moved), "held" (waited out a handover). */
+  route: "x-blosm-route",
+  /** Set when the client should call another cluster's gateway from now on (its service moved there). */
+  gateway: "x-blosm-gateway",
+  forwardedFrom: "x-blosm-forwarded-from",
+  reason: "x-blosm-reason",
+} as const;
+
+export type GatewayOptions = {
+  name: string;
+  apps: Record<string, { needs: Needs; timeoutMs: number }>;
+  holdTimeoutMs: number;
+  queueTimeoutMs: number;
+  maxBodyBytes: number;
+  /** How long a neighbour that failed or said it was full is skipped. */
+  avoidMs?: number;
+};
+
+type Reply = { status: number; headers: Record<string, string>; body: Buffer };
+type Attempt = Reply | { failed: "no-app" | "unreachable"; error: string };
+
+const CLIENT_RE = /^[A-Za-z0-9._-]{1,24}$/;
+
+/** Parses "lat,lon" in decimal degrees; throws a message naming what is wrong. */
+export function parsePosition(raw: string): Position {
+  const m = raw.trim().match(/^(-?\d{1,3}(?:\.\d{1,7})?)\s*,\s*(-?\d{1,3}(?:\.\d{1,7})?)$/);
+  if (!m) throw new Error(`"${raw.slice(0, 40)}" is not "lat,lon" in decimal degrees`);
+  const lat = Number(m[1]);
+  const lon = Number(m[2]);
+  if (Math.abs(lat) > 90) throw new Error(`latitude ${lat} is outside -90..90`);
+  if (Math.abs(lon) > 180) throw new Error(`longitude ${lon} is outside -180..180`);
+  return { latE6: Math.round(lat * 1e6), lonE6: Math.round(lon * 1e6) };
+}
+
+export const formatPosition = (p: Position) => `${(p.latE6 / 1e6).toFixed(6)},${(p.lonE6 / 1e6).toFixed(6)}`;
+
+class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+/**
+ * One edge cluster's entry point (BloSM Algorithm 3 from the client's side). `POST /apps/:type/infer` runs on the
+ * local app container when the request fits in what the cluster has left (R_rem = R_tot − R_used); when it does
+ * not, it goes to the nearest neighbour with room, and the answer says who served it. Clients send their position;
+ * one beyond coverage makes the worker migrate the client's service, and requests follow the service across the
+ * handover without being lost.
+ */
+export class Gateway {
+  private server?: Server;
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 256, keepAliveMsecs: 10_000 });
+  readonly metrics = new Registry();
+  private readonly requests = new Counter({ name: "blosm_gateway_requests_total", help: "Requests answered, by route and status class", labelNames: ["route", "status"], registers: [this.metrics] });
+  private readonly latency = new Histogram({
+    name: "blosm_gateway_request_seconds", help: "Time from request to answer, by route", labelNames: ["route"], registers: [this.metrics],
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  });
+  url = "";
+
+  constructor(
+    readonly o: GatewayOptions,
+    private readonly d: { apps: AppSource; capacity: LocalCapacity; neighbours: NeighbourSource; mobility?: Mobility; log: Logger },
+  ) {}
+
+  async listen(host: string, port: number): Promise<string> {
+    this.server = createServer((req, res) => {
+      const t0 = performance.now();
+      this.handle(req, res).then(
+        (r) => this.reply(res, r, t0),
+        (e) => {
+          const status = e instanceof HttpError ? e.status : 500;
+          if (status === 500) this.d.log.error("request failed", { error: describeError(e) });
+          this.reply(res, { status, headers: { "content-type": "application/json" }, body: Buffer.from(JSON.stringify({ error: e instanceof HttpError ? e.message : describeError(e) })) }, t0);
+        },
+      );
+    });
+    this.server.keepAliveTimeout = 30_000;
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once("error", reject);
+      this.server!.listen(port, host, () => resolve());
+    });
+    const a = this.server.address();
+    this.url = `http://${host.includes(":") ? `[${host}]` : host}:${typeof a === "object" && a ? a.port : port}`;
+    return this.url;
+  }
+
+  async close(): Promise<void> {
+    if (!this.server) return;
+    await new Promise<void>((r) => {
+      this.server!.close(() => r());
+      this.server!.closeIdleConnections();
+      setTimeout(() => this.server!.closeAllConnections(), 5000).unref(); // accepted requests get 5 s to finish
+    });
+    this.agent.destroy();
+  }
+
+  private reply(res: ServerResponse, r: Reply, t0: number) {
+    const route = r.headers[HEADER.route] ?? "error";
+    this.requests.inc({ route, status: `${Math.floor(r.status / 100)}xx` });
+    this.latency.observe({ route }, (performance.now() - t0) / 1000);
+    if (!r.headers[HEADER.servedBy] && r.status >= 400) r.headers[HEADER.servedBy] = this.o.name;
+    res.writeHead(r.status, { ...r.headers, "content-length": r.body.length });
+    res.end(r.body);
+  }
+
+  private json(status: number, body: unknown, headers: Record<string, string> = {}): Reply {
+    return { status, headers: { "content-type": "application/json", ...headers }, body: Buffer.from(JSON.stringify(body)) };
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<Reply> {
+    const url = new URL(req.url ?? "/", "http://gateway");
+    const infer = url.pathname.match(/^\/apps\/([^/]+)\/infer$/);
+    if (infer) {
+      if (req.method !== "POST") throw new HttpError(405, `use POST for ${url.pathname}`);
+      return this.infer(req, decodeURIComponent(infer[1]!));
+    }
+    const pos = url.pathname.match(/^\/clients\/([^/]+)\/position$/);
+    if (pos) {
+      if (req.method !== "POST") throw new HttpError(405, `use POST for ${url.pathname}`);
+      return this.positionUpdate(req, decodeURIComponent(pos[1]!));
+    }
+    if (req.method === "GET" && url.pathname === "/capacity") {
+      return this.json(200, { name: this.o.name, free: this.d.capacity.remaining(), inFlight: this.d.capacity.requests });
+    }
+    if (req.method === "GET" && url.pathname === "/healthz") return this.json(200, { ok: true, name: this.o.name, apps: Object.keys(this.o.apps) });
+    if (req.method === "GET" && url.pathname === "/metrics") {
+      return { status: 200, headers: { "content-type": this.metrics.contentType, [HEADER.route]: "meta" }, body: Buffer.from(await this.metrics.metrics()) };
+    }
+    void res;
+    throw new HttpError(404, `no route ${req.method} ${url.pathname}; clients POST /apps/<type>/infer`);
+  }
+
+  private clientOf(req: IncomingMessage): { client?: string; position?: Position } {
+    const client = header(req.headers, HEADER.client);
+    if (client !== undefined && !CLIENT_RE.test(client)) throw new HttpError(400, `${HEADER.client}: must be 1-24 letters, digits, dots, dashes or underscores`);
+    const raw = header(req.headers, HEADER.position);
+    let position: Position | undefined;
+    if (raw !== undefined) {
+      try {
+        position = parsePosition(raw);
+      } catch (e) {
+        throw new HttpError(400, `${HEADER.position}: ${(e as Error).message}`);
+      }
+    }
+    return { client, position };
+  }
+
+  private async positionUpdate(req: IncomingMessage, client: string): Promise<Reply> {
+    if (!CLIENT_RE.test(client)) throw new HttpError(400, "client id: must be 1-24 letters, digits, dots, dashes or underscores");
+    let body: { lat?: unknown; lon?: unknown; apps?: unknown };
+    try {
+      body = JSON.parse((await this.readBody(req, 4096)).toString("utf8")) as typeof body;
+    } catch (e) {
+      if (e instanceof HttpError) throw e;
+      throw new HttpError(400, `body: not JSON (${(e as Error).message}); send {"lat": 35.88, "lon": 128.61}`);
+    }
+    if (typeof body?.lat !== "number" || typeof body?.lon !== "number") throw new HttpError(400, 'body: lat and lon must be numbers, e.g. {"lat": 35.88, "lon": 128.61}');
+    let position: Position;
+    try {
+      position = parsePosition(`${body.lat},${body.lon}`);
+    } catch (e) {
+      throw new HttpError(400, `body: ${(e as Error).message}`);
+    }
+    const types = body.apps === undefined ? Object.keys(this.o.apps) : body.apps;
+    if (!Array.isArray(types) || types.some((t) => typeof t !== "string" || !this.o.apps[t])) throw new HttpError(400, `body.apps: must list app types served here (${Object.keys(this.o.apps).join(", ")})`);
+    for (const t of types as string[]) void this.d.mobility?.observe(client, t, position);
+    const me = this.d.neighbours.self();
+    return this.json(202, { client, position: formatPosition(position), insideCoverage: me ? distanceM(position, me.location) <= me.coverageRadiusM : null }, { [HEADER.route]: "meta" });
+  }
+
+  private async readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+    const declared = Number(req.headers["content-length"] ?? 0);
+    if (declared > limit) throw new HttpError(413, `body of ${declared} bytes is over this gateway's limit of ${limit}`);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const c of req) {
+      size += (c as Buffer).length;
+      if (size > limit) throw new HttpError(413, `body is over this gateway's limit of ${limit} bytes`);
+      chunks.push(c as Buffer);
+    }
+    return Buffer.concat(chunks);
+  }
+
+  private async infer(req: IncomingMessage, type: string): Promise<Reply> {
+    const app = this.o.apps[type];
+    if (!app) throw new HttpError(404, `unknown app type "${type.slice(0, 40)}": this gateway serves ${Object.keys(this.o.apps).join(", ")}`);
+    const { client, position } = this.clientOf(req);
+    const body = await this.readBody(req, this.o.maxBodyBytes);
+    if (body.length === 0) throw new HttpError(400, "empty body: send the app's input (for driver-profiling a 40x15 window of CAN features)");
+    const forwardedFrom = header(req.headers, HEADER.forwardedFrom);
+    const call = { type, body, contentType: header(req.headers, "content-type") ?? "application/octet-stream", client, position, timeoutMs: app.timeoutMs };
+
+    if (client && position && !forwardedFrom) void this.d.mobility?.observe(client, type, position);
+    const serviceId = client ? serviceIdOf(client, type) : undefined;
+
+    if (client && this.d.mobility && !forwardedFrom) {
+      const route = await this.d.mobility.route(client, type);
+      if (route.kind === "moved") {
+        const r = await this.forwardTo(route.gateway, call, "followed");
+        if (!("failed" in r)) return withHeaders(r, { [HEADER.gateway]: route.gateway, [HEADER.route]: "followed" });
+        // The new cluster cannot be reached: serve here if the old container still runs, else say so.
+        const local = await this.local(call, app.needs, serviceId, 0);
+        if (!("failed" in local)) return local;
+        return this.json(503, { error: `${client}'s service moved to ${route.name}, which does not answer: ${r.error}` }, { "retry-after": "1", [HEADER.reason]: "destination-unreachable" });
+      }
+      if (route.kind === "moving") {
+        // Dur: accepted work finishes where it started. While the source container still runs (stateless handover),
+        // it serves; once it stops (stateful freeze), the request waits for the handover and follows the service.
+        const local = await this.local(call, app.needs, serviceId, this.o.queueTimeoutMs);
+        if (!("failed" in local)) return local;
+        const outcome = await Promise.race([route.done, sleep(this.o.holdTimeoutMs).then(() => ({ ok: false as const, reason: `handover not finished after ${this.o.holdTimeoutMs} ms` }))]);
+        if (outcome.ok) {
+          const r = await this.forwardTo(outcome.gateway, call, "held");
+          if (!("failed" in r)) return withHeaders(r, { [HEADER.gateway]: outcome.gateway, [HEADER.route]: "held" });
+        }
+        const again = await this.local(call, app.needs, serviceId, this.o.queueTimeoutMs);
+        if (!("failed" in again)) return withHeaders(again, { [HEADER.route]: "held" });
+        return this.json(503, { error: `${client}'s service is between clusters: ${outcome.ok ? "the new cluster did not answer" : outcome.reason}` }, { "retry-after": "1", [HEADER.reason]: "handover" });
+      }
+    }
+
+    // Insufficient resources (Algorithm 3 lines 10-14): admit here only if the request fits in R_rem.
+    if (this.d.capacity.tryAdmit(app.needs)) {
+      const r = await this.runLocal(call, app.needs, serviceId);
+      if (!("failed" in r)) return r;
+      if (forwardedFrom) return this.json(503, { error: `${this.o.name}: ${r.error}` }, { [HEADER.reason]: r.failed });
+    } else if (forwardedFrom) {
+      // Forwarded requests are never forwarded again: the sender tries its next neighbour.
+      return this.json(503, { error: `${this.o.name} has no room for a ${type} request` }, { [HEADER.reason]: "insufficient-resources" });
+    }
+    const forwarded = await this.forwardToNeighbours(call, app.needs);
+    if (forwarded) return forwarded;
+    const local = await this.local(call, app.needs, serviceId, this.o.queueTimeoutMs);
+    if (!("failed" in local)) return local;
+    return this.json(503, { error: `no room for a ${type} request here (${describeNeeds(this.d.capacity.remaining())} left) and no neighbour with room answered` }, { "retry-after": "1", [HEADER.reason]: local.failed === "no-app" ? "no-app" : "insufficient-resources" });
+  }
+
+  /** Admit (waiting up to waitMs for room) and run on the local container. */
+  private async local(call: Call, needs: Needs, serviceId: `0x${string}` | undefined, waitMs: number): Promise<Attempt> {
+    if (!(await this.d.capacity.admitWithin(needs, waitMs))) return { failed: "unreachable", error: "no room here" };
+    return this.runLocal(call, needs, serviceId);
+  }
+
+  /** Runs an admitted request on the local app container and releases its resources when done. */
+  private async runLocal(call: Call, needs: Needs, serviceId: `0x${string}` | undefined): Promise<Attempt> {
+    try {
+      const target = await this.d.apps.find(call.type, serviceId);
+      if (!target) return { failed: "no-app", error: `no running ${call.type} container here` };
+      try {
+        const r = await this.send(target, call);
+        return withHeaders(r, { [HEADER.servedBy]: this.o.name, [HEADER.route]: "local" });
+      } catch (e) {
+        this.d.apps.invalidate();
+        return { failed: "unreachable", error: `the ${call.type} container ${target.id.slice(0, 12)} did not answer: ${describeError(e)}` };
+      }
+    } finally {
+      this.d.capacity.release(needs);
+    }
+  }
+
+  private async forwardToNeighbours(call: Call, needs: Needs): Promise<Reply | undefined> {
+    for (const n of this.d.neighbours.candidates(call.type, needs)) {
+      const r = await this.forwardTo(n.gateway, call, "forwarded");
+      if (!("failed" in r)) {
+        if (r.status === 503 && r.headers[HEADER.reason]) {
+          this.d.neighbours.avoid(n.operator, r.headers[HEADER.reason] === "insufficient-resources" ? 200 : this.o.avoidMs ?? 2000, r.headers[HEADER.reason]!);
+          continue;
+        }
+        return withHeaders(r, { [HEADER.route]: "forwarded" });
+      }
+      this.d.neighbours.avoid(n.operator, this.o.avoidMs ?? 2000, r.error);
+    }
+    return undefined;
+  }
+
+  private async forwardTo(gateway: string, call: Call, why: string): Promise<Attempt> {
+    const u = new URL(`/apps/${encodeURIComponent(call.type)}/infer`, gateway);
+    try {
+      return await this.send({ id: gateway, host: u.hostname, port: Number(u.port || 80), path: u.pathname }, call, { [HEADER.forwardedFrom]: this.o.name, "x-blosm-why": why });
+    } catch (e) {
+      return { failed: "unreachable", error: describeError(e) };
+    }
+  }
+
+  private send(target: Pick<AppTarget, "host" | "port" | "path" | "id">, call: Call, extra: Record<string, string> = {}): Promise<Reply> {
+    return new Promise((resolve, reject) => {
+      const headers: Record<string, string | number> = { "content-type": call.contentType, "content-length": call.body.length, ...extra };
+      if (call.client) headers[HEADER.client] = call.client;
+      if (call.position) headers[HEADER.position] = formatPosition(call.position);
+      const r = request({ host: target.host, port: target.port, path: target.path, method: "POST", headers, agent: this.agent, timeout: call.timeoutMs }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const out: Record<string, string> = { "content-type": String(res.headers["content-type"] ?? "application/octet-stream") };
+          for (const h of [HEADER.servedBy, HEADER.reason, HEADER.gateway]) if (typeof res.headers[h] === "string") out[h] = res.headers[h];
+          resolve({ status: res.statusCode ?? 502, headers: out, body: Buffer.concat(chunks) });
+        });
+        res.on("error", reject);
+      });
+      r.on("timeout", () => r.destroy(new Error(`no answer within ${call.timeoutMs} ms`)));
+      r.on("error", reject);
+      r.end(call.body);
+    });
+  }
+}
+
+type Call = { type: string; body: Buffer; contentType: string; client?: string; position?: Position; timeoutMs: number };
+
+function header(h: IncomingHttpHeaders, name: string): string | undefined {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function withHeaders(r: Reply, h: Record<string, string>): Reply {
+  return { ...r, headers: { ...r.headers, ...h } };
+}
+
+const describeNeeds = (n: Needs) => `${n.cpuMillicores} millicores, ${n.memoryMiB} MiB, ${n.gpuMemoryMiB} MiB GPU memory`;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());

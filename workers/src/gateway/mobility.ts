@@ -1,0 +1,115 @@
+import { stringToHex, type Address, type Hex } from "viem";
+import { distanceM } from "../evaluation/decide.ts";
+import { describeError } from "../lib/describeError.ts";
+import type { Logger } from "../lib/log.ts";
+import { State, stateName, type ChainView } from "../queue/chainView.ts";
+import type { AppSource } from "./apps.ts";
+import type { NeighbourSource, Position } from "./neighbours.ts";
+
+export type Handover = { ok: true; gateway: string; name: string } | { ok: false; reason: string };
+export type Route =
+  | { kind: "here" }
+  | { kind: "moving"; id?: bigint; done: Promise<Handover> }
+  | { kind: "moved"; gateway: string; name: string };
+
+/** A client's service container: one per client and app type, named on-chain by this id. */
+export const serviceIdOf = (client: string, type: string): Hex => stringToHex(`${client}/${type}`.slice(0, 32), { size: 32 });
+
+type ServiceState = { pending?: { id?: bigint; done: Promise<Handover> }; moved?: { gateway: string; name: string; containerId: string }; quietUntil: number };
+
+/**
+ * BloSM's client-mobility trigger (Algorithm 3, lines 18-29), made exact: when a client whose service container
+ * runs here is beyond this cluster's coverage, ask the worker to migrate that container, with the cluster whose
+ * coverage holds the client as preferred destination — once per crossing (one migration in flight per service),
+ * then follow it on-chain until it ends, and remember where the service went so late requests follow it.
+ */
+export class Mobility {
+  private services = new Map<string, ServiceState>();
+  migrationsRequested = 0;
+
+  constructor(private readonly d: {
+    apps: AppSource; neighbours: NeighbourSource; chain: ChainView; worker: { url: string; token?: string };
+    log: Logger; pollMs?: number; holdTimeoutMs: number;
+  }) {}
+
+  private state(key: string): ServiceState {
+    let s = this.services.get(key);
+    if (!s) this.services.set(key, (s = { quietUntil: 0 }));
+    return s;
+  }
+
+  async route(client: string, type: string): Promise<Route> {
+    const s = this.services.get(`${client}/${type}`);
+    if (!s) return { kind: "here" };
+    if (s.pending) return { kind: "moving", id: s.pending.id, done: s.pending.done };
+    if (s.moved) {
+      const local = await this.d.apps.dedicated(serviceIdOf(client, type));
+      if (local && local.id !== s.moved.containerId) {
+        s.moved = undefined; // it came back
+        return { kind: "here" };
+      }
+      return { kind: "moved", gateway: s.moved.gateway, name: s.moved.name };
+    }
+    return { kind: "here" };
+  }
+
+  /** A client reported its position: migrate its service if it left this cluster's coverage. Never throws. */
+  async observe(client: string, type: string, pos: Position): Promise<void> {
+    const key = `${client}/${type}`;
+    const s = this.state(key);
+    if (s.pending || s.moved || Date.now() < s.quietUntil) return;
+    const me = this.d.neighbours.self();
+    if (!me || distanceM(pos, me.location) <= me.coverageRadiusM) return;
+    s.quietUntil = Date.now() + 1000; // decide at most once a second per service, even while checks below run
+    const local = await this.d.apps.dedicated(serviceIdOf(client, type)).catch(() => undefined);
+    if (!local || s.pending || s.moved) return;
+    const target = this.d.neighbours.covering(pos, type);
+    if (!target) {
+      this.d.log.info("client beyond coverage and no cluster covers it; serving on", { client, type, position: pos });
+      return;
+    }
+    let resolve!: (h: Handover) => void;
+    const done = new Promise<Handover>((r) => (resolve = r));
+    s.pending = { done };
+    this.d.log.info("client left coverage: migrating its service", { client, type, to: target.name, distanceM: Math.round(distanceM(pos, me.location)) });
+    this.migrationsRequested++;
+    this.follow(client, type, local.id, target.operator, pos, s).then(resolve, (e) => resolve({ ok: false, reason: describeError(e) }));
+    const outcome = await done;
+    if (outcome.ok) s.moved = { gateway: outcome.gateway, name: outcome.name, containerId: local.id };
+    else {
+      s.quietUntil = Date.now() + 5000;
+      this.d.log.warn("migration for client mobility did not complete; the service stays here", { client, type, reason: outcome.reason });
+    }
+    s.pending = undefined;
+    this.d.apps.invalidate();
+  }
+
+  private async follow(client: string, type: string, container: string, to: Address, pos: Position, s: ServiceState): Promise<Handover> {
+    const res = await fetch(`${this.d.worker.url}/migrate`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(this.d.worker.token ? { authorization: `Bearer ${this.d.worker.token}` } : {}) },
+      body: JSON.stringify({ container, to, reason: "client-mobility", clientPosition: pos }),
+      signal: AbortSignal.timeout(30_000),
+    });
+    const body = (await res.json().catch(() => ({}))) as { id?: string; error?: string };
+    if (res.status !== 202 || !body.id) return { ok: false, reason: `worker refused the migration (HTTP ${res.status}): ${body.error ?? "no id"}` };
+    const id = BigInt(body.id);
+    if (s.pending) s.pending.id = id;
+    this.d.log.info("migration requested", { client, type, id: body.id });
+    const limitMs = Math.max(this.d.holdTimeoutMs, 600_000);
+    const deadline = Date.now() + limitMs;
+    for (;;) {
+      const state = await this.d.chain.state(id).catch(() => -1);
+      if (state === State.Completed) {
+        const m = await this.d.chain.migration(id);
+        const dest = this.d.neighbours.byOperator(m.destination);
+        if (!dest) return { ok: false, reason: `migration ${id} completed to ${m.destination}, which has no known gateway` };
+        this.d.log.info("service moved", { client, type, id: id.toString(), to: dest.name });
+        return { ok: true, gateway: dest.gateway, name: dest.name };
+      }
+      if (state >= State.Failed) return { ok: false, reason: `migration ${id} ended ${stateName(state)}` };
+      if (Date.now() > deadline) return { ok: false, reason: `migration ${id} still open after ${limitMs / 1000} s` };
+      await new Promise((r) => setTimeout(r, this.d.pollMs ?? 250));
+    }
+  }
+}

@@ -1,0 +1,173 @@
+import { hexToString, type Address } from "viem";
+import { distanceM } from "../evaluation/decide.ts";
+import { describeError } from "../lib/describeError.ts";
+import type { Logger } from "../lib/log.ts";
+import type { ChainView, EdgeNodeView } from "../queue/chainView.ts";
+import { fits, type Needs } from "./capacity.ts";
+
+export type Position = { latE6: number; lonE6: number };
+
+export type Neighbour = {
+  operator: Address;
+  name: string;
+  gateway: string;
+  location: Position;
+  coverageRadiusM: number;
+  appTypes: string[];
+  /** Freshest known free capacity: the neighbour gateway's own /capacity, else its last on-chain report. */
+  free?: Needs;
+  freeAt: number;
+  /** Not tried again before this time (it failed, or said it was full). */
+  avoidUntil: number;
+};
+
+export interface NeighbourSource {
+  start(): Promise<void>;
+  stop(): void;
+  /** Neighbours that serve `type`, with room for `needs` first, nearest first; ones known to be full or down last-excluded. */
+  candidates(type: string, needs: Needs): Neighbour[];
+  /** The cluster whose coverage holds `pos` (nearest centre), other than this one. */
+  covering(pos: Position, type: string): Neighbour | undefined;
+  byOperator(operator: Address): Neighbour | undefined;
+  avoid(operator: Address, ms: number, why: string): void;
+  self(): { location: Position; coverageRadiusM: number } | undefined;
+}
+
+const appName = (b: string) => hexToString(b as `0x${string}`, { size: 32 }).replace(/\0+$/, "");
+
+/**
+ * Neighbour clusters from the registry: who is registered and active, where, with what coverage, serving which
+ * app types (re-read every `refreshMs`); each neighbour's gateway URL from its worker's GET /cluster; its free
+ * capacity from its gateway's GET /capacity every `pollMs`, falling back to its on-chain report.
+ */
+export class RegistryNeighbours implements NeighbourSource {
+  private list: Neighbour[] = [];
+  private me?: EdgeNodeView;
+  private timers: NodeJS.Timeout[] = [];
+  private gatewayOf = new Map<string, { name: string; gateway: string | null; at: number }>();
+
+  constructor(
+    private readonly chain: ChainView,
+    private readonly node: Address,
+    private readonly opts: { refreshMs: number; pollMs: number; log: Logger },
+  ) {}
+
+  async start() {
+    await this.refresh();
+    if (!this.me) throw new Error(`${this.node} is not registered in the registry at ${this.chain.address}`);
+    this.timers.push(setInterval(() => void this.refresh().catch((e) => this.opts.log.warn("neighbour refresh failed", { error: describeError(e) })), this.opts.refreshMs));
+    this.timers.push(setInterval(() => void this.poll(), this.opts.pollMs));
+    for (const t of this.timers) t.unref();
+    await this.poll();
+  }
+
+  stop() {
+    for (const t of this.timers) clearInterval(t);
+  }
+
+  self() {
+    return this.me ? { location: this.me.location, coverageRadiusM: this.me.coverageRadiusM } : undefined;
+  }
+
+  private async refresh() {
+    const nodes = await this.chain.nodes();
+    this.me = nodes.find((n) => n.operator.toLowerCase() === this.node.toLowerCase() && n.active);
+    const next: Neighbour[] = [];
+    for (const n of nodes) {
+      if (!n.active || n.operator.toLowerCase() === this.node.toLowerCase()) continue;
+      const info = await this.cluster(n.endpoint);
+      if (!info?.gateway) continue;
+      const old = this.list.find((o) => o.operator === n.operator);
+      const reported = Number(n.freeReportedAt) > 0 ? { cpuMillicores: n.free.cpuMillicores, memoryMiB: n.free.memoryMiB, gpuMemoryMiB: n.free.gpuMemoryMiB } : undefined;
+      next.push({
+        operator: n.operator, name: info.name, gateway: info.gateway.replace(/\/$/, ""), location: n.location, coverageRadiusM: n.coverageRadiusM,
+        appTypes: n.appTypes.map(appName),
+        free: old?.free ?? reported, freeAt: old?.freeAt ?? Number(n.freeReportedAt) * 1000, avoidUntil: old?.avoidUntil ?? 0,
+      });
+    }
+    this.list = next;
+  }
+
+  /** A neighbour worker's GET /cluster: its name and gateway URL (cached; re-asked after a minute). */
+  private async cluster(endpoint: string) {
+    const cached = this.gatewayOf.get(endpoint);
+    if (cached && Date.now() - cached.at < 60_000) return cached;
+    try {
+      const res = await fetch(new URL("/cluster", endpoint), { signal: AbortSignal.timeout(2000) });
+      const body = (await res.json()) as { name?: unknown; gateway?: unknown };
+      if (!res.ok || typeof body.name !== "string") throw new Error(`HTTP ${res.status}`);
+      const info = { name: body.name, gateway: typeof body.gateway === "string" && /^https?:\/\//.test(body.gateway) ? body.gateway : null, at: Date.now() };
+      this.gatewayOf.set(endpoint, info);
+      return info;
+    } catch (e) {
+      this.opts.log.debug("neighbour worker did not say where its gateway is", { endpoint, error: describeError(e) });
+      return cached;
+    }
+  }
+
+  private async poll() {
+    await Promise.all(this.list.map(async (n) => {
+      try {
+        const res = await fetch(`${n.gateway}/capacity`, { signal: AbortSignal.timeout(Math.max(200, this.opts.pollMs)) });
+        const body = (await res.json()) as { free?: Needs };
+        if (res.ok && body.free && typeof body.free.memoryMiB === "number") {
+          n.free = { cpuMillicores: body.free.cpuMillicores, memoryMiB: body.free.memoryMiB, gpuMemoryMiB: body.free.gpuMemoryMiB };
+          n.freeAt = Date.now();
+        }
+      } catch {
+        // unreachable now: leave the last view; forwarding marks it down if it really is
+      }
+    }));
+  }
+
+  candidates(type: string, needs: Needs): Neighbour[] {
+    const now = Date.now();
+    const from = this.me?.location;
+    const usable = this.list.filter((n) => n.appTypes.includes(type) && n.avoidUntil <= now);
+    const dist = (n: Neighbour) => (from ? distanceM(from, n.location) : 0);
+    const room = (n: Neighbour) => (n.free === undefined ? 1 : fits(needs, n.free) ? 0 : 2);
+    return usable.filter((n) => room(n) < 2).sort((a, b) => room(a) - room(b) || dist(a) - dist(b));
+  }
+
+  covering(pos: Position, type: string) {
+    return this.list
+      .filter((n) => n.appTypes.includes(type) && distanceM(pos, n.location) <= n.coverageRadiusM)
+      .sort((a, b) => distanceM(pos, a.location) - distanceM(pos, b.location))[0];
+  }
+
+  byOperator(operator: Address) {
+    return this.list.find((n) => n.operator.toLowerCase() === operator.toLowerCase());
+  }
+
+  avoid(operator: Address, ms: number, why: string) {
+    const n = this.byOperator(operator);
+    if (n) {
+      n.avoidUntil = Date.now() + ms;
+      this.opts.log.info("avoiding neighbour", { neighbour: n.name, forMs: ms, why });
+    }
+  }
+}
+
+/** A fixed neighbour list (benchmarks; a cluster without a registry view). */
+export class StaticNeighbours implements NeighbourSource {
+  constructor(private readonly list: Neighbour[], private readonly me?: { location: Position; coverageRadiusM: number }) {}
+  async start() {}
+  stop() {}
+  self() {
+    return this.me;
+  }
+  candidates(type: string, needs: Needs) {
+    const now = Date.now();
+    return this.list.filter((n) => n.appTypes.includes(type) && n.avoidUntil <= now && (n.free === undefined || fits(needs, n.free)));
+  }
+  covering(pos: Position, type: string) {
+    return this.list.find((n) => n.appTypes.includes(type) && distanceM(pos, n.location) <= n.coverageRadiusM);
+  }
+  byOperator(operator: Address) {
+    return this.list.find((n) => n.operator.toLowerCase() === operator.toLowerCase());
+  }
+  avoid(operator: Address, ms: number) {
+    const n = this.byOperator(operator);
+    if (n) n.avoidUntil = Date.now() + ms;
+  }
+}

@@ -1,0 +1,63 @@
+import Docker from "dockerode";
+import { createPublicClient, http } from "viem";
+import { probeNode } from "../evaluation/probeNode.ts";
+import { describeError } from "../lib/describeError.ts";
+import { BlosmError } from "../lib/errors.ts";
+import { createLogger, type Logger } from "../lib/log.ts";
+import { ChainView, loadRegistryAbi } from "../queue/chainView.ts";
+import { DockerApps } from "./apps.ts";
+import { LocalCapacity } from "./capacity.ts";
+import type { GatewayConfig } from "./config.ts";
+import { Gateway } from "./gateway.ts";
+import { Mobility } from "./mobility.ts";
+import { RegistryNeighbours } from "./neighbours.ts";
+
+export type RunningGateway = { gateway: Gateway; url: string; mobility: Mobility; stop: () => Promise<void> };
+
+/**
+ * Starts one cluster's gateway from its configuration: the local engine's app containers, R_rem from the same
+ * probes the worker uses, neighbours from the registry, the mobility trigger through the local worker's API.
+ */
+export async function runGateway(config: GatewayConfig, opts: { log?: Logger; env?: NodeJS.ProcessEnv } = {}): Promise<RunningGateway> {
+  const env = opts.env ?? process.env;
+  const log = (opts.log ?? createLogger()).child({ gateway: config.name });
+  const docker = new Docker({ socketPath: config.dockerSocket });
+  await docker.ping().catch((e) => {
+    throw new BlosmError(`cannot reach the Docker Engine at ${config.dockerSocket}: ${describeError(e)}`);
+  });
+  const chain = new ChainView(createPublicClient({ transport: http(config.rpcUrl, { retryCount: 2, timeout: 10_000 }), cacheTime: 0 }) as never, config.registryAddress, loadRegistryAbi());
+  const apps = new DockerApps(docker, config.appHost);
+  const capacity = new LocalCapacity(async () => {
+    const s = await probeNode(docker, { appTypes: Object.keys(config.apps), allocatable: config.allocatable, gpuFile: config.nvidiaSmiFile });
+    return { cpuMillicores: s.cpuFreeMillicores, memoryMiB: s.memoryFreeMiB, gpuMemoryMiB: s.gpus.reduce((n, g) => n + g.memoryFreeMiB, 0) };
+  }, config.probeMs, (e) => log.warn("resource probe failed; keeping the last one", { error: describeError(e) }));
+  const neighbours = new RegistryNeighbours(chain, config.node, { refreshMs: config.neighbourRefreshMs, pollMs: config.capacityPollMs, log });
+  try {
+    await neighbours.start();
+  } catch (e) {
+    throw new BlosmError(`cannot read neighbours from the registry at ${config.registryAddress} via ${config.rpcUrl}: ${describeError(e)}`);
+  }
+  await capacity.start();
+  const token = env[config.tokenEnv];
+  if (!token) log.warn(`${config.tokenEnv} is not set: the worker will refuse mobility migrations`);
+  const mobility = new Mobility({ apps, neighbours, chain, worker: { url: config.workerUrl.replace(/\/$/, ""), token }, log, holdTimeoutMs: config.holdTimeoutMs });
+  const gateway = new Gateway(
+    { name: config.name, apps: config.apps, holdTimeoutMs: config.holdTimeoutMs, queueTimeoutMs: config.queueTimeoutMs, maxBodyBytes: config.maxBodyBytes },
+    { apps, capacity, neighbours, mobility, log },
+  );
+  const url = await gateway.listen(config.listen.host, config.listen.port).catch((e) => {
+    neighbours.stop();
+    capacity.stop();
+    throw new BlosmError(`cannot listen on ${config.listen.host}:${config.listen.port}: ${describeError(e)}`);
+  });
+  log.info("gateway started", { url, apps: Object.keys(config.apps), free: capacity.remaining(), self: neighbours.self() });
+  return {
+    gateway, url, mobility,
+    stop: async () => {
+      await gateway.close();
+      neighbours.stop();
+      capacity.stop();
+      log.info("gateway stopped");
+    },
+  };
+}

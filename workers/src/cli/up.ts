@@ -8,6 +8,12 @@ import { mnemonicToAccount } from "viem/accounts";
 import { hardhatCli, hardhatEnv, projectRoot, startDevChain } from "../chain/devChain.ts";
 import { migrationHistory } from "../chain/history.ts";
 import { distanceM } from "../evaluation/decide.ts";
+import { serviceIdOf } from "../gateway/mobility.ts";
+import { renderSvg } from "../gateway/plot.ts";
+import { runGateway, type RunningGateway } from "../gateway/runGateway.ts";
+import { parseGatewayConfig } from "../gateway/config.ts";
+import { simulate, type CarSummary } from "../gateway/simulator.ts";
+import { APP_LABEL } from "../gateway/apps.ts";
 import { startEngine, type Engine } from "../lib/dockerd.ts";
 import { BlosmError, ConfigError } from "../lib/errors.ts";
 import { startRegistry } from "../lib/imageRegistry.ts";
@@ -15,13 +21,13 @@ import { importBusyboxBase } from "../lib/localImages.ts";
 import { createLogger } from "../lib/log.ts";
 import { createClusterNet, destroyClusterNet } from "../lib/netns.ts";
 import { startRedis } from "../lib/redisServer.ts";
-import { buildDriverProfilingImage, canWindow } from "../lib/sampleApps.ts";
+import { buildDriverProfilingImage, buildImageRecognitionImage, cameraFrame, canWindow } from "../lib/sampleApps.ts";
 import { ChainView, State, loadRegistryAbi, stateName } from "../queue/chainView.ts";
 import { parseWorkerConfig } from "../queue/config.ts";
 import { runWorker, type RunningWorker } from "../queue/runWorker.ts";
 import { LABEL } from "../transfer/containerSpec.ts";
 import { pushImage } from "../transfer/snapshot.ts";
-import { intFlag, parse, type Command } from "./command.ts";
+import { intFlag, parse, printJson, type Command } from "./command.ts";
 
 const run = promisify(execFile);
 const PLANE = path.join(projectRoot, ".blosm/plane");
@@ -41,39 +47,86 @@ type Cleanup = { what: string; fn: () => Promise<unknown> };
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const dim = (s: string) => (process.stdout.isTTY ? `\x1b[2m${s}\x1b[0m` : s);
 
+const APPS = ["driver-profiling", "image-recognition"] as const;
+type AppName = (typeof APPS)[number];
+/** What one request needs while it runs (the gateway's REQ_res); a cluster's own app containers hold 64 MiB each. */
+const NEEDS = { "driver-profiling": { cpuMillicores: 100, memoryMiB: 64 }, "image-recognition": { cpuMillicores: 200, memoryMiB: 128 } };
+
+type PlaneOptions = {
+  speed: number; rate: number; bandwidth: number; keep: boolean; cars: number; app: AppName;
+  busy?: string; every: boolean; json: boolean; plot?: string;
+};
+
+const commonOptions = {
+  speed: { type: "string", default: "100" },
+  rate: { type: "string", default: "4" },
+  cars: { type: "string", default: "1" },
+  app: { type: "string", default: "driver-profiling" },
+  busy: { type: "string" },
+  bandwidth: { type: "string", default: "0" },
+  keep: { type: "boolean", default: false },
+} as const;
+const commonHelp = {
+  speed: "car speed in m/s (time-lapse: a real car is slower)",
+  rate: "requests per second each car sends",
+  cars: "how many cars drive the route (one service container each), 1-8",
+  app: `the service the cars call: ${APPS.join(" or ")}`,
+  busy: "a cluster (cluster-a, -b or -c) with no resources left: its gateway forwards every request (BloSM's insufficient-resources case)",
+  bandwidth: "shape each cluster's link to this many Mbit/s (0 = unshaped; BloSM used ~40)",
+  keep: "stay up after the drive until Ctrl-C",
+};
+
+function planeOptions(values: Record<string, unknown>, extra: Pick<PlaneOptions, "every" | "json" | "plot">): PlaneOptions {
+  const app = values.app as string;
+  if (!(APPS as readonly string[]).includes(app)) throw new ConfigError("--app", `must be one of ${APPS.join(", ")}, got "${app}"`);
+  const busy = values.busy as string | undefined;
+  if (busy !== undefined && !CLUSTERS.some((c) => c.name === busy)) throw new ConfigError("--busy", `must be one of ${CLUSTERS.map((c) => c.name).join(", ")}, got "${busy}"`);
+  return {
+    speed: intFlag("speed", values.speed as string, 1, 2000), rate: intFlag("rate", values.rate as string, 1, 50),
+    bandwidth: intFlag("bandwidth", values.bandwidth as string, 0, 10_000), cars: intFlag("cars", values.cars as string, 1, 8),
+    keep: Boolean(values.keep), app: app as AppName, busy, ...extra,
+  };
+}
+
+async function preflight(what: string) {
+  if (process.getuid?.() !== 0) {
+    throw new BlosmError(
+      `blosm ${what} needs root on this machine: it runs one dockerd per simulated cluster, each in its own network namespace. ` +
+        "(Docker-in-Docker clusters for machines with Docker but no root are not supported: see README, \"Why not Docker-in-Docker\".)",
+    );
+  }
+  for (const bin of ["dockerd", "docker-registry", "redis-server", "ip", "tc", "nsenter"]) {
+    await run("sh", ["-c", `command -v ${bin}`]).catch(() => {
+      throw new BlosmError(`${bin} is not installed: run bash scripts/bootstrap.sh (as root it installs the Debian packages)`);
+    });
+  }
+}
+
 const up: Command = {
   name: "up",
-  summary: "Bring up a local edge plane (chain, registry contract, Redis, image registry, 3 clusters) and drive a car across it",
-  options: {
-    speed: { type: "string", default: "100" },
-    rate: { type: "string", default: "4" },
-    bandwidth: { type: "string", default: "0" },
-    keep: { type: "boolean", default: false },
-  },
-  help: {
-    speed: "car speed in m/s (time-lapse: a real car is slower)",
-    rate: "requests per second the car sends",
-    bandwidth: "shape each cluster's link to this many Mbit/s (0 = unshaped; BloSM used ~40)",
-    keep: "stay up after the drive until Ctrl-C",
-  },
+  summary: "Bring up a local edge plane (chain, registry contract, Redis, image registry, 3 clusters with worker and gateway) and drive a car across it",
+  options: commonOptions,
+  help: commonHelp,
   async run(argv) {
     const { values } = parse(argv, this.options);
-    const speed = intFlag("speed", values.speed as string, 1, 2000);
-    const rate = intFlag("rate", values.rate as string, 1, 50);
-    const bandwidth = intFlag("bandwidth", values.bandwidth as string, 0, 10_000);
-    if (process.getuid?.() !== 0) {
-      throw new BlosmError(
-        "blosm up needs root on this machine: it runs one dockerd per simulated cluster, each in its own network namespace. " +
-          "(On a machine with Docker but no root, clusters would be Docker-in-Docker containers; that mode is not built yet.)",
-      );
-    }
-    for (const bin of ["dockerd", "docker-registry", "redis-server", "ip", "tc"]) {
-      await run("sh", ["-c", `command -v ${bin}`]).catch(() => {
-        throw new BlosmError(`${bin} is not installed: run bash scripts/bootstrap.sh (as root it installs the Debian packages)`);
-      });
-    }
-    const plane = new Plane({ speed, rate, bandwidth, keep: Boolean(values.keep) });
-    return plane.run();
+    const o = planeOptions(values, { every: false, json: false });
+    await preflight("up");
+    return new Plane(o).run();
+  },
+};
+
+const simulateCommand: Command = {
+  name: "simulate",
+  summary: "Drive cars across a fresh local edge plane and print every request (end-to-end time, who served it, migration gaps), with a plot",
+  options: { ...commonOptions, plot: { type: "string", default: "blosm-simulate.svg" }, json: { type: "boolean", default: false } },
+  help: { ...commonHelp, plot: "write the plot of end-to-end time over request number here (SVG)", json: "print one JSON object per request and a JSON summary instead of text" },
+  async run(argv) {
+    const { values } = parse(argv, this.options);
+    const plot = values.plot as string;
+    if (!plot.endsWith(".svg")) throw new ConfigError("--plot", `must name an .svg file, got "${plot}"`);
+    const o = planeOptions(values, { every: true, json: Boolean(values.json), plot });
+    await preflight("simulate");
+    return new Plane(o).run();
   },
 };
 
@@ -82,14 +135,19 @@ class Plane {
   private stopping = false;
   private engines: Engine[] = [];
   private workers: RunningWorker[] = [];
+  private gateways: RunningGateway[] = [];
   private operators: Address[] = [];
-  constructor(private readonly o: { speed: number; rate: number; bandwidth: number; keep: boolean }) {}
+  private readonly out: (line: string) => void;
+  constructor(private readonly o: PlaneOptions) {
+    // With --json, stdout carries only JSON; progress goes to stderr.
+    this.out = o.json ? (l) => process.stderr.write(l) : (l) => process.stdout.write(l);
+  }
 
   private async step<T>(what: string, fn: () => Promise<T>): Promise<T> {
     const t0 = performance.now();
-    process.stdout.write(`${dim("▸")} ${what}…\n`);
+    this.out(`${dim("▸")} ${what}…\n`);
     const result = await fn();
-    process.stdout.write(`${bold("✓")} ${what} ${dim(`(${((performance.now() - t0) / 1000).toFixed(1)} s)`)}\n`);
+    this.out(`${bold("✓")} ${what} ${dim(`(${((performance.now() - t0) / 1000).toFixed(1)} s)`)}\n`);
     return result;
   }
 
@@ -100,10 +158,10 @@ class Plane {
   async teardown() {
     if (this.stopping) return;
     this.stopping = true;
-    process.stdout.write(`${dim("▸")} stopping everything…\n`);
+    this.out(`${dim("▸")} stopping everything…\n`);
     for (const c of this.cleanups.reverse()) await c.fn().catch((e) => process.stderr.write(`  (${c.what}: ${(e as Error).message})\n`));
     await rm(path.join(PLANE, "state.json"), { force: true });
-    process.stdout.write(`${bold("✓")} stopped; nothing left running\n`);
+    this.out(`${bold("✓")} stopped; nothing left running\n`);
   }
 
   async run(): Promise<number> {
@@ -114,7 +172,7 @@ class Plane {
     });
     const work = this.drive().then(async (code) => {
       if (this.o.keep && !this.stopping) {
-        process.stdout.write(`\nThe plane stays up (chain ${this.chainUrl}); Ctrl-C stops it.\n`);
+        this.out(`\nThe plane stays up (chain ${this.chainUrl}; gateways ${this.gateways.map((g) => g.url).join(", ")}); Ctrl-C stops it.\n`);
         return interrupted;
       }
       await this.teardown();
@@ -158,7 +216,7 @@ class Plane {
           initialNodes: CLUSTERS.map((c, i) => ({
             operator: accounts[i]!.address, endpoint: `http://127.0.0.1/${c.name}`, location: { latE6: LAT, lonE6: c.lonE6 },
             coverageRadiusM: RADIUS_M, total: { cpuMillicores: 2000, memoryMiB: 4096, gpuCount: 0, gpuMemoryMiB: 0 },
-            appTypes: [stringToHex("driver-profiling", { size: 32 })],
+            appTypes: APPS.map((a) => stringToHex(a, { size: 32 })),
           })),
         },
       };
@@ -171,7 +229,7 @@ class Plane {
       if (!address) throw new BlosmError(`Ignition did not report the registry address:\n${stdout}`);
       return address as Address;
     });
-    process.stdout.write(`  registry contract ${registryAddress} on ${chain.url}\n`);
+    this.out(`  registry contract ${registryAddress} on ${chain.url}\n`);
 
     const redis = await this.step("starting Redis", async () => {
       const r = await startRedis();
@@ -196,133 +254,159 @@ class Plane {
       }
     });
 
-    const appImage = `${REGISTRY_HOST}/apps/driver-profiling:1`;
-    await this.step("building the driver-profiling sample app and pushing it", async () => {
+    const appImage = `${REGISTRY_HOST}/apps/${this.o.app}:1`;
+    await this.step("building the sample apps (driver-profiling, image-recognition) and pushing them", async () => {
       const base = `${REGISTRY_HOST}/blosm/busybox:base`;
-      await importBusyboxBase(this.engines[0]!.docker, base);
-      await buildDriverProfilingImage(this.engines[0]!.docker, base, appImage);
-      await pushImage(this.engines[0]!.docker, base);
-      await pushImage(this.engines[0]!.docker, appImage);
+      const docker = this.engines[0]!.docker;
+      await importBusyboxBase(docker, base);
+      await buildDriverProfilingImage(docker, base, `${REGISTRY_HOST}/apps/driver-profiling:1`);
+      await buildImageRecognitionImage(docker, base, `${REGISTRY_HOST}/apps/image-recognition:1`);
+      for (const ref of [base, `${REGISTRY_HOST}/apps/driver-profiling:1`, `${REGISTRY_HOST}/apps/image-recognition:1`]) await pushImage(docker, ref);
     });
 
     const token = `local-${Math.random().toString(36).slice(2)}`;
-    await this.step("starting 3 workers (logs in .blosm/plane/logs/)", async () => {
+    const gatewayUrl = (i: number) => `http://${nets[i]!.gatewayIp}:8000`;
+    await this.step("starting 3 workers and 3 gateways (logs in .blosm/plane/logs/)", async () => {
       const env: NodeJS.ProcessEnv = { BLOSM_API_TOKEN: token };
       accounts.forEach((a, i) => (env[`KEY_${i}`] = `0x${Buffer.from(a.getHdKey().privateKey!).toString("hex")}`));
       for (const [i, c] of CLUSTERS.entries()) {
         const config = parseWorkerConfig({
           name: c.name, rpcUrl: chain.url, registryAddress, confirmations: 1, pollMs: 250, redisUrl: redis.url,
-          dockerSocket: this.engines[i]!.socket, imageRegistry: REGISTRY_HOST, appTypes: ["driver-profiling"],
-          key: { env: `KEY_${i}` }, readyTimeoutMs: 30_000,
+          dockerSocket: this.engines[i]!.socket, imageRegistry: REGISTRY_HOST, appTypes: [...APPS],
+          key: { env: `KEY_${i}` }, readyTimeoutMs: 30_000, gatewayUrl: gatewayUrl(i), capacityReportSeconds: 10,
         });
         const logFile = path.join(PLANE, "logs", `${c.name}.log`);
-        const w = await runWorker(config, { env: { ...env }, log: createLogger({ level: "debug", sink: (l) => appendFileSync(logFile, `${l}\n`) }) });
+        const log = createLogger({ level: "debug", sink: (l) => appendFileSync(logFile, `${l}\n`) });
+        const w = await runWorker(config, { env: { ...env }, log });
         this.workers.push(w);
         this.onCleanup(`worker ${c.name}`, () => w.stop());
       }
+      for (const [i, c] of CLUSTERS.entries()) {
+        const config = parseGatewayConfig({
+          name: c.name, listen: { host: nets[i]!.gatewayIp, port: 8000 }, rpcUrl: chain.url, registryAddress, node: accounts[i]!.address,
+          workerUrl: this.workers[i]!.apiUrl, dockerSocket: this.engines[i]!.socket, appHost: nets[i]!.hostIp,
+          apps: Object.fromEntries(APPS.map((a, k) => [a, {
+            needs: NEEDS[a], timeoutMs: 20_000,
+            // Requests forwarded here, or for clients without a container of their own, get a shared one on demand.
+            launch: { image: `${REGISTRY_HOST}/apps/${a}:1`, port: 8090 + k, path: "/cgi-bin/infer", cmd: ["httpd", "-f", "-p", String(8090 + k), "-h", "/www"] },
+          }])),
+          // A busy cluster: nothing left beyond what its containers hold, so every request there is forwarded.
+          allocatable: c.name === this.o.busy ? { memoryMiB: 1 } : { cpuMillicores: 2000, memoryMiB: 4096 },
+          probeMs: 500, capacityPollMs: 250, neighbourRefreshMs: 2000, queueTimeoutMs: 500,
+        });
+        const log = createLogger({ level: "debug", sink: (l) => appendFileSync(path.join(PLANE, "logs", `${c.name}-gateway.log`), `${l}\n`) });
+        const g = await runGateway(config, { env: { ...env }, log });
+        this.gateways.push(g);
+        this.onCleanup(`gateway ${c.name}`, () => g.stop());
+      }
     });
 
-    await this.step("starting the service on cluster-a (10.78.1.2:8080)", async () => {
+    const first = CLUSTERS[0]!;
+    await this.step(`starting ${this.o.cars} ${this.o.app} service container${this.o.cars > 1 ? "s" : ""} on ${first.name} (one per car)`, async () => {
       const docker = this.engines[0]!.docker;
-      const c = await docker.createContainer({
-        name: "driver-app", Image: appImage,
-        Labels: { [LABEL.appType]: "driver-profiling", [LABEL.mode]: "stateless", [LABEL.serviceId]: stringToHex("car-1/driver-profiling", { size: 32 }) },
-        HostConfig: { NetworkMode: "host", NanoCpus: 500_000_000, Memory: 64 * 2 ** 20, RestartPolicy: { Name: "unless-stopped" } },
-      });
-      await c.start();
-      await waitHttp(`http://${nets[0]!.hostIp}:8080/`);
+      for (let k = 0; k < this.o.cars; k++) {
+        const port = 8080 + k;
+        const c = await docker.createContainer({
+          name: `car-${k + 1}-${this.o.app}`, Image: appImage, Cmd: ["httpd", "-f", "-p", String(port), "-h", "/www"],
+          Labels: { [LABEL.mode]: "stateless", [LABEL.serviceId]: serviceIdOf(`car-${k + 1}`, this.o.app), [APP_LABEL.port]: String(port) },
+          HostConfig: { NetworkMode: "host", NanoCpus: 500_000_000, Memory: 64 * 2 ** 20, RestartPolicy: { Name: "unless-stopped" } },
+        });
+        await c.start();
+        await waitHttp(`http://${nets[0]!.hostIp}:${port}/`);
+      }
     });
 
-    return this.carDrive(nets.map((n) => n.hostIp), token, new ChainView(createPublicClient({ transport: http(chain.url), cacheTime: 0 }) as never, registryAddress, loadRegistryAbi()));
+    const view = new ChainView(createPublicClient({ transport: http(chain.url), cacheTime: 0 }) as never, registryAddress, loadRegistryAbi());
+    return this.carDrive(view, nets.map((n, i) => ({ name: CLUSTERS[i]!.name, gateway: gatewayUrl(i), location: { latE6: LAT, lonE6: CLUSTERS[i]!.lonE6 }, coverageRadiusM: RADIUS_M })));
   }
 
-  private async carDrive(hosts: string[], token: string, chain: ChainView): Promise<number> {
-    const startLon = 128_598_000;
-    const endLon = 128_682_000;
-    const mPerDegLon = distanceM({ latE6: LAT, lonE6: 0 }, { latE6: LAT, lonE6: 1_000_000 });
-    let serving = 0;
-    let pending: { id: bigint; to: number; requestedAt: number; lastOkAtSource?: number } | undefined;
-    const stats = { sent: 0, ok: 0, lost: 0, latencies: [] as number[], byCluster: [0, 0, 0] };
-    const migrations: Array<{ id: bigint; from: string; to: string; switchMs: number; timings?: Record<string, unknown> }> = [];
-    let lastOk = 0;
-    // Handover as the client sees it: last answer from the source → first answer from the destination.
-    let handover: { from: number; lastOkAtSource: number } | undefined;
-    process.stdout.write(`\n${bold("Car 1")} drives east from lon ${(startLon / 1e6).toFixed(3)} to ${(endLon / 1e6).toFixed(3)} at ${this.o.speed} m/s, ${this.o.rate} requests/s; clusters every 2.7 km, coverage ${RADIUS_M} m\n\n`);
-    const t0 = Date.now();
-    let lastPrint = 0;
-    for (let seq = 0; !this.stopping; seq++) {
-      const elapsed = (Date.now() - t0) / 1000;
-      const lon = startLon + Math.round(((this.o.speed * elapsed) / mPerDegLon) * 1e6);
-      if (lon > endLon) break;
-      const pos = { latE6: LAT, lonE6: lon };
-      // One request to wherever the service lives now.
-      stats.sent++;
-      const started = performance.now();
-      const res = await fetch(`http://${hosts[serving]}:8080/cgi-bin/infer`, { method: "POST", body: canWindow(seq), signal: AbortSignal.timeout(5000) }).catch(() => undefined);
-      const ms = performance.now() - started;
-      const body = res?.ok ? ((await res.json().catch(() => undefined)) as { driverId: number; confidence: number } | undefined) : undefined;
-      if (body) {
-        stats.ok++;
-        stats.latencies.push(ms);
-        stats.byCluster[serving]!++;
-        lastOk = Date.now();
-        if (handover) {
-          migrations.at(-1)!.switchMs = lastOk - handover.lastOkAtSource;
-          handover = undefined;
-        }
-      } else stats.lost++;
-      if (Date.now() - lastPrint >= 1000) {
-        lastPrint = Date.now();
-        const inside = CLUSTERS.map((c) => distanceM(pos, { latE6: LAT, lonE6: c.lonE6 }) <= RADIUS_M);
-        process.stdout.write(`  ${elapsed.toFixed(1).padStart(5)} s  lon ${(lon / 1e6).toFixed(4)}  in ${inside.map((x, i) => (x ? CLUSTERS[i]!.name : "")).filter(Boolean).join("+") || "no coverage"}  → served by ${CLUSTERS[serving]!.name} in ${ms.toFixed(0)} ms ${body ? `driver ${body.driverId} (${body.confidence})` : "FAILED"}\n`);
-      }
-      // Left the serving cluster's coverage: migrate to the cluster whose coverage holds the car (BloSM Algorithm 3).
-      if (!pending && distanceM(pos, { latE6: LAT, lonE6: CLUSTERS[serving]!.lonE6 }) > RADIUS_M) {
-        const target = CLUSTERS.findIndex((c, i) => i !== serving && distanceM(pos, { latE6: LAT, lonE6: c.lonE6 }) <= RADIUS_M);
-        if (target >= 0) {
-          const r = await fetch(`${this.workers[serving]!.apiUrl}/migrate`, {
-            method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-            body: JSON.stringify({ container: "driver-app", to: this.operators[target], reason: "client-mobility", clientPosition: pos }),
-          });
-          const j = (await r.json()) as { id?: string; error?: string };
-          if (!r.ok) throw new BlosmError(`the worker of ${CLUSTERS[serving]!.name} refused the migration: ${j.error}`);
-          pending = { id: BigInt(j.id!), to: target, requestedAt: Date.now() };
-          process.stdout.write(`  ${bold(`⇢ left ${CLUSTERS[serving]!.name}'s coverage: migration ${j.id} requested on-chain, preferred destination ${CLUSTERS[target]!.name}`)}\n`);
-        }
-      }
-      if (pending) {
-        const state = await chain.state(pending.id);
-        if (state === State.Completed) {
-          const m = await chain.migration(pending.id);
-          const from = CLUSTERS[serving]!.name;
-          handover = { from: serving, lastOkAtSource: lastOk };
-          serving = pending.to; // the switch: the next request goes to the destination
-          migrations.push({ id: pending.id, from, to: CLUSTERS[serving]!.name, switchMs: 0, timings: m.timings as unknown as Record<string, unknown> });
-          const t = m.timings;
-          process.stdout.write(`  ${bold(`✓ migration ${pending.id} completed: ${from} → ${CLUSTERS[serving]!.name}`)}  snapshot ${t.snapshotMs} ms, push ${t.pushMs} ms, pull ${t.pullMs} ms, start ${t.startMs} ms, total ${t.totalMs} ms, digest sha256:${m.snapshotDigest.slice(2, 14)}…\n`);
-          pending = undefined;
-        } else if (state >= State.Failed) {
-          process.stdout.write(`  ✗ migration ${pending.id} ended ${stateName(state)}; the service stays on ${CLUSTERS[serving]!.name}\n`);
-          pending = undefined;
-        }
-      }
-      await new Promise((r) => setTimeout(r, Math.max(0, 1000 / this.o.rate - ms)));
-    }
+  private async carDrive(chain: ChainView, clusters: Array<{ name: string; gateway: string; location: { latE6: number; lonE6: number }; coverageRadiusM: number }>): Promise<number> {
+    const from = { latE6: LAT, lonE6: 128_598_000 };
+    const to = { latE6: LAT, lonE6: 128_682_000 };
+    const name = (a?: string) => CLUSTERS[this.operators.findIndex((o) => o.toLowerCase() === a?.toLowerCase())]?.name ?? a ?? "-";
+    this.out(`\n${bold(`${this.o.cars} car${this.o.cars > 1 ? "s" : ""}`)} drive east from lon ${(from.lonE6 / 1e6).toFixed(3)} to ${(to.lonE6 / 1e6).toFixed(3)} at ${this.o.speed} m/s, ${this.o.rate} ${this.o.app} requests/s each, through the gateways; clusters every 2.7 km, coverage ${RADIUS_M} m${this.o.busy ? `; ${this.o.busy} is busy` : ""}\n\n`);
+    const stopWatch = this.watchMigrations(chain, name);
+    const lastPrint = new Map<string, number>();
+    const body = (seq: number) => (this.o.app === "driver-profiling" ? { body: canWindow(seq), contentType: "text/csv" } : { body: cameraFrame(seq), contentType: "image/x-portable-pixmap" });
+    const result = await simulate({
+      clusters, cars: this.o.cars, speedMps: this.o.speed, rate: this.o.rate, from, to, appType: this.o.app, body,
+      stopped: () => this.stopping, staggerS: 2,
+      onRecord: (r) => {
+        if (this.o.json) return void process.stdout.write(`${JSON.stringify({ type: "request", ...r })}\n`);
+        if (!this.o.every && Date.now() - (lastPrint.get(r.car) ?? 0) < 1000 && r.status === 200) return;
+        lastPrint.set(r.car, Date.now());
+        const inside = clusters.filter((c) => distanceM(r.position, c.location) <= c.coverageRadiusM).map((c) => c.name).join("+") || "no coverage";
+        const answer = r.status === 200 ? `served by ${r.servedBy}${r.route === "local" ? "" : ` (${r.route})`}` : `LOST (${r.status || "no answer"}: ${r.error?.slice(0, 80)})`;
+        this.out(`  ${(r.atMs / 1000).toFixed(1).padStart(6)} s  ${r.car} #${String(r.seq).padEnd(4)} lon ${(r.position.lonE6 / 1e6).toFixed(4)}  in ${inside.padEnd(18)} ${r.ms.toFixed(0).padStart(5)} ms  ${answer}\n`);
+      },
+      onHandover: (h) => {
+        if (this.o.json) process.stdout.write(`${JSON.stringify({ type: "handover", ...h })}\n`);
+        else this.out(`  ${bold(`⇄ ${h.car} now served by ${h.to}`)}: last answer from ${h.from} to first from ${h.to} ${h.gapMs} ms (request interval ${Math.round(1000 / this.o.rate)} ms)\n`);
+      },
+    });
+    stopWatch();
     if (this.stopping) return 130;
 
     // What the chain itself says happened (the same answer a block explorer gives).
-    const records = await migrationHistory(chain.client as never, chain.address, chain.abi, { serviceId: stringToHex("car-1/driver-profiling", { size: 32 }) });
-    process.stdout.write(`\n${bold("On-chain record")} of service car-1/driver-profiling:\n`);
-    for (const r of records) {
-      const name = (a?: string) => CLUSTERS[this.operators.findIndex((o) => o.toLowerCase() === a?.toLowerCase())]?.name ?? a ?? "-";
-      process.stdout.write(`  #${r.id} ${name(r.source)} → ${name(r.destination)}  ${r.outcome}  total ${r.timings?.totalMs ?? "-"} ms, downtime ${r.timings?.downtimeMs ?? "-"} ms, ${r.timings?.bytesMoved ?? "-"} bytes\n`);
+    const records = (await Promise.all(Array.from({ length: this.o.cars }, (_, k) => migrationHistory(chain.client as never, chain.address, chain.abi, { serviceId: serviceIdOf(`car-${k + 1}`, this.o.app) })))).flat();
+    const handovers = result.cars.flatMap((c) => c.handovers);
+    if (this.o.plot) {
+      await writeFile(this.o.plot, renderSvg(result.records, handovers, { title: `blosm simulate: ${this.o.cars} car(s), ${this.o.app}, ${this.o.speed} m/s, ${this.o.rate} req/s`, clusters: CLUSTERS.map((c) => c.name) }));
     }
-    const sorted = [...stats.latencies].sort((a, b) => a - b);
-    const p = (q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!.toFixed(1) : "-");
-    process.stdout.write(`\n${bold("Summary")}: ${migrations.length} migrations (${migrations.map((m) => `${m.from}→${m.to}: last answer at source to first at destination ${m.switchMs} ms, request interval ${Math.round(1000 / this.o.rate)} ms`).join("; ") || "none"})\n`);
-    process.stdout.write(`  requests: ${stats.sent} sent, ${stats.ok} served (${stats.byCluster.map((n, i) => `${CLUSTERS[i]!.name} ${n}`).join(", ")}), forwarded 0, lost ${stats.lost}; latency p50 ${p(0.5)} ms, p99 ${p(0.99)} ms\n\n`);
-    return stats.lost === 0 ? 0 : 1;
+    const total = summarize(result.cars);
+    if (this.o.json) {
+      printJson({ type: "summary", ...total, cars: result.cars, migrations: records, plot: this.o.plot ?? null });
+      return total.lost === 0 ? 0 : 1;
+    }
+    this.out(`\n${bold("On-chain record")}:\n`);
+    for (const r of records) {
+      this.out(`  #${r.id} ${name(r.source)} → ${name(r.destination)}  ${r.outcome}  total ${r.timings?.totalMs ?? "-"} ms, downtime ${r.timings?.downtimeMs ?? "-"} ms, ${r.timings?.bytesMoved ?? "-"} bytes\n`);
+    }
+    this.out(`\n${bold("Summary")}: ${records.length} migration${records.length === 1 ? "" : "s"}; handovers as the cars saw them (last answer at the source → first at the destination): ${handovers.map((h) => `${h.car} ${h.from}→${h.to} ${h.gapMs} ms`).join(", ") || "none"} (request interval ${Math.round(1000 / this.o.rate)} ms)\n`);
+    this.out(`  requests: ${total.sent} sent, ${total.ok} served (${Object.entries(total.byCluster).map(([c, n]) => `${c} ${n}`).join(", ")}), forwarded ${total.forwarded}, lost ${total.lost}; latency p50 ${total.p50.toFixed(1)} ms, p99 ${total.p99.toFixed(1)} ms\n`);
+    if (this.o.plot) this.out(`  plot: ${this.o.plot}\n`);
+    this.out("\n");
+    return total.lost === 0 ? 0 : 1;
   }
+
+  /** Prints each migration's phases as the chain records them. Returns a stop function. */
+  private watchMigrations(chain: ChainView, name: (a?: string) => string): () => void {
+    const seen = new Map<bigint, number>();
+    let stopped = false;
+    const loop = async () => {
+      while (!stopped && !this.stopping) {
+        try {
+          const count = (await chain.client.readContract({ address: chain.address, abi: chain.abi, functionName: "migrationCount" } as never)) as bigint;
+          for (let id = 1n; id <= count; id++) {
+            const state = await chain.state(id);
+            if (seen.get(id) === state || (seen.get(id) ?? 0) >= State.Completed) continue;
+            seen.set(id, state);
+            const m = await chain.migration(id);
+            const line = state === State.Completed
+              ? `✓ migration ${id} completed ${name(m.source)} → ${name(m.destination)}: snapshot ${m.timings.snapshotMs} ms, push ${m.timings.pushMs} ms, pull ${m.timings.pullMs} ms, start ${m.timings.startMs} ms, total ${m.timings.totalMs} ms, digest sha256:${m.snapshotDigest.slice(2, 14)}…`
+              : `⋯ migration ${id} ${stateName(state)}${state === State.Requested ? ` by ${name(m.source)} (client left its coverage)` : state === State.Assigned ? ` to ${name(m.destination)}` : ""}`;
+            if (this.o.json) process.stdout.write(`${JSON.stringify({ type: "migration", id: id.toString(), state: stateName(state) })}\n`);
+            else this.out(`  ${bold(line)}\n`);
+          }
+        } catch {
+          // the chain is slow to answer: try again next tick
+        }
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    };
+    void loop();
+    return () => (stopped = true);
+  }
+}
+
+function summarize(cars: CarSummary[]) {
+  const byCluster: Record<string, number> = {};
+  for (const c of cars) for (const [k, v] of Object.entries(c.byCluster)) byCluster[k] = (byCluster[k] ?? 0) + v;
+  return {
+    sent: cars.reduce((n, c) => n + c.sent, 0), ok: cars.reduce((n, c) => n + c.ok, 0), lost: cars.reduce((n, c) => n + c.lost, 0),
+    forwarded: cars.reduce((n, c) => n + c.forwarded, 0), byCluster,
+    p50: Math.max(0, ...cars.map((c) => c.p50)), p99: Math.max(0, ...cars.map((c) => c.p99)),
+  };
 }
 
 async function waitHttp(url: string, timeoutMs = 30_000) {
@@ -375,4 +459,4 @@ const down: Command = {
   },
 };
 
-export const planeCommands: Command[] = [up, down];
+export const planeCommands: Command[] = [up, simulateCommand, down];

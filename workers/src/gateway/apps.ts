@@ -7,6 +7,9 @@ export const APP_LABEL = { port: "blosm.app-port", path: "blosm.app-path" } as c
 
 export type AppTarget = { id: string; host: string; port: number; path: string; serviceId?: string };
 
+/** How to start an app container on demand when none of its type runs here (BloSM Algorithm 3, lines 16-17). */
+export type Launch = { image: string; port: number; path: string; cmd?: string[]; memoryMiB: number; cpuMillicores: number };
+
 export interface AppSource {
   /** A running container serving `type`: the one for this service when there is one, else any of that type. */
   find(type: string, serviceId?: Hex): Promise<AppTarget | undefined>;
@@ -24,14 +27,20 @@ export class DockerApps implements AppSource {
   private cache?: { at: number; list: Array<AppTarget & { type: string }> };
   private loading?: Promise<Array<AppTarget & { type: string }>>;
 
-  constructor(private readonly docker: Docker, private readonly host: string, private readonly ttlMs = 500) {}
+  private launching = new Map<string, Promise<AppTarget | undefined>>();
+
+  constructor(
+    private readonly docker: Docker,
+    private readonly host: string,
+    private readonly opts: { ttlMs?: number; launch?: Record<string, Launch | undefined>; log?: (msg: string, f: Record<string, unknown>) => void } = {},
+  ) {}
 
   invalidate() {
     this.cache = undefined;
   }
 
   private async list() {
-    if (this.cache && Date.now() - this.cache.at < this.ttlMs) return this.cache.list;
+    if (this.cache && Date.now() - this.cache.at < (this.opts.ttlMs ?? 500)) return this.cache.list;
     this.loading ??= this.docker.listContainers({ filters: { label: [LABEL.appType] } }).then((cs) => {
       const list = cs
         .filter((c) => c.State === "running")
@@ -47,10 +56,47 @@ export class DockerApps implements AppSource {
     return this.loading;
   }
 
-  async find(type: string, serviceId?: Hex) {
+  async find(type: string, serviceId?: Hex): Promise<AppTarget | undefined> {
     const list = await this.list();
     const own = serviceId ? list.find((c) => c.serviceId === serviceId.toLowerCase()) : undefined;
-    return own ?? list.find((c) => c.type === type);
+    const any = own ?? list.find((c) => c.type === type);
+    if (any || !this.opts.launch?.[type]) return any;
+    // One launch per type at a time; requests arriving meanwhile wait for it.
+    let p = this.launching.get(type);
+    if (!p) {
+      p = this.launch(type, this.opts.launch[type]!).finally(() => this.launching.delete(type));
+      this.launching.set(type, p);
+    }
+    return p;
+  }
+
+  private async launch(type: string, l: Launch): Promise<AppTarget | undefined> {
+    const name = `blosm-app-${type}`;
+    const t0 = performance.now();
+    const existing = await this.docker.getContainer(name).inspect().catch(() => undefined);
+    if (existing && !existing.State.Running) await this.docker.getContainer(name).remove({ force: true });
+    if (!existing || !existing.State.Running) {
+      if (!(await this.docker.getImage(l.image).inspect().catch(() => undefined))) {
+        const stream = (await this.docker.pull(l.image)) as NodeJS.ReadableStream;
+        await new Promise((resolve, reject) => this.docker.modem.followProgress(stream, (e) => (e ? reject(e) : resolve(undefined))));
+      }
+      const c = await this.docker.createContainer({
+        name, Image: l.image, ...(l.cmd ? { Cmd: l.cmd } : {}),
+        Labels: { [LABEL.appType]: type, [APP_LABEL.port]: String(l.port), [APP_LABEL.path]: l.path, [LABEL.mode]: "stateless" },
+        HostConfig: { NetworkMode: "host", Memory: l.memoryMiB * 2 ** 20, NanoCpus: l.cpuMillicores * 1e6, RestartPolicy: { Name: "unless-stopped" } },
+      });
+      await c.start();
+    }
+    // Ready when its port answers.
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      const ok = await fetch(`http://${this.host}:${l.port}/`, { signal: AbortSignal.timeout(500) }).then(() => true, () => false);
+      if (ok) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    this.invalidate();
+    this.opts.log?.("started an app container on demand", { type, image: l.image, ms: Math.round(performance.now() - t0) });
+    return (await this.list()).find((c) => c.type === type);
   }
 
   async dedicated(serviceId: Hex) {

@@ -35,6 +35,15 @@ export const GatewayConfigSchema = z.object({
   apps: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]{0,30}$/, "app types are short lowercase names"), z.object({
     needs: needs.default({ cpuMillicores: 0, memoryMiB: 0, gpuMemoryMiB: 0 }),
     timeoutMs: z.number().int().min(100).max(600_000).default(30_000),
+    /** Start a container of this type from this image when none runs here and a request needs one. */
+    launch: z.object({
+      image: z.string().min(1).max(255),
+      port: z.number().int().min(1).max(65535).default(8080),
+      path: z.string().regex(/^\//, "must start with /").default("/infer"),
+      cmd: z.array(z.string()).min(1).optional(),
+      memoryMiB: z.number().int().min(6).default(64),
+      cpuMillicores: z.number().int().min(10).default(500),
+    }).optional(),
   })).refine((a) => Object.keys(a).length > 0, "at least one app type"),
   allocatable: z.object({ cpuMillicores: z.number().int().positive().optional(), memoryMiB: z.number().int().positive().optional() }).default({}),
   nvidiaSmiFile: z.string().optional(),

@@ -208,45 +208,49 @@ export class Gateway {
     if (client && position && !forwardedFrom) void this.d.mobility?.observe(client, type, position);
     const serviceId = client ? serviceIdOf(client, type) : undefined;
 
+    let pointTo: string | undefined;
+    const refused = (r: Attempt): r is Reply => !("failed" in r) && r.status === 503 && r.headers[HEADER.reason] !== undefined;
     if (client && this.d.mobility && !forwardedFrom) {
       const route = await this.d.mobility.route(client, type);
       if (route.kind === "moved") {
+        pointTo = route.gateway;
         const r = await this.forwardTo(route.gateway, call, "followed");
-        if (!("failed" in r)) return withHeaders(r, { [HEADER.gateway]: route.gateway, [HEADER.route]: "followed" });
-        // The new cluster cannot be reached: serve here if the old container still runs, else say so.
-        const local = await this.local(call, app.needs, serviceId, 0);
-        if (!("failed" in local)) return local;
-        return this.json(503, { error: `${client}'s service moved to ${route.name}, which does not answer: ${r.error}` }, { "retry-after": "1", [HEADER.reason]: "destination-unreachable" });
-      }
-      if (route.kind === "moving") {
-        // Dur: accepted work finishes where it started. While the source container still runs (stateless handover),
-        // it serves; once it stops (stateful freeze), the request waits for the handover and follows the service.
-        const local = await this.local(call, app.needs, serviceId, this.o.queueTimeoutMs);
-        if (!("failed" in local)) return local;
+        if (!("failed" in r) && !refused(r)) return withHeaders(r, { [HEADER.gateway]: route.gateway, [HEADER.route]: "followed" });
+        // The new cluster cannot take it now (down, or busy): serve it like any request, here or at a neighbour with room.
+      } else if (route.kind === "moving") {
+        // Dur: accepted work finishes where it started. While the source container still runs (stateless handover)
+        // it serves, or a neighbour with room does when this cluster is short; once the source is frozen (stateful),
+        // the request waits for the handover and follows the service.
+        if (this.d.capacity.tryAdmit(app.needs)) {
+          const local = await this.runLocal(call, app.needs, serviceId);
+          if (!("failed" in local)) return local;
+        } else {
+          const f = await this.forwardToNeighbours(call, app.needs);
+          if (f) return f;
+        }
         const outcome = await Promise.race([route.done, sleep(this.o.holdTimeoutMs).then(() => ({ ok: false as const, reason: `handover not finished after ${this.o.holdTimeoutMs} ms` }))]);
         if (outcome.ok) {
+          pointTo = outcome.gateway;
           const r = await this.forwardTo(outcome.gateway, call, "held");
-          if (!("failed" in r)) return withHeaders(r, { [HEADER.gateway]: outcome.gateway, [HEADER.route]: "held" });
+          if (!("failed" in r) && !refused(r)) return withHeaders(r, { [HEADER.gateway]: outcome.gateway, [HEADER.route]: "held" });
         }
-        const again = await this.local(call, app.needs, serviceId, this.o.queueTimeoutMs);
-        if (!("failed" in again)) return withHeaders(again, { [HEADER.route]: "held" });
-        return this.json(503, { error: `${client}'s service is between clusters: ${outcome.ok ? "the new cluster did not answer" : outcome.reason}` }, { "retry-after": "1", [HEADER.reason]: "handover" });
       }
     }
+    const point = (r: Reply) => (pointTo ? withHeaders(r, { [HEADER.gateway]: pointTo }) : r);
 
     // Insufficient resources (Algorithm 3 lines 10-14): admit here only if the request fits in R_rem.
     if (this.d.capacity.tryAdmit(app.needs)) {
       const r = await this.runLocal(call, app.needs, serviceId);
-      if (!("failed" in r)) return r;
+      if (!("failed" in r)) return point(r);
       if (forwardedFrom) return this.json(503, { error: `${this.o.name}: ${r.error}` }, { [HEADER.reason]: r.failed });
     } else if (forwardedFrom) {
       // Forwarded requests are never forwarded again: the sender tries its next neighbour.
       return this.json(503, { error: `${this.o.name} has no room for a ${type} request` }, { [HEADER.reason]: "insufficient-resources" });
     }
     const forwarded = await this.forwardToNeighbours(call, app.needs);
-    if (forwarded) return forwarded;
+    if (forwarded) return point(forwarded);
     const local = await this.local(call, app.needs, serviceId, this.o.queueTimeoutMs);
-    if (!("failed" in local)) return local;
+    if (!("failed" in local)) return point(local);
     return this.json(503, { error: `no room for a ${type} request here (${describeNeeds(this.d.capacity.remaining())} left) and no neighbour with room answered` }, { "retry-after": "1", [HEADER.reason]: local.failed === "no-app" ? "no-app" : "insufficient-resources" });
   }
 

@@ -26,7 +26,10 @@ export async function runGateway(config: GatewayConfig, opts: { log?: Logger; en
     throw new BlosmError(`cannot reach the Docker Engine at ${config.dockerSocket}: ${describeError(e)}`);
   });
   const chain = new ChainView(createPublicClient({ transport: http(config.rpcUrl, { retryCount: 2, timeout: 10_000 }), cacheTime: 0 }) as never, config.registryAddress, loadRegistryAbi());
-  const apps = new DockerApps(docker, config.appHost);
+  const apps = new DockerApps(docker, config.appHost, {
+    launch: Object.fromEntries(Object.entries(config.apps).map(([t, a]) => [t, a.launch])),
+    log: (msg, f) => log.info(msg, f),
+  });
   const capacity = new LocalCapacity(async () => {
     const s = await probeNode(docker, { appTypes: Object.keys(config.apps), allocatable: config.allocatable, gpuFile: config.nvidiaSmiFile });
     return { cpuMillicores: s.cpuFreeMillicores, memoryMiB: s.memoryFreeMiB, gpuMemoryMiB: s.gpus.reduce((n, g) => n + g.memoryFreeMiB, 0) };

@@ -1,0 +1,122 @@
+import { distanceM } from "../evaluation/decide.ts";
+import { HEADER, formatPosition } from "./gateway.ts";
+import type { Position } from "./neighbours.ts";
+
+export type SimCluster = { name: string; gateway: string; location: Position; coverageRadiusM: number };
+
+export type RequestRecord = {
+  car: string;
+  seq: number;
+  /** ms since the simulation started, when the request was sent */
+  atMs: number;
+  position: Position;
+  /** the gateway the car called, and who answered */
+  calledGateway: string;
+  servedBy: string;
+  route: string;
+  status: number;
+  ms: number;
+  error?: string;
+};
+
+export type Handover = { car: string; from: string; to: string; atSeq: number; gapMs: number };
+
+export type CarSummary = { car: string; sent: number; ok: number; lost: number; forwarded: number; byCluster: Record<string, number>; handovers: Handover[]; p50: number; p99: number };
+
+export type SimulateOptions = {
+  clusters: SimCluster[];
+  cars: number;
+  speedMps: number;
+  rate: number;
+  from: Position;
+  to: Position;
+  appType: string;
+  /** The request body for a car's request number `seq`. */
+  body: (seq: number) => { body: Buffer | string; contentType: string };
+  stopped?: () => boolean;
+  onRecord?: (r: RequestRecord) => void;
+  onHandover?: (h: Handover) => void;
+  /** Seconds between one car's start and the next's. */
+  staggerS?: number;
+  timeoutMs?: number;
+};
+
+const lerp = (a: number, b: number, t: number) => Math.round(a + (b - a) * t);
+
+/**
+ * Cars driving a straight route across the clusters' coverage, each sending requests at a set rate to the gateway
+ * it was last pointed at, with its position. The gateway answers who served the request, and points the car at
+ * another gateway when its service moved there. A request without a 2xx answer counts as lost.
+ */
+export async function simulate(o: SimulateOptions): Promise<{ records: RequestRecord[]; cars: CarSummary[] }> {
+  const records: RequestRecord[] = [];
+  const length = distanceM(o.from, o.to);
+  const t0 = Date.now();
+  const drive = async (carIndex: number): Promise<CarSummary> => {
+    const car = `car-${carIndex + 1}`;
+    await new Promise((r) => setTimeout(r, carIndex * (o.staggerS ?? 2) * 1000));
+    const start = Date.now();
+    const nearest = [...o.clusters].sort((a, b) => distanceM(o.from, a.location) - distanceM(o.from, b.location))[0]!;
+    let gateway = nearest.gateway;
+    const summary: CarSummary = { car, sent: 0, ok: 0, lost: 0, forwarded: 0, byCluster: {}, handovers: [], p50: 0, p99: 0 };
+    const latencies: number[] = [];
+    let home: string | undefined; // who served the last answer that was not forwarded: where the service lives
+    let lastAt = 0;
+    for (let seq = 0; !o.stopped?.(); seq++) {
+      const travelled = ((Date.now() - start) / 1000) * o.speedMps;
+      if (travelled > length) break;
+      const t = length === 0 ? 1 : travelled / length;
+      const position = { latE6: lerp(o.from.latE6, o.to.latE6, t), lonE6: lerp(o.from.lonE6, o.to.lonE6, t) };
+      const { body, contentType } = o.body(seq);
+      const sentAt = Date.now();
+      const t1 = performance.now();
+      let rec: RequestRecord;
+      try {
+        const res = await fetch(`${gateway}/apps/${o.appType}/infer`, {
+          method: "POST", body,
+          headers: { "content-type": contentType, [HEADER.client]: car, [HEADER.position]: formatPosition(position) },
+          signal: AbortSignal.timeout(o.timeoutMs ?? 30_000),
+        });
+        const text = await res.text();
+        rec = {
+          car, seq, atMs: sentAt - t0, position, calledGateway: gateway, servedBy: res.headers.get(HEADER.servedBy) ?? "?",
+          route: res.headers.get(HEADER.route) ?? "?", status: res.status, ms: performance.now() - t1,
+          ...(res.ok ? {} : { error: text.slice(0, 200) }),
+        };
+        const next = res.headers.get(HEADER.gateway);
+        if (next) gateway = next;
+      } catch (e) {
+        rec = { car, seq, atMs: sentAt - t0, position, calledGateway: gateway, servedBy: "-", route: "-", status: 0, ms: performance.now() - t1, error: (e as Error).message };
+      }
+      records.push(rec);
+      summary.sent++;
+      if (rec.status >= 200 && rec.status < 300) {
+        summary.ok++;
+        latencies.push(rec.ms);
+        summary.byCluster[rec.servedBy] = (summary.byCluster[rec.servedBy] ?? 0) + 1;
+        if (rec.route === "forwarded") summary.forwarded++;
+        const now = sentAt + rec.ms;
+        // A handover: the first answer from the cluster the service moved to (not a forwarded one), timed from the
+        // last answer before it, whoever gave that.
+        if (rec.route !== "forwarded") {
+          if (home !== undefined && home !== rec.servedBy) {
+            const h = { car, from: home, to: rec.servedBy, atSeq: seq, gapMs: Math.round(now - lastAt) };
+            summary.handovers.push(h);
+            o.onHandover?.(h);
+          }
+          home = rec.servedBy;
+        }
+        lastAt = now;
+      } else summary.lost++;
+      o.onRecord?.(rec);
+      await new Promise((r) => setTimeout(r, Math.max(0, 1000 / o.rate - rec.ms)));
+    }
+    latencies.sort((a, b) => a - b);
+    const q = (p: number) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]! : 0);
+    summary.p50 = q(0.5);
+    summary.p99 = q(0.99);
+    return summary;
+  };
+  const cars = await Promise.all(Array.from({ length: o.cars }, (_, i) => drive(i)));
+  return { records, cars };
+}

@@ -81,7 +81,10 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
       gatewayConfigs.push(parseGatewayConfig({
         name, listen: { host: `10.78.${NET[i]}.1`, port: 8000 }, rpcUrl: dev.chain.url, registryAddress: dev.address,
         node: dev.nodes[i]!.address, workerUrl: workers[i]!.apiUrl, dockerSocket: engines[i]!.socket, appHost: nets[i]!.hostIp,
-        apps: { [DRIVER]: { needs: { memoryMiB: 100 }, timeoutMs: 10_000 }, "image-recognition": { needs: { memoryMiB: 50 } } },
+        apps: {
+          [DRIVER]: { needs: { memoryMiB: 100 }, timeoutMs: 10_000 },
+          "image-recognition": { needs: { memoryMiB: 50 }, ...(i === 2 ? { launch: { image: vision, port: 8083, path: "/cgi-bin/infer", cmd: ["httpd", "-f", "-p", "8083", "-h", "/www"] } } : {}) },
+        },
         allocatable: i === 0 ? { memoryMiB: 100 } : { memoryMiB: 4096 }, probeMs: 300, capacityPollMs: 200, neighbourRefreshMs: 1000,
         holdTimeoutMs: 30_000, queueTimeoutMs: 300,
       }));
@@ -144,6 +147,18 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
     expect(text.status).toBe(415);
   });
 
+  it("starts an app container on demand where none of the type runs (Algorithm 3's PodAllocation)", async () => {
+    expect(await engines[2]!.docker.getContainer("blosm-app-image-recognition").inspect().catch(() => undefined)).toBeUndefined();
+    const res = await fetch(`${gw(2)}/apps/image-recognition/infer`, { method: "POST", headers: { "content-type": "image/x-portable-pixmap" }, body: cameraFrame(5) });
+    expect(res.status).toBe(200);
+    expect(res.headers.get(HEADER.route)).toBe("local");
+    expect(res.headers.get(HEADER.servedBy)).toBe("c");
+    expect(((await res.json()) as { name: string }).name).toMatch(/^[a-z-]+$/);
+    const c = await engines[2]!.docker.getContainer("blosm-app-image-recognition").inspect();
+    expect(c.State.Running).toBe(true);
+    expect(c.HostConfig.Memory).toBe(64 * 2 ** 20);
+  });
+
   it("forwards to the nearest neighbour with room when the request does not fit (R_rem < REQ_res)", async () => {
     const cap = (await (await fetch(`${gw(0)}/capacity`)).json()) as { free: { memoryMiB: number } };
     expect(cap.free.memoryMiB).toBeLessThan(100);
@@ -154,6 +169,8 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
       expect(res.headers.get(HEADER.servedBy)).toBe("b"); // b is 2.7 km away, c 5.4 km
       expect(((await res.json()) as { driverId: number }).driverId).toBeGreaterThanOrEqual(0);
     }
+    const metrics = await (await fetch(`${gw(0)}/metrics`)).text();
+    expect(metrics).toContain('blosm_gateway_requests_total{route="forwarded",status="2xx"} 6');
   });
 
   it("answers malformed requests and positions with a 4xx that names the problem", async () => {

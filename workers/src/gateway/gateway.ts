@@ -1,5 +1,5 @@
 import { Agent, createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { Counter, Histogram, Registry } from "prom-client";
+import { Counter, Registry } from "prom-client";
 import { distanceM } from "../evaluation/decide.ts";
 import { describeError } from "../lib/describeError.ts";
 import type { Logger } from "../lib/log.ts";
@@ -65,17 +65,32 @@ export class Gateway {
   private server?: Server;
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 256, keepAliveMsecs: 10_000 });
   readonly metrics = new Registry();
-  private readonly requests = new Counter({ name: "blosm_gateway_requests_total", help: "Requests answered, by route and status class", labelNames: ["route", "status"], registers: [this.metrics] });
-  private readonly latency = new Histogram({
-    name: "blosm_gateway_request_seconds", help: "Time from request to answer, by route", labelNames: ["route"], registers: [this.metrics],
-    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-  });
+  /** Per route and status class: [count, seconds]. Kept as plain numbers on the hot path, read at scrape time. */
+  private readonly counts = new Map<string, [number, number]>();
   url = "";
 
   constructor(
     readonly o: GatewayOptions,
     private readonly d: { apps: AppSource; capacity: LocalCapacity; neighbours: NeighbourSource; mobility?: Mobility; log: Logger },
-  ) {}
+  ) {
+    const counts = this.counts;
+    new Counter({
+      name: "blosm_gateway_requests_total", help: "Requests answered, by route (local, forwarded, followed, held, error) and status class",
+      labelNames: ["route", "status"], registers: [this.metrics],
+      collect() {
+        this.reset();
+        for (const [k, [n]] of counts) this.inc({ route: k.split(" ")[0], status: k.split(" ")[1] }, n);
+      },
+    });
+    new Counter({
+      name: "blosm_gateway_request_seconds_total", help: "Time spent answering requests, by route (divide by requests for the mean)",
+      labelNames: ["route", "status"], registers: [this.metrics],
+      collect() {
+        this.reset();
+        for (const [k, [, secs]] of counts) this.inc({ route: k.split(" ")[0], status: k.split(" ")[1] }, secs);
+      },
+    });
+  }
 
   async listen(host: string, port: number): Promise<string> {
     this.server = createServer((req, res) => {
@@ -111,8 +126,13 @@ export class Gateway {
 
   private reply(res: ServerResponse, r: Reply, t0: number) {
     const route = r.headers[HEADER.route] ?? "error";
-    this.requests.inc({ route, status: `${Math.floor(r.status / 100)}xx` });
-    this.latency.observe({ route }, (performance.now() - t0) / 1000);
+    const key = `${route} ${Math.floor(r.status / 100)}xx`;
+    const c = this.counts.get(key);
+    const secs = (performance.now() - t0) / 1000;
+    if (c) {
+      c[0]++;
+      c[1] += secs;
+    } else this.counts.set(key, [1, secs]);
     if (!r.headers[HEADER.servedBy] && r.status >= 400) r.headers[HEADER.servedBy] = this.o.name;
     res.writeHead(r.status, { ...r.headers, "content-length": r.body.length });
     res.end(r.body);
@@ -123,7 +143,9 @@ export class Gateway {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<Reply> {
-    const url = new URL(req.url ?? "/", "http://gateway");
+    const raw = req.url ?? "/";
+    const q = raw.indexOf("?");
+    const url = { pathname: q < 0 ? raw : raw.slice(0, q) };
     const infer = url.pathname.match(/^\/apps\/([^/]+)\/infer$/);
     if (infer) {
       if (req.method !== "POST") throw new HttpError(405, `use POST for ${url.pathname}`);
@@ -183,17 +205,23 @@ export class Gateway {
     return this.json(202, { client, position: formatPosition(position), insideCoverage: me ? distanceM(position, me.location) <= me.coverageRadiusM : null }, { [HEADER.route]: "meta" });
   }
 
-  private async readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  private readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     const declared = Number(req.headers["content-length"] ?? 0);
-    if (declared > limit) throw new HttpError(413, `body of ${declared} bytes is over this gateway's limit of ${limit}`);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const c of req) {
-      size += (c as Buffer).length;
-      if (size > limit) throw new HttpError(413, `body is over this gateway's limit of ${limit} bytes`);
-      chunks.push(c as Buffer);
-    }
-    return Buffer.concat(chunks);
+    if (declared > limit) return Promise.reject(new HttpError(413, `body of ${declared} bytes is over this gateway's limit of ${limit}`));
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on("data", (c: Buffer) => {
+        size += c.length;
+        if (size > limit) {
+          req.removeAllListeners("data");
+          req.resume();
+          reject(new HttpError(413, `body is over this gateway's limit of ${limit} bytes`));
+        } else chunks.push(c);
+      });
+      req.on("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+      req.on("error", reject);
+    });
   }
 
   private async infer(req: IncomingMessage, type: string): Promise<Reply> {

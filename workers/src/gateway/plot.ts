@@ -42,7 +42,8 @@ export function renderSvg(records: RequestRecord[], handovers: Handover[], opts:
     out.push(`<text x="${(W - m.r + m.l) / 2}" y="${top + h + 32}" text-anchor="middle">request number</text>`);
     for (const hv of handovers.filter((hh) => hh.car === car)) {
       out.push(`<line x1="${x(hv.atSeq)}" x2="${x(hv.atSeq)}" y1="${top}" y2="${top + h}" stroke="#d62728" stroke-dasharray="4 3"/>`);
-      out.push(`<text x="${x(hv.atSeq) + 4}" y="${top + 14}" fill="#d62728">${esc(hv.from)}→${esc(hv.to)} gap ${hv.gapMs} ms</text>`);
+      const right = x(hv.atSeq) > (W - m.r + m.l) / 2; // label on the side with room
+      out.push(`<text x="${x(hv.atSeq) + (right ? -4 : 4)}" y="${top + 14}" text-anchor="${right ? "end" : "start"}" fill="#d62728">${esc(hv.from)}→${esc(hv.to)} gap ${hv.gapMs} ms</text>`);
     }
     for (const r of rs) {
       if (r.status >= 200 && r.status < 300) {

@@ -1,0 +1,164 @@
+/**
+ * npm run bench:gateway — what a gateway adds to a request, on loopback, under load (8 concurrent keep-alive
+ * clients, BENCH_SECONDS each, default 5): the same driver-profiling POST (a 40×15 CAN window) sent
+ *   direct      to the backend (standing for the app container, answering at once);
+ *   local       through a gateway that admits it and runs it on the backend;
+ *   forwarded   through a gateway with no room, which forwards it to a neighbour gateway that runs it;
+ *   nginx       through Debian's nginx-light proxying to the same backend (when installed).
+ * Prints p50/p99 latency, requests/s and lost requests per path; the added latency of a forwarded request over a
+ * local one next to BloSM's 361 ms per forwarded request, and the gateway next to nginx in the same run.
+ * Goal: forwarded adds ≤ 1 ms at p50 and ≤ 5 ms at p99; a gateway serves ≥ ½ of nginx's requests/s; none lost.
+ * --json prints the raw numbers.
+ */
+import { fork, spawn, type ChildProcess } from "node:child_process";
+import { statSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { Agent, request } from "node:http";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { freePort } from "../workers/src/lib/freePort.ts";
+import { canWindow } from "../workers/src/lib/sampleApps.ts";
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const CONCURRENCY = 8;
+const BLOSM_FORWARD_MS = 361; // BloSM (Electronics 2022) §5.3: per request migrated to a neighbour for insufficient resources
+const here = path.dirname(fileURLToPath(import.meta.url));
+const children: ChildProcess[] = [];
+const dirs: string[] = [];
+
+function start(spec: Record<string, unknown>): Promise<void> {
+  const child = fork(path.join(here, "gatewayNode.ts"), [JSON.stringify(spec)], { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: ["--import", "tsx"] });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    child.once("message", () => resolve());
+    child.once("exit", (code) => reject(new Error(`${spec.role} exited with ${code}`)));
+  });
+}
+
+async function nginx(port: number, backendPort: number): Promise<string | undefined> {
+  const bin = ["/usr/sbin/nginx", "/usr/local/sbin/nginx"].find((b) => spawnSyncOk(b));
+  if (!bin) return undefined;
+  const dir = await mkdtemp(path.join(tmpdir(), "blosm-nginx-"));
+  dirs.push(dir);
+  await writeFile(path.join(dir, "nginx.conf"), `
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+daemon off;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  upstream app { server 127.0.0.1:${backendPort}; keepalive 32; }
+  server {
+    listen 127.0.0.1:${port};
+    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+`);
+  const child = spawn(bin, ["-p", dir, "-c", path.join(dir, "nginx.conf")], { stdio: ["ignore", "ignore", "inherit"] });
+  children.push(child);
+  for (let i = 0; i < 50; i++) {
+    if (await once(`http://127.0.0.1:${port}/apps/driver-profiling/infer`).then(() => true, () => false)) return dir;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("nginx did not start");
+}
+
+function spawnSyncOk(bin: string): boolean {
+  try {
+    return statSync(bin).isFile();
+  } catch {
+    return false;
+  }
+}
+
+const body = Buffer.from(canWindow(7));
+function once(url: string, agent?: Agent): Promise<{ status: number; ms: number }> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const r = request({ host: u.hostname, port: u.port, path: u.pathname, method: "POST", agent, headers: { "content-type": "text/csv", "content-length": body.length } }, (res) => {
+      res.resume();
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - t0 }));
+    });
+    r.on("error", reject);
+    r.end(body);
+  });
+}
+
+type Result = { path: string; requests: number; lost: number; rps: number; p50: number; p99: number };
+
+async function load(name: string, url: string): Promise<Result> {
+  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const warm = Date.now() + 1000;
+  while (Date.now() < warm) await once(url, agent).catch(() => {});
+  const lat: number[] = [];
+  let lost = 0;
+  const end = performance.now() + SECONDS * 1000;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+    while (performance.now() < end) {
+      const r = await once(url, agent).catch(() => ({ status: 0, ms: 0 }));
+      if (r.status === 200) lat.push(r.ms);
+      else lost++;
+    }
+  }));
+  const secs = (performance.now() - t0) / 1000;
+  agent.destroy();
+  lat.sort((a, b) => a - b);
+  const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? NaN;
+  return { path: name, requests: lat.length + lost, lost, rps: lat.length / secs, p50: q(0.5), p99: q(0.99) };
+}
+
+async function main() {
+  const [backend, local, fwd, ngx] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  await start({ role: "backend", port: backend });
+  await start({ role: "gateway", name: "local", port: local, backendPort: backend, memoryMiB: 1 << 20 });
+  await start({ role: "gateway", name: "short", port: fwd, backendPort: backend, memoryMiB: 0, neighbour: `http://127.0.0.1:${local}` });
+  const nginxDir = await nginx(ngx, backend);
+  const url = (port: number) => `http://127.0.0.1:${port}/apps/driver-profiling/infer`;
+  // Check the paths do what they say before timing them.
+  for (const [port, route] of [[local, "local"], [fwd, "forwarded"]] as const) {
+    const res = await fetch(url(port), { method: "POST", body });
+    if (res.headers.get("x-blosm-route") !== route) throw new Error(`gateway on ${port} answered route ${res.headers.get("x-blosm-route")}, expected ${route}`);
+  }
+  const results: Result[] = [];
+  for (const [name, port] of [["direct", backend], ["local", local], ["forwarded", fwd], ...(nginxDir ? [["nginx", ngx]] : [])] as Array<[string, number]>) {
+    process.stderr.write(`measuring ${name} (${SECONDS} s, ${CONCURRENCY} clients)…\n`);
+    results.push(await load(name, url(port)));
+  }
+  const by = (n: string) => results.find((r) => r.path === n);
+  const direct = by("direct")!;
+  const loc = by("local")!;
+  const fw = by("forwarded")!;
+  const ng = by("nginx");
+  if (process.argv.includes("--json")) {
+    console.log(JSON.stringify({ seconds: SECONDS, concurrency: CONCURRENCY, results }, null, 2));
+  } else {
+    console.log(`\nGateway overhead on loopback, ${CONCURRENCY} concurrent keep-alive clients, ${SECONDS} s per path (Node ${process.versions.node})\n`);
+    console.log("path        requests   lost    req/s     p50 ms   p99 ms");
+    for (const r of results) console.log(`${r.path.padEnd(11)} ${String(r.requests).padStart(8)} ${String(r.lost).padStart(6)} ${r.rps.toFixed(0).padStart(8)} ${r.p50.toFixed(3).padStart(10)} ${r.p99.toFixed(3).padStart(8)}`);
+    const addP50 = fw.p50 - loc.p50;
+    const addP99 = fw.p99 - loc.p99;
+    console.log(`\nforwarded vs local: adds ${addP50.toFixed(3)} ms at p50 (goal ≤ 1 ms: ${addP50 <= 1 ? "met" : "NOT met"}), ${addP99.toFixed(3)} ms at p99 (goal ≤ 5 ms: ${addP99 <= 5 ? "met" : "NOT met"})`);
+    console.log(`  BloSM: ${BLOSM_FORWARD_MS} ms per forwarded request; blosm's forwarding hop costs ${(addP50 / BLOSM_FORWARD_MS * 100).toFixed(3)} % of that (${(BLOSM_FORWARD_MS / Math.max(addP50, 1e-3)).toFixed(0)}× less)`);
+    console.log(`local gateway vs direct: adds ${(loc.p50 - direct.p50).toFixed(3)} ms at p50`);
+    if (ng) {
+      console.log(`nginx vs direct: adds ${(ng.p50 - direct.p50).toFixed(3)} ms at p50 (ARCHITECTURE.md: ~0.15 ms)`);
+      console.log(`gateway req/s vs nginx: ${(loc.rps / ng.rps).toFixed(2)}× (goal ≥ 0.5: ${loc.rps / ng.rps >= 0.5 ? "met" : "NOT met"})`);
+    } else console.log("nginx: not installed (apt-get install nginx-light; scripts/bootstrap.sh does as root): no comparison this run");
+    console.log(`lost: ${results.reduce((n, r) => n + r.lost, 0)} (goal 0)`);
+  }
+}
+
+main().finally(async () => {
+  for (const c of children) c.kill("SIGTERM");
+  await new Promise((r) => setTimeout(r, 300));
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+}).catch((e) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exitCode = 1;
+});

@@ -37,6 +37,9 @@ describe("the worker image and the edge-cluster compose file", () => {
     const worker = await docker("run", "--rm", "--network", "none", "blosm/worker:test", "worker");
     expect(worker.code).toBe(2);
     expect(worker.stderr.trim()).toBe("blosm worker: --config: is required");
+    const gateway = await docker("run", "--rm", "--network", "none", "blosm/worker:test", "gateway");
+    expect(gateway.code).toBe(2);
+    expect(gateway.stderr.trim()).toBe("blosm gateway: --config: is required");
     const id = await docker("run", "--rm", "--network", "none", "--entrypoint", "id", "blosm/worker:test");
     expect(id.stdout.trim()).toMatch(/^uid=10001\(blosm\)/);
     // Nothing secret or test-only went into the image.

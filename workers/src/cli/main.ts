@@ -7,12 +7,13 @@
 import { BlosmError, ConfigError } from "../lib/errors.ts";
 import { chainCommands } from "./chain.ts";
 import { planeCommands } from "./up.ts";
+import { gatewayCommands } from "./gateway.ts";
 import { registryCommands } from "./registry.ts";
 import { workerCommands } from "./worker.ts";
 import type { Command } from "./command.ts";
 import { usage } from "./command.ts";
 
-const commands: Command[] = [...planeCommands, ...workerCommands, ...registryCommands, ...chainCommands];
+const commands: Command[] = [...planeCommands, ...workerCommands, ...gatewayCommands, ...registryCommands, ...chainCommands];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

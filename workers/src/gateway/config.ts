@@ -32,7 +32,7 @@ export const GatewayConfigSchema = z.object({
   /** Where this engine's host-network app containers answer (the cluster's address). */
   appHost: z.string().min(1).default("127.0.0.1"),
   /** App types served, with what one request needs while it runs (BloSM's REQ_res). */
-  apps: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]{0,30}$/, "app types are short lowercase names"), z.object({
+  apps: z.record(z.string(), z.object({
     needs: needs.default({ cpuMillicores: 0, memoryMiB: 0, gpuMemoryMiB: 0 }),
     timeoutMs: z.number().int().min(100).max(600_000).default(30_000),
     /** Start a container of this type from this image when none runs here and a request needs one. */
@@ -44,7 +44,12 @@ export const GatewayConfigSchema = z.object({
       memoryMiB: z.number().int().min(6).default(64),
       cpuMillicores: z.number().int().min(10).default(500),
     }).optional(),
-  })).refine((a) => Object.keys(a).length > 0, "at least one app type"),
+  })).superRefine((apps, ctx) => {
+    if (Object.keys(apps).length === 0) ctx.addIssue({ code: z.ZodIssueCode.custom, message: "at least one app type" });
+    for (const key of Object.keys(apps)) {
+      if (!/^[a-z0-9][a-z0-9._-]{0,30}$/.test(key)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [key], message: "app types are short lowercase names" });
+    }
+  }),
   allocatable: z.object({ cpuMillicores: z.number().int().positive().optional(), memoryMiB: z.number().int().positive().optional() }).default({}),
   nvidiaSmiFile: z.string().optional(),
   probeMs: z.number().int().min(100).max(60_000).default(1000),

@@ -1,0 +1,27 @@
+import { loadGatewayConfig } from "../gateway/config.ts";
+import { runGateway } from "../gateway/runGateway.ts";
+import { ConfigError } from "../lib/errors.ts";
+import { createLogger } from "../lib/log.ts";
+import { parse, type Command } from "./command.ts";
+
+const gateway: Command = {
+  name: "gateway",
+  summary: "Run this edge cluster's gateway (clients POST /apps/<type>/infer; short of resources → neighbour; left coverage → migrate); Ctrl-C stops it",
+  options: { config: { type: "string" } },
+  help: { config: "gateway configuration (JSON; see README: Configuration, and docker/edge-cluster/gateway.example.json)" },
+  async run(argv) {
+    const { values } = parse(argv, this.options);
+    if (!values.config) throw new ConfigError("--config", "is required");
+    const config = await loadGatewayConfig(values.config as string);
+    const running = await runGateway(config, { log: createLogger() });
+    console.error(`blosm gateway ${config.name}: ${running.url} (apps: ${Object.keys(config.apps).join(", ")})`);
+    await new Promise<void>((resolve) => {
+      const stop = () => void running.stop().then(resolve, resolve);
+      process.once("SIGINT", stop);
+      process.once("SIGTERM", stop);
+    });
+    return 0;
+  },
+};
+
+export const gatewayCommands: Command[] = [gateway];

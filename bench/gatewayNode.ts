@@ -44,3 +44,6 @@ if (spec.role === "backend") {
   await gateway.listen("127.0.0.1", spec.port);
   process.send?.("ready");
 }
+
+// The parent says "exit" to stop: a normal exit, so --cpu-prof and friends write their output.
+process.on("message", (m) => m === "exit" && process.exit(0));

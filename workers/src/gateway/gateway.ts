@@ -1,5 +1,6 @@
-import { Agent, createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { Counter, Registry } from "prom-client";
+import { Pool } from "undici";
 import { distanceM } from "../evaluation/decide.ts";
 import { describeError } from "../lib/describeError.ts";
 import type { Logger } from "../lib/log.ts";
@@ -63,7 +64,6 @@ class HttpError extends Error {
  */
 export class Gateway {
   private server?: Server;
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 256, keepAliveMsecs: 10_000 });
   readonly metrics = new Registry();
   /** Per route and status class: [count, seconds]. Kept as plain numbers on the hot path, read at scrape time. */
   private readonly counts = new Map<string, [number, number]>();
@@ -121,7 +121,7 @@ export class Gateway {
       this.server!.closeIdleConnections();
       setTimeout(() => this.server!.closeAllConnections(), 5000).unref(); // accepted requests get 5 s to finish
     });
-    this.agent.destroy();
+    await Promise.all([...this.pools.values()].map((p) => p.close().catch(() => {})));
   }
 
   private reply(res: ServerResponse, r: Reply, t0: number) {
@@ -329,25 +329,21 @@ export class Gateway {
     }
   }
 
-  private send(target: Pick<AppTarget, "host" | "port" | "path" | "id">, call: Call, extra: Record<string, string> = {}): Promise<Reply> {
-    return new Promise((resolve, reject) => {
-      const headers: Record<string, string | number> = { "content-type": call.contentType, "content-length": call.body.length, ...extra };
-      if (call.client) headers[HEADER.client] = call.client;
-      if (call.position) headers[HEADER.position] = formatPosition(call.position);
-      const r = request({ host: target.host, port: target.port, path: target.path, method: "POST", headers, agent: this.agent, timeout: call.timeoutMs }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          const out: Record<string, string> = { "content-type": String(res.headers["content-type"] ?? "application/octet-stream") };
-          for (const h of [HEADER.servedBy, HEADER.reason, HEADER.gateway]) if (typeof res.headers[h] === "string") out[h] = res.headers[h];
-          resolve({ status: res.statusCode ?? 502, headers: out, body: Buffer.concat(chunks) });
-        });
-        res.on("error", reject);
-      });
-      r.on("timeout", () => r.destroy(new Error(`no answer within ${call.timeoutMs} ms`)));
-      r.on("error", reject);
-      r.end(call.body);
-    });
+  private pools = new Map<string, Pool>();
+
+  /** One HTTP/1.1 request on a pooled keep-alive connection (undici), the answer buffered. */
+  private async send(target: Pick<AppTarget, "host" | "port" | "path" | "id">, call: Call, extra: Record<string, string> = {}): Promise<Reply> {
+    const origin = `http://${target.host.includes(":") ? `[${target.host}]` : target.host}:${target.port}`;
+    let pool = this.pools.get(origin);
+    if (!pool) this.pools.set(origin, (pool = new Pool(origin, { connections: 256, keepAliveTimeout: 10_000 })));
+    const headers: Record<string, string> = { "content-type": call.contentType, ...extra };
+    if (call.client) headers[HEADER.client] = call.client;
+    if (call.position) headers[HEADER.position] = formatPosition(call.position);
+    const res = await pool.request({ path: target.path, method: "POST", headers, body: call.body, headersTimeout: call.timeoutMs, bodyTimeout: call.timeoutMs });
+    const body = Buffer.from(await res.body.arrayBuffer());
+    const out: Record<string, string> = { "content-type": String(res.headers["content-type"] ?? "application/octet-stream") };
+    for (const h of [HEADER.servedBy, HEADER.reason, HEADER.gateway]) if (typeof res.headers[h] === "string") out[h] = res.headers[h] as string;
+    return { status: res.statusCode, headers: out, body };
   }
 }
 

@@ -48,7 +48,7 @@ describe("the worker image and the edge-cluster compose file", () => {
     expect(files.stdout.trim().split("\n").at(-1)).toBe("0"); // no dev dependencies (hardhat)
   });
 
-  it("describes a production cluster: worker without root, with the socket's group, Redis beside it", async () => {
+  it("describes a production cluster: worker and gateway without root, with the socket's group, Redis beside them", async () => {
     const compose = parse(await readFile(path.join(projectRoot, "docker/edge-cluster/compose.yml"), "utf8"));
     const worker = compose.services.worker;
     expect(worker.image).toBe("blosm/worker:dev");
@@ -57,9 +57,19 @@ describe("the worker image and the edge-cluster compose file", () => {
     expect(worker.command).toEqual(["worker", "--config", "/etc/blosm/worker.json"]);
     expect(worker.volumes).toContain("/var/run/docker.sock:/var/run/docker.sock");
     expect(worker.environment.NVIDIA_DRIVER_CAPABILITIES).toBe("utility");
-    expect(Object.keys(compose.services)).toEqual(["redis", "worker"]);
+    expect(Object.keys(compose.services)).toEqual(["redis", "worker", "gateway"]);
+    const gateway = compose.services.gateway;
+    expect(gateway.command).toEqual(["gateway", "--config", "/etc/blosm/gateway.json"]);
+    expect(gateway.user).toBe("10001:10001");
+    expect(gateway.volumes).toContain("./gateway.json:/etc/blosm/gateway.json:ro");
+    expect(gateway.volumes.join()).not.toContain("keystore"); // the gateway holds no chain key
     const example = JSON.parse(await readFile(path.join(projectRoot, "docker/edge-cluster/worker.example.json"), "utf8"));
     const { parseWorkerConfig } = await import("../../workers/src/queue/config.ts");
-    expect(parseWorkerConfig(example).key).toEqual({ keystore: "/run/secrets/keystore.json", passwordFile: "/run/secrets/password" });
+    const workerConfig = parseWorkerConfig(example);
+    expect(workerConfig.key).toEqual({ keystore: "/run/secrets/keystore.json", passwordFile: "/run/secrets/password" });
+    const { parseGatewayConfig } = await import("../../workers/src/gateway/config.ts");
+    const gatewayConfig = parseGatewayConfig(JSON.parse(await readFile(path.join(projectRoot, "docker/edge-cluster/gateway.example.json"), "utf8")));
+    expect(gatewayConfig.workerUrl).toBe(`http://127.0.0.1:${workerConfig.api.port}`); // the gateway reaches its own worker
+    expect(Object.keys(gatewayConfig.apps).sort()).toEqual([...workerConfig.appTypes].sort());
   });
 });

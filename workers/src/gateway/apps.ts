@@ -5,15 +5,15 @@ import { LABEL } from "../transfer/containerSpec.ts";
 /** Labels an app container carries so a gateway can reach it: its port and request path. */
 export const APP_LABEL = { port: "blosm.app-port", path: "blosm.app-path" } as const;
 
-export type AppTarget = { id: string; host: string; port: number; path: string; serviceId?: string };
+export type AppTarget = { id: string; host: string; port: number; path: string; serviceId?: string; paused?: boolean };
 
 /** How to start an app container on demand when none of its type runs here (BloSM Algorithm 3, lines 16-17). */
 export type Launch = { image: string; port: number; path: string; cmd?: string[]; memoryMiB: number; cpuMillicores: number };
 
 export interface AppSource {
-  /** A running container serving `type`: the one for this service when there is one, else any of that type. */
+  /** The container for this service when there is one (running, or paused by a stateful migration), else any running one of that type. */
   find(type: string, serviceId?: Hex): Promise<AppTarget | undefined>;
-  /** The running container dedicated to this service, if it runs here. */
+  /** The container dedicated to this service, if it is here (running or paused). */
   dedicated(serviceId: Hex): Promise<AppTarget | undefined>;
   invalidate(): void;
 }
@@ -43,11 +43,11 @@ export class DockerApps implements AppSource {
     if (this.cache && Date.now() - this.cache.at < (this.opts.ttlMs ?? 500)) return this.cache.list;
     this.loading ??= this.docker.listContainers({ filters: { label: [LABEL.appType] } }).then((cs) => {
       const list = cs
-        .filter((c) => c.State === "running")
+        .filter((c) => c.State === "running" || c.State === "paused")
         .map((c) => ({
           id: c.Id, type: c.Labels[LABEL.appType]!, host: this.host,
           port: Number(c.Labels[APP_LABEL.port] ?? 8080), path: c.Labels[APP_LABEL.path] ?? "/infer",
-          serviceId: c.Labels[LABEL.serviceId]?.toLowerCase(),
+          serviceId: c.Labels[LABEL.serviceId]?.toLowerCase(), paused: c.State === "paused",
         }))
         .filter((c) => Number.isInteger(c.port) && c.port > 0 && c.port < 65536 && c.path.startsWith("/"));
       this.cache = { at: Date.now(), list };
@@ -59,7 +59,7 @@ export class DockerApps implements AppSource {
   async find(type: string, serviceId?: Hex): Promise<AppTarget | undefined> {
     const list = await this.list();
     const own = serviceId ? list.find((c) => c.serviceId === serviceId.toLowerCase()) : undefined;
-    const any = own ?? list.find((c) => c.type === type);
+    const any = own ?? list.find((c) => c.type === type && !c.paused);
     if (any || !this.opts.launch?.[type]) return any;
     // One launch per type at a time; requests arriving meanwhile wait for it.
     let p = this.launching.get(type);

@@ -6,7 +6,7 @@ import { describeError } from "../lib/describeError.ts";
 import type { Logger } from "../lib/log.ts";
 import type { AppSource, AppTarget } from "./apps.ts";
 import type { LocalCapacity, Needs } from "./capacity.ts";
-import { serviceIdOf, type Mobility } from "./mobility.ts";
+import { serviceIdOf, type Handover, type Mobility } from "./mobility.ts";
 import type { NeighbourSource, Position } from "./neighbours.ts";
 
 export const HEADER = {
@@ -237,7 +237,6 @@ export class Gateway {
     const serviceId = client ? serviceIdOf(client, type) : undefined;
 
     let pointTo: string | undefined;
-    const refused = (r: Attempt): r is Reply => !("failed" in r) && r.status === 503 && r.headers[HEADER.reason] !== undefined;
     if (client && this.d.mobility && !forwardedFrom) {
       const route = await this.d.mobility.route(client, type);
       if (route.kind === "moved") {
@@ -256,12 +255,8 @@ export class Gateway {
           const f = await this.forwardToNeighbours(call, app.needs);
           if (f) return f;
         }
-        const outcome = await Promise.race([route.done, sleep(this.o.holdTimeoutMs).then(() => ({ ok: false as const, reason: `handover not finished after ${this.o.holdTimeoutMs} ms` }))]);
-        if (outcome.ok) {
-          pointTo = outcome.gateway;
-          const r = await this.forwardTo(outcome.gateway, call, "held");
-          if (!("failed" in r) && !refused(r)) return withHeaders(r, { [HEADER.gateway]: outcome.gateway, [HEADER.route]: "held" });
-        }
+        const held = await this.holdAndFollow(route.done, call);
+        if (held) return held;
       }
     }
     const point = (r: Reply) => (pointTo ? withHeaders(r, { [HEADER.gateway]: pointTo }) : r);
@@ -271,6 +266,15 @@ export class Gateway {
       const r = await this.runLocal(call, app.needs, serviceId);
       if (!("failed" in r)) return point(r);
       if (forwardedFrom) return this.json(503, { error: `${this.o.name}: ${r.error}` }, { [HEADER.reason]: r.failed });
+      // The client's container stopped answering here: if it is on its way elsewhere (a stateful freeze, or it
+      // left while this request ran), this request follows it rather than being lost.
+      if (client && this.d.mobility && r.failed === "unreachable") {
+        const route = await this.d.mobility.route(client, type);
+        const followed = route.kind === "moving" ? await this.holdAndFollow(route.done, call)
+          : route.kind === "moved" ? await this.forwardTo(route.gateway, call, "followed").then((f) => (!("failed" in f) && !refused(f) ? withHeaders(f, { [HEADER.gateway]: route.gateway, [HEADER.route]: "followed" }) : undefined))
+          : undefined;
+        if (followed) return followed;
+      }
     } else if (forwardedFrom) {
       // Forwarded requests are never forwarded again: the sender tries its next neighbour.
       return this.json(503, { error: `${this.o.name} has no room for a ${type} request` }, { [HEADER.reason]: "insufficient-resources" });
@@ -280,6 +284,14 @@ export class Gateway {
     const local = await this.local(call, app.needs, serviceId, this.o.queueTimeoutMs);
     if (!("failed" in local)) return point(local);
     return this.json(503, { error: `no room for a ${type} request here (${describeNeeds(this.d.capacity.remaining())} left) and no neighbour with room answered` }, { "retry-after": "1", [HEADER.reason]: local.failed === "no-app" ? "no-app" : "insufficient-resources" });
+  }
+
+  /** Waits (up to holdTimeoutMs) for a handover to end, then sends the request to where the service went. */
+  private async holdAndFollow(done: Promise<Handover>, call: Call): Promise<Reply | undefined> {
+    const outcome = await Promise.race([done, sleep(this.o.holdTimeoutMs).then(() => ({ ok: false as const, reason: `handover not finished after ${this.o.holdTimeoutMs} ms` }))]);
+    if (!outcome.ok) return undefined;
+    const r = await this.forwardTo(outcome.gateway, call, "held");
+    return !("failed" in r) && !refused(r) ? withHeaders(r, { [HEADER.gateway]: outcome.gateway, [HEADER.route]: "held" }) : undefined;
   }
 
   /** Admit (waiting up to waitMs for room) and run on the local container. */
@@ -293,6 +305,7 @@ export class Gateway {
     try {
       const target = await this.d.apps.find(call.type, serviceId);
       if (!target) return { failed: "no-app", error: `no running ${call.type} container here` };
+      if (target.paused) return { failed: "unreachable", error: `the ${call.type} container ${target.id.slice(0, 12)} is frozen (a stateful migration)` };
       try {
         const r = await this.send(target, call);
         return withHeaders(r, { [HEADER.servedBy]: this.o.name, [HEADER.route]: "local" });
@@ -353,6 +366,9 @@ function header(h: IncomingHttpHeaders, name: string): string | undefined {
   const v = h[name];
   return Array.isArray(v) ? v[0] : v;
 }
+
+/** A 503 that says why (full, no app, handover): the sender should try elsewhere, not pass it on. */
+const refused = (r: Attempt): r is Reply => !("failed" in r) && r.status === 503 && r.headers[HEADER.reason] !== undefined;
 
 function withHeaders(r: Reply, h: Record<string, string>): Reply {
   return { ...r, headers: { ...r.headers, ...h } };

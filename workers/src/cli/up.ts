@@ -27,7 +27,7 @@ import { parseWorkerConfig } from "../queue/config.ts";
 import { runWorker, type RunningWorker } from "../queue/runWorker.ts";
 import { LABEL } from "../transfer/containerSpec.ts";
 import { pushImage } from "../transfer/snapshot.ts";
-import { intFlag, parse, printJson, type Command } from "./command.ts";
+import { intFlag, parse, type Command } from "./command.ts";
 
 const run = promisify(execFile);
 const PLANE = path.join(projectRoot, ".blosm/plane");
@@ -355,7 +355,8 @@ class Plane {
     }
     const total = summarize(result.cars);
     if (this.o.json) {
-      printJson({ type: "summary", ...total, cars: result.cars, migrations: records, plot: this.o.plot ?? null });
+      // One line like the others: the output is JSON lines.
+      process.stdout.write(`${JSON.stringify({ type: "summary", ...total, cars: result.cars, migrations: records, plot: this.o.plot ?? null }, (_, v) => (typeof v === "bigint" ? v.toString() : v))}\n`);
       return total.lost === 0 ? 0 : 1;
     }
     this.out(`\n${bold("On-chain record")}:\n`);

@@ -422,7 +422,7 @@ async function waitHttp(url: string, timeoutMs = 30_000) {
 
 const down: Command = {
   name: "down",
-  summary: "Stop a local edge plane left behind by a killed `blosm up` (engines, namespaces, registry, files)",
+  summary: "Stop a local edge plane left behind by a killed `blosm up` or `simulate` (engines, namespaces, registry, files)",
   options: {},
   help: {},
   async run(argv) {

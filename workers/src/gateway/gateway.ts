@@ -241,8 +241,8 @@ export class Gateway {
       const route = await this.d.mobility.route(client, type);
       if (route.kind === "moved") {
         pointTo = route.gateway;
-        const r = await this.forwardTo(route.gateway, call, "followed");
-        if (!("failed" in r) && !refused(r)) return withHeaders(r, { [HEADER.gateway]: route.gateway, [HEADER.route]: "followed" });
+        const r = await this.follow(route.gateway, call, "followed");
+        if (r) return r;
         // The new cluster cannot take it now (down, or busy): serve it like any request, here or at a neighbour with room.
       } else if (route.kind === "moving") {
         // Dur: accepted work finishes where it started. While the source container still runs (stateless handover)
@@ -271,7 +271,7 @@ export class Gateway {
       if (client && this.d.mobility && r.failed === "unreachable") {
         const route = await this.d.mobility.route(client, type);
         const followed = route.kind === "moving" ? await this.holdAndFollow(route.done, call)
-          : route.kind === "moved" ? await this.forwardTo(route.gateway, call, "followed").then((f) => (!("failed" in f) && !refused(f) ? withHeaders(f, { [HEADER.gateway]: route.gateway, [HEADER.route]: "followed" }) : undefined))
+          : route.kind === "moved" ? await this.follow(route.gateway, call, "followed")
           : undefined;
         if (followed) return followed;
       }
@@ -289,9 +289,13 @@ export class Gateway {
   /** Waits (up to holdTimeoutMs) for a handover to end, then sends the request to where the service went. */
   private async holdAndFollow(done: Promise<Handover>, call: Call): Promise<Reply | undefined> {
     const outcome = await Promise.race([done, sleep(this.o.holdTimeoutMs).then(() => ({ ok: false as const, reason: `handover not finished after ${this.o.holdTimeoutMs} ms` }))]);
-    if (!outcome.ok) return undefined;
-    const r = await this.forwardTo(outcome.gateway, call, "held");
-    return !("failed" in r) && !refused(r) ? withHeaders(r, { [HEADER.gateway]: outcome.gateway, [HEADER.route]: "held" }) : undefined;
+    return outcome.ok ? this.follow(outcome.gateway, call, "held") : undefined;
+  }
+
+  /** Sends the request to the gateway of the cluster the client's service moved to, telling the client to switch. */
+  private async follow(gateway: string, call: Call, route: "followed" | "held"): Promise<Reply | undefined> {
+    const r = await this.forwardTo(gateway, call, route);
+    return !("failed" in r) && !refused(r) ? withHeaders(r, { [HEADER.gateway]: gateway, [HEADER.route]: route }) : undefined;
   }
 
   /** Admit (waiting up to waitMs for room) and run on the local container. */

@@ -51,7 +51,7 @@ function start(spec: Record<string, unknown>): Promise<void> {
 }
 
 async function nginx(port: number, backendPort: number): Promise<string | undefined> {
-  const bin = ["/usr/sbin/nginx", "/usr/local/sbin/nginx"].find((b) => spawnSyncOk(b));
+  const bin = ["/usr/sbin/nginx", "/usr/local/sbin/nginx"].find((b) => isFile(b));
   if (!bin) return undefined;
   const dir = await mkdtemp(path.join(tmpdir(), "blosm-nginx-"));
   dirs.push(dir);
@@ -82,7 +82,7 @@ http {
   throw new Error("nginx did not start");
 }
 
-function spawnSyncOk(bin: string): boolean {
+function isFile(bin: string): boolean {
   try {
     return statSync(bin).isFile();
   } catch {

@@ -16,6 +16,7 @@ import { parseWorkerConfig } from "../../workers/src/queue/config.ts";
 import { runWorker, type RunningWorker } from "../../workers/src/queue/runWorker.ts";
 import { LABEL } from "../../workers/src/transfer/containerSpec.ts";
 import { pushImage } from "../../workers/src/transfer/snapshot.ts";
+import { pullImage } from "../../workers/src/transfer/restore.ts";
 import { parseGatewayConfig, type GatewayConfig } from "../../workers/src/gateway/config.ts";
 import { HEADER } from "../../workers/src/gateway/gateway.ts";
 import { serviceIdOf } from "../../workers/src/gateway/mobility.ts";
@@ -64,10 +65,10 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
     await buildImageRecognitionImage(engines[0]!.docker, base, vision);
     await pushImage(engines[0]!.docker, vision);
     for (const [i, e] of engines.entries()) {
-      if (i > 0) await pullImage(e, app);
+      if (i > 0) await pullImage(e.docker, app);
       await run(e, "driver-shared", app, {});
     }
-    await pullImage(engines[1]!, vision);
+    await pullImage(engines[1]!.docker, vision);
     await run(engines[1]!, "vision-shared", vision, { port: 8082 });
     for (const [i, name] of NAMES.entries()) {
       const config = parseWorkerConfig({
@@ -103,11 +104,6 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
     for (const i of NET) await destroyClusterNet(i, { prefix: "blosm-gw" });
     if (root) await rm(root, { recursive: true, force: true });
   }, 120_000);
-
-  async function pullImage(e: Engine, ref: string) {
-    const stream = (await e.docker.pull(ref)) as NodeJS.ReadableStream;
-    await new Promise((resolve, reject) => e.docker.modem.followProgress(stream, (err) => (err ? reject(err) : resolve(undefined))));
-  }
 
   async function run(e: Engine, name: string, image: string, o: { port?: number; labels?: Record<string, string> }) {
     const port = o.port ?? 8080;

@@ -185,11 +185,17 @@ class Plane {
   }
 
   private chainUrl = "";
+  /** Helper processes this plane started, so `blosm down` can stop them if this process is killed. */
+  private helperPids: number[] = [];
+
+  private saveState() {
+    return writeFile(path.join(PLANE, "state.json"), JSON.stringify({ pid: process.pid, helpers: this.helperPids, namespaces: CLUSTERS.map((_, i) => `blosm-cl${i + 1}`) }));
+  }
 
   private async drive(): Promise<number> {
     await down.run([]).catch(() => {}); // leftovers of a killed run
     await mkdir(path.join(PLANE, "logs"), { recursive: true });
-    await writeFile(path.join(PLANE, "state.json"), JSON.stringify({ pid: process.pid, namespaces: CLUSTERS.map((_, i) => `blosm-cl${i + 1}`) }));
+    await this.saveState();
 
     const nets = await this.step(`creating 3 cluster networks (10.78.{1,2,3}.2${this.o.bandwidth ? `, ${this.o.bandwidth} Mbit/s links` : ""})`, async () => {
       const list = [];
@@ -234,6 +240,8 @@ class Plane {
     const redis = await this.step("starting Redis", async () => {
       const r = await startRedis();
       this.onCleanup("redis", () => r.stop());
+      if (r.process.pid) this.helperPids.push(r.process.pid);
+      await this.saveState();
       return r;
     });
     await this.step(`starting the image registry on ${REGISTRY_HOST}`, async () => {
@@ -379,8 +387,9 @@ class Plane {
         try {
           const count = (await chain.client.readContract({ address: chain.address, abi: chain.abi, functionName: "migrationCount" } as never)) as bigint;
           for (let id = 1n; id <= count; id++) {
+            if ((seen.get(id) ?? 0) >= State.Completed) continue; // ended: nothing more to show
             const state = await chain.state(id);
-            if (seen.get(id) === state || (seen.get(id) ?? 0) >= State.Completed) continue;
+            if (seen.get(id) === state) continue;
             seen.set(id, state);
             const m = await chain.migration(id);
             const line = state === State.Completed
@@ -428,7 +437,7 @@ const down: Command = {
   async run(argv) {
     parse(argv, this.options);
     if (process.getuid?.() !== 0) throw new ConfigError("down", "needs root (it removes network namespaces and engines)");
-    const state = await readFile(path.join(PLANE, "state.json"), "utf8").then((t) => JSON.parse(t) as { pid: number }, () => undefined);
+    const state = await readFile(path.join(PLANE, "state.json"), "utf8").then((t) => JSON.parse(t) as { pid: number; helpers?: number[] }, () => undefined);
     const cmdline = state?.pid ? await readFile(`/proc/${state.pid}/cmdline`, "utf8").catch(() => "") : "";
     if (state?.pid && state.pid !== process.pid && cmdline.includes("cli/main.ts")) {
       try {
@@ -438,18 +447,32 @@ const down: Command = {
         // already gone
       }
     }
-    for (const name of ["up-1", "up-2", "up-3"]) {
-      const pid = Number(await readFile(path.join(PLANE, `engine-${name.slice(3)}`, "docker.pid"), "utf8").catch(() => ""));
-      if (pid > 0) {
-        try {
-          process.kill(pid, "SIGTERM");
-        } catch {
-          // gone
-        }
+    // Helpers (Redis) outlive a killed plane: stop them, but only if they are still what we started.
+    for (const pid of state?.helpers ?? []) {
+      const cmd = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+      if (cmd.startsWith("redis-server")) process.kill(pid, "SIGTERM");
+    }
+    const engines: number[] = [];
+    for (const i of [1, 2, 3]) {
+      const pid = Number(await readFile(path.join(PLANE, `engine-${i}`, "docker.pid"), "utf8").catch(() => ""));
+      if (pid > 0 && (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).startsWith("dockerd")) {
+        process.kill(pid, "SIGTERM");
+        engines.push(pid);
       }
     }
     await run("pkill", ["-f", `docker-registry serve ${path.join(PLANE, "registry")}`]).catch(() => {});
-    await new Promise((r) => setTimeout(r, 1000));
+    // Engines stop their containers first: wait for them before removing their data (up to 30 s, then SIGKILL).
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    for (let waited = 0; engines.some(alive) && waited < 30_000; waited += 250) await new Promise((r) => setTimeout(r, 250));
+    for (const pid of engines.filter(alive)) process.kill(pid, "SIGKILL");
+    await new Promise((r) => setTimeout(r, 500));
     for (let i = 1; i <= 3; i++) await destroyClusterNet(i);
     const mounts = await readFile("/proc/mounts", "utf8").catch(() => "");
     for (const m of mounts.split("\n").map((l) => l.split(" ")[1]).filter((m): m is string => !!m && (m.startsWith(PLANE) || m.startsWith("/run/blosm/up-")))) {

@@ -1,6 +1,7 @@
 import type Docker from "dockerode";
 import type { Hex } from "viem";
 import { LABEL } from "../transfer/containerSpec.ts";
+import { pullImage } from "../transfer/restore.ts";
 
 /** Labels an app container carries so a gateway can reach it: its port and request path. */
 export const APP_LABEL = { port: "blosm.app-port", path: "blosm.app-path" } as const;
@@ -79,10 +80,7 @@ export class DockerApps implements AppSource {
     const existing = await this.docker.getContainer(name).inspect().catch(() => undefined);
     if (existing && !existing.State.Running) await this.docker.getContainer(name).remove({ force: true });
     if (!existing || !existing.State.Running) {
-      if (!(await this.docker.getImage(l.image).inspect().catch(() => undefined))) {
-        const stream = (await this.docker.pull(l.image)) as NodeJS.ReadableStream;
-        await new Promise((resolve, reject) => this.docker.modem.followProgress(stream, (e) => (e ? reject(e) : resolve(undefined))));
-      }
+      if (!(await this.docker.getImage(l.image).inspect().catch(() => undefined))) await pullImage(this.docker, l.image);
       const c = await this.docker.createContainer({
         name, Image: l.image, ...(l.cmd ? { Cmd: l.cmd } : {}),
         Labels: { [LABEL.appType]: type, [APP_LABEL.port]: String(l.port), [APP_LABEL.path]: l.path, [LABEL.mode]: "stateless" },

@@ -95,7 +95,7 @@ export class Gateway {
   async listen(host: string, port: number): Promise<string> {
     this.server = createServer((req, res) => {
       const t0 = performance.now();
-      this.handle(req, res).then(
+      this.handle(req).then(
         (r) => this.reply(res, r, t0),
         (e) => {
           const status = e instanceof HttpError ? e.status : 500;
@@ -142,7 +142,7 @@ export class Gateway {
     return { status, headers: { "content-type": "application/json", ...headers }, body: Buffer.from(JSON.stringify(body)) };
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<Reply> {
+  private async handle(req: IncomingMessage): Promise<Reply> {
     const raw = req.url ?? "/";
     const q = raw.indexOf("?");
     const url = { pathname: q < 0 ? raw : raw.slice(0, q) };
@@ -163,7 +163,6 @@ export class Gateway {
     if (req.method === "GET" && url.pathname === "/metrics") {
       return { status: 200, headers: { "content-type": this.metrics.contentType, [HEADER.route]: "meta" }, body: Buffer.from(await this.metrics.metrics()) };
     }
-    void res;
     throw new HttpError(404, `no route ${req.method} ${url.pathname}; clients POST /apps/<type>/infer`);
   }
 

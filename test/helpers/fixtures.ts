@@ -1,25 +1,22 @@
-import { existsSync, readFileSync } from "node:fs";
-import path from "node:path";
+import { readFileSync } from "node:fs";
 import type { Hex } from "viem";
-import { projectRoot } from "../../workers/src/chain/devChain.ts";
 import type { RpcHeader } from "../../workers/src/chain/clique.ts";
 
 /**
- * The shared fixtures: BLOSM_FIXTURES, else shared/ beside the checkout (developer machines and CI), else
- * shared/ inside it.
+ * Test fixtures live in the repository (test/fixtures/, each folder with a README saying where its data comes
+ * from), so a clone alone runs its own tests. Resolved from this file, not from the working directory.
  */
-export const fixturesDir = (() => {
-  const candidates = [process.env.BLOSM_FIXTURES, path.resolve(projectRoot, "../shared/fixtures"), path.resolve(projectRoot, "shared/fixtures")];
-  const found = candidates.find((c) => c !== undefined && existsSync(path.join(c, "clique")));
-  if (!found) throw new Error(`fixtures not found (looked in ${candidates.filter(Boolean).join(", ")}); set BLOSM_FIXTURES`);
-  return found;
-})();
+export const fixturesDir = new URL("../fixtures/", import.meta.url);
+
+function readFixture(relative: string): unknown {
+  return JSON.parse(readFileSync(new URL(relative, fixturesDir), "utf8"));
+}
 
 type EthereumJsHeader = Record<string, Hex>;
 
 /** Goerli blocks 1–7 (ethereumjs test data field names) as RPC headers. */
 export function goerliBlocks(): RpcHeader[] {
-  const raw = JSON.parse(readFileSync(path.join(fixturesDir, "clique/goerli-blocks-1-7.json"), "utf8")) as Array<{ header: EthereumJsHeader }>;
+  const raw = readFixture("clique/goerli-blocks-1-7.json") as Array<{ header: EthereumJsHeader }>;
   return raw.map(({ header: h }) => ({
     parentHash: h.parentHash!, sha3Uncles: h.uncleHash!, miner: h.coinbase!, stateRoot: h.stateRoot!,
     transactionsRoot: h.transactionsTrie!, receiptsRoot: h.receiptTrie!, logsBloom: h.bloom!, difficulty: h.difficulty!,
@@ -28,6 +25,7 @@ export function goerliBlocks(): RpcHeader[] {
   }));
 }
 
+/** Goerli block 5 102 442 (post-London, with its hash) as eth_getBlockByNumber returned it. */
 export function goerliLondonBlock(): RpcHeader {
-  return JSON.parse(readFileSync(path.join(fixturesDir, "clique/goerli-london-block-5102442.json"), "utf8")) as RpcHeader;
+  return readFixture("clique/goerli-london-block-5102442.json") as RpcHeader;
 }

@@ -7,11 +7,17 @@ import {
 } from "./clique.ts";
 
 const GOERLI_GENESIS_SIGNER = "0xe0a2bd4258d2768837baa26a28fe71dc079f84c7";
+// Public Goerli facts, checkable on any explorer (test/fixtures/clique/README.md).
+const GOERLI_GENESIS_HASH = "0xbf7e331f7f7c1dd2e05159666b3bf8bc7a8a3a9eb1d518969eab529dd9b88c1a";
+const GOERLI_BLOCK_7_HASH = "0xbabc8b03fd5941867c7f94e06a5ea479476bb208526e30661e566636711e4a16";
 
 describe("Clique seal verification on real Goerli headers", () => {
   const blocks = goerliBlocks();
 
   it("hashes each header to its successor's parentHash (pre-London, 15 fields)", () => {
+    expect(blocks.map((b) => Number(b.number))).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(blocks[0]!.parentHash).toBe(GOERLI_GENESIS_HASH);
+    expect(headerHash(blocks[6]!)).toBe(GOERLI_BLOCK_7_HASH);
     for (let i = 0; i + 1 < blocks.length; i++) {
       expect(headerHash(blocks[i]!)).toBe(blocks[i + 1]!.parentHash);
     }

@@ -23,7 +23,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort } from "../workers/src/lib/freePort.ts";
-import { canWindow } from "../workers/src/lib/sampleApps.ts";
+import { canWindow } from "../workers/src/plane/sampleApps.ts";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const RATE = Number(process.env.BENCH_RATE ?? 1000);

@@ -5,9 +5,9 @@
  * and tears it all down on Ctrl-C. Needs root.
  */
 import { parseArgs } from "node:util";
-import { buildImage } from "../workers/src/lib/localImages.ts";
-import { startRig } from "../workers/src/lib/rig.ts";
-import { pushImage } from "../workers/src/transfer/snapshot.ts";
+import { buildImage } from "../workers/src/plane/localImages.ts";
+import { startRig } from "../workers/src/plane/rig.ts";
+import { pushImage } from "../workers/src/engine/push.ts";
 
 const { values } = parseArgs({ options: { engines: { type: "string", default: "3" }, sizes: { type: "string", default: "small" } }, strict: true });
 const count = Number(values.engines);

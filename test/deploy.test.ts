@@ -4,7 +4,8 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPublicClient, http, getAddress, type Address } from "viem";
-import { hardhatCli, hardhatEnv, projectRoot, startDevChain, type DevChain } from "../workers/src/chain/devChain.ts";
+import { hardhatCli, hardhatEnv, startDevChain, type DevChain } from "../workers/src/plane/devChain.ts";
+import { projectRoot } from "../workers/src/lib/projectRoot.ts";
 import { registryAbi } from "./helpers/registry.ts";
 import parameters from "../ignition/parameters/localhost.json" with { type: "json" };
 

@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { projectRoot, startDevChain, type DevChain } from "../../workers/src/chain/devChain.ts";
+import { startDevChain, type DevChain } from "../../workers/src/plane/devChain.ts";
+import { projectRoot } from "../../workers/src/lib/projectRoot.ts";
 import { freePort } from "../../workers/src/lib/freePort.ts";
 
 const exec = promisify(execFile);

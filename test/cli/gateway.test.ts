@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { projectRoot } from "../../workers/src/chain/devChain.ts";
+import { projectRoot } from "../../workers/src/lib/projectRoot.ts";
 
 const exec = promisify(execFile);
 

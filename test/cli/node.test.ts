@@ -3,7 +3,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getAddress } from "viem";
-import { projectRoot } from "../../workers/src/chain/devChain.ts";
+import { projectRoot } from "../../workers/src/lib/projectRoot.ts";
 import { devAccount, startDevRegistry, type DevRegistry } from "../helpers/devRegistry.ts";
 
 const exec = promisify(execFile);

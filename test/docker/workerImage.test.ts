@@ -5,8 +5,8 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { projectRoot } from "../../workers/src/chain/devChain.ts";
-import { startEngine, type Engine } from "../../workers/src/lib/dockerd.ts";
+import { projectRoot } from "../../workers/src/lib/projectRoot.ts";
+import { startEngine, type Engine } from "../../workers/src/plane/dockerd.ts";
 
 const run = promisify(execFile);
 
@@ -64,7 +64,7 @@ describe("the worker image and the edge-cluster compose file", () => {
     expect(gateway.volumes).toContain("./gateway.json:/etc/blosm/gateway.json:ro");
     expect(gateway.volumes.join()).not.toContain("keystore"); // the gateway holds no chain key
     const example = JSON.parse(await readFile(path.join(projectRoot, "docker/edge-cluster/worker.example.json"), "utf8"));
-    const { parseWorkerConfig } = await import("../../workers/src/queue/config.ts");
+    const { parseWorkerConfig } = await import("../../workers/src/worker/config.ts");
     const workerConfig = parseWorkerConfig(example);
     expect(workerConfig.key).toEqual({ keystore: "/run/secrets/keystore.json", passwordFile: "/run/secrets/password" });
     const { parseGatewayConfig } = await import("../../workers/src/gateway/config.ts");

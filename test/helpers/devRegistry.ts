@@ -2,7 +2,8 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { createPublicClient, createWalletClient, http, type Abi, type Address, type Hex, type PublicClient } from "viem";
 import { mnemonicToAccount, type HDAccount } from "viem/accounts";
-import { projectRoot, startDevChain, type DevChain } from "../../workers/src/chain/devChain.ts";
+import { startDevChain, type DevChain } from "../../workers/src/plane/devChain.ts";
+import { projectRoot } from "../../workers/src/lib/projectRoot.ts";
 import { DRIVER, nodeRegistration } from "./registry.ts";
 
 const artifact = JSON.parse(

@@ -1,1 +1,1 @@
-export { startRig, readFileFrom, type Rig } from "../../workers/src/lib/rig.ts";
+export { startRig, readFileFrom, type Rig } from "../../workers/src/plane/rig.ts";

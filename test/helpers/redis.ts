@@ -1,1 +1,1 @@
-export { startRedis, type RedisServer as TestRedis } from "../../workers/src/lib/redisServer.ts";
+export { startRedis, type RedisServer as TestRedis } from "../../workers/src/plane/redisServer.ts";

@@ -4,11 +4,11 @@ import { devAccount, startDevRegistry, type DevRegistry } from "../helpers/devRe
 import { startRedis, type TestRedis } from "../helpers/redis.ts";
 import { startRig, type Rig } from "../helpers/dockerRig.ts";
 import { createLogger } from "../../workers/src/lib/log.ts";
-import { parseWorkerConfig, type WorkerConfig } from "../../workers/src/queue/config.ts";
-import { runWorker, type RunningWorker } from "../../workers/src/queue/runWorker.ts";
-import { requestMigration } from "../../workers/src/queue/requestMigration.ts";
-import { State } from "../../workers/src/queue/chainView.ts";
-import { LABEL } from "../../workers/src/transfer/containerSpec.ts";
+import { parseWorkerConfig, type WorkerConfig } from "../../workers/src/worker/config.ts";
+import { runWorker, type RunningWorker } from "../../workers/src/worker/runWorker.ts";
+import { requestMigration } from "../../workers/src/worker/requestMigration.ts";
+import { State } from "../../workers/src/chain/registryView.ts";
+import { LABEL } from "../../workers/src/engine/labels.ts";
 
 const keyOf = (i: number): Hex => `0x${Buffer.from(devAccount(i).getHdKey().privateKey!).toString("hex")}`;
 
@@ -140,7 +140,7 @@ describe("three edge workers, one chain, three Docker Engines", () => {
     const { execFile } = await import("node:child_process");
     const { promisify } = await import("node:util");
     const path = await import("node:path");
-    const { projectRoot } = await import("../../workers/src/chain/devChain.ts");
+    const { projectRoot } = await import("../../workers/src/lib/projectRoot.ts");
     const blosm = async (...args: string[]) =>
       (await promisify(execFile)(path.join(projectRoot, "blosm"), [...args, "--rpc", dev.chain.url, "--registry", dev.address, "--json"], { timeout: 60_000 })).stdout;
     const b = getAddress(devAccount(2).address);

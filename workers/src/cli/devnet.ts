@@ -5,7 +5,8 @@
  */
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { hardhatCli, hardhatEnv, projectRoot, startDevChain } from "../chain/devChain.ts";
+import { hardhatCli, hardhatEnv, startDevChain } from "../plane/devChain.ts";
+import { projectRoot } from "../lib/projectRoot.ts";
 
 const run = promisify(execFile);
 const port = Number(process.env.BLOSM_RPC_PORT ?? 8545);

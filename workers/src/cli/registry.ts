@@ -1,13 +1,13 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { createPublicClient, http, isAddress, isHex, stringToHex, type Address, type Hex } from "viem";
-import { projectRoot } from "../chain/devChain.ts";
+import { projectRoot } from "../lib/projectRoot.ts";
 import { migrationHistory, pathOf, servedMost } from "../chain/history.ts";
 import { loadAccount } from "../chain/keys.ts";
 import { TxSender } from "../chain/txSender.ts";
 import { describeError } from "../lib/describeError.ts";
 import { BlosmError, ConfigError } from "../lib/errors.ts";
-import { ChainView, appTypeName, loadRegistryAbi, stateName } from "../queue/chainView.ts";
+import { ChainView, appTypeName, loadRegistryAbi, stateName } from "../chain/registryView.ts";
 import { intFlag, parse, printJson, urlFlag, type Command, type Options } from "./command.ts";
 
 const common: Options = {

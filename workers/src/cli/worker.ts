@@ -1,7 +1,7 @@
 import { createLogger } from "../lib/log.ts";
-import { loadWorkerConfig } from "../queue/config.ts";
-import { REASONS, type ReasonName } from "../queue/requestMigration.ts";
-import { runWorker } from "../queue/runWorker.ts";
+import { loadWorkerConfig } from "../worker/config.ts";
+import { REASONS, type ReasonName } from "../worker/requestMigration.ts";
+import { runWorker } from "../worker/runWorker.ts";
 import { BlosmError, ConfigError } from "../lib/errors.ts";
 import { describeError } from "../lib/describeError.ts";
 import { parse, printJson, urlFlag, type Command } from "./command.ts";

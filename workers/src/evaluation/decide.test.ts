@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { decide, distanceM, type NodeState, type Request } from "./decide.ts";
+import { decide, type NodeState, type Request } from "./decide.ts";
+import { distanceM } from "../lib/geo.ts";
 import { placeableGpus } from "./probeNode.ts";
 
 const node = (over: Partial<NodeState> = {}): NodeState => ({

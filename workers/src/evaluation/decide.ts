@@ -1,3 +1,5 @@
+import { distanceM } from "../lib/geo.ts";
+
 /**
  * Self-evaluation (BloSM Algorithm 2, made strict and scored): can this node take the container, and how well?
  * A pure function of the request and what the probes found, so every decision can be logged with its reasons
@@ -79,12 +81,3 @@ export function decide(req: Request, node: NodeState, policy: Policy = "strict")
 }
 
 const ratio = (a: number, b: number) => (b > 0 ? a / b : 0);
-
-/** Great-circle distance in metres between two fixed-point (×1e6) positions. */
-export function distanceM(a: { latE6: number; lonE6: number }, b: { latE6: number; lonE6: number }): number {
-  const rad = (x: number) => ((x / 1e6) * Math.PI) / 180;
-  const dLat = rad(b.latE6 - a.latE6);
-  const dLon = rad(b.lonE6 - a.lonE6);
-  const h = Math.sin(dLat / 2) ** 2 + Math.cos(rad(a.latE6)) * Math.cos(rad(b.latE6)) * Math.sin(dLon / 2) ** 2;
-  return 2 * 6_371_000 * Math.asin(Math.min(1, Math.sqrt(h)));
-}

@@ -1,12 +1,11 @@
 import { statfs } from "node:fs/promises";
 import os from "node:os";
 import type Docker from "dockerode";
-import type { Redis } from "ioredis";
 import { probeGpus, type Gpu } from "./gpuProbe.ts";
 import type { NodeState } from "./decide.ts";
 
 export type Allocatable = { cpuMillicores?: number; memoryMiB?: number };
-export type Reservation = { cpuMillicores: number; memoryMiB: number; gpuIds: string[]; gpuMemoryMiB: number };
+import type { Reservation } from "./reservations.ts";
 
 const ARCH: Record<string, string> = { x86_64: "amd64", aarch64: "arm64", armv7l: "arm" };
 
@@ -60,24 +59,4 @@ export function placeableGpus(raw: Gpu[], nvidiaRuntime: boolean, reserved: Rese
   if (!nvidiaRuntime) return [];
   const taken = new Set(reserved.flatMap((r) => r.gpuIds));
   return raw.filter((g) => !taken.has(g.uuid)).map((g) => ({ id: g.uuid, memoryFreeMiB: g.memoryTotalMiB - g.memoryUsedMiB, memoryTotalMiB: g.memoryTotalMiB }));
-}
-
-/** Resources promised by offers, kept in Redis so a restarted worker still honours them. */
-export class Reservations {
-  constructor(private readonly redis: Redis, private readonly key: string) {}
-  async all(): Promise<Map<string, Reservation>> {
-    const raw = await this.redis.hgetall(this.key);
-    return new Map(Object.entries(raw).map(([id, json]) => [id, JSON.parse(json) as Reservation]));
-  }
-  async reserve(migrationId: string, r: Reservation): Promise<void> {
-    await this.redis.hset(this.key, migrationId, JSON.stringify(r));
-  }
-  async get(migrationId: string): Promise<Reservation | undefined> {
-    const raw = await this.redis.hget(this.key, migrationId);
-    return raw ? (JSON.parse(raw) as Reservation) : undefined;
-  }
-  /** Returns whether there was one to release. */
-  async release(migrationId: string): Promise<boolean> {
-    return (await this.redis.hdel(this.key, migrationId)) === 1;
-  }
 }

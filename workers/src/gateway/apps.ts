@@ -1,7 +1,7 @@
 import type Docker from "dockerode";
 import type { Hex } from "viem";
-import { LABEL } from "../transfer/containerSpec.ts";
-import { pullImage } from "../transfer/restore.ts";
+import { LABEL } from "../engine/labels.ts";
+import { pullImage } from "../engine/pull.ts";
 
 /** Labels an app container carries so a gateway can reach it: its port and request path. */
 export const APP_LABEL = { port: "blosm.app-port", path: "blosm.app-path" } as const;

@@ -1,7 +1,7 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { Counter, Registry } from "prom-client";
 import { Pool } from "undici";
-import { distanceM } from "../evaluation/decide.ts";
+import { distanceM } from "../lib/geo.ts";
 import { describeError } from "../lib/describeError.ts";
 import type { Logger } from "../lib/log.ts";
 import type { AppSource, AppTarget } from "./apps.ts";

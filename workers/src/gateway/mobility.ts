@@ -1,8 +1,8 @@
 import { stringToHex, type Address, type Hex } from "viem";
-import { distanceM } from "../evaluation/decide.ts";
+import { distanceM } from "../lib/geo.ts";
 import { describeError } from "../lib/describeError.ts";
 import type { Logger } from "../lib/log.ts";
-import { State, stateName, type ChainView } from "../queue/chainView.ts";
+import { State, stateName, type ChainView } from "../chain/registryView.ts";
 import type { AppSource } from "./apps.ts";
 import type { NeighbourSource, Position } from "./neighbours.ts";
 

@@ -1,8 +1,8 @@
 import { hexToString, type Address } from "viem";
-import { distanceM } from "../evaluation/decide.ts";
+import { distanceM } from "../lib/geo.ts";
 import { describeError } from "../lib/describeError.ts";
 import type { Logger } from "../lib/log.ts";
-import type { ChainView, EdgeNodeView } from "../queue/chainView.ts";
+import type { ChainView, EdgeNodeView } from "../chain/registryView.ts";
 import { fits, type Needs } from "./capacity.ts";
 
 export type Position = { latE6: number; lonE6: number };

@@ -4,7 +4,7 @@ import { probeNode } from "../evaluation/probeNode.ts";
 import { describeError } from "../lib/describeError.ts";
 import { BlosmError } from "../lib/errors.ts";
 import { createLogger, type Logger } from "../lib/log.ts";
-import { ChainView, loadRegistryAbi } from "../queue/chainView.ts";
+import { ChainView, loadRegistryAbi } from "../chain/registryView.ts";
 import { DockerApps } from "./apps.ts";
 import { LocalCapacity } from "./capacity.ts";
 import type { GatewayConfig } from "./config.ts";

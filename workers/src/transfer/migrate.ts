@@ -1,6 +1,7 @@
 import type Docker from "dockerode";
 import { BlosmError } from "../lib/errors.ts";
-import { restoreContainer, pullByDigest, type Restored } from "./restore.ts";
+import { restoreContainer, type Restored } from "./restore.ts";
+import { pullByDigest } from "../engine/pull.ts";
 import { snapshotContainer, type Snapshot } from "./snapshot.ts";
 import { stopContainer } from "./stopContainer.ts";
 

@@ -1,9 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFileFrom, startRig, type Rig } from "../../../test/helpers/dockerRig.ts";
 import { BlosmError } from "../lib/errors.ts";
-import { LABEL, inspectSpec } from "./containerSpec.ts";
+import { inspectSpec } from "./containerSpec.ts";
+import { LABEL } from "../engine/labels.ts";
 import { migrateContainer } from "./migrate.ts";
-import { pullByDigest, pullImage, restoreContainer } from "./restore.ts";
+import { restoreContainer } from "./restore.ts";
+import { pullByDigest, pullImage } from "../engine/pull.ts";
 import { stopContainer } from "./stopContainer.ts";
 
 describe("container transfer between real Docker Engines", () => {
@@ -102,7 +104,7 @@ describe("container transfer between real Docker Engines", () => {
         await rig.registry.stop(); // the network to the registry fails after the push
       },
     }).catch((e) => e);
-    const { startRegistry } = await import("../lib/imageRegistry.ts");
+    const { startRegistry } = await import("../plane/imageRegistry.ts");
     rig.registry = await startRegistry(rig.registry.root, { port: rig.registry.port });
     expect(error).toBeInstanceOf(BlosmError);
     expect(error.message).toMatch(/pull of .* failed/);

@@ -2,10 +2,11 @@ import path from "node:path";
 import type Docker from "dockerode";
 import tar from "tar-stream";
 import { BlosmError } from "../lib/errors.ts";
-import { LABEL } from "./containerSpec.ts";
-import { manifestLayers } from "./manifest.ts";
-import { pullByDigest } from "./restore.ts";
-import { followProgress, pushImage } from "./snapshot.ts";
+import { LABEL } from "../engine/labels.ts";
+import { manifestLayers } from "../engine/manifest.ts";
+import { pullByDigest } from "../engine/pull.ts";
+import { followProgress } from "../engine/progress.ts";
+import { pushImage } from "../engine/push.ts";
 
 /**
  * Named volumes travel as registry artifacts: each copy is a one-layer image of the volume's files, pushed to the

@@ -1,6 +1,6 @@
-import { distanceM } from "../evaluation/decide.ts";
-import { HEADER, formatPosition } from "./gateway.ts";
-import type { Position } from "./neighbours.ts";
+import { distanceM } from "../lib/geo.ts";
+import { HEADER, formatPosition } from "../gateway/gateway.ts";
+import type { Position } from "../gateway/neighbours.ts";
 
 export type SimCluster = { name: string; gateway: string; location: Position; coverageRadiusM: number };
 

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { hexToString, isHex, type Abi, type Address, type Hex, type PublicClient } from "viem";
-import { projectRoot } from "../chain/devChain.ts";
+import { projectRoot } from "../lib/projectRoot.ts";
 import { BlosmError } from "../lib/errors.ts";
 
 /** The registry's ABI from Hardhat's build output (scripts/bootstrap.sh compiles the contracts). */

@@ -1,6 +1,7 @@
 import { parseEventLogs, stringToHex, zeroAddress, isAddress, type Address, type Hex } from "viem";
 import { BlosmError, ConfigError } from "../lib/errors.ts";
-import { LABEL, inspectSpec } from "../transfer/containerSpec.ts";
+import { inspectSpec } from "../transfer/containerSpec.ts";
+import { LABEL } from "../engine/labels.ts";
 import type { EdgeWorker } from "./edgeWorker.ts";
 
 export const REASONS = { "client-mobility": 0, "insufficient-resources": 1, rebalance: 2, manual: 3 } as const;

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import Docker from "dockerode";
+import { startService } from "./service.ts";
 
 export type Engine = { name: string; socket: string; docker: Docker; root: string; process: ChildProcess; stop: () => Promise<void> };
 
@@ -24,42 +25,15 @@ export async function startEngine(name: string, root: string, opts: { timeoutMs?
     ...(opts.insecureRegistries ?? []).map((r) => `--insecure-registry=${r}`),
   ];
   // Inside a network namespace, the engine's host network is that namespace: a cluster with its own address.
-  // nsenter, not `ip netns exec`: the latter also remounts /sys privately, hiding the cgroup mounts dockerd needs.
-  const child = opts.netns
-    ? spawn("nsenter", [`--net=/var/run/netns/${opts.netns}`, "dockerd", ...args], { stdio: ["ignore", "pipe", "pipe"] })
-    : spawn("dockerd", args, { stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  child.stdout?.on("data", (d) => (output = (output + d).slice(-4000)));
-  child.stderr?.on("data", (d) => (output = (output + d).slice(-4000)));
-  child.on("error", (e) => (output += String(e)));
   const docker = new Docker({ socketPath: socket });
-  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`dockerd ${name} exited (${child.exitCode ?? child.signalCode}); is it installed and are we root? ${output.trim().split("\n").slice(-3).join(" | ")}`);
-    }
-    try {
-      await docker.ping();
-      break;
-    } catch {
-      if (Date.now() > deadline) {
-        child.kill("SIGKILL");
-        throw new Error(`dockerd ${name} did not answer on ${socket}: ${output.trim().split("\n").slice(-3).join(" | ")}`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  const service = await startService(`dockerd ${name}`, "dockerd", args, {
+    netns: opts.netns, timeoutMs: opts.timeoutMs ?? 30_000, hint: "is it installed and are we root?", ready: () => docker.ping(),
+  });
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((r) => child.once("exit", r));
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await service.stop(15_000);
     await removeExecRoot(execRoot).catch(() => {});
   };
-  return { name, socket, docker, root, process: child, stop };
+  return { name, socket, docker, root, process: service.process, stop };
 }
 
 /** dockerd leaves its netns bind mount under the exec-root; unmount what is mounted there, then remove it. */

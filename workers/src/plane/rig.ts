@@ -5,7 +5,7 @@ import type Docker from "dockerode";
 import { startEngine, type Engine } from "./dockerd.ts";
 import { startRegistry, type LocalRegistry } from "./imageRegistry.ts";
 import { importBusyboxBase } from "./localImages.ts";
-import { pushImage } from "../transfer/snapshot.ts";
+import { pushImage } from "../engine/push.ts";
 
 export type Rig = { engines: Engine[]; registry: LocalRegistry; base: string; stop: () => Promise<void> };
 

@@ -3,7 +3,7 @@ import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type Docker from "dockerode";
-import { followProgress } from "../transfer/snapshot.ts";
+import { followProgress } from "../engine/progress.ts";
 
 /** A folder as a tar stream (GNU tar from the base system). */
 function tarOf(dir: string): NodeJS.ReadableStream {

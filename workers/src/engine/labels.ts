@@ -1,0 +1,14 @@
+/** Labels blosm reads from and puts on containers. */
+export const LABEL = {
+  /** "stateless" (default: make-before-break handover) or "stateful" (freeze, send the final delta, resume). */
+  mode: "blosm.migration-mode",
+  /** Readiness probe when the image has no healthcheck: "tcp://host:port" or "http://host:port/path". */
+  probe: "blosm.ready-probe",
+  serviceId: "blosm.service-id",
+  appType: "blosm.app-type",
+  /** Set on everything a migration creates, so a restarted worker can find and clean what it left. */
+  migration: "blosm.migration",
+  role: "blosm.role",
+  /** On snapshot images: the source container's spec (base64 JSON), pinned with the image by its digest. */
+  spec: "blosm.spec",
+} as const;

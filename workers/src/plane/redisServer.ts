@@ -1,0 +1,46 @@
+import type { ChildProcess } from "node:child_process";
+import { connect } from "node:net";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Redis } from "ioredis";
+import { freePort } from "../lib/freePort.ts";
+import { startService } from "./service.ts";
+
+export type RedisServer = { url: string; port: number; process: ChildProcess; client: () => Redis; stop: () => Promise<void> };
+
+/** A real redis-server (Debian's) on a free loopback port, without persistence; `stop` stops it. */
+export async function startRedis(): Promise<RedisServer> {
+  const port = await freePort();
+  const dir = await mkdtemp(path.join(tmpdir(), "blosm-redis-"));
+  const url = `redis://127.0.0.1:${port}`;
+  const clients: Redis[] = [];
+  const service = await startService("redis-server", "redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir], {
+    timeoutMs: 15_000, hint: "is it installed? (bash scripts/bootstrap.sh)", ready: () => ping(port),
+  });
+  return {
+    url, port, process: service.process,
+    client: () => {
+      const c = new Redis(url, { maxRetriesPerRequest: null, lazyConnect: false });
+      clients.push(c);
+      return c;
+    },
+    stop: async () => {
+      await Promise.all(clients.map((c) => c.quit().catch(() => c.disconnect())));
+      await service.stop(10_000);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** PING over a raw socket: resolves on +PONG, throws otherwise (refused, loading, timed out). */
+function ping(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    socket.setTimeout(1000);
+    socket.once("connect", () => socket.write("PING\r\n"));
+    socket.once("data", (d) => (socket.destroy(), String(d).startsWith("+PONG") ? resolve() : reject(new Error(String(d).trim()))));
+    socket.once("error", reject);
+    socket.once("timeout", () => (socket.destroy(), reject(new Error("no answer"))));
+  });
+}

@@ -60,7 +60,8 @@ if ! node -e 'require("@nomicfoundation/edr")' >/dev/null 2>&1; then
   echo "bootstrap: fix: rm -rf node_modules && PATH=$root/.tools/node24/node_modules/.bin:\$PATH npm ci" >&2
   exit 1
 fi
-# The workers read the registry's ABI from the build output.
 say "compiling contracts"
 node node_modules/.bin/hardhat compile --quiet >/dev/null
+# The typed ABI the workers import (committed) is generated from this build; it only changes with the contract.
+node node_modules/.bin/tsx scripts/gen-abi.ts
 say "ready"

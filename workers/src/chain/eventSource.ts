@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import { decodeEventLog, getAddress, type Abi, type Address, type Hex, type PublicClient } from "viem";
+import type { ChainClient } from "./client.ts";
 import { ChainIntegrityError, RpcError } from "../lib/errors.ts";
 import { describeError } from "../lib/describeError.ts";
 import { silentLogger, type Logger } from "../lib/log.ts";
@@ -24,7 +25,7 @@ export type DeliveredLog = {
 export type Reorg = { fromBlock: bigint; removed: DeliveredLog[] };
 
 export type EventSourceOptions = {
-  client: PublicClient;
+  client: ChainClient;
   address: Address;
   abi: Abi;
   chainId: number;

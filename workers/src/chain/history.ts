@@ -1,4 +1,5 @@
-import { type Abi, type AbiEvent, type Address, type Hex, type PublicClient } from "viem";
+import { type Abi, type AbiEvent, type Address, type Hex } from "viem";
+import type { ChainClient } from "./client.ts";
 import { RpcError } from "../lib/errors.ts";
 import { describeError } from "../lib/describeError.ts";
 import { isRangeError } from "./rpc.ts";
@@ -34,7 +35,7 @@ export type MigrationRecord = {
  * explorer's log search. Returns decoded logs in chain order.
  */
 export async function getEvents(
-  client: PublicClient,
+  client: ChainClient,
   address: Address,
   abi: Abi,
   eventName: string,
@@ -50,7 +51,7 @@ export async function getEvents(
   for (let from = fromBlock; from <= toBlock; ) {
     const to = from + range - 1n > toBlock ? toBlock : from + range - 1n;
     try {
-      const logs = await client.getLogs({ address, event, args: args as never, fromBlock: from, toBlock: to, strict: true });
+      const logs = await client.getLogs({ address, event, args, fromBlock: from, toBlock: to, strict: true });
       for (const l of logs) out.push({ blockNumber: l.blockNumber!, logIndex: l.logIndex!, transactionHash: l.transactionHash!, args: l.args as Record<string, unknown> });
       from = to + 1n;
     } catch (e) {
@@ -68,7 +69,7 @@ export async function getEvents(
  * The story of migrations from the chain alone: requests joined with their assignment and outcome events.
  * The same answers a block explorer gives for the contract's logs.
  */
-export async function migrationHistory(client: PublicClient, address: Address, abi: Abi, filter: HistoryFilter = {}): Promise<MigrationRecord[]> {
+export async function migrationHistory(client: ChainClient, address: Address, abi: Abi, filter: HistoryFilter = {}): Promise<MigrationRecord[]> {
   const toBlock = filter.toBlock ?? (await client.getBlockNumber({ cacheTime: 0 }));
   const fromBlock = filter.fromBlock ?? 0n;
   const q = (name: string, args?: Record<string, unknown>) => getEvents(client, address, abi, name, args, fromBlock, toBlock);

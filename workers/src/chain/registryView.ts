@@ -1,62 +1,58 @@
-import { readFileSync } from "node:fs";
-import path from "node:path";
-import { hexToString, isHex, type Abi, type Address, type Hex, type PublicClient } from "viem";
-import { projectRoot } from "../lib/projectRoot.ts";
+import { hexToString, isHex, type Address, type ContractFunctionReturnType, type Hex } from "viem";
+import type { ChainClient } from "./client.ts";
 import { BlosmError } from "../lib/errors.ts";
+import { State, migrationRegistryAbi } from "./abi/migrationRegistry.ts";
 
-/** The registry's ABI from Hardhat's build output (scripts/bootstrap.sh compiles the contracts). */
-export function loadRegistryAbi(): Abi {
-  const file = path.join(projectRoot, "artifacts/contracts/MigrationRegistry.sol/MigrationRegistry.json");
-  try {
-    return (JSON.parse(readFileSync(file, "utf8")) as { abi: Abi }).abi;
-  } catch {
-    throw new BlosmError(`contract ABI not found at ${file}: run npm run compile (or bash scripts/bootstrap.sh)`);
-  }
-}
+export { Reason, State, migrationRegistryAbi } from "./abi/migrationRegistry.ts";
 
-export const State = { None: 0, Requested: 1, Offered: 2, Assigned: 3, SnapshotPublished: 4, Completed: 5, Failed: 6, Cancelled: 7, Expired: 8 } as const;
+export type RegistryAbi = typeof migrationRegistryAbi;
+/** One migration as getMigration returns it: every field typed from the ABI. */
+export type Migration = ContractFunctionReturnType<RegistryAbi, "view", "getMigration">;
+export type EdgeNodeView = ContractFunctionReturnType<RegistryAbi, "view", "getNode">;
+export type Offer = ContractFunctionReturnType<RegistryAbi, "view", "getOffers">[number];
+
+
+/**
+ * States in which a migration is over and nothing more will happen to it, as one set (Governor's
+ * ALL_PROPOSAL_STATES_BITMAP idea): code asks `isEnded(s)` instead of comparing positions in the enum.
+ */
+export const ENDED_STATES: ReadonlySet<number> = new Set<number>([State.Completed, State.Failed, State.Cancelled, State.Expired]);
+export const isEnded = (state: number) => ENDED_STATES.has(state);
+/** Ended without completing: the source's container must run again. */
+export const isEndedWithoutCompletion = (state: number) => isEnded(state) && state !== State.Completed;
+
 export const stateName = (s: number) => Object.keys(State).find((k) => State[k as keyof typeof State] === s) ?? `#${s}`;
 
-export type Migration = {
-  source: Address; requestedAt: bigint; destination: Address; offerWindowEnd: bigint; preferredDestination: Address;
-  deadline: bigint; reason: number; stateful: boolean; hasClientPosition: boolean; outcome: number; failureCode: number;
-  clientPosition: { latE6: number; lonE6: number };
-  requirements: { cpuMillicores: number; memoryMiB: number; gpuCount: number; gpuMemoryMiB: number; snapshotSizeBytes: bigint };
-  serviceId: Hex; appType: Hex; snapshotDigest: Hex; baseImage: string;
-  timings: { stopMs: number; snapshotMs: number; pushMs: number; pullMs: number; startMs: number; totalMs: number; downtimeMs: number; bytesMoved: bigint };
-};
+/** The registry's read model: typed views over the deployed MigrationRegistry. */
+export class RegistryView {
+  readonly abi = migrationRegistryAbi;
+  constructor(readonly client: ChainClient, readonly address: Address) {}
 
-type CapacityView = { cpuMillicores: number; memoryMiB: number; gpuCount: number; gpuMemoryMiB: number };
-export type EdgeNodeView = {
-  operator: Address; active: boolean; registeredAt: bigint; freeReportedAt: bigint; endpoint: string;
-  location: { latE6: number; lonE6: number }; coverageRadiusM: number; total: CapacityView; free: CapacityView; appTypes: Hex[];
-};
-
-export class ChainView {
-  constructor(readonly client: PublicClient, readonly address: Address, readonly abi: Abi) {}
-  private read<T>(functionName: string, args: unknown[]): Promise<T> {
-    return this.client.readContract({ address: this.address, abi: this.abi, functionName, args } as never) as Promise<T>;
+  migration(id: bigint): Promise<Migration> {
+    return this.client.readContract({ address: this.address, abi: migrationRegistryAbi, functionName: "getMigration", args: [id] });
   }
-  migration(id: bigint) {
-    return this.read<Migration>("getMigration", [id]);
+  async state(id: bigint): Promise<State> {
+    return (await this.client.readContract({ address: this.address, abi: migrationRegistryAbi, functionName: "state", args: [id] })) as State;
   }
-  async state(id: bigint): Promise<number> {
-    return Number(await this.read<number>("state", [id]));
+  offers(id: bigint): Promise<readonly Offer[]> {
+    return this.client.readContract({ address: this.address, abi: migrationRegistryAbi, functionName: "getOffers", args: [id] });
   }
-  offers(id: bigint) {
-    return this.read<Array<{ node: Address; score: number; offeredAt: bigint }>>("getOffers", [id]);
+  openOf(node: Address): Promise<readonly bigint[]> {
+    return this.client.readContract({ address: this.address, abi: migrationRegistryAbi, functionName: "openMigrationsOf", args: [node] });
   }
-  openOf(node: Address) {
-    return this.read<bigint[]>("openMigrationsOf", [node]);
+  node(operator: Address): Promise<EdgeNodeView> {
+    return this.client.readContract({ address: this.address, abi: migrationRegistryAbi, functionName: "getNode", args: [operator] });
   }
-  node(operator: Address) {
-    return this.read<EdgeNodeView>("getNode", [operator]);
+  migrationCount(): Promise<bigint> {
+    return this.client.readContract({ address: this.address, abi: migrationRegistryAbi, functionName: "migrationCount" });
   }
   /** Every registered node, a page at a time (bounded reads). */
   async nodes(pageSize = 100): Promise<EdgeNodeView[]> {
     const all: EdgeNodeView[] = [];
     for (let offset = 0n; ; offset += BigInt(pageSize)) {
-      const [page, total] = await this.read<[EdgeNodeView[], bigint]>("nodes", [offset, BigInt(pageSize)]);
+      const [page, total] = await this.client.readContract({
+        address: this.address, abi: migrationRegistryAbi, functionName: "nodes", args: [offset, BigInt(pageSize)],
+      });
       all.push(...page);
       if (page.length === 0 || BigInt(all.length) >= total) return all;
     }

@@ -2,6 +2,7 @@ import {
   BaseError, HttpRequestError, TimeoutError, encodeFunctionData,
   type Abi, type Address, type Hex, type PublicClient, type TransactionReceipt,
 } from "viem";
+import type { ChainClient } from "./client.ts";
 import type { PrivateKeyAccount } from "viem/accounts";
 import { BlosmError, ContractRevertError, RpcError } from "../lib/errors.ts";
 import { describeError } from "../lib/describeError.ts";
@@ -11,7 +12,7 @@ import { decodeRevert } from "./decodeRevert.ts";
 import { rpc } from "./rpc.ts";
 
 export type TxSenderOptions = {
-  client: PublicClient;
+  client: ChainClient;
   account: PrivateKeyAccount;
   /** Receipts count only once this many blocks include them (1 = mined). */
   confirmations: number;

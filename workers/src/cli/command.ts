@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { ConfigError } from "../lib/errors.ts";
+import { toJson } from "../lib/json.ts";
 
 export type Options = NonNullable<ParseArgsConfig["options"]>;
 
@@ -52,5 +53,5 @@ export function urlFlag(name: string, value: string | undefined): string {
 }
 
 export function printJson(value: unknown): void {
-  console.log(JSON.stringify(value, (_, v) => (typeof v === "bigint" ? v.toString() : v), 2));
+  console.log(toJson(value, 2));
 }

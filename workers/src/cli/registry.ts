@@ -2,12 +2,13 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { createPublicClient, http, isAddress, isHex, stringToHex, type Address, type Hex } from "viem";
 import { projectRoot } from "../lib/projectRoot.ts";
+import type { ChainClient } from "../chain/client.ts";
 import { migrationHistory, pathOf, servedMost } from "../chain/history.ts";
 import { loadAccount } from "../chain/keys.ts";
 import { TxSender } from "../chain/txSender.ts";
 import { describeError } from "../lib/describeError.ts";
 import { BlosmError, ConfigError } from "../lib/errors.ts";
-import { ChainView, appTypeName, loadRegistryAbi, stateName } from "../chain/registryView.ts";
+import { RegistryView, appTypeName, stateName } from "../chain/registryView.ts";
 import { intFlag, parse, printJson, urlFlag, type Command, type Options } from "./command.ts";
 
 const common: Options = {
@@ -39,7 +40,7 @@ async function connect(values: Record<string, unknown>) {
   if (!isAddress(registry)) throw new ConfigError("--registry", `"${registry}" is not an address`);
   const code = await client.getCode({ address: registry });
   if (!code || code === "0x") throw new BlosmError(`no contract at ${registry} on chain ${chainId} (${rpc})`);
-  return { client, chain: new ChainView(client as never, registry, loadRegistryAbi()), rpc, chainId };
+  return { client, chain: new RegistryView(client, registry), rpc, chainId };
 }
 
 const appName = (h: Hex) => {
@@ -121,7 +122,7 @@ const history: Command = {
     };
     const since = time("since");
     const until = time("until");
-    let records = await migrationHistory(client as never, chain.address, chain.abi, {
+    let records = await migrationHistory(client, chain.address, chain.abi, {
       serviceId: serviceId as Hex | undefined, node: node as Address | undefined, appType: app ? stringToHex(app, { size: 32 }) : undefined,
       fromBlock: values["from-block"] !== undefined ? BigInt(intFlag("from-block", values["from-block"] as string, 0, Number.MAX_SAFE_INTEGER)) : undefined,
       toBlock: values["to-block"] !== undefined ? BigInt(intFlag("to-block", values["to-block"] as string, 0, Number.MAX_SAFE_INTEGER)) : undefined,
@@ -149,15 +150,13 @@ const nodeList: Command = {
   async run(argv) {
     const { values } = parse(argv, this.options);
     const { client, chain } = await connect(values);
-    const [nodes] = (await client.readContract({ address: chain.address, abi: chain.abi, functionName: "nodes", args: [0n, 1024n] })) as [Array<Record<string, unknown>>, bigint];
-    const rows = nodes.map((n) => ({
-      operator: n.operator as Address, active: n.active as boolean, endpoint: n.endpoint as string,
-      location: n.location as { latE6: number; lonE6: number }, coverageRadiusM: n.coverageRadiusM as number,
-      total: n.total, free: n.free, appTypes: (n.appTypes as Hex[]).map(appName),
+    const rows = (await chain.nodes()).map((n) => ({
+      operator: n.operator, active: n.active, endpoint: n.endpoint, location: n.location, coverageRadiusM: n.coverageRadiusM,
+      total: n.total, free: n.free, appTypes: n.appTypes.map(appName),
     }));
     if (values.json) return printJson(rows), 0;
     for (const r of rows) {
-      const t = r.total as unknown as Record<string, number>;
+      const t = r.total;
       console.log(`${r.operator} ${r.active ? "active  " : "inactive"} ${r.endpoint.padEnd(28)} (${r.location.latE6 / 1e6}, ${r.location.lonE6 / 1e6}) r=${r.coverageRadiusM} m  cpu ${t.cpuMillicores}m mem ${t.memoryMiB} MiB gpu ${t.gpuCount}  [${r.appTypes.join(", ")}]`);
     }
     return 0;
@@ -180,11 +179,11 @@ const nodeWriteHelp = {
   "password-file": "password file for --keystore",
 };
 
-async function adminSender(values: Record<string, unknown>, client: unknown) {
+async function adminSender(values: Record<string, unknown>, client: ChainClient) {
   const account = values.keystore
     ? await loadAccount({ kind: "keystore", path: values.keystore as string, passwordFile: (values["password-file"] as string | undefined) ?? "" })
     : await loadAccount({ kind: "env", variable: values["key-env"] as string });
-  return new TxSender({ client: client as never, account, confirmations: 1, pollMs: 200 });
+  return new TxSender({ client, account, confirmations: 1, pollMs: 200 });
 }
 
 function nodeArgs(values: Record<string, unknown>) {

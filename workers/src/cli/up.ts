@@ -9,7 +9,7 @@ import { hardhatCli, hardhatEnv, startDevChain } from "../plane/devChain.ts";
 import { projectRoot } from "../lib/projectRoot.ts";
 import { migrationHistory } from "../chain/history.ts";
 import { distanceM } from "../lib/geo.ts";
-import { serviceIdOf } from "../gateway/mobility.ts";
+import { serviceIdOf } from "../lib/serviceId.ts";
 import { renderSvg } from "../plane/plot.ts";
 import { runGateway, type RunningGateway } from "../gateway/runGateway.ts";
 import { parseGatewayConfig } from "../gateway/config.ts";
@@ -23,12 +23,13 @@ import { createLogger } from "../lib/log.ts";
 import { createClusterNet, destroyClusterNet } from "../plane/netns.ts";
 import { startRedis } from "../plane/redisServer.ts";
 import { buildDriverProfilingImage, buildImageRecognitionImage, cameraFrame, canWindow } from "../plane/sampleApps.ts";
-import { ChainView, State, loadRegistryAbi, stateName } from "../chain/registryView.ts";
+import { RegistryView, State, stateName } from "../chain/registryView.ts";
 import { parseWorkerConfig } from "../worker/config.ts";
 import { runWorker, type RunningWorker } from "../worker/runWorker.ts";
 import { LABEL } from "../engine/labels.ts";
 import { pushImage } from "../engine/push.ts";
 import { intFlag, parse, type Command } from "./command.ts";
+import { toJson } from "../lib/json.ts";
 
 const run = promisify(execFile);
 const PLANE = path.join(projectRoot, ".blosm/plane");
@@ -325,11 +326,11 @@ class Plane {
       }
     });
 
-    const view = new ChainView(createPublicClient({ transport: http(chain.url), cacheTime: 0 }) as never, registryAddress, loadRegistryAbi());
+    const view = new RegistryView(createPublicClient({ transport: http(chain.url), cacheTime: 0 }), registryAddress);
     return this.carDrive(view, nets.map((n, i) => ({ name: CLUSTERS[i]!.name, gateway: gatewayUrl(i), location: { latE6: LAT, lonE6: CLUSTERS[i]!.lonE6 }, coverageRadiusM: RADIUS_M })));
   }
 
-  private async carDrive(chain: ChainView, clusters: Array<{ name: string; gateway: string; location: { latE6: number; lonE6: number }; coverageRadiusM: number }>): Promise<number> {
+  private async carDrive(chain: RegistryView, clusters: Array<{ name: string; gateway: string; location: { latE6: number; lonE6: number }; coverageRadiusM: number }>): Promise<number> {
     const from = { latE6: LAT, lonE6: 128_598_000 };
     const to = { latE6: LAT, lonE6: 128_682_000 };
     const name = (a?: string) => CLUSTERS[this.operators.findIndex((o) => o.toLowerCase() === a?.toLowerCase())]?.name ?? a ?? "-";
@@ -357,7 +358,7 @@ class Plane {
     if (this.stopping) return 130;
 
     // What the chain itself says happened (the same answer a block explorer gives).
-    const records = (await Promise.all(Array.from({ length: this.o.cars }, (_, k) => migrationHistory(chain.client as never, chain.address, chain.abi, { serviceId: serviceIdOf(`car-${k + 1}`, this.o.app) })))).flat();
+    const records = (await Promise.all(Array.from({ length: this.o.cars }, (_, k) => migrationHistory(chain.client, chain.address, chain.abi, { serviceId: serviceIdOf(`car-${k + 1}`, this.o.app) })))).flat();
     const handovers = result.cars.flatMap((c) => c.handovers);
     if (this.o.plot) {
       await writeFile(this.o.plot, renderSvg(result.records, handovers, { title: `blosm simulate: ${this.o.cars} car(s), ${this.o.app}, ${this.o.speed} m/s, ${this.o.rate} req/s`, clusters: CLUSTERS.map((c) => c.name) }));
@@ -365,7 +366,7 @@ class Plane {
     const total = summarize(result.cars);
     if (this.o.json) {
       // One line like the others: the output is JSON lines.
-      process.stdout.write(`${JSON.stringify({ type: "summary", ...total, cars: result.cars, migrations: records, plot: this.o.plot ?? null }, (_, v) => (typeof v === "bigint" ? v.toString() : v))}\n`);
+      process.stdout.write(`${toJson({ type: "summary", ...total, cars: result.cars, migrations: records, plot: this.o.plot ?? null })}\n`);
       return total.lost === 0 ? 0 : 1;
     }
     this.out(`\n${bold("On-chain record")}:\n`);
@@ -380,13 +381,13 @@ class Plane {
   }
 
   /** Prints each migration's phases as the chain records them. Returns a stop function. */
-  private watchMigrations(chain: ChainView, name: (a?: string) => string): () => void {
+  private watchMigrations(chain: RegistryView, name: (a?: string) => string): () => void {
     const seen = new Map<bigint, number>();
     let stopped = false;
     const loop = async () => {
       while (!stopped && !this.stopping) {
         try {
-          const count = (await chain.client.readContract({ address: chain.address, abi: chain.abi, functionName: "migrationCount" } as never)) as bigint;
+          const count = await chain.migrationCount();
           for (let id = 1n; id <= count; id++) {
             if ((seen.get(id) ?? 0) >= State.Completed) continue; // ended: nothing more to show
             const state = await chain.state(id);

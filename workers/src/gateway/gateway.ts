@@ -6,7 +6,8 @@ import { describeError } from "../lib/describeError.ts";
 import type { Logger } from "../lib/log.ts";
 import type { AppSource, AppTarget } from "./apps.ts";
 import type { LocalCapacity, Needs } from "./capacity.ts";
-import { serviceIdOf, type Handover, type Mobility } from "./mobility.ts";
+import { type Handover, type Mobility } from "./mobility.ts";
+import { serviceIdOf } from "../lib/serviceId.ts";
 import type { NeighbourSource, Position } from "./neighbours.ts";
 
 export const HEADER = {

@@ -1,8 +1,9 @@
-import { stringToHex, type Address, type Hex } from "viem";
+import type { Address, Hex } from "viem";
+import { serviceIdOf } from "../lib/serviceId.ts";
 import { distanceM } from "../lib/geo.ts";
 import { describeError } from "../lib/describeError.ts";
 import type { Logger } from "../lib/log.ts";
-import { State, stateName, type ChainView } from "../chain/registryView.ts";
+import { State, stateName, type RegistryView } from "../chain/registryView.ts";
 import type { AppSource } from "./apps.ts";
 import type { NeighbourSource, Position } from "./neighbours.ts";
 
@@ -12,8 +13,6 @@ export type Route =
   | { kind: "moving"; id?: bigint; done: Promise<Handover> }
   | { kind: "moved"; gateway: string; name: string };
 
-/** A client's service container: one per client and app type, named on-chain by this id. */
-export const serviceIdOf = (client: string, type: string): Hex => stringToHex(`${client}/${type}`.slice(0, 32), { size: 32 });
 
 type ServiceState = { pending?: { id?: bigint; done: Promise<Handover> }; moved?: { gateway: string; name: string; containerId: string }; quietUntil: number };
 
@@ -28,7 +27,7 @@ export class Mobility {
   migrationsRequested = 0;
 
   constructor(private readonly d: {
-    apps: AppSource; neighbours: NeighbourSource; chain: ChainView; worker: { url: string; token?: string };
+    apps: AppSource; neighbours: NeighbourSource; chain: RegistryView; worker: { url: string; token?: string };
     log: Logger; pollMs?: number; holdTimeoutMs: number;
   }) {}
 

@@ -2,7 +2,7 @@ import { hexToString, type Address } from "viem";
 import { distanceM } from "../lib/geo.ts";
 import { describeError } from "../lib/describeError.ts";
 import type { Logger } from "../lib/log.ts";
-import type { ChainView, EdgeNodeView } from "../chain/registryView.ts";
+import type { RegistryView, EdgeNodeView } from "../chain/registryView.ts";
 import { fits, type Needs } from "./capacity.ts";
 
 export type Position = { latE6: number; lonE6: number };
@@ -47,7 +47,7 @@ export class RegistryNeighbours implements NeighbourSource {
   private gatewayOf = new Map<string, { name: string; gateway: string | null; at: number }>();
 
   constructor(
-    private readonly chain: ChainView,
+    private readonly chain: RegistryView,
     private readonly node: Address,
     private readonly opts: { refreshMs: number; pollMs: number; log: Logger },
   ) {}

@@ -4,7 +4,7 @@ import { probeNode } from "../evaluation/probeNode.ts";
 import { describeError } from "../lib/describeError.ts";
 import { BlosmError } from "../lib/errors.ts";
 import { createLogger, type Logger } from "../lib/log.ts";
-import { ChainView, loadRegistryAbi } from "../chain/registryView.ts";
+import { RegistryView } from "../chain/registryView.ts";
 import { DockerApps } from "./apps.ts";
 import { LocalCapacity } from "./capacity.ts";
 import type { GatewayConfig } from "./config.ts";
@@ -25,7 +25,7 @@ export async function runGateway(config: GatewayConfig, opts: { log?: Logger; en
   await docker.ping().catch((e) => {
     throw new BlosmError(`cannot reach the Docker Engine at ${config.dockerSocket}: ${describeError(e)}`);
   });
-  const chain = new ChainView(createPublicClient({ transport: http(config.rpcUrl, { retryCount: 2, timeout: 10_000 }), cacheTime: 0 }) as never, config.registryAddress, loadRegistryAbi());
+  const chain = new RegistryView(createPublicClient({ transport: http(config.rpcUrl, { retryCount: 2, timeout: 10_000 }), cacheTime: 0 }), config.registryAddress);
   const apps = new DockerApps(docker, config.appHost, {
     launch: Object.fromEntries(Object.entries(config.apps).map(([t, a]) => [t, a.launch])),
     log: (msg, f) => log.info(msg, f),

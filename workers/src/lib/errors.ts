@@ -1,3 +1,5 @@
+import { toJson } from "./json.ts";
+
 /**
  * One error base for the workers (after viem's BaseError): a short message for users, optional details and
  * cause, and whether retrying can help. Non-retryable errors become BullMQ UnrecoverableErrors in jobs.
@@ -57,7 +59,7 @@ export class ContractRevertError extends BlosmError {
 
 function formatArg(value: unknown): string {
   if (typeof value === "bigint") return value.toString();
-  if (typeof value === "object" && value !== null) return JSON.stringify(value, (_, v) => (typeof v === "bigint" ? v.toString() : v));
+  if (typeof value === "object" && value !== null) return toJson(value);
   return String(value);
 }
 

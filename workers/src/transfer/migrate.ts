@@ -18,7 +18,7 @@ export type PhaseTimings = {
 };
 
 /** Source side after the destination completed: the old container goes (bounded stop, never a blind 10 s). */
-export async function retireSource(docker: Docker, snapshot: Snapshot, container: string): Promise<number> {
+export async function retireSource(docker: Docker, snapshot: Pick<Snapshot, "frozen" | "imageId">, container: string): Promise<number> {
   const t0 = performance.now();
   if (!snapshot.frozen) await stopContainer(docker, container, 2000).catch(() => {});
   await docker.getContainer(container).remove({ force: true }).catch((e: { statusCode?: number }) => {

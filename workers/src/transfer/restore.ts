@@ -6,6 +6,11 @@ import { LABEL } from "../engine/labels.ts";
 import { engineMessage } from "../engine/engineMessage.ts";
 import { restoreVolumes } from "./volumes.ts";
 
+/** The container started but did not become ready: it exited, turned unhealthy, or did not answer in time. */
+export class ContainerNotReadyError extends BlosmError {
+  override name = "ContainerNotReadyError";
+}
+
 export type Restored = { containerId: string; name: string; timings: { createMs: number; startMs: number; readyMs: number } };
 
 /**
@@ -57,10 +62,10 @@ export async function waitReady(docker: Docker, id: string, opts: { timeoutMs: n
   for (;;) {
     const info = await docker.getContainer(id).inspect();
     if (!info.State.Running) {
-      throw new BlosmError(`container ${info.Name} exited (code ${info.State.ExitCode}) before it was ready${info.State.Error ? `: ${info.State.Error}` : ""}`);
+      throw new ContainerNotReadyError(`container ${info.Name} exited (code ${info.State.ExitCode}) before it was ready${info.State.Error ? `: ${info.State.Error}` : ""}`);
     }
     const health = info.State.Health?.Status;
-    if (health === "unhealthy") throw new BlosmError(`container ${info.Name} is unhealthy`);
+    if (health === "unhealthy") throw new ContainerNotReadyError(`container ${info.Name} is unhealthy`);
     if (health !== undefined) {
       if (health === "healthy") return;
     } else if (opts.probe) {
@@ -69,7 +74,7 @@ export async function waitReady(docker: Docker, id: string, opts: { timeoutMs: n
       runningSince ??= Date.now();
       if (Date.now() - runningSince >= (opts.steadyMs ?? 200)) return;
     }
-    if (Date.now() > deadline) throw new BlosmError(`container ${info.Name} not ready after ${opts.timeoutMs} ms`, { retryable: true });
+    if (Date.now() > deadline) throw new ContainerNotReadyError(`container ${info.Name} not ready after ${opts.timeoutMs} ms`, { retryable: true });
     await new Promise((r) => setTimeout(r, poll));
   }
 }

@@ -4,6 +4,7 @@ import { describeError } from "../lib/describeError.ts";
 import { BlosmError, ConfigError } from "../lib/errors.ts";
 import type { EdgeWorker } from "./edgeWorker.ts";
 import { requestMigration, type MigrateRequest } from "./requestMigration.ts";
+import { toJson } from "../lib/json.ts";
 
 /**
  * The worker's HTTP API on its endpoint: health, Prometheus metrics, its half of a migration for the
@@ -79,5 +80,5 @@ async function readBody(req: IncomingMessage, limit: number): Promise<string> {
 
 function send(res: ServerResponse, status: number, body: unknown) {
   res.writeHead(status, { "content-type": "application/json" });
-  res.end(JSON.stringify(body, (_, v) => (typeof v === "bigint" ? v.toString() : v)));
+  res.end(toJson(body));
 }

@@ -3,6 +3,7 @@ import { BlosmError, ConfigError } from "../lib/errors.ts";
 import { inspectSpec } from "../transfer/containerSpec.ts";
 import { LABEL } from "../engine/labels.ts";
 import type { EdgeWorker } from "./edgeWorker.ts";
+import { serviceIdOf } from "../lib/serviceId.ts";
 
 export const REASONS = { "client-mobility": 0, "insufficient-resources": 1, rebalance: 2, manual: 3 } as const;
 export type ReasonName = keyof typeof REASONS;
@@ -34,7 +35,7 @@ export async function requestMigration(worker: EdgeWorker, req: MigrateRequest):
   const gpuMemoryMiB = gpuCount > 0 ? Number(spec.labels["blosm.gpu-memory-mib"] ?? 0) : 0;
   if (gpuCount > 0 && !(gpuMemoryMiB > 0)) throw new BlosmError(`container "${req.container}" requests GPUs but has no blosm.gpu-memory-mib label`);
   const labelled = spec.labels[LABEL.serviceId];
-  const serviceId = (labelled && /^0x[0-9a-fA-F]{64}$/.test(labelled) ? labelled : worker.serviceIdFor(spec.name)) as Hex;
+  const serviceId = (labelled && /^0x[0-9a-fA-F]{64}$/.test(labelled) ? labelled : serviceIdOf(worker.config.name, spec.name)) as Hex;
   const size = BigInt(Math.max(1, (info as { SizeRootFs?: number }).SizeRootFs ?? 1));
   const block = await worker.chain.client.getBlock();
   const image = await worker.docker.getImage(info.Image).inspect();
@@ -49,6 +50,6 @@ export async function requestMigration(worker: EdgeWorker, req: MigrateRequest):
   }]);
   const [event] = parseEventLogs({ abi: worker.chain.abi, logs: receipt.receipt.logs, eventName: "MigrationRequested" }) as unknown as Array<{ args: { id: bigint } }>;
   if (!event) throw new BlosmError("requestMigration succeeded but emitted no MigrationRequested event");
-  await worker.redisClient.set(`blosm-${worker.config.name}:service:${serviceId}`, info.Id);
+  await worker.services.remember(serviceId, info.Id);
   return { id: event.args.id, txHash: receipt.hash, serviceId };
 }

@@ -1,0 +1,81 @@
+/**
+ * One shutdown registry per process part (after Ponder's internal/shutdown.ts): whatever is started registers
+ * how to stop it, and `run` stops everything once, last started first, each step bounded so one stuck close
+ * cannot hold the rest. Errors are collected, never thrown halfway.
+ */
+export type Shutdown = {
+  /** Registers a close step; returns a function that unregisters it (closed early by its owner). */
+  add(name: string, close: () => Promise<unknown> | unknown): () => void;
+  /** Runs every registered step once, newest first; later calls return the same promise. */
+  run(): Promise<Array<{ name: string; error: unknown }>>;
+  readonly closing: boolean;
+};
+
+export function createShutdown(opts: { stepTimeoutMs?: number } = {}): Shutdown {
+  const steps: Array<{ name: string; close: () => Promise<unknown> | unknown }> = [];
+  let running: Promise<Array<{ name: string; error: unknown }>> | undefined;
+  const stepTimeoutMs = opts.stepTimeoutMs ?? 15_000;
+  return {
+    add(name, close) {
+      const step = { name, close };
+      steps.push(step);
+      return () => {
+        const i = steps.indexOf(step);
+        if (i >= 0) steps.splice(i, 1);
+      };
+    },
+    run() {
+      running ??= (async () => {
+        const errors: Array<{ name: string; error: unknown }> = [];
+        for (const step of steps.splice(0).reverse()) {
+          let timer: NodeJS.Timeout | undefined;
+          const timeout = new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`${step.name} did not close within ${stepTimeoutMs} ms`)), stepTimeoutMs);
+          });
+          try {
+            await Promise.race([Promise.resolve().then(step.close), timeout]);
+          } catch (error) {
+            errors.push({ name: step.name, error });
+          } finally {
+            clearTimeout(timer);
+          }
+        }
+        return errors;
+      })();
+      return running;
+    },
+    get closing() {
+      return running !== undefined;
+    },
+  };
+}
+
+/**
+ * Resolves when the process is asked to stop (SIGINT or SIGTERM, wired here once), after `stop` finished.
+ * A second signal while stopping exits at once with 130; `graceMs` bounds the whole stop (then exit 1).
+ */
+export function onStopSignal(stop: () => Promise<unknown>, opts: { graceMs?: number; onForced?: (why: string) => void } = {}): Promise<void> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const handler = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        opts.onForced?.(`second ${signal}: exiting now`);
+        process.exit(130);
+      }
+      stopping = true;
+      const grace = setTimeout(() => {
+        opts.onForced?.(`still stopping after ${opts.graceMs} ms: exiting`);
+        process.exit(1);
+      }, opts.graceMs ?? 60_000);
+      grace.unref();
+      void stop().finally(() => {
+        clearTimeout(grace);
+        process.off("SIGINT", handler);
+        process.off("SIGTERM", handler);
+        resolve();
+      });
+    };
+    process.on("SIGINT", handler);
+    process.on("SIGTERM", handler);
+  });
+}

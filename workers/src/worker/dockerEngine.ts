@@ -1,0 +1,88 @@
+import type Docker from "dockerode";
+import type { Hex } from "viem";
+import { LABEL } from "../engine/labels.ts";
+import { pullByDigest, pullImage } from "../engine/pull.ts";
+import { probeNode } from "../evaluation/probeNode.ts";
+import { decodeSpec } from "../transfer/containerSpec.ts";
+import { retireSource, rollbackSource } from "../transfer/migrate.ts";
+import { restoreContainer } from "../transfer/restore.ts";
+import { snapshotContainer } from "../transfer/snapshot.ts";
+import type { WorkerConfig } from "./config.ts";
+import type { EnginePort, IncomingContainer } from "./ports.ts";
+
+/** The EnginePort over one Docker Engine: transfer/ and engine/ do the work, this names it in migration terms. */
+export class DockerEngine implements EnginePort {
+  constructor(
+    readonly docker: Docker,
+    private readonly config: Pick<WorkerConfig, "appTypes" | "allocatable" | "nvidiaSmiFile">,
+    /** Where to look when no container carries the service-id label (the name recorded at request time). */
+    private readonly serviceFallback: (serviceId: Hex) => Promise<string | undefined> = async () => undefined,
+  ) {}
+
+  async serviceContainer(serviceId: Hex) {
+    const [labelled] = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.serviceId}=${serviceId}`] } });
+    return labelled?.Id ?? (await this.serviceFallback(serviceId));
+  }
+
+  async snapshot(container: string, opts: { registry: string; repository: string; tag: string; migrationId: string }) {
+    const s = await snapshotContainer(this.docker, container, opts);
+    return {
+      imageId: s.imageId, frozen: s.frozen, digest: s.digest, pausedAt: s.pausedAt, bytesPushed: s.bytesPushed,
+      freezeMs: s.timings.freezeMs, snapshotMs: s.timings.snapshotMs, pushMs: s.timings.pushMs,
+    };
+  }
+
+  prestage(image: string) {
+    return pullImage(this.docker, image);
+  }
+
+  pullSnapshot(repository: string, digest: string) {
+    return pullByDigest(this.docker, repository, digest);
+  }
+
+  async startSnapshot(reference: string, opts: { migrationId: string; gpuDeviceIds?: string[]; readyTimeoutMs: number }) {
+    const spec = decodeSpec((await this.docker.getImage(reference).inspect()).Config.Labels, reference);
+    const restored = await restoreContainer(this.docker, spec, reference, { name: spec.name, ...opts });
+    return { containerId: restored.containerId };
+  }
+
+  async incoming(migrationId?: string): Promise<IncomingContainer[]> {
+    const label = [`${LABEL.role}=incoming`, ...(migrationId ? [`${LABEL.migration}=${migrationId}`] : [])];
+    const found = await this.docker.listContainers({ all: true, filters: { label } });
+    return found.map((c) => ({ id: c.Id, migration: c.Labels[LABEL.migration] ?? "", running: c.State === "running" }));
+  }
+
+  async removeContainer(id: string) {
+    await this.docker.getContainer(id).remove({ force: true }).catch((e: { statusCode?: number }) => {
+      if (e.statusCode !== 404) throw e;
+    });
+  }
+
+  retire(record: { container: string; imageId: string; frozen: boolean }) {
+    return retireSource(this.docker, record, record.container);
+  }
+
+  rollback(record: { container: string; imageId: string }) {
+    return rollbackSource(this.docker, record.container, { imageId: record.imageId });
+  }
+
+  async snapshotImages() {
+    const images = await this.docker.listImages({ filters: { label: [LABEL.migration] } });
+    return Promise.all(images.map(async (image) => ({
+      id: image.Id, migration: image.Labels?.[LABEL.migration] ?? "",
+      inUse: (await this.docker.listContainers({ all: true, filters: { ancestor: [image.Id] } })).length > 0,
+    })));
+  }
+
+  async removeImage(id: string) {
+    await this.docker.getImage(id).remove({ force: true }).catch(() => {});
+  }
+
+  async localImageArchitecture(reference: string) {
+    return (await this.docker.getImage(reference).inspect().catch(() => undefined))?.Architecture;
+  }
+
+  probe(opts: Parameters<EnginePort["probe"]>[0]) {
+    return probeNode(this.docker, { appTypes: this.config.appTypes, allocatable: this.config.allocatable, gpuFile: this.config.nvidiaSmiFile, ...opts });
+  }
+}

@@ -1,0 +1,99 @@
+import type { Address, Hex } from "viem";
+import type { State } from "../chain/abi/migrationRegistry.ts";
+import type { EdgeNodeView, Migration, Offer } from "../chain/registryView.ts";
+import type { RegistryWriteArgs, RegistryWriteName } from "../chain/registryWriter.ts";
+import type { WriteResult } from "../chain/txSender.ts";
+import type { NodeState } from "../evaluation/decide.ts";
+import type { Reservation } from "../evaluation/reservations.ts";
+import type { Logger } from "../lib/log.ts";
+import type { WorkerConfig } from "./config.ts";
+import type { WorkerMetrics } from "./metrics.ts";
+import type { OutboundRecord } from "./outbound.ts";
+
+/**
+ * The worker's ports: the interfaces its steps, router and recovery are written against. The worker wires the
+ * real adapters (viem + the registry, dockerode + transfer/, Redis); unit tests pass fakes of these interfaces
+ * (test/helpers/workerFakes.ts), while Docker, the chain and Redis themselves stay real in the integration suites.
+ */
+
+/** The registry as one edge node sees it: typed reads, this node's own transactions, the chain's clock. */
+export interface RegistryPort {
+  readonly self: Address;
+  migration(id: bigint): Promise<Migration>;
+  state(id: bigint): Promise<State>;
+  offers(id: bigint): Promise<readonly Offer[]>;
+  node(operator: Address): Promise<EdgeNodeView>;
+  openOf(operator: Address): Promise<readonly bigint[]>;
+  /** The latest block's timestamp: the contract's notion of now, give or take one block. */
+  chainNow(): Promise<bigint>;
+  write<F extends RegistryWriteName>(functionName: F, args: RegistryWriteArgs<F>): Promise<WriteResult>;
+}
+
+export type SnapshotTaken = Pick<OutboundRecord, "imageId" | "frozen" | "digest" | "pausedAt" | "freezeMs" | "snapshotMs" | "pushMs" | "bytesPushed">;
+export type PulledSnapshot = { reference: string; bytes: number };
+export type IncomingContainer = { id: string; migration: string; running: boolean };
+
+/** This cluster's container engine, in the terms of a migration (transfer/ and engine/ over dockerode). */
+export interface EnginePort {
+  /** The container labelled with this service id, running or not. */
+  serviceContainer(serviceId: Hex): Promise<string | undefined>;
+  /** Freeze (stateful) or keep serving (stateless), commit, push; returns the pushed digest and timings. */
+  snapshot(container: string, opts: { registry: string; repository: string; tag: string; migrationId: string }): Promise<SnapshotTaken>;
+  /** Pull a base image by reference, so only the thin snapshot layer moves later. */
+  prestage(image: string): Promise<void>;
+  /** Pull exactly repository@digest (the engine verifies the content against it). */
+  pullSnapshot(repository: string, digest: string): Promise<PulledSnapshot>;
+  /**
+   * Recreate the container from the spec the pulled image carries, with the reserved GPUs, and wait until it is
+   * ready. Throws ContainerNotReadyError when it started but never became ready.
+   */
+  startSnapshot(reference: string, opts: { migrationId: string; gpuDeviceIds?: string[]; readyTimeoutMs: number }): Promise<{ containerId: string }>;
+  /** Containers created here for a migration (label role=incoming); all of them without a migration id. */
+  incoming(migrationId?: string): Promise<IncomingContainer[]>;
+  removeContainer(id: string): Promise<void>;
+  /** After completion: the old container (bounded stop) and its local snapshot image go. Returns ms taken. */
+  retire(record: Pick<OutboundRecord, "container" | "imageId" | "frozen">): Promise<number>;
+  /** The migration ended without completing: the old container runs again; the snapshot image goes. */
+  rollback(record: Pick<OutboundRecord, "container" | "imageId">): Promise<void>;
+  /** Snapshot images left here (label blosm.migration), and whether a container still uses each. */
+  snapshotImages(): Promise<Array<{ id: string; migration: string; inUse: boolean }>>;
+  removeImage(id: string): Promise<void>;
+  /** A base image's architecture when it is already here; undefined when it is not. */
+  localImageArchitecture(reference: string): Promise<string | undefined>;
+  /** What this node has free now, after the given reservations. */
+  probe(opts: { reservations: Reservation[]; position?: NodeState["position"]; coverageRadiusM?: number }): Promise<NodeState>;
+}
+
+/** Source-side records of migrations this node snapshotted: they outlive a restart (Redis). */
+export interface OutboundStore {
+  get(id: bigint): Promise<OutboundRecord | undefined>;
+  put(id: bigint, record: OutboundRecord): Promise<void>;
+  delete(id: bigint): Promise<void>;
+  ids(): Promise<bigint[]>;
+}
+
+/** Resources promised by this node's offers. */
+export interface ReservationStore {
+  all(): Promise<Map<string, Reservation>>;
+  get(migrationId: string): Promise<Reservation | undefined>;
+  reserve(migrationId: string, r: Reservation): Promise<void>;
+  release(migrationId: string): Promise<boolean>;
+}
+
+/** Other edge nodes' worker APIs. */
+export interface PeerPort {
+  /** The source's half of a migration's timings (best effort: undefined when unreachable). */
+  sourceHalf(source: Address, id: bigint): Promise<OutboundRecord | undefined>;
+}
+
+/** Everything a step handler may use. */
+export type StepContext = {
+  config: Pick<WorkerConfig, "imageRegistry" | "readyTimeoutMs" | "policy">;
+  registry: RegistryPort;
+  engine: EnginePort;
+  outbound: OutboundStore;
+  reservations: ReservationStore;
+  peers: PeerPort;
+  metrics?: Pick<WorkerMetrics, "observeTimings">;
+  log: Logger;
+};

@@ -1,0 +1,70 @@
+import { describe, expect, it } from "vitest";
+import { State } from "../../chain/abi/migrationRegistry.ts";
+import { ContractRevertError } from "../../lib/errors.ts";
+import { fakeContext, migration, nodeState } from "../../../../test/helpers/workerFakes.ts";
+import { evaluateStep } from "./evaluate.ts";
+
+describe("evaluateStep", () => {
+  it("reserves what it offers, then offers its score on-chain", async () => {
+    const ctx = fakeContext();
+    ctx.registry.set(1n, migration(), State.Requested);
+    const result = await evaluateStep(ctx, 1n);
+    expect(result).toMatchObject({ offer: true });
+    const [[id, score]] = ctx.registry.written("offer") as [[bigint, number]];
+    expect(id).toBe(1n);
+    expect(score).toBe((result as { score: number }).score);
+    expect(await ctx.reservations.get("1")).toEqual({ cpuMillicores: 500, memoryMiB: 256, gpuIds: [], gpuMemoryMiB: 0 });
+  });
+
+  it("does not offer when the node lacks room, and reserves nothing", async () => {
+    const ctx = fakeContext();
+    ctx.engine.free = nodeState({ memoryFreeMiB: 100 });
+    ctx.registry.set(1n, migration(), State.Requested);
+    expect(await evaluateStep(ctx, 1n)).toMatchObject({ offer: false });
+    expect(ctx.registry.writes).toEqual([]);
+    expect(ctx.reservations.held.size).toBe(0);
+  });
+
+  it("counts its own earlier reservations against what the probe finds", async () => {
+    const ctx = fakeContext();
+    await ctx.reservations.reserve("9", { cpuMillicores: 100, memoryMiB: 100, gpuIds: [], gpuMemoryMiB: 0 });
+    ctx.registry.set(1n, migration(), State.Requested);
+    await evaluateStep(ctx, 1n);
+    expect(ctx.engine.calls.find(([n]) => n === "probe")?.[1]).toEqual([{ cpuMillicores: 100, memoryMiB: 100, gpuIds: [], gpuMemoryMiB: 0 }]);
+  });
+
+  it("skips a migration past its offer window, one already offered on, and one no longer open", async () => {
+    const ctx = fakeContext();
+    ctx.registry.set(1n, migration({ offerWindowEnd: 400n }), State.Requested);
+    expect(await evaluateStep(ctx, 1n)).toEqual({ skipped: "offer window closed" });
+    ctx.registry.set(2n, migration(), State.Offered);
+    await ctx.reservations.reserve("2", { cpuMillicores: 1, memoryMiB: 1, gpuIds: [], gpuMemoryMiB: 0 });
+    expect(await evaluateStep(ctx, 2n)).toEqual({ skipped: "already offered" });
+    ctx.registry.set(3n, migration(), State.Assigned);
+    expect(await evaluateStep(ctx, 3n)).toEqual({ skipped: "not open for offers" });
+    expect(ctx.registry.writes).toEqual([]);
+  });
+
+  it("rejects an app type that is not a short name without offering", async () => {
+    const ctx = fakeContext();
+    ctx.registry.set(1n, migration({ appType: `0x${"ff".repeat(32)}` }), State.Requested);
+    expect(await evaluateStep(ctx, 1n)).toEqual({ skipped: "bad app type" });
+    expect(ctx.registry.writes).toEqual([]);
+  });
+
+  it("releases the reservation when the contract refuses the offer", async () => {
+    const ctx = fakeContext();
+    ctx.registry.set(1n, migration(), State.Requested);
+    ctx.registry.failNext.set("offer", new ContractRevertError("offer", "MigrationRegistryTooManyOffers", [1n]));
+    expect(await evaluateStep(ctx, 1n)).toMatchObject({ offer: true });
+    expect(ctx.reservations.held.size).toBe(0);
+  });
+
+  it("releases the reservation and rethrows when the offer transaction fails otherwise (retried later)", async () => {
+    const ctx = fakeContext();
+    ctx.registry.set(1n, migration(), State.Requested);
+    ctx.registry.failNext.set("offer", new Error("connection refused"));
+    await expect(evaluateStep(ctx, 1n)).rejects.toThrow("connection refused");
+    expect(ctx.reservations.held.size).toBe(0);
+  });
+});

@@ -1,0 +1,59 @@
+import { appTypeName, stateName } from "../../chain/registryView.ts";
+import { State } from "../../chain/abi/migrationRegistry.ts";
+import { decide, type Decision } from "../../evaluation/decide.ts";
+import { describeError } from "../../lib/describeError.ts";
+import { ContractRevertError } from "../../lib/errors.ts";
+import type { StepContext } from "../ports.ts";
+
+/** Why no offer was even considered, or the decision (offered or not, with its reasons). */
+export type EvaluateResult = { skipped: string } | Decision;
+
+/**
+ * Candidate side (BloSM Algorithm 2, strict and scored): probe this node, decide, reserve what the offer promises,
+ * then offer on-chain. Callers serialize evaluations: probe, decide and reserve must not interleave, or two
+ * offers count on one GPU. An offer the contract refuses releases its reservation.
+ */
+export async function evaluateStep(ctx: StepContext, id: bigint): Promise<EvaluateResult> {
+  const { registry, engine, reservations, log } = ctx;
+  const [m, state] = await Promise.all([registry.migration(id), registry.state(id)]);
+  if (state !== State.Requested && state !== State.Offered) return skip(ctx, "not open for offers", { state: stateName(state) });
+  if ((await registry.chainNow()) >= m.offerWindowEnd) return skip(ctx, "offer window closed");
+  if (await reservations.get(String(id))) return skip(ctx, "already offered");
+  let appType: string;
+  try {
+    appType = appTypeName(m.appType);
+  } catch (e) {
+    log.warn("rejected request: bad app type", { reason: describeError(e), appType: m.appType });
+    return { skipped: "bad app type" };
+  }
+  const imageArchitecture = m.baseImage === "" ? undefined : await engine.localImageArchitecture(m.baseImage);
+  const self = await registry.node(registry.self);
+  const nodeState = await engine.probe({ reservations: [...(await reservations.all()).values()], position: self.location, coverageRadiusM: self.coverageRadiusM });
+  const decision = decide(
+    {
+      appType, requirements: m.requirements, baseImagePresent: imageArchitecture !== undefined, imageArchitecture,
+      clientPosition: m.hasClientPosition ? m.clientPosition : undefined,
+    },
+    nodeState, ctx.config.policy,
+  );
+  log.info(decision.offer ? "offering" : "not offering", {
+    policy: ctx.config.policy, score: decision.score, reasons: decision.reasons,
+    free: { cpu: nodeState.cpuFreeMillicores, memoryMiB: nodeState.memoryFreeMiB, gpus: nodeState.gpus.length },
+  });
+  if (!decision.offer) return decision;
+  const r = m.requirements;
+  await reservations.reserve(String(id), { cpuMillicores: r.cpuMillicores, memoryMiB: r.memoryMiB, gpuIds: decision.gpuIds, gpuMemoryMiB: r.gpuMemoryMiB });
+  try {
+    await registry.write("offer", [id, decision.score]);
+  } catch (e) {
+    await reservations.release(String(id));
+    if (e instanceof ContractRevertError) return log.info("offer refused on-chain", { error: e.shortMessage }), decision;
+    throw e;
+  }
+  return decision;
+}
+
+function skip(ctx: StepContext, why: string, fields?: Record<string, unknown>): EvaluateResult {
+  ctx.log.info(`${why}; skipping`, fields);
+  return { skipped: why };
+}

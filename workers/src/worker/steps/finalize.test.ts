@@ -1,0 +1,38 @@
+import { describe, expect, it } from "vitest";
+import { State } from "../../chain/abi/migrationRegistry.ts";
+import { BlosmError } from "../../lib/errors.ts";
+import { PEER, fakeContext, migration } from "../../../../test/helpers/workerFakes.ts";
+import { finalizeStep } from "./finalize.ts";
+
+describe("finalizeStep", () => {
+  it("assigns when someone offered and the window closed on-chain", async () => {
+    const ctx = fakeContext();
+    ctx.registry.set(1n, migration({ offerWindowEnd: 400n }), State.Offered);
+    ctx.registry.offerLists.set(1n, [{ node: PEER, score: 10, offeredAt: 300n }]);
+    expect(await finalizeStep(ctx, 1n)).toMatchObject({ done: "assigned" });
+    expect(ctx.registry.written("finalizeAssignment")).toEqual([[1n]]);
+  });
+
+  it("cancels when nobody offered (the container keeps running at the source)", async () => {
+    const ctx = fakeContext();
+    ctx.registry.set(1n, migration({ offerWindowEnd: 400n }), State.Requested);
+    expect(await finalizeStep(ctx, 1n)).toMatchObject({ done: "cancelled" });
+    expect(ctx.registry.written("cancel")).toEqual([[1n]]);
+  });
+
+  it("waits, retryably, while the chain's clock has not reached the window's end", async () => {
+    const ctx = fakeContext();
+    ctx.registry.set(1n, migration({ offerWindowEnd: 600n }), State.Offered);
+    const error = await finalizeStep(ctx, 1n).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BlosmError);
+    expect((error as BlosmError).retryable).toBe(true);
+    expect(ctx.registry.writes).toEqual([]);
+  });
+
+  it("does nothing once the migration is past assignment", async () => {
+    const ctx = fakeContext();
+    ctx.registry.set(1n, migration(), State.Assigned);
+    expect(await finalizeStep(ctx, 1n)).toEqual({ done: "already past assignment" });
+    expect(ctx.registry.writes).toEqual([]);
+  });
+});

@@ -1,0 +1,57 @@
+import { describe, expect, it } from "vitest";
+import { State } from "../../chain/abi/migrationRegistry.ts";
+import { FailureCode, StepFailure } from "../failure.ts";
+import { PEER, SELF, fakeContext, migration, outboundRecord } from "../../../../test/helpers/workerFakes.ts";
+import { createStepRunner, onPermanentFailure } from "./index.ts";
+
+describe("createStepRunner", () => {
+  it("runs evaluations one at a time, other steps at once", async () => {
+    const ctx = fakeContext();
+    for (const id of [1n, 2n]) ctx.registry.set(id, migration(), State.Requested);
+    let probing = 0;
+    let overlap = false;
+    const probe = ctx.engine.probe.bind(ctx.engine);
+    ctx.engine.probe = async (o) => {
+      if (++probing > 1) overlap = true;
+      await new Promise((r) => setTimeout(r, 20));
+      probing--;
+      return probe(o);
+    };
+    const run = createStepRunner();
+    await Promise.all([run(ctx, { step: "evaluate", id: "1" }), run(ctx, { step: "evaluate", id: "2" })]);
+    expect(overlap).toBe(false);
+    expect(ctx.registry.written("offer")).toHaveLength(2);
+  });
+
+  it("refuses an unknown step", () => {
+    expect(() => createStepRunner()(fakeContext(), { step: "teleport" as never, id: "1" })).toThrow(/unknown step "teleport"/);
+  });
+});
+
+describe("onPermanentFailure", () => {
+  it("fails a transfer on-chain with the code the error carries, then resumes the source", async () => {
+    const ctx = fakeContext();
+    ctx.registry.set(5n, migration({ source: SELF, destination: PEER }), State.Assigned);
+    await ctx.outbound.put(5n, outboundRecord({ container: "svc" }));
+    const failed = await onPermanentFailure(ctx, "snapshot", 5n, new StepFailure(FailureCode.SnapshotFailed, "commit failed"));
+    expect(failed).toBe(true);
+    expect(ctx.registry.written("fail")).toEqual([[5n, FailureCode.SnapshotFailed]]);
+    expect(ctx.engine.calls).toContainEqual(["rollback", "svc"]);
+  });
+
+  it("uses Other for an error that carries no code", async () => {
+    const ctx = fakeContext();
+    ctx.registry.set(5n, migration({ source: PEER, destination: SELF }), State.SnapshotPublished);
+    await onPermanentFailure(ctx, "restore", 5n, new Error("socket hang up"));
+    expect(ctx.registry.written("fail")).toEqual([[5n, FailureCode.Other]]);
+  });
+
+  it("leaves the chain alone for other steps and for migrations no longer in transfer", async () => {
+    const ctx = fakeContext();
+    ctx.registry.set(5n, migration(), State.Assigned);
+    ctx.registry.set(6n, migration(), State.Completed);
+    expect(await onPermanentFailure(ctx, "evaluate", 5n, new Error("x"))).toBe(false);
+    expect(await onPermanentFailure(ctx, "restore", 6n, new Error("x"))).toBe(false);
+    expect(ctx.registry.writes).toEqual([]);
+  });
+});

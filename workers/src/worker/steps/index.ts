@@ -1,0 +1,59 @@
+import type { Hex } from "viem";
+import { State } from "../../chain/abi/migrationRegistry.ts";
+import { describeError } from "../../lib/describeError.ts";
+import { failureCodeOf } from "../failure.ts";
+import type { StepJob, StepName } from "../jobs.ts";
+import type { StepContext } from "../ports.ts";
+import { endedStep } from "./ended.ts";
+import { evaluateStep } from "./evaluate.ts";
+import { expireStep } from "./expire.ts";
+import { finalizeStep } from "./finalize.ts";
+import { prestageStep } from "./prestage.ts";
+import { releaseStep } from "./release.ts";
+import { restoreStep } from "./restore.ts";
+import { retireStep } from "./retire.ts";
+import { snapshotStep } from "./snapshot.ts";
+
+const handlers: Record<StepName, (ctx: StepContext, id: bigint, job: StepJob) => Promise<unknown>> = {
+  evaluate: (ctx, id) => evaluateStep(ctx, id),
+  finalize: (ctx, id) => finalizeStep(ctx, id),
+  expire: (ctx, id) => expireStep(ctx, id),
+  snapshot: (ctx, id) => snapshotStep(ctx, id),
+  prestage: (ctx, id) => prestageStep(ctx, id),
+  restore: (ctx, id, job) => restoreStep(ctx, id, job.digest as Hex),
+  retire: (ctx, id) => retireStep(ctx, id),
+  release: (ctx, id) => releaseStep(ctx, id),
+  ended: (ctx, id) => endedStep(ctx, id),
+};
+
+/** Runs one step job. Evaluations run one at a time: probe, decide and reserve must not interleave. */
+export function createStepRunner() {
+  let evaluating: Promise<unknown> = Promise.resolve();
+  return (ctx: StepContext, job: StepJob): Promise<unknown> => {
+    const handler = handlers[job.step];
+    if (!handler) throw new Error(`unknown step "${job.step}"`);
+    const run = () => handler(ctx, BigInt(job.id), job);
+    if (job.step !== "evaluate") return run();
+    const next = evaluating.then(run, run);
+    evaluating = next.catch(() => undefined);
+    return next;
+  };
+}
+
+/** The steps whose permanent failure fails the migration on-chain (the two halves of the transfer). */
+const FAILS_MIGRATION: ReadonlySet<StepName> = new Set(["snapshot", "restore"]);
+
+/**
+ * After a step failed for good: a transfer step that can no longer succeed fails the migration on-chain with the
+ * code its error carries, then settles it here (the source resumes its container). Other steps only log.
+ */
+export async function onPermanentFailure(ctx: StepContext, step: StepName, id: bigint, error: unknown): Promise<boolean> {
+  if (!FAILS_MIGRATION.has(step)) return false;
+  const state = await ctx.registry.state(id);
+  if (state !== State.Assigned && state !== State.SnapshotPublished) return false;
+  const code = failureCodeOf(error);
+  ctx.log.error("failing the migration on-chain", { code, error: describeError(error) });
+  await ctx.registry.write("fail", [id, code]);
+  await endedStep(ctx, id);
+  return true;
+}

@@ -1,0 +1,27 @@
+import { describe, expect, it } from "vitest";
+import { State } from "../../chain/abi/migrationRegistry.ts";
+import { fakeContext, migration } from "../../../../test/helpers/workerFakes.ts";
+import { prestageStep } from "./prestage.ts";
+
+describe("prestageStep", () => {
+  it("pulls the request's base image", async () => {
+    const ctx = fakeContext();
+    ctx.registry.set(1n, migration({ baseImage: "127.0.0.1:5000/apps/driver:1" }), State.Assigned);
+    expect(await prestageStep(ctx, 1n)).toMatchObject({ staged: "127.0.0.1:5000/apps/driver:1" });
+    expect(ctx.engine.calls).toEqual([["prestage", "127.0.0.1:5000/apps/driver:1"]]);
+  });
+
+  it("is best effort: a failed pull is logged, not thrown", async () => {
+    const ctx = fakeContext();
+    ctx.engine.failures.set("prestage", new Error("manifest unknown"));
+    ctx.registry.set(1n, migration({ baseImage: "127.0.0.1:5000/apps/driver:1" }), State.Assigned);
+    expect(await prestageStep(ctx, 1n)).toEqual({ skipped: "pull failed" });
+  });
+
+  it("has nothing to do without a base image", async () => {
+    const ctx = fakeContext();
+    ctx.registry.set(1n, migration(), State.Assigned);
+    expect(await prestageStep(ctx, 1n)).toEqual({ skipped: "no base image named" });
+    expect(ctx.engine.calls).toEqual([]);
+  });
+});

@@ -5,7 +5,7 @@
 import { createServer } from "node:http";
 import { StaticApps } from "../workers/src/gateway/apps.ts";
 import { LocalCapacity } from "../workers/src/gateway/capacity.ts";
-import { Gateway } from "../workers/src/gateway/gateway.ts";
+import { Gateway } from "../workers/src/gateway/server.ts";
 import { StaticNeighbours } from "../workers/src/gateway/neighbours.ts";
 import { createLogger } from "../workers/src/lib/log.ts";
 

@@ -18,7 +18,7 @@ import { LABEL } from "../../workers/src/engine/labels.ts";
 import { pushImage } from "../../workers/src/engine/push.ts";
 import { pullImage } from "../../workers/src/engine/pull.ts";
 import { parseGatewayConfig, type GatewayConfig } from "../../workers/src/gateway/config.ts";
-import { HEADER } from "../../workers/src/gateway/gateway.ts";
+import { HEADER } from "../../workers/src/gateway/protocol.ts";
 import { serviceIdOf } from "../../workers/src/lib/serviceId.ts";
 import { runGateway, type RunningGateway } from "../../workers/src/gateway/runGateway.ts";
 import { APP_LABEL } from "../../workers/src/gateway/apps.ts";

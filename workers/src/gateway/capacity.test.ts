@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { LocalCapacity } from "./capacity.ts";
-import { parsePosition } from "./gateway.ts";
+import { parsePosition } from "./protocol.ts";
 
 const need = { cpuMillicores: 500, memoryMiB: 300, gpuMemoryMiB: 0 };
 

@@ -8,7 +8,7 @@ import { RegistryView } from "../chain/registryView.ts";
 import { DockerApps } from "./apps.ts";
 import { LocalCapacity } from "./capacity.ts";
 import type { GatewayConfig } from "./config.ts";
-import { Gateway } from "./gateway.ts";
+import { Gateway } from "./server.ts";
 import { Mobility } from "./mobility.ts";
 import { RegistryNeighbours } from "./neighbours.ts";
 

@@ -1,5 +1,5 @@
 import { distanceM } from "../lib/geo.ts";
-import { HEADER, formatPosition } from "../gateway/gateway.ts";
+import { HEADER, formatPosition } from "../gateway/protocol.ts";
 import type { Position } from "../gateway/neighbours.ts";
 
 export type SimCluster = { name: string; gateway: string; location: Position; coverageRadiusM: number };

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { timingSafeEqual } from "node:crypto";
 import { describeError } from "../lib/describeError.ts";
+import { HttpError, readBody } from "../lib/http.ts";
 import { BlosmError, ConfigError } from "../lib/errors.ts";
 import type { EdgeWorker } from "./edgeWorker.ts";
 import { requestMigration, type MigrateRequest } from "./requestMigration.ts";
@@ -45,8 +46,9 @@ async function handle(worker: EdgeWorker, req: IncomingMessage, res: ServerRespo
     if (!token || !authorized(req.headers.authorization, token)) return send(res, 401, { error: "missing or wrong bearer token" });
     let body: MigrateRequest;
     try {
-      body = JSON.parse(await readBody(req, 16_384)) as MigrateRequest;
+      body = JSON.parse((await readBody(req, 16_384)).toString("utf8")) as MigrateRequest;
     } catch (e) {
+      if (e instanceof HttpError) return send(res, e.status, { error: e.message });
       return send(res, 400, { error: `body is not JSON: ${(e as Error).message}` });
     }
     if (typeof body?.container !== "string" || body.container === "") return send(res, 400, { error: "container: required" });
@@ -65,17 +67,6 @@ function authorized(header: string | undefined, token: string) {
   const given = Buffer.from(header?.replace(/^Bearer /, "") ?? "");
   const want = Buffer.from(token);
   return given.length === want.length && timingSafeEqual(given, want);
-}
-
-async function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  let size = 0;
-  const chunks: Buffer[] = [];
-  for await (const c of req) {
-    size += (c as Buffer).length;
-    if (size > limit) throw new Error(`larger than ${limit} bytes`);
-    chunks.push(c as Buffer);
-  }
-  return Buffer.concat(chunks).toString("utf8");
 }
 
 function send(res: ServerResponse, status: number, body: unknown) {

@@ -1,0 +1,52 @@
+import type { Needs } from "./capacity.ts";
+import type { Position } from "./neighbours.ts";
+
+/** The gateway's wire protocol: headers clients and peer gateways send and read. */
+export const HEADER = {
+  client: "x-blosm-client",
+  position: "x-blosm-position",
+  servedBy: "x-blosm-served-by",
+  /** "local", "forwarded" (insufficient resources here), "followed" (the service moved), "held" (waited out a handover). */
+  route: "x-blosm-route",
+  /** Set when the client should call another cluster's gateway from now on (its service moved there). */
+  gateway: "x-blosm-gateway",
+  forwardedFrom: "x-blosm-forwarded-from",
+  reason: "x-blosm-reason",
+} as const;
+
+export const CLIENT_RE = /^[A-Za-z0-9._-]{1,24}$/;
+
+/** Parses "lat,lon" in decimal degrees; throws a message naming what is wrong. */
+export function parsePosition(raw: string): Position {
+  const m = raw.trim().match(/^(-?\d{1,3}(?:\.\d{1,7})?)\s*,\s*(-?\d{1,3}(?:\.\d{1,7})?)$/);
+  if (!m) throw new Error(`"${raw.slice(0, 40)}" is not "lat,lon" in decimal degrees`);
+  const lat = Number(m[1]);
+  const lon = Number(m[2]);
+  if (Math.abs(lat) > 90) throw new Error(`latitude ${lat} is outside -90..90`);
+  if (Math.abs(lon) > 180) throw new Error(`longitude ${lon} is outside -180..180`);
+  return { latE6: Math.round(lat * 1e6), lonE6: Math.round(lon * 1e6) };
+}
+
+export const formatPosition = (p: Position) => `${(p.latE6 / 1e6).toFixed(6)},${(p.lonE6 / 1e6).toFixed(6)}`;
+
+/** An answer, buffered. */
+export type Reply = { status: number; headers: Record<string, string>; body: Buffer };
+/** An answer, or why there was none: no app container here, or the target did not answer. */
+export type Attempt = Reply | { failed: "no-app" | "unreachable"; error: string };
+/** One inference request as it travels: to the local container, a neighbour, or the service's new cluster. */
+export type Call = { type: string; body: Buffer; contentType: string; client?: string; position?: Position; timeoutMs: number };
+
+export const isReply = (a: Attempt): a is Reply => !("failed" in a);
+
+/** A 503 that says why (full, no app, handover): the sender should try elsewhere, not pass it on. */
+export const refused = (r: Attempt): r is Reply => isReply(r) && r.status === 503 && r.headers[HEADER.reason] !== undefined;
+
+export function withHeaders(r: Reply, h: Record<string, string>): Reply {
+  return { ...r, headers: { ...r.headers, ...h } };
+}
+
+export function jsonReply(status: number, body: unknown, headers: Record<string, string> = {}): Reply {
+  return { status, headers: { "content-type": "application/json", ...headers }, body: Buffer.from(JSON.stringify(body)) };
+}
+
+export const describeNeeds = (n: Needs) => `${n.cpuMillicores} millicores, ${n.memoryMiB} MiB, ${n.gpuMemoryMiB} MiB GPU memory`;

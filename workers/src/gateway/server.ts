@@ -1,0 +1,226 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Hex } from "viem";
+import { describeError } from "../lib/describeError.ts";
+import { distanceM } from "../lib/geo.ts";
+import { HttpError, header, readBody } from "../lib/http.ts";
+import type { Logger } from "../lib/log.ts";
+import { serviceIdOf } from "../lib/serviceId.ts";
+import type { AppSource } from "./apps.ts";
+import type { LocalCapacity, Needs } from "./capacity.ts";
+import { GatewayMetrics } from "./metrics.ts";
+import type { Handover, Mobility } from "./mobility.ts";
+import type { NeighbourSource, Position } from "./neighbours.ts";
+import {
+  CLIENT_RE, HEADER, describeNeeds, formatPosition, isReply, jsonReply, parsePosition, refused, withHeaders,
+  type Attempt, type Call, type Reply,
+} from "./protocol.ts";
+import { routeInfer } from "./route.ts";
+import { Upstream } from "./upstream.ts";
+
+export type GatewayOptions = {
+  name: string;
+  apps: Record<string, { needs: Needs; timeoutMs: number }>;
+  holdTimeoutMs: number;
+  queueTimeoutMs: number;
+  maxBodyBytes: number;
+  /** How long a neighbour that failed or said it was full is skipped. */
+  avoidMs?: number;
+};
+
+/**
+ * One edge cluster's entry point (BloSM Algorithm 3 from the client's side): the HTTP server. It parses and checks
+ * each request, asks route.ts where it goes, and carries that out with the local apps, the capacity ledger, the
+ * neighbours and the upstream pool. `POST /apps/:type/infer` is the clients' call; `POST /clients/:id/position`
+ * reports a position alone; `/capacity`, `/healthz` and `/metrics` are for peers and operators.
+ */
+export class Gateway {
+  private server?: Server;
+  private readonly stats = new GatewayMetrics();
+  readonly metrics = this.stats.registry;
+  private readonly upstream = new Upstream();
+  url = "";
+
+  constructor(
+    readonly o: GatewayOptions,
+    private readonly d: { apps: AppSource; capacity: LocalCapacity; neighbours: NeighbourSource; mobility?: Mobility; log: Logger },
+  ) {}
+
+  async listen(host: string, port: number): Promise<string> {
+    this.server = createServer((req, res) => {
+      const t0 = performance.now();
+      this.handle(req).then(
+        (r) => this.reply(res, r, t0),
+        (e) => {
+          const status = e instanceof HttpError ? e.status : 500;
+          if (status === 500) this.d.log.error("request failed", { error: describeError(e) });
+          this.reply(res, jsonReply(status, { error: e instanceof HttpError ? e.message : describeError(e) }), t0);
+        },
+      );
+    });
+    this.server.keepAliveTimeout = 30_000;
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once("error", reject);
+      this.server!.listen(port, host, () => resolve());
+    });
+    const a = this.server.address();
+    this.url = `http://${host.includes(":") ? `[${host}]` : host}:${typeof a === "object" && a ? a.port : port}`;
+    return this.url;
+  }
+
+  async close(): Promise<void> {
+    if (!this.server) return;
+    await new Promise<void>((r) => {
+      this.server!.close(() => r());
+      this.server!.closeIdleConnections();
+      setTimeout(() => this.server!.closeAllConnections(), 5000).unref(); // accepted requests get 5 s to finish
+    });
+    await this.upstream.close();
+  }
+
+  private reply(res: ServerResponse, r: Reply, t0: number) {
+    this.stats.observe(r, (performance.now() - t0) / 1000);
+    if (!r.headers[HEADER.servedBy] && r.status >= 400) r.headers[HEADER.servedBy] = this.o.name;
+    res.writeHead(r.status, { ...r.headers, "content-length": r.body.length });
+    res.end(r.body);
+  }
+
+  private async handle(req: IncomingMessage): Promise<Reply> {
+    const raw = req.url ?? "/";
+    const q = raw.indexOf("?");
+    const pathname = q < 0 ? raw : raw.slice(0, q);
+    const infer = pathname.match(/^\/apps\/([^/]+)\/infer$/);
+    if (infer) {
+      if (req.method !== "POST") throw new HttpError(405, `use POST for ${pathname}`);
+      return this.infer(req, decodeURIComponent(infer[1]!));
+    }
+    const pos = pathname.match(/^\/clients\/([^/]+)\/position$/);
+    if (pos) {
+      if (req.method !== "POST") throw new HttpError(405, `use POST for ${pathname}`);
+      return this.positionUpdate(req, decodeURIComponent(pos[1]!));
+    }
+    if (req.method === "GET" && pathname === "/capacity") {
+      return jsonReply(200, { name: this.o.name, free: this.d.capacity.remaining(), inFlight: this.d.capacity.requests });
+    }
+    if (req.method === "GET" && pathname === "/healthz") return jsonReply(200, { ok: true, name: this.o.name, apps: Object.keys(this.o.apps) });
+    if (req.method === "GET" && pathname === "/metrics") {
+      return { status: 200, headers: { "content-type": this.metrics.contentType, [HEADER.route]: "meta" }, body: Buffer.from(await this.metrics.metrics()) };
+    }
+    throw new HttpError(404, `no route ${req.method} ${pathname}; clients POST /apps/<type>/infer`);
+  }
+
+  private clientOf(req: IncomingMessage): { client?: string; position?: Position } {
+    const client = header(req.headers, HEADER.client);
+    if (client !== undefined && !CLIENT_RE.test(client)) throw new HttpError(400, `${HEADER.client}: must be 1-24 letters, digits, dots, dashes or underscores`);
+    const raw = header(req.headers, HEADER.position);
+    let position: Position | undefined;
+    if (raw !== undefined) {
+      try {
+        position = parsePosition(raw);
+      } catch (e) {
+        throw new HttpError(400, `${HEADER.position}: ${(e as Error).message}`);
+      }
+    }
+    return { client, position };
+  }
+
+  private async positionUpdate(req: IncomingMessage, client: string): Promise<Reply> {
+    if (!CLIENT_RE.test(client)) throw new HttpError(400, "client id: must be 1-24 letters, digits, dots, dashes or underscores");
+    let body: { lat?: unknown; lon?: unknown; apps?: unknown };
+    try {
+      body = JSON.parse((await readBody(req, 4096)).toString("utf8")) as typeof body;
+    } catch (e) {
+      if (e instanceof HttpError) throw e;
+      throw new HttpError(400, `body: not JSON (${(e as Error).message}); send {"lat": 35.88, "lon": 128.61}`);
+    }
+    if (typeof body?.lat !== "number" || typeof body?.lon !== "number") throw new HttpError(400, 'body: lat and lon must be numbers, e.g. {"lat": 35.88, "lon": 128.61}');
+    let position: Position;
+    try {
+      position = parsePosition(`${body.lat},${body.lon}`);
+    } catch (e) {
+      throw new HttpError(400, `body: ${(e as Error).message}`);
+    }
+    const types = body.apps === undefined ? Object.keys(this.o.apps) : body.apps;
+    if (!Array.isArray(types) || types.some((t) => typeof t !== "string" || !this.o.apps[t])) throw new HttpError(400, `body.apps: must list app types served here (${Object.keys(this.o.apps).join(", ")})`);
+    for (const t of types as string[]) void this.d.mobility?.observe(client, t, position);
+    const me = this.d.neighbours.self();
+    return jsonReply(202, { client, position: formatPosition(position), insideCoverage: me ? distanceM(position, me.location) <= me.coverageRadiusM : null }, { [HEADER.route]: "meta" });
+  }
+
+  private async infer(req: IncomingMessage, type: string): Promise<Reply> {
+    const app = this.o.apps[type];
+    if (!app) throw new HttpError(404, `unknown app type "${type.slice(0, 40)}": this gateway serves ${Object.keys(this.o.apps).join(", ")}`);
+    const { client, position } = this.clientOf(req);
+    const body = await readBody(req, this.o.maxBodyBytes);
+    if (body.length === 0) throw new HttpError(400, "empty body: send the app's input (for driver-profiling a 40x15 window of CAN features)");
+    const forwarded = header(req.headers, HEADER.forwardedFrom) !== undefined;
+    const call: Call = { type, body, contentType: header(req.headers, "content-type") ?? "application/octet-stream", client, position, timeoutMs: app.timeoutMs };
+    if (client && position && !forwarded) void this.d.mobility?.observe(client, type, position);
+    const serviceId = client ? serviceIdOf(client, type) : undefined;
+    const mobility = this.d.mobility;
+    return routeInfer({ gateway: this.o.name, type, forwarded, remaining: () => describeNeeds(this.d.capacity.remaining()) }, {
+      tryAdmit: () => this.d.capacity.tryAdmit(app.needs),
+      runLocal: () => this.runLocal(call, app.needs, serviceId),
+      queueLocal: async () => (await this.d.capacity.admitWithin(app.needs, this.o.queueTimeoutMs))
+        ? this.runLocal(call, app.needs, serviceId) : { failed: "unreachable", error: "no room here" },
+      forwardToNeighbours: () => this.forwardToNeighbours(call, app.needs),
+      follow: (gateway, route) => this.follow(gateway, call, route),
+      holdAndFollow: (done) => this.holdAndFollow(done, call),
+      mobilityRoute: client && mobility ? () => mobility.route(client, type) : undefined,
+    });
+  }
+
+  /** Waits (up to holdTimeoutMs) for a handover to end, then sends the request to where the service went. */
+  private async holdAndFollow(done: Promise<Handover>, call: Call): Promise<Reply | undefined> {
+    const outcome = await Promise.race([done, sleep(this.o.holdTimeoutMs).then(() => ({ ok: false as const, reason: `handover not finished after ${this.o.holdTimeoutMs} ms` }))]);
+    return outcome.ok ? this.follow(outcome.gateway, call, "held") : undefined;
+  }
+
+  /** Sends the request to the gateway of the cluster the client's service moved to, telling the client to switch. */
+  private async follow(gateway: string, call: Call, route: "followed" | "held"): Promise<Reply | undefined> {
+    const r = await this.forwardTo(gateway, call, route);
+    return isReply(r) && !refused(r) ? withHeaders(r, { [HEADER.gateway]: gateway, [HEADER.route]: route }) : undefined;
+  }
+
+  /** Runs an admitted request on the local app container and releases its resources when done. */
+  private async runLocal(call: Call, needs: Needs, serviceId: Hex | undefined): Promise<Attempt> {
+    try {
+      const target = await this.d.apps.find(call.type, serviceId);
+      if (!target) return { failed: "no-app", error: `no running ${call.type} container here` };
+      if (target.paused) return { failed: "unreachable", error: `the ${call.type} container ${target.id.slice(0, 12)} is frozen (a stateful migration)` };
+      try {
+        const r = await this.upstream.send(target, call);
+        return withHeaders(r, { [HEADER.servedBy]: this.o.name, [HEADER.route]: "local" });
+      } catch (e) {
+        this.d.apps.invalidate();
+        return { failed: "unreachable", error: `the ${call.type} container ${target.id.slice(0, 12)} did not answer: ${describeError(e)}` };
+      }
+    } finally {
+      this.d.capacity.release(needs);
+    }
+  }
+
+  private async forwardToNeighbours(call: Call, needs: Needs): Promise<Reply | undefined> {
+    for (const n of this.d.neighbours.candidates(call.type, needs)) {
+      const r = await this.forwardTo(n.gateway, call, "forwarded");
+      if (isReply(r)) {
+        if (r.status === 503 && r.headers[HEADER.reason]) {
+          this.d.neighbours.avoid(n.operator, r.headers[HEADER.reason] === "insufficient-resources" ? 200 : this.o.avoidMs ?? 2000, r.headers[HEADER.reason]!);
+          continue;
+        }
+        return withHeaders(r, { [HEADER.route]: "forwarded" });
+      }
+      this.d.neighbours.avoid(n.operator, this.o.avoidMs ?? 2000, r.error);
+    }
+    return undefined;
+  }
+
+  private async forwardTo(gateway: string, call: Call, why: string): Promise<Attempt> {
+    try {
+      return await this.upstream.sendToGateway(gateway, call, { [HEADER.forwardedFrom]: this.o.name, "x-blosm-why": why });
+    } catch (e) {
+      return { failed: "unreachable", error: describeError(e) };
+    }
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());

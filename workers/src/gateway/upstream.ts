@@ -1,0 +1,35 @@
+import { Pool } from "undici";
+import type { AppTarget } from "./apps.ts";
+import { HEADER, formatPosition, type Call, type Reply } from "./protocol.ts";
+
+/**
+ * HTTP/1.1 to app containers and peer gateways on pooled keep-alive connections (undici), answers buffered.
+ * One pool per origin, closed with the gateway.
+ */
+export class Upstream {
+  private readonly pools = new Map<string, Pool>();
+
+  async send(target: Pick<AppTarget, "host" | "port" | "path">, call: Call, extra: Record<string, string> = {}): Promise<Reply> {
+    const origin = `http://${target.host.includes(":") ? `[${target.host}]` : target.host}:${target.port}`;
+    let pool = this.pools.get(origin);
+    if (!pool) this.pools.set(origin, (pool = new Pool(origin, { connections: 256, keepAliveTimeout: 10_000 })));
+    const headers: Record<string, string> = { "content-type": call.contentType, ...extra };
+    if (call.client) headers[HEADER.client] = call.client;
+    if (call.position) headers[HEADER.position] = formatPosition(call.position);
+    const res = await pool.request({ path: target.path, method: "POST", headers, body: call.body, headersTimeout: call.timeoutMs, bodyTimeout: call.timeoutMs });
+    const body = Buffer.from(await res.body.arrayBuffer());
+    const out: Record<string, string> = { "content-type": String(res.headers["content-type"] ?? "application/octet-stream") };
+    for (const h of [HEADER.servedBy, HEADER.reason, HEADER.gateway]) if (typeof res.headers[h] === "string") out[h] = res.headers[h] as string;
+    return { status: res.statusCode, headers: out, body };
+  }
+
+  /** The same request at another cluster's gateway. */
+  sendToGateway(gateway: string, call: Call, extra: Record<string, string>): Promise<Reply> {
+    const u = new URL(`/apps/${encodeURIComponent(call.type)}/infer`, gateway);
+    return this.send({ host: u.hostname, port: Number(u.port || 80), path: u.pathname }, call, extra);
+  }
+
+  async close() {
+    await Promise.all([...this.pools.values()].map((p) => p.close().catch(() => {})));
+  }
+}

@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import { buildImage } from "../workers/src/plane/localImages.ts";
 import { startRig } from "../workers/src/plane/rig.ts";
 import { pushImage } from "../workers/src/engine/push.ts";
+import { onStopSignal } from "../workers/src/lib/shutdown.ts";
 
 const { values } = parseArgs({ options: { engines: { type: "string", default: "3" }, sizes: { type: "string", default: "small" } }, strict: true });
 const count = Number(values.engines);
@@ -25,16 +26,10 @@ for (const s of String(values.sizes).split(",")) if (!(s in sizes)) {
   process.exit(2);
 }
 const rig = await startRig(count);
-let stopping = false;
-const stop = async () => {
-  if (stopping) return;
-  stopping = true;
+const stopped = onStopSignal(async () => {
   console.log("\nrig: tearing down engines and registry…");
   await rig.stop();
-  process.exit(0);
-};
-process.on("SIGINT", () => void stop());
-process.on("SIGTERM", () => void stop());
+});
 for (const s of String(values.sizes).split(",")) {
   const ref = `${rig.registry.address}/blosm/app-${s}:1`;
   console.log(`rig: building ${ref}…`);
@@ -46,4 +41,5 @@ for (const s of String(values.sizes).split(",")) {
 console.log(`rig: registry ${rig.registry.address}`);
 for (const e of rig.engines) console.log(`rig: engine ${e.name}: DOCKER_HOST=unix://${e.socket}`);
 console.log("rig: ready; Ctrl-C tears everything down");
-await new Promise(() => {});
+await stopped;
+process.exit(0);

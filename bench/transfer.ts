@@ -20,6 +20,7 @@ import { LABEL } from "../workers/src/engine/labels.ts";
 import { migrateContainer } from "../workers/src/transfer/migrate.ts";
 import { pullImage } from "../workers/src/engine/pull.ts";
 import { pushImage } from "../workers/src/engine/push.ts";
+import { onStopSignal } from "../workers/src/lib/shutdown.ts";
 
 const run = promisify(execFile);
 const FULL = process.env.BENCH_FULL === "1";
@@ -110,12 +111,10 @@ async function byHand(src: Engine, dst: Engine, name: string, ref: string, pullR
 }
 
 let teardown: (() => Promise<void>) | undefined;
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    process.stderr.write(`\n${signal}: tearing down the engines, registries and the shaped link…\n`);
-    void (teardown?.() ?? Promise.resolve()).finally(() => process.exit(130));
-  });
-}
+void onStopSignal(async () => {
+  process.stderr.write("\nstopping: tearing down the engines, registries and the shaped link…\n");
+  await teardown?.();
+}).then(() => process.exit(130));
 
 async function main() {
   if (process.getuid?.() !== 0) throw new Error("bench:transfer needs root (dockerd, ip netns, tc)");

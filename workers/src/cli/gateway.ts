@@ -1,6 +1,7 @@
 import { loadGatewayConfig } from "../gateway/config.ts";
 import { runGateway } from "../gateway/runGateway.ts";
 import { ConfigError } from "../lib/errors.ts";
+import { onStopSignal } from "../lib/shutdown.ts";
 import { createLogger } from "../lib/log.ts";
 import { parse, type Command } from "./command.ts";
 
@@ -15,11 +16,7 @@ const gateway: Command = {
     const config = await loadGatewayConfig(values.config as string);
     const running = await runGateway(config, { log: createLogger() });
     console.error(`blosm gateway ${config.name}: ${running.url} (apps: ${Object.keys(config.apps).join(", ")})`);
-    await new Promise<void>((resolve) => {
-      const stop = () => void running.stop().then(resolve, resolve);
-      process.once("SIGINT", stop);
-      process.once("SIGTERM", stop);
-    });
+    await onStopSignal(() => running.stop(), { graceMs: 60_000, onForced: (why) => console.error(`blosm gateway: ${why}`) });
     return 0;
   },
 };

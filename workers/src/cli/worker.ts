@@ -1,4 +1,5 @@
 import { createLogger } from "../lib/log.ts";
+import { onStopSignal } from "../lib/shutdown.ts";
 import { loadWorkerConfig } from "../worker/config.ts";
 import { REASONS, type ReasonName } from "../worker/requestMigration.ts";
 import { runWorker } from "../worker/runWorker.ts";
@@ -17,11 +18,7 @@ const worker: Command = {
     const config = await loadWorkerConfig(values.config as string);
     const running = await runWorker(config, { log: createLogger() });
     console.error(`blosm worker ${config.name}: node ${running.worker.address}, API ${running.apiUrl}`);
-    await new Promise<void>((resolve) => {
-      const stop = () => void running.stop().then(resolve, resolve);
-      process.once("SIGINT", stop);
-      process.once("SIGTERM", stop);
-    });
+    await onStopSignal(() => running.stop(), { graceMs: 60_000, onForced: (why) => console.error(`blosm worker: ${why}`) });
     return 0;
   },
 };

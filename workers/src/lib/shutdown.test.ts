@@ -21,4 +21,13 @@ describe("createShutdown", () => {
     expect(second).toBe(first);
     expect(shutdown.closing).toBe(true);
   });
+
+  it("closes at once what is added while shutting down", async () => {
+    const shutdown = createShutdown();
+    await shutdown.run();
+    let closed = false;
+    shutdown.add("late engine", () => (closed = true));
+    await new Promise((r) => setTimeout(r, 0));
+    expect(closed).toBe(true);
+  });
 });

@@ -4,7 +4,10 @@
  * cannot hold the rest. Errors are collected, never thrown halfway.
  */
 export type Shutdown = {
-  /** Registers a close step; returns a function that unregisters it (closed early by its owner). */
+  /**
+   * Registers a close step; returns a function that unregisters it (closed early by its owner). A step added
+   * while shutting down (something that finished starting just then) is closed at once.
+   */
   add(name: string, close: () => Promise<unknown> | unknown): () => void;
   /** Runs every registered step once, newest first; later calls return the same promise. */
   run(): Promise<Array<{ name: string; error: unknown }>>;
@@ -17,6 +20,10 @@ export function createShutdown(opts: { stepTimeoutMs?: number } = {}): Shutdown 
   const stepTimeoutMs = opts.stepTimeoutMs ?? 15_000;
   return {
     add(name, close) {
+      if (running) {
+        void Promise.resolve().then(close).catch(() => {});
+        return () => {};
+      }
       const step = { name, close };
       steps.push(step);
       return () => {

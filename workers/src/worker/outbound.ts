@@ -1,19 +1,7 @@
 import type { Redis } from "ioredis";
-import type { OutboundStore } from "./ports.ts";
+import type { OutboundRecord, OutboundStore } from "./ports.ts";
 
-/** What the source remembers of a migration it snapshotted: enough to retire or resume its container later. */
-export type OutboundRecord = {
-  container: string;
-  imageId: string;
-  frozen: boolean;
-  digest: string;
-  startedAt: number;
-  pausedAt?: number;
-  freezeMs: number;
-  snapshotMs: number;
-  pushMs: number;
-  bytesPushed: number;
-};
+export type { OutboundRecord };
 
 const WEEK_S = 7 * 86_400;
 

@@ -8,13 +8,27 @@ import type { Reservation } from "../evaluation/reservations.ts";
 import type { Logger } from "../lib/log.ts";
 import type { WorkerConfig } from "./config.ts";
 import type { WorkerMetrics } from "./metrics.ts";
-import type { OutboundRecord } from "./outbound.ts";
 
 /**
  * The worker's ports: the interfaces its steps, router and recovery are written against. The worker wires the
  * real adapters (viem + the registry, dockerode + transfer/, Redis); unit tests pass fakes of these interfaces
  * (test/helpers/workerFakes.ts), while Docker, the chain and Redis themselves stay real in the integration suites.
  */
+
+
+/** What the source remembers of a migration it snapshotted: enough to retire or resume its container later. */
+export type OutboundRecord = {
+  container: string;
+  imageId: string;
+  frozen: boolean;
+  digest: string;
+  startedAt: number;
+  pausedAt?: number;
+  freezeMs: number;
+  snapshotMs: number;
+  pushMs: number;
+  bytesPushed: number;
+};
 
 /** The registry as one edge node sees it: typed reads, this node's own transactions, the chain's clock. */
 export interface RegistryPort {

@@ -1,0 +1,89 @@
+import { writeFile } from "node:fs/promises";
+import { migrationHistory, type MigrationRecord } from "../chain/history.ts";
+import { stateName } from "../chain/registryView.ts";
+import { distanceM } from "../lib/geo.ts";
+import { toJson } from "../lib/json.ts";
+import { serviceIdOf } from "../lib/serviceId.ts";
+import type { LocalPlane } from "./localPlane.ts";
+import { describeMigrationEvent, watchMigrations } from "./migrationWatch.ts";
+import { renderSvg } from "./plot.ts";
+import { bold, type Progress } from "./progress.ts";
+import { cameraFrame, canWindow } from "./sampleApps.ts";
+import { simulate, type CarSummary } from "./simulator.ts";
+import { CLUSTERS, RADIUS_M, ROUTE, type PlaneOptions } from "./topology.ts";
+
+/**
+ * The cars drive across the plane, calling their gateways; each request (or one a second), each handover and each
+ * migration phase is printed as it happens, then the on-chain record and a summary. Exit code 0 when no request
+ * was lost. With --json, stdout carries one JSON object per line and nothing else.
+ */
+export async function driveCars(plane: LocalPlane, o: PlaneOptions, progress: Progress): Promise<number> {
+  const { out } = progress;
+  const chain = plane.registry!;
+  const clusters = plane.clusters;
+  const name = (a?: string) => plane.nameOf(a);
+  const json = (value: unknown) => process.stdout.write(`${toJson(value)}\n`);
+  out(`\n${bold(`${o.cars} car${o.cars > 1 ? "s" : ""}`)} drive east from lon ${(ROUTE.from.lonE6 / 1e6).toFixed(3)} to ${(ROUTE.to.lonE6 / 1e6).toFixed(3)} at ${o.speed} m/s, ${o.rate} ${o.app} requests/s each, through the gateways; clusters every 2.7 km, coverage ${RADIUS_M} m${o.busy ? `; ${o.busy} is busy` : ""}\n\n`);
+  const stopWatch = watchMigrations(chain, (e) => {
+    if (o.json) json({ type: "migration", id: e.id, state: stateName(e.state) });
+    else out(`  ${bold(describeMigrationEvent(e, name))}\n`);
+  });
+  const lastPrint = new Map<string, number>();
+  const body = (seq: number) => (o.app === "driver-profiling" ? { body: canWindow(seq), contentType: "text/csv" } : { body: cameraFrame(seq), contentType: "image/x-portable-pixmap" });
+  const result = await simulate({
+    clusters, cars: o.cars, speedMps: o.speed, rate: o.rate, from: ROUTE.from, to: ROUTE.to, appType: o.app, body,
+    stopped: () => plane.closing, staggerS: 2,
+    onRecord: (r) => {
+      if (o.json) return void json({ type: "request", ...r });
+      if (!o.every && Date.now() - (lastPrint.get(r.car) ?? 0) < 1000 && r.status === 200) return;
+      lastPrint.set(r.car, Date.now());
+      const inside = clusters.filter((c) => distanceM(r.position, c.location) <= c.coverageRadiusM).map((c) => c.name).join("+") || "no coverage";
+      const answer = r.status === 200 ? `served by ${r.servedBy}${r.route === "local" ? "" : ` (${r.route})`}` : `LOST (${r.status || "no answer"}: ${r.error?.slice(0, 80)})`;
+      out(`  ${(r.atMs / 1000).toFixed(1).padStart(6)} s  ${r.car} #${String(r.seq).padEnd(4)} lon ${(r.position.lonE6 / 1e6).toFixed(4)}  in ${inside.padEnd(18)} ${r.ms.toFixed(0).padStart(5)} ms  ${answer}\n`);
+    },
+    onHandover: (h) => {
+      if (o.json) json({ type: "handover", ...h });
+      else out(`  ${bold(`⇄ ${h.car} now served by ${h.to}`)}: last answer from ${h.from} to first from ${h.to} ${h.gapMs} ms (request interval ${Math.round(1000 / o.rate)} ms)\n`);
+    },
+  });
+  stopWatch();
+  if (plane.closing) return 130;
+
+  // What the chain itself says happened (the same answer a block explorer gives).
+  const records = (await Promise.all(Array.from({ length: o.cars }, (_, k) => migrationHistory(chain.client, chain.address, chain.abi, { serviceId: serviceIdOf(`car-${k + 1}`, o.app) })))).flat();
+  const handovers = result.cars.flatMap((c) => c.handovers);
+  if (o.plot) {
+    await writeFile(o.plot, renderSvg(result.records, handovers, { title: `blosm simulate: ${o.cars} car(s), ${o.app}, ${o.speed} m/s, ${o.rate} req/s`, clusters: CLUSTERS.map((c) => c.name) }));
+  }
+  const total = summarizeCars(result.cars);
+  if (o.json) {
+    json({ type: "summary", ...total, cars: result.cars, migrations: records, plot: o.plot ?? null });
+    return total.lost === 0 ? 0 : 1;
+  }
+  out(printedSummary(records, handovers, total, o, name));
+  return total.lost === 0 ? 0 : 1;
+}
+
+export function summarizeCars(cars: CarSummary[]) {
+  const byCluster: Record<string, number> = {};
+  for (const c of cars) for (const [k, v] of Object.entries(c.byCluster)) byCluster[k] = (byCluster[k] ?? 0) + v;
+  return {
+    sent: cars.reduce((n, c) => n + c.sent, 0), ok: cars.reduce((n, c) => n + c.ok, 0), lost: cars.reduce((n, c) => n + c.lost, 0),
+    forwarded: cars.reduce((n, c) => n + c.forwarded, 0), byCluster,
+    p50: Math.max(0, ...cars.map((c) => c.p50)), p99: Math.max(0, ...cars.map((c) => c.p99)),
+  };
+}
+
+function printedSummary(
+  records: MigrationRecord[], handovers: CarSummary["handovers"], total: ReturnType<typeof summarizeCars>, o: PlaneOptions, name: (a?: string) => string,
+): string {
+  const lines = [`\n${bold("On-chain record")}:`];
+  for (const r of records) {
+    lines.push(`  #${r.id} ${name(r.source)} → ${name(r.destination)}  ${r.outcome}  total ${r.timings?.totalMs ?? "-"} ms, downtime ${r.timings?.downtimeMs ?? "-"} ms, ${r.timings?.bytesMoved ?? "-"} bytes`);
+  }
+  const interval = Math.round(1000 / o.rate);
+  lines.push(`\n${bold("Summary")}: ${records.length} migration${records.length === 1 ? "" : "s"}; handovers as the cars saw them (last answer at the source → first at the destination): ${handovers.map((h) => `${h.car} ${h.from}→${h.to} ${h.gapMs} ms`).join(", ") || "none"} (request interval ${interval} ms)`);
+  lines.push(`  requests: ${total.sent} sent, ${total.ok} served (${Object.entries(total.byCluster).map(([c, n]) => `${c} ${n}`).join(", ")}), forwarded ${total.forwarded}, lost ${total.lost}; latency p50 ${total.p50.toFixed(1)} ms, p99 ${total.p99.toFixed(1)} ms`);
+  if (o.plot) lines.push(`  plot: ${o.plot}`);
+  return `${lines.join("\n")}\n\n`;
+}

@@ -1,0 +1,215 @@
+import { appendFileSync } from "node:fs";
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { createPublicClient, http, stringToHex, type Address } from "viem";
+import { mnemonicToAccount } from "viem/accounts";
+import { RegistryView } from "../chain/registryView.ts";
+import { LABEL } from "../engine/labels.ts";
+import { pushImage } from "../engine/push.ts";
+import { APP_LABEL } from "../gateway/apps.ts";
+import { parseGatewayConfig } from "../gateway/config.ts";
+import { runGateway, type RunningGateway } from "../gateway/runGateway.ts";
+import { BlosmError } from "../lib/errors.ts";
+import { createLogger } from "../lib/log.ts";
+import { serviceIdOf } from "../lib/serviceId.ts";
+import { createShutdown } from "../lib/shutdown.ts";
+import { waitFor } from "../lib/waitFor.ts";
+import { parseWorkerConfig } from "../worker/config.ts";
+import { runWorker, type RunningWorker } from "../worker/runWorker.ts";
+import { startDevChain } from "./devChain.ts";
+import { deployRegistry } from "./deploy.ts";
+import { startEngine, type Engine } from "./dockerd.ts";
+import { startRegistry } from "./imageRegistry.ts";
+import { importBusyboxBase } from "./localImages.ts";
+import { createClusterNet, destroyClusterNet } from "./netns.ts";
+import { bold, dim, type Progress } from "./progress.ts";
+import { startRedis } from "./redisServer.ts";
+import { buildDriverProfilingImage, buildImageRecognitionImage } from "./sampleApps.ts";
+import { forgetPlaneState, savePlaneState, teardownStalePlane } from "./teardown.ts";
+import { APPS, CLUSTERS, LAT, NEEDS, PLANE_DIR, RADIUS_M, REGISTRY_HOST, TEST_MNEMONIC, type PlaneOptions } from "./topology.ts";
+
+export type ClusterView = { name: string; gateway: string; location: { latE6: number; lonE6: number }; coverageRadiusM: number };
+
+/**
+ * The local edge plane of `blosm up` and `simulate`: three cluster namespaces with their own dockerd, the chain
+ * node with the registry deployed by Ignition, Redis, an image registry, a worker and a gateway per cluster, and
+ * each car's service container on cluster A. Everything it starts is registered for `stop`, newest first.
+ */
+export class LocalPlane {
+  private readonly shutdown = createShutdown({ stepTimeoutMs: 60_000 });
+  private readonly helperPids: number[] = [];
+  engines: Engine[] = [];
+  workers: RunningWorker[] = [];
+  gateways: RunningGateway[] = [];
+  operators: Address[] = [];
+  clusters: ClusterView[] = [];
+  chainUrl = "";
+  registry?: RegistryView;
+
+  constructor(private readonly o: PlaneOptions, private readonly progress: Progress) {}
+
+  get closing() {
+    return this.shutdown.closing;
+  }
+
+  private saveState() {
+    return savePlaneState({ pid: process.pid, helpers: this.helperPids, namespaces: CLUSTERS.map((_, i) => `blosm-cl${i + 1}`) });
+  }
+
+  async start(): Promise<void> {
+    const { out } = this.progress;
+    // Stopped (Ctrl-C) while starting: no further step begins; what a running step starts is closed as it registers.
+    const step = <T>(what: string, fn: () => Promise<T>) => {
+      if (this.closing) throw new BlosmError("interrupted");
+      return this.progress.step(what, fn);
+    };
+    await teardownStalePlane().catch(() => {}); // leftovers of a killed run
+    await mkdir(path.join(PLANE_DIR, "logs"), { recursive: true });
+    await this.saveState();
+    this.shutdown.add("plane state", () => forgetPlaneState());
+
+    const nets = await step(`creating 3 cluster networks (10.78.{1,2,3}.2${this.o.bandwidth ? `, ${this.o.bandwidth} Mbit/s links` : ""})`, async () => {
+      const list = [];
+      for (let i = 1; i <= 3; i++) {
+        list.push(await createClusterNet(i, { rateMbit: this.o.bandwidth || undefined }));
+        this.shutdown.add(`network ${i}`, () => destroyClusterNet(i));
+      }
+      return list;
+    });
+
+    const chain = await step("starting the chain node (Hardhat EDR, 1 s blocks, London rules)", async () => {
+      const c = await startDevChain({ blockTimeMs: 1000 });
+      this.shutdown.add("chain", () => c.stop());
+      return c;
+    });
+    this.chainUrl = chain.url;
+
+    const accounts = [1, 2, 3].map((i) => mnemonicToAccount(TEST_MNEMONIC, { addressIndex: i }));
+    this.operators = accounts.map((a) => a.address);
+    const registryAddress = await step("deploying MigrationRegistry with Ignition", async () => {
+      const parameters = {
+        MigrationRegistry: {
+          offerWindowSeconds: 3,
+          initialNodes: CLUSTERS.map((c, i) => ({
+            operator: accounts[i]!.address, endpoint: `http://127.0.0.1/${c.name}`, location: { latE6: LAT, lonE6: c.lonE6 },
+            coverageRadiusM: RADIUS_M, total: { cpuMillicores: 2000, memoryMiB: 4096, gpuCount: 0, gpuMemoryMiB: 0 },
+            appTypes: APPS.map((a) => stringToHex(a, { size: 32 })),
+          })),
+        },
+      };
+      const parametersFile = path.join(PLANE_DIR, "ignition-parameters.json");
+      await writeFile(parametersFile, JSON.stringify(parameters, null, 2));
+      return deployRegistry({ rpcUrl: chain.url, parametersFile, deploymentId: "blosm-up", reset: true });
+    });
+    out(`  registry contract ${registryAddress} on ${chain.url}\n`);
+    this.registry = new RegistryView(createPublicClient({ transport: http(chain.url), cacheTime: 0 }), registryAddress);
+
+    const redis = await step("starting Redis", async () => {
+      const r = await startRedis();
+      this.shutdown.add("redis", () => r.stop());
+      if (r.process.pid) this.helperPids.push(r.process.pid);
+      await this.saveState();
+      return r;
+    });
+    await step(`starting the image registry on ${REGISTRY_HOST}`, async () => {
+      const reg = await startRegistry(path.join(PLANE_DIR, "registry"), { host: "10.78.1.1", port: 5000 });
+      this.shutdown.add("image registry", async () => {
+        await reg.stop();
+        await rm(path.join(PLANE_DIR, "registry"), { recursive: true, force: true });
+      });
+    });
+    await step("starting 3 Docker Engines, one per cluster namespace", async () => {
+      this.engines = await Promise.all(nets.map((n, i) => startEngine(`up-${i + 1}`, path.join(PLANE_DIR, `engine-${i + 1}`), { netns: n.ns, insecureRegistries: [REGISTRY_HOST] })));
+      for (const e of this.engines) {
+        this.shutdown.add(`engine ${e.name}`, async () => {
+          for (const c of await e.docker.listContainers({ all: true })) await e.docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
+          await e.stop();
+          await rm(e.root, { recursive: true, force: true });
+        });
+      }
+    });
+
+    await step("building the sample apps (driver-profiling, image-recognition) and pushing them", async () => {
+      const base = `${REGISTRY_HOST}/blosm/busybox:base`;
+      const docker = this.engines[0]!.docker;
+      await importBusyboxBase(docker, base);
+      await buildDriverProfilingImage(docker, base, `${REGISTRY_HOST}/apps/driver-profiling:1`);
+      await buildImageRecognitionImage(docker, base, `${REGISTRY_HOST}/apps/image-recognition:1`);
+      for (const ref of [base, `${REGISTRY_HOST}/apps/driver-profiling:1`, `${REGISTRY_HOST}/apps/image-recognition:1`]) await pushImage(docker, ref);
+    });
+
+    const token = `local-${Math.random().toString(36).slice(2)}`;
+    const gatewayUrl = (i: number) => `http://${nets[i]!.gatewayIp}:8000`;
+    await step("starting 3 workers and 3 gateways (logs in .blosm/plane/logs/)", async () => {
+      const env: NodeJS.ProcessEnv = { BLOSM_API_TOKEN: token };
+      accounts.forEach((a, i) => (env[`KEY_${i}`] = `0x${Buffer.from(a.getHdKey().privateKey!).toString("hex")}`));
+      for (const [i, c] of CLUSTERS.entries()) {
+        const config = parseWorkerConfig({
+          name: c.name, rpcUrl: chain.url, registryAddress, confirmations: 1, pollMs: 250, redisUrl: redis.url,
+          dockerSocket: this.engines[i]!.socket, imageRegistry: REGISTRY_HOST, appTypes: [...APPS],
+          key: { env: `KEY_${i}` }, readyTimeoutMs: 30_000, gatewayUrl: gatewayUrl(i), capacityReportSeconds: 10,
+        });
+        const w = await runWorker(config, { env: { ...env }, log: fileLogger(`${c.name}.log`) });
+        this.workers.push(w);
+        this.shutdown.add(`worker ${c.name}`, () => w.stop());
+      }
+      for (const [i, c] of CLUSTERS.entries()) {
+        const config = parseGatewayConfig({
+          name: c.name, listen: { host: nets[i]!.gatewayIp, port: 8000 }, rpcUrl: chain.url, registryAddress, node: accounts[i]!.address,
+          workerUrl: this.workers[i]!.apiUrl, dockerSocket: this.engines[i]!.socket, appHost: nets[i]!.hostIp,
+          apps: Object.fromEntries(APPS.map((a, k) => [a, {
+            needs: NEEDS[a], timeoutMs: 20_000,
+            // Requests forwarded here, or for clients without a container of their own, get a shared one on demand.
+            launch: { image: `${REGISTRY_HOST}/apps/${a}:1`, port: 8090 + k, path: "/cgi-bin/infer", cmd: ["httpd", "-f", "-p", String(8090 + k), "-h", "/www"] },
+          }])),
+          // A busy cluster: nothing left beyond what its containers hold, so every request there is forwarded.
+          allocatable: c.name === this.o.busy ? { memoryMiB: 1 } : { cpuMillicores: 2000, memoryMiB: 4096 },
+          probeMs: 500, capacityPollMs: 250, neighbourRefreshMs: 2000, queueTimeoutMs: 500,
+        });
+        const g = await runGateway(config, { env: { ...env }, log: fileLogger(`${c.name}-gateway.log`) });
+        this.gateways.push(g);
+        this.shutdown.add(`gateway ${c.name}`, () => g.stop());
+      }
+    });
+
+    const appImage = `${REGISTRY_HOST}/apps/${this.o.app}:1`;
+    await step(`starting ${this.o.cars} ${this.o.app} service container${this.o.cars > 1 ? "s" : ""} on ${CLUSTERS[0].name} (one per car)`, async () => {
+      const docker = this.engines[0]!.docker;
+      for (let k = 0; k < this.o.cars; k++) {
+        const port = 8080 + k;
+        const c = await docker.createContainer({
+          name: `car-${k + 1}-${this.o.app}`, Image: appImage, Cmd: ["httpd", "-f", "-p", String(port), "-h", "/www"],
+          Labels: { [LABEL.mode]: "stateless", [LABEL.serviceId]: serviceIdOf(`car-${k + 1}`, this.o.app), [APP_LABEL.port]: String(port) },
+          HostConfig: { NetworkMode: "host", NanoCpus: 500_000_000, Memory: 64 * 2 ** 20, RestartPolicy: { Name: "unless-stopped" } },
+        });
+        await c.start();
+        const url = `http://${nets[0]!.hostIp}:${port}/`;
+        await waitFor(() => fetch(url, { signal: AbortSignal.timeout(1000) }).then(() => true), { what: `the service to answer on ${url}`, timeoutMs: 30_000 });
+      }
+    });
+    this.clusters = CLUSTERS.map((c, i) => ({ name: c.name, gateway: gatewayUrl(i), location: { latE6: LAT, lonE6: c.lonE6 }, coverageRadiusM: RADIUS_M }));
+  }
+
+  private stopping?: Promise<void>;
+
+  /** Stops everything started, newest first, once (later calls wait for the same stop); says what could not be stopped. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      const { out } = this.progress;
+      out(`${dim("▸")} stopping everything…\n`);
+      for (const { name, error } of await this.shutdown.run()) process.stderr.write(`  (${name}: ${(error as Error).message})\n`);
+      out(`${bold("✓")} stopped; nothing left running\n`);
+    })();
+    return this.stopping;
+  }
+
+  /** A cluster's name from its operator address (for output). */
+  nameOf(operator?: string) {
+    return CLUSTERS[this.operators.findIndex((o) => o.toLowerCase() === operator?.toLowerCase())]?.name ?? operator ?? "-";
+  }
+}
+
+function fileLogger(file: string) {
+  const target = path.join(PLANE_DIR, "logs", file);
+  return createLogger({ level: "debug", sink: (l) => appendFileSync(target, `${l}\n`) });
+}

@@ -103,6 +103,7 @@ contract MigrationRegistry is IMigrationRegistry, AccessControl {
     /// @notice The source cluster asks to move a service container (BloSM Algorithm 1). Emits {MigrationRequested}.
     /// Requirements:
     /// - caller is an active edge node with fewer than 64 open migrations as source;
+    /// - the service has no open migration, and the caller is the node it runs on by the record (see {serviceOf});
     /// - non-zero service id and app type; CPU, memory and snapshot size non-zero and within bounds, GPU memory
     ///   only with GPUs;
     /// - deadline after the offer window and at most one day ahead;
@@ -189,6 +190,13 @@ contract MigrationRegistry is IMigrationRegistry, AccessControl {
     /// @notice Open migrations in which `node` is the source or the assigned destination.
     function openMigrationsOf(address node) external view returns (uint256[] memory) {
         return _migrations.openOf[node].values();
+    }
+
+    /// @notice A service's newest migration (0 if it never moved) and the node it runs on by the record: that
+    /// migration's destination if it completed, else its source (zero address if it never moved). Workers
+    /// reconcile their containers against this; at most one migration of a service is open at a time.
+    function serviceOf(bytes32 serviceId) external view returns (uint256 latestMigrationId, address holder) {
+        return (_migrations.latestOf[serviceId], _migrations.holderOf(serviceId));
     }
 
     /// @notice A page of all open migrations (candidates rebuild their offers from it after a restart).

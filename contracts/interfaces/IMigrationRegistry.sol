@@ -196,6 +196,8 @@ interface IMigrationRegistry {
     error MigrationRegistryInvalidPreferredDestination(address preferred);
     error MigrationRegistryInvalidBaseImage(uint256 length, uint256 maxLength);
     error MigrationRegistryTooManyOpenMigrations(address source, uint256 max);
+    error MigrationRegistryServiceBusy(bytes32 serviceId, uint256 openMigrationId);
+    error MigrationRegistryNotServiceHolder(bytes32 serviceId, address holder);
     error MigrationRegistryNotSource(uint256 id, address caller);
     error MigrationRegistryNotDestination(uint256 id, address caller);
     error MigrationRegistryNotParty(uint256 id, address caller);
@@ -233,6 +235,7 @@ interface IMigrationRegistry {
     function getMigration(uint256 id) external view returns (Migration memory);
     function getOffers(uint256 id) external view returns (Offer[] memory);
     function openMigrationsOf(address node) external view returns (uint256[] memory);
+    function serviceOf(bytes32 serviceId) external view returns (uint256 latestMigrationId, address holder);
     function openMigrations(uint256 offset, uint256 limit) external view returns (uint256[] memory ids, uint256 total);
     function getNode(address operator) external view returns (EdgeNode memory);
     function nodes(uint256 offset, uint256 limit) external view returns (EdgeNode[] memory page, uint256 total);

@@ -31,6 +31,8 @@ library Migrations {
         EnumerableSet.UintSet open;
         mapping(address node => EnumerableSet.UintSet) openOf;
         mapping(address node => uint256) openAsSource;
+        /// @dev The newest migration of each service: one open at a time, and where it runs now.
+        mapping(bytes32 serviceId => uint256 id) latestOf;
     }
 
     // ------------------------------------------------------------------ state
@@ -40,6 +42,15 @@ library Migrations {
         if (m.outcome != I.MigrationState.None) return m.outcome;
         if (block.timestamp > m.deadline) return I.MigrationState.Expired;
         return _liveState(self, id, m);
+    }
+
+    /// @dev Where a service runs by the record: the destination of its latest migration if that completed, else
+    /// that migration's source (a failed, cancelled or expired move leaves it where it was); zero before any.
+    function holderOf(State storage self, bytes32 serviceId) internal view returns (address) {
+        uint256 last = self.latestOf[serviceId];
+        if (last == 0) return address(0);
+        I.Migration storage m = self.migrations[last];
+        return m.outcome == I.MigrationState.Completed ? m.destination : m.source;
     }
 
     function setOfferWindow(State storage self, uint32 seconds_) internal {
@@ -76,6 +87,7 @@ library Migrations {
         self.open.add(id);
         self.openOf[source].add(id);
         ++self.openAsSource[source];
+        self.latestOf[req.serviceId] = id;
         emit I.MigrationRequested(id, source, req.appType, req, windowEnd);
     }
 
@@ -216,6 +228,18 @@ library Migrations {
         if (self.openAsSource[source] >= MAX_OPEN_AS_SOURCE) {
             revert I.MigrationRegistryTooManyOpenMigrations(source, MAX_OPEN_AS_SOURCE);
         }
+        _checkService(self, source, req.serviceId);
+    }
+
+    /// @dev Exactly one copy: a service has at most one open migration, and only the node it runs on may move it
+    /// (the destination of its latest completed migration; before any, the first node to ask).
+    function _checkService(State storage self, address source, bytes32 serviceId) private view {
+        uint256 last = self.latestOf[serviceId];
+        if (last == 0) return;
+        I.MigrationState current = state(self, last);
+        if (_bit(current) & _openStates() != bytes32(0)) revert I.MigrationRegistryServiceBusy(serviceId, last);
+        address holder = holderOf(self, serviceId);
+        if (holder != source) revert I.MigrationRegistryNotServiceHolder(serviceId, holder);
     }
 
     function _assign(State storage self, uint256 id, I.Migration storage m, address node, uint32 score, bool preferred)

@@ -134,6 +134,33 @@ describe("MigrationRegistry lifecycle", () => {
     await expectRevert((await ctx.as(a)).write.cancel([id]), "MigrationRegistryUnexpectedState");
   });
 
+  it("keeps a service to one open migration, and lets only the node it runs on move it", async () => {
+    const { registry, a, b, c } = ctx;
+    const s = serviceId(7);
+    expect(await registry.read.serviceOf([s])).toEqual([0n, zeroAddress]);
+    const first = await request(ctx, { preferredDestination: c.account.address });
+    expect(await registry.read.serviceOf([s])).toEqual([first.id, getAddress(a.account.address)]);
+    // Two requests for one container (the duplicate-copy fault): the second names the open one.
+    await expectRevert(request(ctx, { preferredDestination: b.account.address }), "MigrationRegistryServiceBusy", [s, first.id]);
+    await (await ctx.as(c)).write.offer([first.id, 1]);
+    await (await ctx.as(a)).write.publishSnapshot([first.id, DIGEST]);
+    await expectRevert(request(ctx), "MigrationRegistryServiceBusy", [s, first.id]);
+    await (await ctx.as(c)).write.complete([first.id, timings]);
+    // It runs on c now: a's old copy may not move it again; c may.
+    expect(await registry.read.serviceOf([s])).toEqual([first.id, getAddress(c.account.address)]);
+    await expectRevert(request(ctx, {}, a), "MigrationRegistryNotServiceHolder", [s, getAddress(c.account.address)]);
+    const second = await request(ctx, { preferredDestination: b.account.address }, c);
+    // A move that does not complete leaves the service where it was.
+    await (await ctx.as(b)).write.offer([second.id, 1]);
+    await (await ctx.as(b)).write.fail([second.id, 4]);
+    expect(await registry.read.serviceOf([s])).toEqual([second.id, getAddress(c.account.address)]);
+    // Past its deadline an unrecorded expiry no longer blocks the service.
+    const third = await request(ctx, {}, c);
+    await ctx.networkHelpers.time.increase(700);
+    expect(await registry.read.state([third.id])).toBe(State.Expired);
+    expect((await request(ctx, {}, c)).id).toBe(third.id + 1n);
+  });
+
   it("closes the offer window to late offers", async () => {
     const { id, log } = await request(ctx);
     await ctx.networkHelpers.time.increase(6);

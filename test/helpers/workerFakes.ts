@@ -8,7 +8,7 @@ import type { Reservation } from "../../workers/src/evaluation/reservations.ts";
 import { silentLogger } from "../../workers/src/lib/log.ts";
 import type { OutboundRecord } from "../../workers/src/worker/outbound.ts";
 import type {
-  EnginePort, IncomingContainer, OutboundStore, PeerPort, RegistryPort, ReservationStore, SnapshotTaken, StepContext,
+  EnginePort, IncomingContainer, OutboundStore, PeerPort, RegistryPort, ReservationStore, ServiceContainer, SnapshotTaken, StepContext,
 } from "../../workers/src/worker/ports.ts";
 
 /**
@@ -77,6 +77,13 @@ export class FakeRegistry implements RegistryPort {
   async openOf() {
     return [...this.states.entries()].filter(([, s]) => s >= State.Requested && s <= State.SnapshotPublished).map(([id]) => id);
   }
+  async serviceOf(serviceId: Hex) {
+    const ids = [...this.migrations.entries()].filter(([, m]) => m.serviceId === serviceId).map(([id]) => id);
+    const latest = ids.length ? ids.reduce((a, b) => (a > b ? a : b)) : 0n;
+    if (latest === 0n) return { latest, holder: zeroAddress };
+    const m = this.migrations.get(latest)!;
+    return { latest, holder: this.states.get(latest) === State.Completed ? m.destination : m.source };
+  }
   async chainNow() {
     return this.now;
   }
@@ -137,7 +144,7 @@ export class FakeEngine implements EnginePort {
     this.call("pullSnapshot", repository, digest);
     return { reference: `${repository}@${digest}`, bytes: 2048 };
   }
-  async startSnapshot(reference: string, opts: { migrationId: string; gpuDeviceIds?: string[]; readyTimeoutMs: number }) {
+  async startSnapshot(reference: string, opts: { migrationId: string; serviceId: Hex; gpuDeviceIds?: string[]; readyTimeoutMs: number }) {
     this.call("startSnapshot", reference, opts);
     return { containerId: "new-container" };
   }
@@ -155,6 +162,17 @@ export class FakeEngine implements EnginePort {
   }
   async rollback(record: Pick<OutboundRecord, "container" | "imageId">) {
     this.call("rollback", record.container);
+  }
+  serviceCopies: ServiceContainer[] = [];
+  async serviceContainers() {
+    return this.serviceCopies;
+  }
+  async resume(container: string) {
+    this.call("resume", container);
+  }
+  async removeCopy(container: string) {
+    this.call("removeCopy", container);
+    this.serviceCopies = this.serviceCopies.filter((c) => c.id !== container);
   }
   async snapshotImages() {
     return this.images;

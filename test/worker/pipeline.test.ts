@@ -31,7 +31,7 @@ describe("three edge workers, one chain, three Docker Engines", () => {
     const base = (name: string, engine: number, extra: Record<string, unknown>) => parseWorkerConfig({
       name, rpcUrl: dev.chain.url, registryAddress: dev.address, confirmations: 1, pollMs: 100, redisUrl: redis.url,
       dockerSocket: rig.engines[engine]!.socket, imageRegistry: rig.registry.address, appTypes: ["driver-profiling", "image-recognition"],
-      key: { env: `KEY_${name.toUpperCase()}` }, readyTimeoutMs: 20_000, txStuckAfterMs: 5000, ...extra,
+      key: { env: `KEY_${name.toUpperCase()}` }, readyTimeoutMs: 20_000, txStuckAfterMs: 5000, reconcileSeconds: 1, ...extra,
     });
     configs.a = base("a", 0, {});
     configs.b = base("b", 1, { allocatable: { memoryMiB: 4096 } });
@@ -97,7 +97,7 @@ describe("three edge workers, one chain, three Docker Engines", () => {
     expect((await rig.engines[1]!.docker.listContainers({ filters: { name: ["restart-app"] } })).length).toBe(1);
   });
 
-  it("turns a duplicate event into no second job", { timeout: 120_000 }, async () => {
+  it("turns a duplicate event, or the same event from another log, into no second job", { timeout: 120_000 }, async () => {
     const w = workers.c!.worker;
     const log = {
       key: "31337-0xfeed-7", chainId: 31337, blockNumber: 1n, blockHash: "0x01" as Hex, transactionHash: "0xfeed" as Hex, logIndex: 7,
@@ -105,9 +105,10 @@ describe("three edge workers, one chain, three Docker Engines", () => {
     };
     await w.route(log);
     await w.route(log);
+    await w.route({ ...log, key: "31337-0xbeef-2", transactionHash: "0xbeef" as Hex, logIndex: 2 }); // re-included after a reorg
     const queue = (w as unknown as { queues: Map<string, import("bullmq").Queue> }).queues.get("evaluate")!;
-    const jobs = (await queue.getJobs(["waiting", "active", "completed", "failed", "delayed"])).filter((j) => j.id === log.key);
-    expect(jobs).toHaveLength(1);
+    const jobs = (await queue.getJobs(["waiting", "active", "completed", "failed", "delayed"])).filter((j) => j.data.id === "999");
+    expect(jobs.map((j) => j.id)).toEqual(["m999-evaluate"]);
   });
 
   it("rejects bad requests with a logged reason and changes nothing else", { timeout: 120_000 }, async () => {
@@ -172,6 +173,54 @@ describe("three edge workers, one chain, three Docker Engines", () => {
     expect(health).toMatchObject({ ok: true, name: "b", node: getAddress(devAccount(2).address) });
     const denied = await fetch(`${workers.a!.apiUrl}/migrate`, { method: "POST", body: "{}" });
     expect(denied.status).toBe(401);
+  });
+
+  const copiesOf = async (name: string) => {
+    let n = 0;
+    for (const e of rig.engines) n += (await e.docker.listContainers({ all: true, filters: { name: [`^/${name}$`] } })).length;
+    return n;
+  };
+  /** Frees what a test's container holds wherever it ended up, so later tests find the same room. */
+  const removeEverywhere = async (name: string) => {
+    for (const e of rig.engines) {
+      for (const c of await e.docker.listContainers({ all: true, filters: { name: [`^/${name}$`] } })) await e.docker.getContainer(c.Id).remove({ force: true });
+    }
+  };
+
+  it("two migrate requests for one container at once: one moves it, the other is a 409 naming it; one copy", { timeout: 120_000 }, async () => {
+    await runApp("twice-app", 256);
+    const post = (to: number) => fetch(`${workers.a!.apiUrl}/migrate`, {
+      method: "POST", headers: { authorization: "Bearer test-token", "content-type": "application/json" },
+      body: JSON.stringify({ container: "twice-app", to: devAccount(to).address }),
+    }).then(async (r) => ({ status: r.status, body: (await r.json()) as { id?: string; openMigrationId?: string; error?: string } }));
+    const answers = await Promise.all([post(2), post(3)]);
+    const accepted = answers.find((a) => a.status === 202);
+    const refused = answers.find((a) => a.status === 409);
+    expect(answers.map((a) => a.status).sort()).toEqual([202, 409]);
+    expect(refused!.body.openMigrationId).toBe(accepted!.body.id);
+    expect(refused!.body.error).toMatch(/MigrationRegistryServiceBusy/);
+    const id = BigInt(accepted!.body.id!);
+    await waitFor("completion", async () => (await workers.a!.worker.chain.state(id)) === State.Completed);
+    await waitFor("one copy", async () => (await copiesOf("twice-app")) === 1);
+    // Asked again from the node it left: the record says it runs elsewhere now.
+    // Asked again from the node it left: there is nothing here to move any more.
+    const again = await post(3);
+    expect(again.status).toBe(422);
+    expect(again.body.error).toMatch(/twice-app/);
+    await removeEverywhere("twice-app");
+  });
+
+  it("a Redis that lost everything after a completion still leaves exactly one copy (the chain decides)", { timeout: 120_000 }, async () => {
+    await runApp("amnesia-app", 256);
+    const { id } = await requestMigration(workers.a!.worker, { container: "amnesia-app", to: devAccount(2).address });
+    await waitFor("completion", async () => (await workers.a!.worker.chain.state(id)) === State.Completed);
+    // Within the retire grace: the source's outbound record and its delayed retire job are gone with this.
+    const client = redis.client();
+    await client.flushall();
+    await waitFor("source copy retired by reconcile", async () => (await copiesOf("amnesia-app")) === 1, 60_000);
+    expect((await rig.engines[1]!.docker.listContainers({ filters: { name: ["^/amnesia-app$"] } }))).toHaveLength(1);
+    expect(logs.a!.some((l) => l.includes("reconcile: retire"))).toBe(true);
+    await removeEverywhere("amnesia-app");
   });
 
   it("a source killed while its container is frozen resumes it after restart once the migration expired", { timeout: 120_000 }, async () => {

@@ -43,6 +43,11 @@ export class RegistryView {
   node(operator: Address): Promise<EdgeNodeView> {
     return this.client.readContract({ address: this.address, abi: migrationRegistryAbi, functionName: "getNode", args: [operator] });
   }
+  /** A service's newest migration (0n if it never moved) and the node it runs on by the record. */
+  async serviceOf(serviceId: Hex): Promise<{ latest: bigint; holder: Address }> {
+    const [latest, holder] = await this.client.readContract({ address: this.address, abi: migrationRegistryAbi, functionName: "serviceOf", args: [serviceId] });
+    return { latest, holder };
+  }
   migrationCount(): Promise<bigint> {
     return this.client.readContract({ address: this.address, abi: migrationRegistryAbi, functionName: "migrationCount" });
   }

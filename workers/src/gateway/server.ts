@@ -46,7 +46,8 @@ export class Gateway {
   ) {}
 
   async listen(host: string, port: number): Promise<string> {
-    this.server = createServer((req, res) => {
+    // A client that trickles its headers or body holds a connection and memory: bounded (checked every second).
+    this.server = createServer({ headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1000 }, (req, res) => {
       const t0 = performance.now();
       this.handle(req).then(
         (r) => this.reply(res, r, t0),
@@ -91,19 +92,19 @@ export class Gateway {
     const infer = pathname.match(/^\/apps\/([^/]+)\/infer$/);
     if (infer) {
       if (req.method !== "POST") throw new HttpError(405, `use POST for ${pathname}`);
-      return this.infer(req, decodeURIComponent(infer[1]!));
+      return this.infer(req, pathPart(infer[1]!, "app type"));
     }
     const pos = pathname.match(/^\/clients\/([^/]+)\/position$/);
     if (pos) {
       if (req.method !== "POST") throw new HttpError(405, `use POST for ${pathname}`);
-      return this.positionUpdate(req, decodeURIComponent(pos[1]!));
+      return this.positionUpdate(req, pathPart(pos[1]!, "client id"));
     }
     if (req.method === "GET" && pathname === "/capacity") {
-      return jsonReply(200, { name: this.o.name, free: this.d.capacity.remaining(), inFlight: this.d.capacity.requests });
+      return jsonReply(200, { name: this.o.name, free: this.d.capacity.remaining(), inFlight: this.d.capacity.requests }, META);
     }
-    if (req.method === "GET" && pathname === "/healthz") return jsonReply(200, { ok: true, name: this.o.name, apps: Object.keys(this.o.apps) });
+    if (req.method === "GET" && pathname === "/healthz") return jsonReply(200, { ok: true, name: this.o.name, apps: Object.keys(this.o.apps) }, META);
     if (req.method === "GET" && pathname === "/metrics") {
-      return { status: 200, headers: { "content-type": this.metrics.contentType, [HEADER.route]: "meta" }, body: Buffer.from(await this.metrics.metrics()) };
+      return { status: 200, headers: { "content-type": this.metrics.contentType, ...META }, body: Buffer.from(await this.metrics.metrics()) };
     }
     throw new HttpError(404, `no route ${req.method} ${pathname}; clients POST /apps/<type>/infer`);
   }
@@ -224,3 +225,15 @@ export class Gateway {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+
+/** Probes and peers' reads are counted apart from client requests (route "meta"), not as errors. */
+const META = { [HEADER.route]: "meta" };
+
+/** A percent-encoded path segment, decoded; malformed encoding is the client's error (400), not ours (500). */
+function pathPart(raw: string, what: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new HttpError(400, `${what} in the path is not valid percent-encoding: "${raw.slice(0, 40)}"`);
+  }
+}

@@ -9,13 +9,17 @@ import { startService } from "./service.ts";
 
 export type RedisServer = { url: string; port: number; process: ChildProcess; client: () => Redis; stop: () => Promise<void> };
 
-/** A real redis-server (Debian's) on a free loopback port, without persistence; `stop` stops it. */
+/**
+ * A real redis-server (Debian's) on a free loopback port, configured as BullMQ's production guide asks: an
+ * append-only file (fsync every second), so a restart loses at most a second of jobs, and `noeviction`, so Redis
+ * refuses writes when full rather than silently dropping jobs. `stop` stops it and removes its files.
+ */
 export async function startRedis(): Promise<RedisServer> {
   const port = await freePort();
   const dir = await mkdtemp(path.join(tmpdir(), "blosm-redis-"));
   const url = `redis://127.0.0.1:${port}`;
   const clients: Redis[] = [];
-  const service = await startService("redis-server", "redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir], {
+  const service = await startService("redis-server", "redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction", "--dir", dir], {
     timeoutMs: 15_000, hint: "is it installed? (bash scripts/bootstrap.sh)", ready: () => ping(port),
   });
   return {

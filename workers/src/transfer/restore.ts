@@ -21,7 +21,7 @@ export async function restoreContainer(
   docker: Docker,
   spec: ContainerSpec,
   image: string,
-  opts: { name?: string; gpuDeviceIds?: string[]; migrationId?: string; readyTimeoutMs?: number; probe?: string; steadyMs?: number } = {},
+  opts: { name?: string; gpuDeviceIds?: string[]; migrationId?: string; serviceId?: string; readyTimeoutMs?: number; probe?: string; steadyMs?: number } = {},
 ): Promise<Restored> {
   const t0 = performance.now();
   const name = opts.name ?? spec.name;
@@ -29,7 +29,11 @@ export async function restoreContainer(
   const created = await docker
     .createContainer(createOptions(spec, image, {
       name, gpuDeviceIds: opts.gpuDeviceIds,
-      extraLabels: opts.migrationId ? { [LABEL.migration]: opts.migrationId, [LABEL.role]: "incoming" } : undefined,
+      // The service id travels as a label, so the container is found (and reconciled) by it wherever it runs.
+      extraLabels: {
+        ...(opts.migrationId ? { [LABEL.migration]: opts.migrationId, [LABEL.role]: "incoming" } : {}),
+        ...(opts.serviceId ? { [LABEL.serviceId]: opts.serviceId } : {}),
+      },
     }))
     .catch(async (e: Error) => {
       for (const v of volumes) await docker.getVolume(v).remove({ force: true }).catch(() => {});

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { timingSafeEqual } from "node:crypto";
 import { describeError } from "../lib/describeError.ts";
 import { HttpError, readBody } from "../lib/http.ts";
-import { BlosmError, ConfigError } from "../lib/errors.ts";
+import { BlosmError, ConfigError, ContractRevertError } from "../lib/errors.ts";
 import type { EdgeWorker } from "./edgeWorker.ts";
 import { requestMigration, type MigrateRequest } from "./requestMigration.ts";
 import { toJson } from "../lib/json.ts";
@@ -56,6 +56,8 @@ async function handle(worker: EdgeWorker, req: IncomingMessage, res: ServerRespo
       const result = await requestMigration(worker, body);
       return send(res, 202, { id: result.id.toString(), txHash: result.txHash, serviceId: result.serviceId });
     } catch (e) {
+      const conflict = serviceConflict(e);
+      if (conflict) return send(res, 409, { error: describeError(e), ...conflict });
       const status = e instanceof ConfigError ? 400 : e instanceof BlosmError && !e.retryable ? 422 : 503;
       return send(res, status, { error: describeError(e) });
     }
@@ -63,8 +65,20 @@ async function handle(worker: EdgeWorker, req: IncomingMessage, res: ServerRespo
   return send(res, 404, { error: `no route ${req.method} ${url.pathname}` });
 }
 
+/**
+ * The registry keeps a service to one open migration and lets only the node it runs on move it: a request that
+ * breaks either is a conflict with the chain's record, answered 409 with what the record says.
+ */
+function serviceConflict(e: unknown): { openMigrationId?: string; holder?: string } | undefined {
+  if (!(e instanceof ContractRevertError)) return undefined;
+  if (e.errorName === "MigrationRegistryServiceBusy") return { openMigrationId: String(e.args[1]) };
+  if (e.errorName === "MigrationRegistryNotServiceHolder") return { holder: String(e.args[1]) };
+  return undefined;
+}
+
 function authorized(header: string | undefined, token: string) {
-  const given = Buffer.from(header?.replace(/^Bearer /, "") ?? "");
+  // Only "Bearer <token>": a bare token in the header is refused like a wrong one.
+  const given = Buffer.from(header?.startsWith("Bearer ") ? header.slice(7) : "");
   const want = Buffer.from(token);
   return given.length === want.length && timingSafeEqual(given, want);
 }

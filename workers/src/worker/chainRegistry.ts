@@ -1,4 +1,4 @@
-import type { Address } from "viem";
+import type { Address, Hex } from "viem";
 import type { RegistryView } from "../chain/registryView.ts";
 import type { RegistryWriteArgs, RegistryWriteName, RegistryWriter } from "../chain/registryWriter.ts";
 import type { RegistryPort } from "./ports.ts";
@@ -21,6 +21,9 @@ export class ChainRegistry implements RegistryPort {
   }
   openOf(operator: Address) {
     return this.view.openOf(operator);
+  }
+  serviceOf(serviceId: Hex) {
+    return this.view.serviceOf(serviceId);
   }
   async chainNow() {
     return (await this.view.client.getBlock({ blockTag: "latest" })).timestamp;

@@ -44,6 +44,11 @@ export const WorkerConfigSchema = z.object({
   retireGraceMs: z.number().int().min(0).max(600_000).default(5000),
   /** This cluster's gateway, as peers' gateways reach it; served on GET /cluster so they can forward to it. */
   gatewayUrl: url(["http:", "https:"]).optional(),
+  /**
+   * How often the worker reconciles its containers with the chain's record of each service (retire stale copies,
+   * resume frozen ones, remove half-moved ones), whatever Redis remembers; 0 = never.
+   */
+  reconcileSeconds: z.number().int().min(0).max(3600).default(10),
   /** How often free capacity goes on-chain (reportCapacity), when it changed; 0 = never. */
   capacityReportSeconds: z.number().int().min(0).max(86_400).default(30),
 });

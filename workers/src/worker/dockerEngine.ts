@@ -3,10 +3,12 @@ import type { Hex } from "viem";
 import { LABEL } from "../engine/labels.ts";
 import { pullByDigest, pullImage } from "../engine/pull.ts";
 import { probeNode } from "../evaluation/probeNode.ts";
+import { serviceIdOf } from "../lib/serviceId.ts";
 import { decodeSpec } from "../transfer/containerSpec.ts";
 import { retireSource, rollbackSource } from "../transfer/migrate.ts";
 import { restoreContainer } from "../transfer/restore.ts";
 import { snapshotContainer } from "../transfer/snapshot.ts";
+import { stopContainer } from "../transfer/stopContainer.ts";
 import type { WorkerConfig } from "./config.ts";
 import type { EnginePort, IncomingContainer } from "./ports.ts";
 
@@ -14,7 +16,7 @@ import type { EnginePort, IncomingContainer } from "./ports.ts";
 export class DockerEngine implements EnginePort {
   constructor(
     readonly docker: Docker,
-    private readonly config: Pick<WorkerConfig, "appTypes" | "allocatable" | "nvidiaSmiFile">,
+    private readonly config: Pick<WorkerConfig, "name" | "appTypes" | "allocatable" | "nvidiaSmiFile">,
     /** Where to look when no container carries the service-id label (the name recorded at request time). */
     private readonly serviceFallback: (serviceId: Hex) => Promise<string | undefined> = async () => undefined,
   ) {}
@@ -40,7 +42,7 @@ export class DockerEngine implements EnginePort {
     return pullByDigest(this.docker, repository, digest);
   }
 
-  async startSnapshot(reference: string, opts: { migrationId: string; gpuDeviceIds?: string[]; readyTimeoutMs: number }) {
+  async startSnapshot(reference: string, opts: { migrationId: string; serviceId: Hex; gpuDeviceIds?: string[]; readyTimeoutMs: number }) {
     const spec = decodeSpec((await this.docker.getImage(reference).inspect()).Config.Labels, reference);
     const restored = await restoreContainer(this.docker, spec, reference, { name: spec.name, ...opts });
     return { containerId: restored.containerId };
@@ -53,8 +55,9 @@ export class DockerEngine implements EnginePort {
   }
 
   async removeContainer(id: string) {
-    await this.docker.getContainer(id).remove({ force: true }).catch((e: { statusCode?: number }) => {
-      if (e.statusCode !== 404) throw e;
+    await this.docker.getContainer(id).remove({ force: true }).catch((e: { statusCode?: number; message?: string }) => {
+      // Gone already, or another remove (the retire step, a reconcile round) is at it.
+      if (e.statusCode !== 404 && !(e.statusCode === 409 && /already in progress/.test(e.message ?? ""))) throw e;
     });
   }
 
@@ -64,6 +67,33 @@ export class DockerEngine implements EnginePort {
 
   rollback(record: { container: string; imageId: string }) {
     return rollbackSource(this.docker, record.container, { imageId: record.imageId });
+  }
+
+  /**
+   * Containers that serve a service: those with a service-id label, and migratable ones without (they carry an
+   * app type), whose id is derived from this cluster's name and theirs as requestMigration derives it.
+   */
+  async serviceContainers() {
+    const found = await this.docker.listContainers({ all: true, filters: { label: [LABEL.appType] } });
+    const labelled = await this.docker.listContainers({ all: true, filters: { label: [LABEL.serviceId] } });
+    const byId = new Map([...found, ...labelled].map((c) => [c.Id, c]));
+    return [...byId.values()].flatMap((c) => {
+      const label = c.Labels[LABEL.serviceId];
+      const serviceId = label && /^0x[0-9a-fA-F]{64}$/.test(label) ? (label as Hex) : serviceIdOf(this.config.name, (c.Names[0] ?? "").replace(/^\//, ""));
+      return [{
+        id: c.Id, serviceId, migration: c.Labels[LABEL.migration], incoming: c.Labels[LABEL.role] === "incoming",
+        running: c.State === "running", paused: c.State === "paused",
+      }];
+    });
+  }
+
+  async resume(container: string) {
+    await rollbackSource(this.docker, container);
+  }
+
+  async removeCopy(container: string) {
+    await stopContainer(this.docker, container, 2000).catch(() => {});
+    await this.removeContainer(container);
   }
 
   async snapshotImages() {

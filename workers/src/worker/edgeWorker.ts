@@ -22,8 +22,9 @@ import { WorkerMetrics } from "./metrics.ts";
 import { RedisOutboundStore, type OutboundRecord } from "./outbound.ts";
 import { HttpPeers } from "./peers.ts";
 import type { StepContext } from "./ports.ts";
+import { startReconcileLoop } from "./reconcile.ts";
 import { recover } from "./recovery.ts";
-import { jobIdsOfLog, routeEvent } from "./router.ts";
+import { routeEvent } from "./router.ts";
 import { ServiceIndex } from "./serviceIndex.ts";
 import { createStepRunner, onPermanentFailure } from "./steps/index.ts";
 import { toJson } from "../lib/json.ts";
@@ -61,6 +62,8 @@ export class EdgeWorker {
     const sender = new TxSender({ client, account, confirmations: 1, stuckAfterMs: config.txStuckAfterMs, pollMs: 100, log: this.log });
     this.docker = new Docker({ socketPath: config.dockerSocket });
     this.redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+    // While Redis is away ioredis reconnects and emits an error per try: one warning a minute, not a flood.
+    this.redis.on("error", this.redisTrouble);
     this.reservations = new Reservations(this.redis, `${this.prefix}:reservations`);
     this.outbound = new RedisOutboundStore(this.redis, this.prefix);
     this.services = new ServiceIndex(this.redis, this.prefix);
@@ -73,6 +76,13 @@ export class EdgeWorker {
     this.capacity = new CapacityReporter({ registry, engine, reservations: this.reservations, log: this.log });
     this.shutdown.add("redis", () => this.redis.quit().catch(() => this.redis.disconnect()));
   }
+
+  private lastRedisWarning = 0;
+  private readonly redisTrouble = (e: Error) => {
+    if (Date.now() - this.lastRedisWarning < 60_000) return;
+    this.lastRedisWarning = Date.now();
+    this.log.warn("Redis unavailable; jobs wait until it is back", { error: e.message });
+  };
 
   async start(): Promise<void> {
     const chainId = await this.chain.client.getChainId();
@@ -97,6 +107,12 @@ export class EdgeWorker {
     this.metrics.bind(this.queues, this.events);
     this.capacity.start(this.config.capacityReportSeconds);
     this.shutdown.add("capacity reports", () => this.capacity.stop());
+    if (this.config.reconcileSeconds > 0) {
+      // The retire step normally retires a source copy after retireGraceMs; reconcile is the backstop, a little later.
+      const graceMs = this.config.retireGraceMs + 2 * this.config.reconcileSeconds * 1000;
+      const stopReconcile = startReconcileLoop(this.ctx, { everyMs: this.config.reconcileSeconds * 1000, graceMs });
+      this.shutdown.add("reconcile loop", stopReconcile);
+    }
     const checkpoint = await detectCheckpointSupport(this.docker);
     this.log.info("worker started", {
       chainId, registry: this.config.registryAddress, appTypes: this.config.appTypes,
@@ -118,12 +134,14 @@ export class EdgeWorker {
     };
     for (const name of QUEUES) {
       const queue = new Queue<StepJob>(`${this.prefix}-${name}`, { connection });
+      queue.on("error", this.redisTrouble);
       this.queues.set(name, queue);
       this.shutdown.add(`queue ${name}`, () => queue.close());
     }
     for (const name of QUEUES) {
       const worker = new Worker<StepJob>(`${this.prefix}-${name}`, (job) => this.run(name, job), { connection, concurrency: concurrency[name] });
       worker.on("failed", (job, err) => this.log.warn("job failed", { queue: name, jobId: job?.id, attempts: job?.attemptsMade, error: err.message }));
+      worker.on("error", this.redisTrouble);
       this.shutdown.add(`queue worker ${name}`, () => worker.close());
     }
   }
@@ -143,11 +161,9 @@ export class EdgeWorker {
   /** Jobs from logs of dropped blocks that have not started are withdrawn; steps re-check the chain anyway. */
   private async onReorg(r: Reorg) {
     for (const l of r.removed) {
-      for (const q of this.queues.values()) {
-        for (const jobId of jobIdsOfLog(l.key)) {
-          const job = await q.getJob(jobId);
-          if (job && ((await job.isWaiting()) || (await job.isDelayed()))) await job.remove().catch(() => {});
-        }
+      for (const spec of routeEvent(l, { self: this.address, now: Date.now(), retireGraceMs: this.config.retireGraceMs })) {
+        const job = await this.queues.get(spec.queue)!.getJob(spec.jobId);
+        if (job && ((await job.isWaiting()) || (await job.isDelayed()))) await job.remove().catch(() => {});
       }
     }
   }

@@ -38,6 +38,8 @@ export interface RegistryPort {
   offers(id: bigint): Promise<readonly Offer[]>;
   node(operator: Address): Promise<EdgeNodeView>;
   openOf(operator: Address): Promise<readonly bigint[]>;
+  /** A service's newest migration (0n if it never moved) and the node it runs on by the record. */
+  serviceOf(serviceId: Hex): Promise<{ latest: bigint; holder: Address }>;
   /** The latest block's timestamp: the contract's notion of now, give or take one block. */
   chainNow(): Promise<bigint>;
   write<F extends RegistryWriteName>(functionName: F, args: RegistryWriteArgs<F>): Promise<WriteResult>;
@@ -46,6 +48,8 @@ export interface RegistryPort {
 export type SnapshotTaken = Pick<OutboundRecord, "imageId" | "frozen" | "digest" | "pausedAt" | "freezeMs" | "snapshotMs" | "pushMs" | "bytesPushed">;
 export type PulledSnapshot = { reference: string; bytes: number };
 export type IncomingContainer = { id: string; migration: string; running: boolean };
+/** A container that serves a service (it carries the service-id label), as the reconcile loop sees it. */
+export type ServiceContainer = { id: string; serviceId: Hex; migration?: string; incoming: boolean; running: boolean; paused: boolean };
 
 /** This cluster's container engine, in the terms of a migration (transfer/ and engine/ over dockerode). */
 export interface EnginePort {
@@ -61,7 +65,7 @@ export interface EnginePort {
    * Recreate the container from the spec the pulled image carries, with the reserved GPUs, and wait until it is
    * ready. Throws ContainerNotReadyError when it started but never became ready.
    */
-  startSnapshot(reference: string, opts: { migrationId: string; gpuDeviceIds?: string[]; readyTimeoutMs: number }): Promise<{ containerId: string }>;
+  startSnapshot(reference: string, opts: { migrationId: string; serviceId: Hex; gpuDeviceIds?: string[]; readyTimeoutMs: number }): Promise<{ containerId: string }>;
   /** Containers created here for a migration (label role=incoming); all of them without a migration id. */
   incoming(migrationId?: string): Promise<IncomingContainer[]>;
   removeContainer(id: string): Promise<void>;
@@ -69,6 +73,12 @@ export interface EnginePort {
   retire(record: Pick<OutboundRecord, "container" | "imageId" | "frozen">): Promise<number>;
   /** The migration ended without completing: the old container runs again; the snapshot image goes. */
   rollback(record: Pick<OutboundRecord, "container" | "imageId">): Promise<void>;
+  /** Every container here that carries a service-id label. */
+  serviceContainers(): Promise<ServiceContainer[]>;
+  /** A frozen (paused) container runs again. */
+  resume(container: string): Promise<void>;
+  /** A copy that must not run here: bounded stop, then removed. */
+  removeCopy(container: string): Promise<void>;
   /** Snapshot images left here (label blosm.migration), and whether a container still uses each. */
   snapshotImages(): Promise<Array<{ id: string; migration: string; inUse: boolean }>>;
   removeImage(id: string): Promise<void>;

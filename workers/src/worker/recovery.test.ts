@@ -13,11 +13,11 @@ describe("recover", () => {
     ctx.registry.set(4n, migration({ source: PEER, destination: SELF, snapshotDigest: DIGEST_BYTES }), State.SnapshotPublished);
     const jobs = await recover(ctx, now);
     expect(jobs).toEqual([
-      { queue: "record", jobId: "resume-1-Offered-finalize", data: { step: "finalize", id: "1" }, delayMs: 10_500 },
-      { queue: "record", jobId: "resume-1-Offered-expire", data: { step: "expire", id: "1" }, delayMs: 601_500 },
-      { queue: "transfer-out", jobId: "resume-2-Assigned", data: { step: "snapshot", id: "2" } },
-      { queue: "transfer-in", jobId: "resume-3-Assigned", data: { step: "prestage", id: "3" } },
-      { queue: "transfer-in", jobId: "resume-4-SnapshotPublished", data: { step: "restore", id: "4", digest: DIGEST_BYTES } },
+      { queue: "record", jobId: "m1-finalize", data: { step: "finalize", id: "1" }, delayMs: 10_500 },
+      { queue: "record", jobId: "m1-expire", data: { step: "expire", id: "1" }, delayMs: 601_500 },
+      { queue: "transfer-out", jobId: "m2-snapshot", data: { step: "snapshot", id: "2" } },
+      { queue: "transfer-in", jobId: "m3-prestage", data: { step: "prestage", id: "3" } },
+      { queue: "transfer-in", jobId: "m4-restore", data: { step: "restore", id: "4", digest: DIGEST_BYTES } },
     ]);
   });
 
@@ -28,7 +28,7 @@ describe("recover", () => {
     await ctx.outbound.put(5n, outboundRecord());
     await ctx.outbound.put(6n, outboundRecord());
     const jobs = await recover(ctx);
-    expect(jobs.map((j) => [j.jobId, j.data.step])).toEqual([["resume-5-retire", "retire"], ["resume-6-ended", "ended"]]);
+    expect(jobs.map((j) => [j.jobId, j.data.step])).toEqual([["m5-retire", "retire"], ["m6-ended", "ended"]]);
   });
 
   it("frees reservations of migrations that ended or went to another node, and keeps the rest", async () => {

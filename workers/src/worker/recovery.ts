@@ -1,14 +1,16 @@
 import { zeroAddress } from "viem";
 import { State } from "../chain/abi/migrationRegistry.ts";
-import { isEnded, isEndedWithoutCompletion, stateName } from "../chain/registryView.ts";
-import type { JobSpec } from "./jobs.ts";
+import { isEnded, isEndedWithoutCompletion } from "../chain/registryView.ts";
+import type { JobSpec, StepName } from "./jobs.ts";
+import { stepJobId } from "./router.ts";
 import type { StepContext } from "./ports.ts";
 
 /**
  * After a restart, from the chain and this engine: the jobs every open migration this node is part of calls for
  * (at the step its state calls for), and the settling of what ended while the worker was down — reservations
  * freed, outbound records retired or resumed, orphan snapshot images and incoming containers removed.
- * Returns the jobs; the worker enqueues them (ids are `resume-<id>-<state>`).
+ * Returns the jobs; the worker enqueues them, with the same ids as the router's, so a step asked for by both runs
+ * once.
  */
 export async function recover(ctx: StepContext, now = Date.now()): Promise<JobSpec[]> {
   const { registry, engine, outbound, reservations, log } = ctx;
@@ -18,15 +20,15 @@ export async function recover(ctx: StepContext, now = Date.now()): Promise<JobSp
   for (const id of open) {
     const [m, state] = await Promise.all([registry.migration(id), registry.state(id)]);
     const source = m.source.toLowerCase() === self;
-    const key = `resume-${id}-${stateName(state)}`;
-    const data = (step: JobSpec["data"]["step"], digest?: string) => ({ step, id: String(id), ...(digest ? { digest } : {}) });
+    const job = (queue: JobSpec["queue"], step: StepName, delayMs?: number, digest?: string) =>
+      jobs.push({ queue, jobId: stepJobId(id, step), data: { step, id: String(id), ...(digest ? { digest } : {}) }, ...(delayMs !== undefined ? { delayMs } : {}) });
     if (source && (state === State.Requested || state === State.Offered)) {
-      jobs.push({ queue: "record", jobId: `${key}-finalize`, data: data("finalize"), delayMs: Number(m.offerWindowEnd) * 1000 - now + 500 });
-      jobs.push({ queue: "record", jobId: `${key}-expire`, data: data("expire"), delayMs: Number(m.deadline) * 1000 - now + 1500 });
-    } else if (source && state === State.Assigned) jobs.push({ queue: "transfer-out", jobId: key, data: data("snapshot") });
-    else if (!source && state === State.Assigned) jobs.push({ queue: "transfer-in", jobId: key, data: data("prestage") });
-    else if (!source && state === State.SnapshotPublished) jobs.push({ queue: "transfer-in", jobId: key, data: data("restore", m.snapshotDigest) });
-    else if (state === State.Expired) jobs.push({ queue: "record", jobId: key, data: data("expire") });
+      job("record", "finalize", Number(m.offerWindowEnd) * 1000 - now + 500);
+      job("record", "expire", Number(m.deadline) * 1000 - now + 1500);
+    } else if (source && state === State.Assigned) job("transfer-out", "snapshot");
+    else if (!source && state === State.Assigned) job("transfer-in", "prestage");
+    else if (!source && state === State.SnapshotPublished) job("transfer-in", "restore", undefined, m.snapshotDigest);
+    else if (state === State.Expired) job("record", "expire");
   }
   // Reservations for migrations that ended or went elsewhere while this worker was down.
   for (const [id] of await reservations.all()) {
@@ -38,8 +40,8 @@ export async function recover(ctx: StepContext, now = Date.now()): Promise<JobSp
   // Migrations this node snapshotted that ended while it was down: completed → retire, otherwise resume.
   for (const id of await outbound.ids()) {
     const state = await registry.state(id).catch(() => State.None);
-    if (state === State.Completed) jobs.push({ queue: "cleanup", jobId: `resume-${id}-retire`, data: { step: "retire", id: String(id) } });
-    else if (isEndedWithoutCompletion(state) || state === State.None) jobs.push({ queue: "cleanup", jobId: `resume-${id}-ended`, data: { step: "ended", id: String(id) } });
+    if (state === State.Completed) jobs.push({ queue: "cleanup", jobId: stepJobId(id, "retire"), data: { step: "retire", id: String(id) } });
+    else if (isEndedWithoutCompletion(state) || state === State.None) jobs.push({ queue: "cleanup", jobId: stepJobId(id, "ended"), data: { step: "ended", id: String(id) } });
   }
   await removeOrphans(ctx, new Set(open.map(String)));
   log.info("view rebuilt from the registry", { open: open.map(String), jobs: jobs.length });

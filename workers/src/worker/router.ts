@@ -1,6 +1,6 @@
 import type { Address } from "viem";
 import type { DeliveredLog } from "../chain/eventSource.ts";
-import type { JobSpec } from "./jobs.ts";
+import type { JobSpec, StepName } from "./jobs.ts";
 
 export type RouteOptions = {
   /** This node's operator address. */
@@ -12,44 +12,44 @@ export type RouteOptions = {
 };
 
 /**
- * Chain event → the jobs it calls for on this node, as a pure decision (nothing is enqueued here). Job ids are
- * the log's key (`chainId-txHash-logIndex`), with a suffix where one log makes two jobs, so a log delivered twice
- * makes each job once.
+ * The one id of a step of a migration on this node. A step happens once per migration, however many times it is
+ * asked for (an event delivered again, a restart's recovery, a reorg that re-includes a log): BullMQ ignores a
+ * second job with the same id, so two attempts of one step never run side by side.
  */
-export function routeEvent(l: Pick<DeliveredLog, "key" | "eventName" | "args">, o: RouteOptions): JobSpec[] {
+export const stepJobId = (id: string | bigint, step: StepName) => `m${id}-${step}`;
+
+/** Chain event → the jobs it calls for on this node, as a pure decision (nothing is enqueued here). */
+export function routeEvent(l: Pick<DeliveredLog, "eventName" | "args">, o: RouteOptions): JobSpec[] {
   const a = l.args;
   const id = String(a.id ?? "");
+  const job = (queue: JobSpec["queue"], step: StepName, delayMs?: number, digest?: string): JobSpec => ({
+    queue, jobId: stepJobId(id, step), data: { step, id, ...(digest ? { digest } : {}) }, ...(delayMs !== undefined ? { delayMs } : {}),
+  });
   const me = (x: unknown) => typeof x === "string" && x.toLowerCase() === o.self.toLowerCase();
   switch (l.eventName) {
     case "MigrationRequested": {
-      if (!me(a.source)) return [{ queue: "evaluate", jobId: l.key, data: { step: "evaluate", id } }];
+      if (!me(a.source)) return [job("evaluate", "evaluate")];
       const windowEnd = Number(a.offerWindowEnd) * 1000;
       const deadline = Number((a.request as { deadline: bigint }).deadline) * 1000;
-      return [
-        { queue: "record", jobId: `${l.key}-finalize`, data: { step: "finalize", id }, delayMs: windowEnd - o.now + 500 },
-        { queue: "record", jobId: `${l.key}-expire`, data: { step: "expire", id }, delayMs: deadline - o.now + 1500 },
-      ];
+      return [job("record", "finalize", windowEnd - o.now + 500), job("record", "expire", deadline - o.now + 1500)];
     }
     case "MigrationAssigned":
-      if (me(a.destination)) return [{ queue: "transfer-in", jobId: l.key, data: { step: "prestage", id } }];
-      if (me(a.source)) return [{ queue: "transfer-out", jobId: l.key, data: { step: "snapshot", id } }];
+      if (me(a.destination)) return [job("transfer-in", "prestage")];
+      if (me(a.source)) return [job("transfer-out", "snapshot")];
       // Someone else was chosen: an offer of ours (if any) no longer holds resources.
-      return [{ queue: "cleanup", jobId: l.key, data: { step: "release", id } }];
+      return [job("cleanup", "release")];
     case "MigrationSnapshotPublished":
-      return me(a.destination) ? [{ queue: "transfer-in", jobId: l.key, data: { step: "restore", id, digest: String(a.imageDigest) } }] : [];
+      return me(a.destination) ? [job("transfer-in", "restore", undefined, String(a.imageDigest))] : [];
     case "MigrationCompleted":
       // Make-before-break: the source drains for a grace period before its container goes.
-      if (me(a.source)) return [{ queue: "cleanup", jobId: l.key, data: { step: "retire", id }, delayMs: o.retireGraceMs }];
-      if (me(a.destination)) return [{ queue: "cleanup", jobId: l.key, data: { step: "release", id } }];
+      if (me(a.source)) return [job("cleanup", "retire", o.retireGraceMs)];
+      if (me(a.destination)) return [job("cleanup", "release")];
       return [];
     case "MigrationFailed":
     case "MigrationCancelled":
     case "MigrationExpired":
-      return [{ queue: "cleanup", jobId: l.key, data: { step: "ended", id } }];
+      return [job("cleanup", "ended")];
     default:
       return []; // node registry events and offers need no job here
   }
 }
-
-/** Ids of every job a log can have made: withdrawn (if not started) when its block is dropped by a reorg. */
-export const jobIdsOfLog = (key: string) => [key, `${key}-finalize`, `${key}-expire`];

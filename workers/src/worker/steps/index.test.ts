@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { State } from "../../chain/abi/migrationRegistry.ts";
+import { ContractRevertError } from "../../lib/errors.ts";
 import { FailureCode, StepFailure } from "../failure.ts";
 import { PEER, SELF, fakeContext, migration, outboundRecord } from "../../../../test/helpers/workerFakes.ts";
 import { createStepRunner, onPermanentFailure } from "./index.ts";
@@ -21,6 +22,16 @@ describe("createStepRunner", () => {
     await Promise.all([run(ctx, { step: "evaluate", id: "1" }), run(ctx, { step: "evaluate", id: "2" })]);
     expect(overlap).toBe(false);
     expect(ctx.registry.written("offer")).toHaveLength(2);
+  });
+
+  it("takes a transaction refused because the migration moved on as done, not as a failure", async () => {
+    // A second attempt of snapshot (a restart raced the event replay): the first already published.
+    const ctx = fakeContext();
+    ctx.registry.set(8n, migration({ source: SELF, destination: PEER }), State.Assigned);
+    ctx.registry.failNext.set("publishSnapshot", new ContractRevertError("publishSnapshot", "MigrationRegistryUnexpectedState", [8n, State.SnapshotPublished, "0x08"]));
+    expect(await createStepRunner()(ctx, { step: "snapshot", id: "8" })).toEqual({ skipped: "migration is SnapshotPublished" });
+    ctx.registry.failNext.set("publishSnapshot", new ContractRevertError("publishSnapshot", "MigrationRegistryNotSource", [8n, SELF]));
+    await expect(createStepRunner()(ctx, { step: "snapshot", id: "8" })).rejects.toThrow(/NotSource/);
   });
 
   it("refuses an unknown step", () => {

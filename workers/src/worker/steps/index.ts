@@ -1,6 +1,8 @@
 import type { Hex } from "viem";
 import { State } from "../../chain/abi/migrationRegistry.ts";
+import { stateName } from "../../chain/registryView.ts";
 import { describeError } from "../../lib/describeError.ts";
+import { ContractRevertError } from "../../lib/errors.ts";
 import { failureCodeOf } from "../failure.ts";
 import type { StepJob, StepName } from "../jobs.ts";
 import type { StepContext } from "../ports.ts";
@@ -26,13 +28,29 @@ const handlers: Record<StepName, (ctx: StepContext, id: bigint, job: StepJob) =>
   ended: (ctx, id) => endedStep(ctx, id),
 };
 
+/**
+ * A step's transaction refused because the migration is no longer in the state the step needs: another attempt,
+ * another party or the clock moved it on. The step has nothing left to do; failing the migration for it would
+ * turn a healthy migration into a failed one.
+ */
+export async function unlessMovedOn(ctx: StepContext, step: StepName, run: () => Promise<unknown>): Promise<unknown> {
+  try {
+    return await run();
+  } catch (e) {
+    if (!(e instanceof ContractRevertError) || e.errorName !== "MigrationRegistryUnexpectedState") throw e;
+    const now = stateName(Number(e.args[1]));
+    ctx.log.info("the migration moved on before this step's transaction; nothing left to do", { step, state: now });
+    return { skipped: `migration is ${now}` };
+  }
+}
+
 /** Runs one step job. Evaluations run one at a time: probe, decide and reserve must not interleave. */
 export function createStepRunner() {
   let evaluating: Promise<unknown> = Promise.resolve();
   return (ctx: StepContext, job: StepJob): Promise<unknown> => {
     const handler = handlers[job.step];
     if (!handler) throw new Error(`unknown step "${job.step}"`);
-    const run = () => handler(ctx, BigInt(job.id), job);
+    const run = () => unlessMovedOn(ctx, job.step, () => handler(ctx, BigInt(job.id), job));
     if (job.step !== "evaluate") return run();
     const next = evaluating.then(run, run);
     evaluating = next.catch(() => undefined);

@@ -3,7 +3,7 @@ import { State } from "../../chain/abi/migrationRegistry.ts";
 import { BlosmError } from "../../lib/errors.ts";
 import { ContainerNotReadyError } from "../../transfer/restore.ts";
 import { FailureCode } from "../failure.ts";
-import { DIGEST_BYTES, PEER, SELF, fakeContext, migration, outboundRecord } from "../../../../test/helpers/workerFakes.ts";
+import { DIGEST_BYTES, PEER, SELF, SERVICE, fakeContext, migration, outboundRecord } from "../../../../test/helpers/workerFakes.ts";
 import { restoreStep, type CompletionTimings } from "./restore.ts";
 
 const publishedHere = () => migration({ source: PEER, destination: SELF, snapshotDigest: DIGEST_BYTES });
@@ -17,7 +17,7 @@ describe("restoreStep", () => {
     await restoreStep(ctx, 3n, DIGEST_BYTES);
     const repository = `127.0.0.1:5000/blosm/svc-${"5e".repeat(6)}`;
     expect(ctx.engine.calls.find(([n]) => n === "pullSnapshot")).toEqual(["pullSnapshot", repository, `sha256:${"d1".repeat(32)}`]);
-    expect(ctx.engine.calls.find(([n]) => n === "startSnapshot")?.[2]).toEqual({ migrationId: "3", gpuDeviceIds: ["GPU-1"], readyTimeoutMs: 1000 });
+    expect(ctx.engine.calls.find(([n]) => n === "startSnapshot")?.[2]).toEqual({ migrationId: "3", serviceId: SERVICE, gpuDeviceIds: ["GPU-1"], readyTimeoutMs: 1000 });
     const [[id, timings]] = ctx.registry.written("complete") as [[bigint, CompletionTimings]];
     expect(id).toBe(3n);
     expect(timings).toMatchObject({ pushMs: 30, bytesMoved: 4096n + 2048n });

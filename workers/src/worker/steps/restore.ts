@@ -39,7 +39,9 @@ export async function restoreStep(ctx: StepContext, id: bigint, jobDigest: Hex):
     const reservation = await ctx.reservations.get(String(id));
     const t1 = performance.now();
     try {
-      ({ containerId } = await engine.startSnapshot(pulled.reference, { migrationId: String(id), gpuDeviceIds: reservation?.gpuIds, readyTimeoutMs: ctx.config.readyTimeoutMs }));
+      ({ containerId } = await engine.startSnapshot(pulled.reference, {
+        migrationId: String(id), serviceId: m.serviceId, gpuDeviceIds: reservation?.gpuIds, readyTimeoutMs: ctx.config.readyTimeoutMs,
+      }));
     } catch (e) {
       const code = e instanceof ContainerNotReadyError ? FailureCode.NotReady : FailureCode.StartFailed;
       throw new StepFailure(code, e instanceof Error ? e.message : String(e), { cause: e, retryable: e instanceof BlosmError ? e.retryable : true });

@@ -1,0 +1,54 @@
+import { connect } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { silentLogger } from "../lib/log.ts";
+import { StaticApps } from "./apps.ts";
+import { LocalCapacity } from "./capacity.ts";
+import { StaticNeighbours } from "./neighbours.ts";
+import { Gateway } from "./server.ts";
+
+const DRIVER = "driver-profiling";
+
+describe("the gateway's HTTP server on bad input", () => {
+  let gateway: Gateway;
+  beforeAll(async () => {
+    const capacity = new LocalCapacity(async () => ({ cpuMillicores: 1000, memoryMiB: 1024, gpuMemoryMiB: 0 }), 60_000);
+    await capacity.start();
+    gateway = new Gateway(
+      { name: "cluster-t", apps: { [DRIVER]: { needs: { cpuMillicores: 100, memoryMiB: 64, gpuMemoryMiB: 0 }, timeoutMs: 1000 } }, holdTimeoutMs: 100, queueTimeoutMs: 0, maxBodyBytes: 1024 },
+      { apps: new StaticApps({}), capacity, neighbours: new StaticNeighbours([]), log: silentLogger },
+    );
+    await gateway.listen("127.0.0.1", 0);
+  });
+  afterAll(() => gateway?.close());
+
+  it("answers a malformed percent-encoding in the path with 400 naming it, not 500", async () => {
+    const res = await fetch(`${gateway.url}/apps/%E0%A4%A/infer`, { method: "POST", body: "x" });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: string }).error).toMatch(/app type in the path is not valid percent-encoding/);
+    expect((await fetch(`${gateway.url}/clients/%ZZ/position`, { method: "POST", body: "{}" })).status).toBe(400);
+  });
+
+  it("answers an oversized body with 413", async () => {
+    const res = await fetch(`${gateway.url}/apps/${DRIVER}/infer`, { method: "POST", body: "x".repeat(2048) });
+    expect(res.status).toBe(413);
+  });
+
+  it("counts health checks and capacity reads as meta, not as errors", async () => {
+    await fetch(`${gateway.url}/healthz`);
+    await fetch(`${gateway.url}/capacity`);
+    const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+    expect(metrics).toMatch(/blosm_gateway_requests_total\{route="meta",status="2xx"\} [1-9]/);
+    expect(metrics).not.toMatch(/route="error",status="2xx"/);
+  });
+
+  it("bounds a client that never finishes sending its headers", async () => {
+    const closed = await new Promise<number>((resolve) => {
+      const t0 = Date.now();
+      const socket = connect(Number(new URL(gateway.url).port), "127.0.0.1", () => socket.write("POST /apps/x/infer HTTP/1.1\r\nHost: t\r\n"));
+      socket.on("data", () => {});
+      socket.on("close", () => resolve(Date.now() - t0));
+      socket.on("error", () => {});
+    });
+    expect(closed).toBeLessThan(20_000);
+  }, 30_000);
+});

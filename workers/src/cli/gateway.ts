@@ -16,7 +16,9 @@ const gateway: Command = {
     const config = await loadGatewayConfig(values.config as string);
     const running = await runGateway(config, { log: createLogger() });
     console.error(`blosm gateway ${config.name}: ${running.url} (apps: ${Object.keys(config.apps).join(", ")})`);
-    await onStopSignal(() => running.stop(), { graceMs: 60_000, onForced: (why) => console.error(`blosm gateway: ${why}`) });
+    await onStopSignal(() => running.stop(), { graceMs: 30_000, onForced: (why) => console.error(`blosm gateway: ${why}`) });
+    // Stopped in order; a library's reconnect timer (Redis away) must not keep the process alive after that.
+    setTimeout(() => process.exit(process.exitCode ?? 0), 1000).unref();
     return 0;
   },
 };

@@ -18,7 +18,9 @@ const worker: Command = {
     const config = await loadWorkerConfig(values.config as string);
     const running = await runWorker(config, { log: createLogger() });
     console.error(`blosm worker ${config.name}: node ${running.worker.address}, API ${running.apiUrl}`);
-    await onStopSignal(() => running.stop(), { graceMs: 60_000, onForced: (why) => console.error(`blosm worker: ${why}`) });
+    await onStopSignal(() => running.stop(), { graceMs: 30_000, onForced: (why) => console.error(`blosm worker: ${why}`) });
+    // Stopped in order; a library's reconnect timer (Redis away) must not keep the process alive after that.
+    setTimeout(() => process.exit(process.exitCode ?? 0), 1000).unref();
     return 0;
   },
 };

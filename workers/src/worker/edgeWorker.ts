@@ -48,7 +48,9 @@ export class EdgeWorker {
   private readonly queues = new Map<QueueName, Queue<StepJob>>();
   private readonly capacity: CapacityReporter;
   private readonly runStep = createStepRunner();
-  private readonly shutdown = createShutdown();
+  // Each close is bounded: with Redis down a queue's close waits for a connection that will not come, and the
+  // worker must still stop within its grace (about 20 s at worst: event source, workers, queues, Redis).
+  private readonly shutdown = createShutdown({ stepTimeoutMs: 5000 });
   private events?: EventSource;
   private readonly log: Logger;
   private readonly prefix: string;
@@ -74,7 +76,7 @@ export class EdgeWorker {
       peers: new HttpPeers(async (node) => (await this.chain.node(node)).endpoint),
     };
     this.capacity = new CapacityReporter({ registry, engine, reservations: this.reservations, log: this.log });
-    this.shutdown.add("redis", () => this.redis.quit().catch(() => this.redis.disconnect()));
+    this.shutdown.add("redis", () => (this.redis.status === "ready" ? this.redis.quit().catch(() => this.redis.disconnect()) : this.redis.disconnect()));
   }
 
   private lastRedisWarning = 0;
@@ -136,14 +138,16 @@ export class EdgeWorker {
       const queue = new Queue<StepJob>(`${this.prefix}-${name}`, { connection });
       queue.on("error", this.redisTrouble);
       this.queues.set(name, queue);
-      this.shutdown.add(`queue ${name}`, () => queue.close());
     }
-    for (const name of QUEUES) {
+    this.shutdown.add("queues", () => Promise.all([...this.queues.values()].map((q) => q.close())));
+    const workers = QUEUES.map((name) => {
       const worker = new Worker<StepJob>(`${this.prefix}-${name}`, (job) => this.run(name, job), { connection, concurrency: concurrency[name] });
       worker.on("failed", (job, err) => this.log.warn("job failed", { queue: name, jobId: job?.id, attempts: job?.attemptsMade, error: err.message }));
       worker.on("error", this.redisTrouble);
-      this.shutdown.add(`queue worker ${name}`, () => worker.close());
-    }
+      return worker;
+    });
+    // Running jobs finish (they are idempotent steps); a worker that cannot reach Redis is forced closed.
+    this.shutdown.add("queue workers", () => Promise.all(workers.map((w) => w.close().catch(() => w.close(true)))));
   }
 
   private async enqueue(j: JobSpec) {

@@ -3,6 +3,7 @@ import { State } from "../chain/abi/migrationRegistry.ts";
 import { isEnded, stateName } from "../chain/registryView.ts";
 import { describeError } from "../lib/describeError.ts";
 import type { StepContext } from "./ports.ts";
+import { removeOrphans } from "./recovery.ts";
 
 export type ReconcileAction = { action: "retire" | "resume" | "remove"; container: string; migration: string; why: string };
 
@@ -69,6 +70,8 @@ export function startReconcileLoop(ctx: StepContext, o: { everyMs: number; grace
   const round = async () => {
     try {
       await reconcile(ctx, { now: Date.now(), graceMs: o.graceMs, seenCompleted });
+      // Snapshot images of killed or duplicate attempts go now, not at the next restart.
+      await removeOrphans(ctx, new Set((await ctx.registry.openOf(ctx.registry.self)).map(String)));
     } catch (e) {
       ctx.log.warn("reconcile round failed; next round tries again", { error: describeError(e) });
     }

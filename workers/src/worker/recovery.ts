@@ -49,7 +49,7 @@ export async function recover(ctx: StepContext, now = Date.now()): Promise<JobSp
 }
 
 /** Snapshot images and incoming containers a killed worker left for migrations no longer open here. */
-async function removeOrphans(ctx: StepContext, open: ReadonlySet<string>) {
+export async function removeOrphans(ctx: StepContext, open: ReadonlySet<string>) {
   const { engine, outbound, registry, log } = ctx;
   for (const image of await engine.snapshotImages()) {
     if (image.migration && !open.has(image.migration) && !image.inUse && !(await outbound.get(BigInt(image.migration)))) {

@@ -68,7 +68,7 @@ export class ChaosCluster {
   private constructor(readonly dev: DevRegistry, readonly redis: RedisServer, readonly rig: Rig, readonly dir: string, readonly view: RegistryView) {}
 
   static async start(): Promise<ChaosCluster> {
-    const [dev, redis, rig] = await Promise.all([startDevRegistry({ blockTimeMs: 250, offerWindowSeconds: 2 }), startRedis(), startRig(3)]);
+    const [dev, redis, rig] = await Promise.all([startDevRegistry({ blockTimeMs: 250, offerWindowSeconds: 5 }), startRedis(), startRig(3)]);
     const dir = await mkdtemp(path.join(tmpdir(), "blosm-chaos-"));
     const cluster = new ChaosCluster(dev, redis, rig, dir, new RegistryView(dev.client, dev.address));
     for (const [i, name] of NAMES.entries()) {

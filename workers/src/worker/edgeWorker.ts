@@ -141,7 +141,12 @@ export class EdgeWorker {
     }
     this.shutdown.add("queues", () => Promise.all([...this.queues.values()].map((q) => q.close())));
     const workers = QUEUES.map((name) => {
-      const worker = new Worker<StepJob>(`${this.prefix}-${name}`, (job) => this.run(name, job), { connection, concurrency: concurrency[name] });
+      // A step whose worker died (kill -9) holds its job id until the lock lapses; recovery's job with that id is
+      // then ignored, so the lapse must be short: 10 s locks (renewed every 5 s while a step runs), checked every
+      // 5 s. Steps are idempotent, so a step taken over after a stall is safe; five stalls before giving up.
+      const worker = new Worker<StepJob>(`${this.prefix}-${name}`, (job) => this.run(name, job), {
+        connection, concurrency: concurrency[name], lockDuration: 10_000, stalledInterval: 5_000, maxStalledCount: 5,
+      });
       worker.on("failed", (job, err) => this.log.warn("job failed", { queue: name, jobId: job?.id, attempts: job?.attemptsMade, error: err.message }));
       worker.on("error", this.redisTrouble);
       return worker;

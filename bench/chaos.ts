@@ -24,10 +24,14 @@ if (process.getuid?.() !== 0) {
 }
 const STOP_GRACE_MS = 30_000;
 
-type Plan = { fault: Fault; phase: Phase; trials: number };
+/** `open`: no preferred destination, so the migration waits out the offer window in Offered (best offer wins). */
+type Plan = { fault: Fault; phase: Phase; trials: number; open?: boolean };
+// Phases are what the chain shows; the steps inside them are hit through them: at "assigned" the source is
+// snapshotting and pushing and the destination pre-staging, at "published" the destination pulls and starts.
 const FULL: Plan[] = [
   ...(["request", "assigned", "published", "completed"] as const).map((phase) => ({ fault: "kill-source" as const, phase, trials: 2 })),
-  ...(["assigned", "published"] as const).map((phase) => ({ fault: "kill-destination" as const, phase, trials: 2 })),
+  { fault: "kill-source", phase: "offered", trials: 2, open: true },
+  ...(["request", "assigned", "published", "completed"] as const).map((phase) => ({ fault: "kill-destination" as const, phase, trials: 2 })),
   ...(["request", "assigned", "published", "completed"] as const).map((phase) => ({ fault: "restart-redis" as const, phase, trials: 2 })),
   { fault: "freeze-chain", phase: "assigned", trials: 1 },
   { fault: "duplicate-request", phase: "request", trials: 2 },
@@ -56,9 +60,9 @@ try {
       const from = cluster.workers[n % 3]!;
       const to = cluster.workers[(n + 1) % 3]!;
       await placeService(cluster, name, n % 3);
-      const r = await runTrial(cluster, { name, from, to, fault: p.fault, phase: p.phase });
+      const r = await runTrial(cluster, { name, from, to: p.open ? undefined : to, fault: p.fault, phase: p.phase });
       results.push(r);
-      console.log(`  #${String(n).padStart(2)} ${p.fault.padEnd(17)} at ${p.phase.padEnd(9)} ${from.name}→${to.name}: ${r.outcome.padEnd(10)} copies ${r.copies}${r.running ? "" : " (not running)"}${r.onHolder ? "" : " NOT where the record says"} in ${(r.recoverMs / 1000).toFixed(1)} s${r.duplicateAnswer ? `, second request answered ${r.duplicateAnswer}` : ""}`);
+      console.log(`  #${String(n).padStart(2)} ${p.fault.padEnd(17)} at ${p.phase.padEnd(9)} ${from.name}→${p.open ? "best" : to.name}: ${r.outcome.padEnd(10)} copies ${r.copies}${r.running ? "" : " (not running)"}${r.onHolder ? "" : " NOT where the record says"} in ${(r.recoverMs / 1000).toFixed(1)} s${r.duplicateAnswer ? `, second request answered ${r.duplicateAnswer}` : ""}`);
       // Free the engines for the next trial (each trial starts a container of its own).
       for (const e of cluster.rig.engines) for (const c of await e.docker.listContainers({ all: true, filters: { name: [`^/${name}$`] } })) await e.docker.getContainer(c.Id).remove({ force: true });
     }

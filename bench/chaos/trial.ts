@@ -40,8 +40,9 @@ export async function placeService(cluster: ChaosCluster, name: string, on: numb
  * One migration of `name` from its holder to `to`, with one fault injected at `phase`, then a wait until the
  * chain says it ended and the engines settled: exactly one copy, running, on the node the record names.
  */
-export async function runTrial(cluster: ChaosCluster, o: { name: string; from: WorkerProcess; to: WorkerProcess; fault: Fault; phase: Phase }): Promise<TrialResult> {
-  const { from, to, fault, phase, name } = o;
+export async function runTrial(cluster: ChaosCluster, o: { name: string; from: WorkerProcess; to?: WorkerProcess; fault: Fault; phase: Phase }): Promise<TrialResult> {
+  const { from, fault, phase, name } = o;
+  const to = o.to ?? cluster.workers.find((w) => w !== from)!;
   const base = { fault, phase };
   let duplicateAnswer: number | undefined;
   let answer;
@@ -51,7 +52,7 @@ export async function runTrial(cluster: ChaosCluster, o: { name: string; from: W
     answer = first.status === 202 ? first : second;
     duplicateAnswer = first.status === 202 ? second.status : first.status;
   } else {
-    answer = await from.migrate(name, to.address);
+    answer = await from.migrate(name, o.to?.address);
   }
   if (answer.status !== 202 || !answer.body.id) return { ...base, outcome: `refused ${answer.status}: ${answer.body.error?.slice(0, 60)}`, copies: -1, running: false, onHolder: false, recoverMs: 0 };
   const id = BigInt(answer.body.id);
@@ -59,7 +60,10 @@ export async function runTrial(cluster: ChaosCluster, o: { name: string; from: W
   if (fault !== "none" && fault !== "duplicate-request") {
     while (!WAIT_STATE[phase](await cluster.view.state(id))) await sleep(50);
     faultAt = performance.now();
-    await inject(cluster, fault, from, to);
+    // Without a preferred destination the destination is known once assigned; before that "to" is a candidate.
+    const destination = (await cluster.view.migration(id)).destination;
+    const victimTo = destination !== "0x0000000000000000000000000000000000000000" ? cluster.worker(destination) : to;
+    await inject(cluster, fault, from, victimTo);
   }
   // Ended on-chain (a migration past its deadline is ended too, recorded or not).
   const deadline = Date.now() + 120_000;

@@ -12,11 +12,8 @@ export const DRIVER = appType("driver-profiling");
 export const IMAGE = appType("image-recognition");
 export const serviceId = (n: number): Hex => `0x${n.toString(16).padStart(64, "0")}`;
 
-export const Reason = { ClientMobility: 0, InsufficientResources: 1, Rebalance: 2, Manual: 3 } as const;
-export const State = {
-  None: 0, Requested: 1, Offered: 2, Assigned: 3, SnapshotPublished: 4,
-  Completed: 5, Failed: 6, Cancelled: 7, Expired: 8,
-} as const;
+// The contract's enums by name, from the generated ABI module (not copied here by hand).
+export { Reason, State } from "../../workers/src/chain/abi/migrationRegistry.ts";
 export const stateBits = (...states: number[]): Hex =>
   `0x${states.reduce((acc, s) => acc | (1n << BigInt(s)), 0n).toString(16).padStart(64, "0")}`;
 

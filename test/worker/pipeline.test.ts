@@ -173,6 +173,11 @@ describe("three edge workers, one chain, three Docker Engines", () => {
     expect(health).toMatchObject({ ok: true, name: "b", node: getAddress(devAccount(2).address) });
     const denied = await fetch(`${workers.a!.apiUrl}/migrate`, { method: "POST", body: "{}" });
     expect(denied.status).toBe(401);
+    // The token only as "Bearer <token>"; a body over 16 KiB is a 413, not a 400.
+    const bare = await fetch(`${workers.a!.apiUrl}/migrate`, { method: "POST", headers: { authorization: "test-token" }, body: "{}" });
+    expect(bare.status).toBe(401);
+    const huge = await fetch(`${workers.a!.apiUrl}/migrate`, { method: "POST", headers: { authorization: "Bearer test-token" }, body: `{"container":"${"x".repeat(20_000)}"}` });
+    expect(huge.status).toBe(413);
   });
 
   const copiesOf = async (name: string) => {

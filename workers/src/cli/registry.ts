@@ -8,7 +8,7 @@ import { loadAccount } from "../chain/keys.ts";
 import { TxSender } from "../chain/txSender.ts";
 import { describeError } from "../lib/describeError.ts";
 import { BlosmError, ConfigError } from "../lib/errors.ts";
-import { RegistryView, appTypeName, stateName } from "../chain/registryView.ts";
+import { REASONS, RegistryView, appTypeName, stateName } from "../chain/registryView.ts";
 import { intFlag, parse, printJson, urlFlag, type Command, type Options } from "./command.ts";
 
 const common: Options = {
@@ -50,7 +50,7 @@ const appName = (h: Hex) => {
     return h;
   }
 };
-const reasonName = ["client-mobility", "insufficient-resources", "rebalance", "manual"];
+const reasonName = Object.fromEntries(Object.entries(REASONS).map(([name, value]) => [value, name])) as Record<number, string>;
 
 const status: Command = {
   name: "status",

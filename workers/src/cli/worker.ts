@@ -1,7 +1,7 @@
 import { createLogger } from "../lib/log.ts";
 import { onStopSignal } from "../lib/shutdown.ts";
 import { loadWorkerConfig } from "../worker/config.ts";
-import { REASONS, type ReasonName } from "../worker/requestMigration.ts";
+import { REASONS, type ReasonName } from "../chain/registryView.ts";
 import { runWorker } from "../worker/runWorker.ts";
 import { BlosmError, ConfigError } from "../lib/errors.ts";
 import { describeError } from "../lib/describeError.ts";

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { State } from "../chain/abi/migrationRegistry.ts";
 import { PEER, SELF, SERVICE, fakeContext, migration } from "../../../test/helpers/workerFakes.ts";
 import type { ServiceContainer } from "./ports.ts";
-import { reconcile } from "./reconcile.ts";
+import { reconcile, startReconcileLoop } from "./reconcile.ts";
 
 const copy = (o: Partial<ServiceContainer> = {}): ServiceContainer => ({ id: "old-copy", serviceId: SERVICE, incoming: false, running: true, paused: false, ...o });
 const run = (ctx: ReturnType<typeof fakeContext>, now: number, seenCompleted = new Map<string, number>()) => reconcile(ctx, { now, graceMs: 5000, seenCompleted });
@@ -58,5 +58,17 @@ describe("reconcile", () => {
     const ctx = fakeContext();
     ctx.engine.serviceCopies = [copy({ serviceId: `0x${"99".repeat(32)}` })];
     expect(await run(ctx, 0)).toEqual([]);
+  });
+});
+
+describe("startReconcileLoop", () => {
+  it("each round also removes snapshot images of killed or duplicate attempts, not only at restart", async () => {
+    const ctx = fakeContext();
+    ctx.registry.set(9n, migration({ source: SELF, destination: PEER }), State.Failed);
+    ctx.engine.images = [{ id: "img-of-a-killed-attempt", migration: "9", inUse: false }];
+    const stop = startReconcileLoop(ctx, { everyMs: 60_000, graceMs: 5000 });
+    await new Promise((r) => setTimeout(r, 50));
+    stop();
+    expect(ctx.engine.calls).toContainEqual(["removeImage", "img-of-a-killed-attempt"]);
   });
 });

@@ -1,12 +1,11 @@
 import { parseEventLogs, stringToHex, zeroAddress, isAddress, type Address, type Hex } from "viem";
+import { REASONS, type ReasonName } from "../chain/registryView.ts";
 import { BlosmError, ConfigError } from "../lib/errors.ts";
 import { inspectSpec } from "../transfer/containerSpec.ts";
 import { LABEL } from "../engine/labels.ts";
 import type { EdgeWorker } from "./edgeWorker.ts";
 import { serviceIdOf } from "../lib/serviceId.ts";
 
-export const REASONS = { "client-mobility": 0, "insufficient-resources": 1, rebalance: 2, manual: 3 } as const;
-export type ReasonName = keyof typeof REASONS;
 
 export type MigrateRequest = {
   container: string;

@@ -9,8 +9,8 @@ import { HEADER, formatPosition, type Call, type Reply } from "./protocol.ts";
 export class Upstream {
   private readonly pools = new Map<string, Pool>();
 
-  async send(target: Pick<AppTarget, "host" | "port" | "path">, call: Call, extra: Record<string, string> = {}): Promise<Reply> {
-    const origin = `http://${target.host.includes(":") ? `[${target.host}]` : target.host}:${target.port}`;
+  async send(target: Pick<AppTarget, "host" | "port" | "path"> & { protocol?: "http:" | "https:" }, call: Call, extra: Record<string, string> = {}): Promise<Reply> {
+    const origin = `${target.protocol ?? "http:"}//${target.host.includes(":") && !target.host.startsWith("[") ? `[${target.host}]` : target.host}:${target.port}`;
     let pool = this.pools.get(origin);
     if (!pool) this.pools.set(origin, (pool = new Pool(origin, { connections: 256, keepAliveTimeout: 10_000 })));
     const headers: Record<string, string> = { "content-type": call.contentType, ...extra };
@@ -23,13 +23,19 @@ export class Upstream {
     return { status: res.statusCode, headers: out, body };
   }
 
-  /** The same request at another cluster's gateway. */
+  /** The same request at another cluster's gateway, over the scheme and port its URL names (https: TLS). */
   sendToGateway(gateway: string, call: Call, extra: Record<string, string>): Promise<Reply> {
-    const u = new URL(`/apps/${encodeURIComponent(call.type)}/infer`, gateway);
-    return this.send({ host: u.hostname, port: Number(u.port || 80), path: u.pathname }, call, extra);
+    return this.send(gatewayTarget(gateway, call.type), call, extra);
   }
 
   async close() {
     await Promise.all([...this.pools.values()].map((p) => p.close().catch(() => {})));
   }
+}
+
+/** Where a peer gateway's inference endpoint is: its URL's scheme, host and port (default 80 or 443 by scheme). */
+export function gatewayTarget(gateway: string, type: string): { protocol: "http:" | "https:"; host: string; port: number; path: string } {
+  const u = new URL(`/apps/${encodeURIComponent(type)}/infer`, gateway);
+  if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error(`gateway URL ${gateway} is not http(s)`);
+  return { protocol: u.protocol, host: u.hostname, port: Number(u.port || (u.protocol === "https:" ? 443 : 80)), path: u.pathname };
 }

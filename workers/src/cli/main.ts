@@ -20,13 +20,18 @@ function help(): string {
   return [
     "blosm — blockchain-coordinated service migration for GPU edge clusters",
     "",
-    "Usage: blosm <command> [options]   (blosm <command> --help for its options)",
+    "Usage: blosm <command> [options]   (blosm <command> --help for its options; blosm --version)",
     "",
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
   ].join("\n");
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "--version" || argv[0] === "-V") {
+    const { default: pkg } = await import("../../../package.json", { with: { type: "json" } });
+    console.log(`blosm ${pkg.version}`);
+    return 0;
+  }
   if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
     console.log(help());
     return argv.length === 0 ? 2 : 0;

@@ -96,7 +96,8 @@ const down: Command = {
   async run(argv) {
     parse(argv, this.options);
     if (process.getuid?.() !== 0) throw new ConfigError("down", "needs root (it removes network namespaces and engines)");
-    await teardownStalePlane();
+    const did = await teardownStalePlane();
+    console.log(did.length > 0 ? did.map((d) => `✓ ${d}`).join("\n") : "nothing to stop: no local plane was left behind");
     return 0;
   },
 };

@@ -1,7 +1,6 @@
-import { readFile } from "node:fs/promises";
 import { isAddress, type Address } from "viem";
 import { z } from "zod";
-import { ConfigError } from "../lib/errors.ts";
+import { loadConfigFile, parseConfig } from "../lib/configFile.ts";
 
 const httpUrl = z.string().refine((s) => {
   try {
@@ -64,24 +63,11 @@ export const GatewayConfigSchema = z.object({
 
 export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;
 
+/** Validates a parsed object; every problem is named at once (lib/configFile.ts). */
 export function parseGatewayConfig(raw: unknown): GatewayConfig {
-  const result = GatewayConfigSchema.safeParse(raw);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    throw new ConfigError(issue.path.length > 0 ? `config.${issue.path.join(".")}` : "config", issue.message);
-  }
-  return result.data;
+  return parseConfig(GatewayConfigSchema, raw);
 }
 
-export async function loadGatewayConfig(file: string): Promise<GatewayConfig> {
-  const text = await readFile(file, "utf8").catch((e: NodeJS.ErrnoException) => {
-    throw new ConfigError("--config", `cannot read ${file}: ${e.code ?? e.message}`);
-  });
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError("--config", `${file} is not valid JSON: ${(e as Error).message}`);
-  }
-  return parseGatewayConfig(raw);
+export function loadGatewayConfig(file: string): Promise<GatewayConfig> {
+  return loadConfigFile(file, parseGatewayConfig);
 }

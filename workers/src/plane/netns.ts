@@ -34,8 +34,10 @@ export async function createClusterNet(i: number, opts: { prefix?: string; rateM
   return { ns, hostIp: `10.78.${i}.2`, gatewayIp: `10.78.${i}.1` };
 }
 
-export async function destroyClusterNet(i: number, opts: { prefix?: string } = {}): Promise<void> {
+/** Removes a cluster's namespace and its link; returns whether the namespace was there. */
+export async function destroyClusterNet(i: number, opts: { prefix?: string } = {}): Promise<boolean> {
   const ns = `${opts.prefix ?? "blosm-cl"}${i}`;
-  await run("ip", ["netns", "del", ns]).catch(() => {});
+  const existed = await run("ip", ["netns", "del", ns]).then(() => true, () => false);
   await run("ip", ["link", "del", `${ns}-o`.slice(0, 15)]).catch(() => {});
+  return existed;
 }

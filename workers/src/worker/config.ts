@@ -1,7 +1,6 @@
-import { readFile } from "node:fs/promises";
 import { isAddress, type Address } from "viem";
 import { z } from "zod";
-import { ConfigError } from "../lib/errors.ts";
+import { loadConfigFile, parseConfig } from "../lib/configFile.ts";
 
 const address = z.string().refine((s) => isAddress(s), "must be a 0x-prefixed 20-byte address").transform((s) => s as Address);
 const url = (protocols: string[]) =>
@@ -55,29 +54,11 @@ export const WorkerConfigSchema = z.object({
 
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
 
-/** Validates a parsed object, turning the first problem into a ConfigError that names the field. */
+/** Validates a parsed object; every problem is named at once (lib/configFile.ts). */
 export function parseWorkerConfig(raw: unknown): WorkerConfig {
-  const result = WorkerConfigSchema.safeParse(raw);
-  if (!result.success) {
-    const issue = result.error.issues[0]!;
-    const field = issue.path.length > 0 ? `config.${issue.path.join(".")}` : "config";
-    throw new ConfigError(field, issue.message);
-  }
-  return result.data;
+  return parseConfig(WorkerConfigSchema, raw);
 }
 
-export async function loadWorkerConfig(file: string): Promise<WorkerConfig> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (e) {
-    throw new ConfigError("--config", `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError("--config", `${file} is not valid JSON: ${(e as Error).message}`);
-  }
-  return parseWorkerConfig(raw);
+export function loadWorkerConfig(file: string): Promise<WorkerConfig> {
+  return loadConfigFile(file, parseWorkerConfig);
 }

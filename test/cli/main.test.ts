@@ -13,3 +13,22 @@ describe("blosm --version", () => {
     expect(stdout.trim()).toBe(`blosm ${pkg.version}`);
   });
 });
+
+describe("flags are checked before any network call", () => {
+  const run = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+    exec(path.join(projectRoot, "blosm"), args, { timeout: 60_000, env: { ...process.env, ...env } }).then(
+      (r) => ({ code: 0, stderr: r.stderr }),
+      (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
+    );
+
+  it("history names a bad --node without trying the chain (which is unreachable here)", async () => {
+    const r = await run(["history", "--node", "0x123", "--rpc", "http://127.0.0.1:1"]);
+    expect(r).toEqual({ code: 2, stderr: 'blosm history: --node: "0x123" is not an address\n' });
+  });
+
+  it("chain signers takes BLOSM_RPC_URL like status and history", async () => {
+    const r = await run(["chain", "signers"], { BLOSM_RPC_URL: "http://127.0.0.1:1" });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("http://127.0.0.1:1");
+  });
+});

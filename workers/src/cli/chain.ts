@@ -53,8 +53,8 @@ const genesis: Command = {
 const signers: Command = {
   name: "chain signers",
   summary: "List the authorized Clique signers (clique_getSigners)",
-  options: { rpc: { type: "string" }, json: { type: "boolean", default: false } },
-  help: { rpc: "JSON-RPC URL of a Clique node with the clique API", json: "print as JSON" },
+  options: { rpc: { type: "string", default: process.env.BLOSM_RPC_URL ?? "http://127.0.0.1:8545" }, json: { type: "boolean", default: false } },
+  help: { rpc: "JSON-RPC URL of a Clique node with the clique API (env BLOSM_RPC_URL, as status and history)", json: "print as JSON" },
   async run(argv) {
     const { values } = parse(argv, this.options);
     const list = await getSigners(urlFlag("rpc", values.rpc as string | undefined));

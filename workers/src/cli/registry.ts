@@ -106,7 +106,7 @@ const history: Command = {
   },
   async run(argv) {
     const { values } = parse(argv, this.options);
-    const { client, chain } = await connect(values);
+    // Every flag is checked before the chain is asked anything.
     const serviceId = values.service as string | undefined;
     if (serviceId !== undefined && !(isHex(serviceId) && serviceId.length === 66)) throw new ConfigError("--service", "must be a 0x-prefixed 32-byte service id");
     const node = values.node as string | undefined;
@@ -122,10 +122,12 @@ const history: Command = {
     };
     const since = time("since");
     const until = time("until");
+    const fromBlock = values["from-block"] !== undefined ? BigInt(intFlag("from-block", values["from-block"] as string, 0, Number.MAX_SAFE_INTEGER)) : undefined;
+    const toBlock = values["to-block"] !== undefined ? BigInt(intFlag("to-block", values["to-block"] as string, 0, Number.MAX_SAFE_INTEGER)) : undefined;
+    const { client, chain } = await connect(values);
     let records = await migrationHistory(client, chain.address, chain.abi, {
       serviceId: serviceId as Hex | undefined, node: node as Address | undefined, appType: app ? stringToHex(app, { size: 32 }) : undefined,
-      fromBlock: values["from-block"] !== undefined ? BigInt(intFlag("from-block", values["from-block"] as string, 0, Number.MAX_SAFE_INTEGER)) : undefined,
-      toBlock: values["to-block"] !== undefined ? BigInt(intFlag("to-block", values["to-block"] as string, 0, Number.MAX_SAFE_INTEGER)) : undefined,
+      fromBlock, toBlock,
     });
     records = records.filter((r) => (since === undefined || r.requestedAt >= since) && (until === undefined || r.requestedAt < until));
     const summary = { migrations: records.length, completed: records.filter((r) => r.outcome === "completed").length, servedMost: servedMost(records), path: serviceId ? pathOf(records) : undefined };

@@ -1,4 +1,3 @@
-import type { Address } from "viem";
 import { State } from "../../workers/src/chain/abi/migrationRegistry.ts";
 import { isEnded, stateName } from "../../workers/src/chain/registryView.ts";
 import { LABEL } from "../../workers/src/engine/labels.ts";
@@ -104,5 +103,3 @@ async function inject(cluster: ChaosCluster, fault: Fault, from: WorkerProcess, 
 async function serviceIdOf(cluster: ChaosCluster, id: bigint) {
   return (await cluster.view.migration(id)).serviceId;
 }
-
-export const holderOf = async (cluster: ChaosCluster, serviceId: `0x${string}`): Promise<Address> => (await cluster.view.serviceOf(serviceId)).holder;

@@ -12,6 +12,9 @@ import { registryCommands } from "./registry.ts";
 import { workerCommands } from "./worker.ts";
 import type { Command } from "./command.ts";
 import { usage } from "./command.ts";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { projectRoot } from "../lib/projectRoot.ts";
 
 const commands: Command[] = [...planeCommands, ...workerCommands, ...gatewayCommands, ...registryCommands, ...chainCommands];
 
@@ -28,7 +31,7 @@ function help(): string {
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === "--version" || argv[0] === "-V") {
-    const { default: pkg } = await import("../../../package.json", { with: { type: "json" } });
+    const pkg = JSON.parse(await readFile(path.join(projectRoot, "package.json"), "utf8")) as { version: string };
     console.log(`blosm ${pkg.version}`);
     return 0;
   }

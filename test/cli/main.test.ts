@@ -26,6 +26,15 @@ describe("flags are checked before any network call", () => {
     expect(r).toEqual({ code: 2, stderr: 'blosm history: --node: "0x123" is not an address\n' });
   });
 
+  it("answers with a JSON error when --json was asked for", async () => {
+    const r = await run(["history", "--node", "0x123", "--rpc", "http://127.0.0.1:1", "--json"]);
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stderr)).toEqual({ error: '--node: "0x123" is not an address', kind: "usage", command: "history", exitCode: 2 });
+    const unreachable = await run(["status", "1", "--rpc", "http://127.0.0.1:1", "--json"]);
+    expect(unreachable.code).toBe(1);
+    expect(JSON.parse(unreachable.stderr)).toMatchObject({ kind: "error", command: "status", error: expect.stringContaining("cannot reach the chain node at http://127.0.0.1:1") });
+  });
+
   it("chain signers takes BLOSM_RPC_URL like status and history", async () => {
     const r = await run(["chain", "signers"], { BLOSM_RPC_URL: "http://127.0.0.1:1" });
     expect(r.code).toBe(1);

@@ -57,20 +57,19 @@ async function main(argv: string[]): Promise<number> {
     console.log(usage(command));
     return 0;
   }
+  // With --json, a failure is JSON too (on stderr), so a script reading the output never parses prose.
+  const json = rest.includes("--json");
+  const fail = (code: number, kind: "usage" | "error" | "unexpected", message: string) => {
+    console.error(json ? JSON.stringify({ error: message, kind, command: command.name, exitCode: code }) : `blosm ${command.name}: ${kind === "unexpected" ? "unexpected error: " : ""}${message}`);
+    return code;
+  };
   try {
     return await command.run(rest);
   } catch (e) {
-    if (e instanceof ConfigError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-      console.error(`blosm ${command.name}: ${(e as Error).message.split("\n")[0]}`);
-      return 2;
-    }
-    if (e instanceof BlosmError) {
-      console.error(`blosm ${command.name}: ${e.shortMessage}`);
-      return 1;
-    }
-    console.error(`blosm ${command.name}: unexpected error: ${(e as Error)?.message ?? String(e)}`);
+    if (e instanceof ConfigError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) return fail(2, "usage", (e as Error).message.split("\n")[0]!);
+    if (e instanceof BlosmError) return fail(1, "error", e.shortMessage);
     if (process.env.BLOSM_DEBUG) console.error(e);
-    return 1;
+    return fail(1, "unexpected", (e as Error)?.message ?? String(e));
   }
 }
 

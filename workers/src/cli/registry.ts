@@ -1,7 +1,5 @@
-import { readFile } from "node:fs/promises";
-import path from "node:path";
 import { createPublicClient, http, isAddress, isHex, stringToHex, type Address, type Hex } from "viem";
-import { projectRoot } from "../lib/projectRoot.ts";
+import { deployedRegistryAddress } from "../plane/deploy.ts";
 import type { ChainClient } from "../chain/client.ts";
 import { migrationHistory, pathOf, servedMost } from "../chain/history.ts";
 import { loadAccount } from "../chain/keys.ts";
@@ -33,8 +31,7 @@ async function connect(values: Record<string, unknown>) {
   }
   let registry = (values.registry as string | undefined) ?? process.env.BLOSM_REGISTRY;
   if (!registry) {
-    const file = path.join(projectRoot, `ignition/deployments/chain-${chainId}/deployed_addresses.json`);
-    registry = await readFile(file, "utf8").then((t) => JSON.parse(t)["MigrationRegistry#MigrationRegistry"] as string, () => undefined);
+    registry = await deployedRegistryAddress(`chain-${chainId}`);
     if (!registry) throw new ConfigError("--registry", `is required (no local Ignition deployment for chain ${chainId})`);
   }
   if (!isAddress(registry)) throw new ConfigError("--registry", `"${registry}" is not an address`);

@@ -31,8 +31,13 @@ export async function deployRegistry(o: { rpcUrl: string; parametersFile: string
     const tail = `${stdout}\n${stderr}`.trim().split("\n").slice(-8).join("\n");
     throw new BlosmError(`Ignition could not deploy MigrationRegistry to ${o.rpcUrl}`, { details: tail || (e as Error).message, cause: e });
   }
-  const file = path.join(deploymentDir(deploymentId), "deployed_addresses.json");
-  const address = await readFile(file, "utf8").then((t) => (JSON.parse(t) as Record<string, string>)[FUTURE], () => undefined);
-  if (!address || !isAddress(address)) throw new BlosmError(`Ignition finished but ${file} names no ${FUTURE} address`);
+  const address = await deployedRegistryAddress(deploymentId);
+  if (!address || !isAddress(address)) throw new BlosmError(`Ignition finished but ${path.join(deploymentDir(deploymentId), "deployed_addresses.json")} names no ${FUTURE} address`);
   return address;
+}
+
+/** The registry address an Ignition deployment recorded (its deployed_addresses.json), if there is one. */
+export function deployedRegistryAddress(deploymentId: string): Promise<string | undefined> {
+  const file = path.join(deploymentDir(deploymentId), "deployed_addresses.json");
+  return readFile(file, "utf8").then((t) => (JSON.parse(t) as Record<string, string>)[FUTURE], () => undefined);
 }

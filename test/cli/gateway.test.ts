@@ -26,7 +26,7 @@ describe("blosm gateway and simulate: bad input is one line naming the problem",
   afterAll(async () => rm(dir, { recursive: true, force: true }));
 
   it("gateway: missing, unreadable, non-JSON and invalid configurations", async () => {
-    expect(await blosm("gateway")).toMatchObject({ code: 2, stderr: "blosm gateway: --config: is required\n" });
+    expect(await blosm("gateway")).toMatchObject({ code: 2, stderr: "blosm gateway: --config: is required (blosm gateway --help)\n" });
     const missing = await blosm("gateway", "--config", path.join(dir, "nope.json"));
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("cannot read");

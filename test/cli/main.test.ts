@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
@@ -39,5 +40,43 @@ describe("flags are checked before any network call", () => {
     const r = await run(["chain", "signers"], { BLOSM_RPC_URL: "http://127.0.0.1:1" });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("http://127.0.0.1:1");
+  });
+});
+
+describe("the command line loads a command's code only when it runs", () => {
+  /** Every module main.ts loads before a command is chosen: its static imports, followed to the bottom. */
+  function staticClosure(entry: string): { files: string[]; packages: string[] } {
+    const files = new Set<string>();
+    const packages = new Set<string>();
+    const visit = (file: string) => {
+      if (files.has(file)) return;
+      files.add(file);
+      const text = readFileSync(file, "utf8");
+      // Static imports and re-exports only; `import("…")` inside a function is the lazy part.
+      for (const m of text.matchAll(/^(?:import|export)\s[^;]*?from\s+"([^"]+)"/gm)) {
+        const spec = m[1]!;
+        if (spec.startsWith(".")) visit(path.resolve(path.dirname(file), spec));
+        else if (!spec.startsWith("node:")) packages.add(spec);
+      }
+    };
+    visit(entry);
+    return { files: [...files].map((f) => path.relative(projectRoot, f)), packages: [...packages] };
+  }
+
+  it("answers --help and --version without loading viem, dockerode, BullMQ or any other package", () => {
+    const { files, packages } = staticClosure(path.join(projectRoot, "workers/src/cli/main.ts"));
+    expect(packages).toEqual([]);
+    expect(files).toContain("workers/src/cli/commands.ts");
+    expect(files.filter((f) => /cli\/(registry|up|worker|gateway|chain|doctor)\.ts$/.test(f))).toEqual([]);
+  });
+
+  it("marks required flags in a command's help and checks them before loading it", async () => {
+    const { stdout } = await exec(path.join(projectRoot, "blosm"), ["node", "register", "--help"], { timeout: 60_000 });
+    expect(stdout).toMatch(/--endpoint <value>\s+how peers and clients reach it \(required\)/);
+    expect(stdout).toMatch(/--gpus <value>\s+GPU count \(default: 0\)/);
+    const update = await exec(path.join(projectRoot, "blosm"), ["node", "update", "--help"], { timeout: 60_000 });
+    expect(update.stdout).not.toContain("--endpoint");
+    const missing = await exec(path.join(projectRoot, "blosm"), ["node", "register", "--operator", "0x0000000000000000000000000000000000000001"], { timeout: 60_000 }).catch((e) => e as { code: number; stderr: string });
+    expect(missing).toMatchObject({ code: 2, stderr: expect.stringContaining("--lat, --lon, --cpu, --memory, --app, --endpoint: are required") });
   });
 });

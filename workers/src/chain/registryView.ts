@@ -1,7 +1,7 @@
 import { hexToString, isHex, type Address, type ContractFunctionReturnType, type Hex } from "viem";
 import type { ChainClient } from "./client.ts";
 import { BlosmError } from "../lib/errors.ts";
-import { Reason, State, migrationRegistryAbi } from "./abi/migrationRegistry.ts";
+import { State, migrationRegistryAbi } from "./abi/migrationRegistry.ts";
 
 export { Reason, State, migrationRegistryAbi } from "./abi/migrationRegistry.ts";
 
@@ -21,11 +21,7 @@ export const isEnded = (state: number) => ENDED_STATES.has(state);
 /** Ended without completing: the source's container must run again. */
 export const isEndedWithoutCompletion = (state: number) => isEnded(state) && state !== State.Completed;
 
-/** The reasons as the CLI and API spell them, onto the contract's MigrationReason (from the generated ABI). */
-export const REASONS = {
-  "client-mobility": Reason.ClientMobility, "insufficient-resources": Reason.InsufficientResources, rebalance: Reason.Rebalance, manual: Reason.Manual,
-} as const;
-export type ReasonName = keyof typeof REASONS;
+export { REASONS, type ReasonName } from "./reasons.ts";
 
 export const stateName = (s: number) => Object.keys(State).find((k) => State[k as keyof typeof State] === s) ?? `#${s}`;
 

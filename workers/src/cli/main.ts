@@ -5,18 +5,13 @@
  * and offers --json for scripts.
  */
 import { BlosmError, ConfigError } from "../lib/errors.ts";
-import { chainCommands } from "./chain.ts";
-import { planeCommands } from "./up.ts";
-import { gatewayCommands } from "./gateway.ts";
-import { registryCommands } from "./registry.ts";
-import { workerCommands } from "./worker.ts";
-import type { Command } from "./command.ts";
-import { usage } from "./command.ts";
+import { COMMANDS } from "./commands.ts";
+import { parseCommand, usage } from "./command.ts";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { projectRoot } from "../lib/projectRoot.ts";
 
-const commands: Command[] = [...planeCommands, ...workerCommands, ...gatewayCommands, ...registryCommands, ...chainCommands];
+const commands = COMMANDS;
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -64,7 +59,10 @@ async function main(argv: string[]): Promise<number> {
     return code;
   };
   try {
-    return await command.run(rest);
+    // Flags are parsed and required ones checked before the command's code (and any network) is touched.
+    const parsed = parseCommand(command, rest);
+    const run = await command.load();
+    return await run(parsed);
   } catch (e) {
     if (e instanceof ConfigError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) return fail(2, "usage", (e as Error).message.split("\n")[0]!);
     if (e instanceof BlosmError) return fail(1, "error", e.shortMessage);

@@ -7,18 +7,7 @@ import { TxSender } from "../chain/txSender.ts";
 import { describeError } from "../lib/describeError.ts";
 import { BlosmError, ConfigError } from "../lib/errors.ts";
 import { REASONS, RegistryView, appTypeName, stateName } from "../chain/registryView.ts";
-import { intFlag, parse, printJson, urlFlag, type Command, type Options } from "./command.ts";
-
-const common: Options = {
-  rpc: { type: "string", default: process.env.BLOSM_RPC_URL ?? "http://127.0.0.1:8545" },
-  registry: { type: "string" },
-  json: { type: "boolean", default: false },
-};
-const commonHelp = {
-  rpc: "JSON-RPC URL of a chain node (env BLOSM_RPC_URL)",
-  registry: "MigrationRegistry address (env BLOSM_REGISTRY; default: the local Ignition deployment)",
-  json: "print as JSON",
-};
+import { intFlag, printJson, urlFlag, type Runner } from "./command.ts";
 
 async function connect(values: Record<string, unknown>) {
   const rpc = urlFlag("rpc", values.rpc as string);
@@ -49,133 +38,84 @@ const appName = (h: Hex) => {
 };
 const reasonName = Object.fromEntries(Object.entries(REASONS).map(([name, value]) => [value, name])) as Record<number, string>;
 
-const status: Command = {
-  name: "status",
-  summary: "Show one migration: state, parties, offers, digest and timings",
-  positionals: "<id>",
-  options: common,
-  help: commonHelp,
-  async run(argv) {
-    const { values, positionals } = parse(argv, this.options, true);
-    if (positionals.length !== 1 || !/^\d+$/.test(positionals[0]!)) throw new ConfigError("<id>", "give one migration id (a number)");
-    const { chain } = await connect(values);
-    const id = BigInt(positionals[0]!);
-    const [m, state, offers] = await Promise.all([chain.migration(id), chain.state(id), chain.offers(id)]).catch((e) => {
-      throw new BlosmError(/UnknownMigration/.test(String(e)) ? `no migration ${id}` : `cannot read migration ${id}: ${describeError(e)}`);
-    });
-    const out = {
-      id: id.toString(), state: stateName(state), app: appName(m.appType), service: m.serviceId, reason: reasonName[m.reason],
-      source: m.source, destination: isZero(m.destination) ? null : m.destination, preferred: isZero(m.preferredDestination) ? null : m.preferredDestination,
-      offers: offers.map((o) => ({ node: o.node, score: o.score })), digest: BigInt(m.snapshotDigest) === 0n ? null : `sha256:${m.snapshotDigest.slice(2)}`,
-      deadline: new Date(Number(m.deadline) * 1000).toISOString(), timings: state === 5 ? m.timings : null,
-      failureCode: m.failureCode || null,
-    };
-    if (values.json) return printJson(out), 0;
-    console.log(`migration ${out.id}: ${out.state} (${out.app}, ${out.reason})`);
-    console.log(`  source       ${out.source}`);
-    console.log(`  destination  ${out.destination ?? "-"}${out.preferred ? `  (preferred ${out.preferred})` : ""}`);
-    console.log(`  offers       ${out.offers.map((o) => `${o.node}:${o.score}`).join(", ") || "-"}`);
-    console.log(`  snapshot     ${out.digest ?? "-"}`);
-    if (out.timings) {
-      const t = out.timings;
-      console.log(`  timings      total ${t.totalMs} ms, downtime ${t.downtimeMs} ms (stop ${t.stopMs}, snapshot ${t.snapshotMs}, push ${t.pushMs}, pull ${t.pullMs}, start ${t.startMs}), ${t.bytesMoved} bytes`);
-    }
-    if (out.failureCode) console.log(`  failure code ${out.failureCode}`);
-    return 0;
-  },
+export const runStatus: Runner = async ({ values, positionals }) => {
+  if (positionals.length !== 1 || !/^\d+$/.test(positionals[0]!)) throw new ConfigError("<id>", "give one migration id (a number)");
+  const { chain } = await connect(values);
+  const id = BigInt(positionals[0]!);
+  const [m, state, offers] = await Promise.all([chain.migration(id), chain.state(id), chain.offers(id)]).catch((e) => {
+    throw new BlosmError(/UnknownMigration/.test(String(e)) ? `no migration ${id}` : `cannot read migration ${id}: ${describeError(e)}`);
+  });
+  const out = {
+    id: id.toString(), state: stateName(state), app: appName(m.appType), service: m.serviceId, reason: reasonName[m.reason],
+    source: m.source, destination: isZero(m.destination) ? null : m.destination, preferred: isZero(m.preferredDestination) ? null : m.preferredDestination,
+    offers: offers.map((o) => ({ node: o.node, score: o.score })), digest: BigInt(m.snapshotDigest) === 0n ? null : `sha256:${m.snapshotDigest.slice(2)}`,
+    deadline: new Date(Number(m.deadline) * 1000).toISOString(), timings: state === 5 ? m.timings : null,
+    failureCode: m.failureCode || null,
+  };
+  if (values.json) return printJson(out), 0;
+  console.log(`migration ${out.id}: ${out.state} (${out.app}, ${out.reason})`);
+  console.log(`  source       ${out.source}`);
+  console.log(`  destination  ${out.destination ?? "-"}${out.preferred ? `  (preferred ${out.preferred})` : ""}`);
+  console.log(`  offers       ${out.offers.map((o) => `${o.node}:${o.score}`).join(", ") || "-"}`);
+  console.log(`  snapshot     ${out.digest ?? "-"}`);
+  if (out.timings) {
+    const t = out.timings;
+    console.log(`  timings      total ${t.totalMs} ms, downtime ${t.downtimeMs} ms (stop ${t.stopMs}, snapshot ${t.snapshotMs}, push ${t.pushMs}, pull ${t.pullMs}, start ${t.startMs}), ${t.bytesMoved} bytes`);
+  }
+  if (out.failureCode) console.log(`  failure code ${out.failureCode}`);
+  return 0;
 };
 
-const history: Command = {
-  name: "history",
-  summary: "Migrations from the chain's events: filter by service, node, app type, block or time range",
-  options: {
-    ...common,
-    service: { type: "string" }, node: { type: "string" }, app: { type: "string" },
-    "from-block": { type: "string" }, "to-block": { type: "string" }, since: { type: "string" }, until: { type: "string" },
-  },
-  help: {
-    ...commonHelp,
-    service: "service id (0x + 64 hex) whose container to follow",
-    node: "only migrations this node (address) was source or destination of",
-    app: "only this app type (e.g. driver-profiling)",
-    "from-block": "first block to search", "to-block": "last block to search",
-    since: "only migrations requested at or after this time (ISO 8601)", until: "only those requested before this time (ISO 8601)",
-  },
-  async run(argv) {
-    const { values } = parse(argv, this.options);
-    // Every flag is checked before the chain is asked anything.
-    const serviceId = values.service as string | undefined;
-    if (serviceId !== undefined && !(isHex(serviceId) && serviceId.length === 66)) throw new ConfigError("--service", "must be a 0x-prefixed 32-byte service id");
-    const node = values.node as string | undefined;
-    if (node !== undefined && !isAddress(node)) throw new ConfigError("--node", `"${node}" is not an address`);
-    const app = values.app as string | undefined;
-    if (app !== undefined && !/^[a-z0-9][a-z0-9._-]{0,30}$/.test(app)) throw new ConfigError("--app", `"${app}" is not an app type name`);
-    const time = (flag: string) => {
-      const v = values[flag] as string | undefined;
-      if (v === undefined) return undefined;
-      const t = Date.parse(v);
-      if (Number.isNaN(t)) throw new ConfigError(`--${flag}`, `"${v}" is not an ISO 8601 time`);
-      return BigInt(Math.floor(t / 1000));
-    };
-    const since = time("since");
-    const until = time("until");
-    const fromBlock = values["from-block"] !== undefined ? BigInt(intFlag("from-block", values["from-block"] as string, 0, Number.MAX_SAFE_INTEGER)) : undefined;
-    const toBlock = values["to-block"] !== undefined ? BigInt(intFlag("to-block", values["to-block"] as string, 0, Number.MAX_SAFE_INTEGER)) : undefined;
-    const { client, chain } = await connect(values);
-    let records = await migrationHistory(client, chain.address, chain.abi, {
-      serviceId: serviceId as Hex | undefined, node: node as Address | undefined, appType: app ? stringToHex(app, { size: 32 }) : undefined,
-      fromBlock, toBlock,
-    });
-    records = records.filter((r) => (since === undefined || r.requestedAt >= since) && (until === undefined || r.requestedAt < until));
-    const summary = { migrations: records.length, completed: records.filter((r) => r.outcome === "completed").length, servedMost: servedMost(records), path: serviceId ? pathOf(records) : undefined };
-    if (values.json) return printJson({ records, summary }), 0;
-    if (records.length === 0) return console.log("no migrations match"), 0;
-    console.log("id    requested (UTC)       app                 source → destination                                                                     outcome    total ms  downtime ms");
-    for (const r of records) {
-      const when = new Date(Number(r.requestedAt) * 1000).toISOString().replace("T", " ").slice(0, 19);
-      console.log(`${String(r.id).padEnd(5)} ${when}  ${appName(r.appType).padEnd(19)} ${r.source} → ${(r.destination ?? "-").padEnd(42)}  ${r.outcome.padEnd(9)}  ${String(r.timings?.totalMs ?? "-").padStart(8)}  ${String(r.timings?.downtimeMs ?? "-").padStart(11)}`);
-    }
-    console.log(`\n${summary.completed}/${summary.migrations} completed${summary.servedMost[0] ? `; most received: ${summary.servedMost[0].node} (${summary.servedMost[0].migrations})` : ""}`);
-    if (summary.path?.length) console.log(`path of ${serviceId}: ${summary.path.join(" → ")}`);
-    return 0;
-  },
+export const runHistory: Runner = async ({ values }) => {
+  // Every flag is checked before the chain is asked anything.
+  const serviceId = values.service as string | undefined;
+  if (serviceId !== undefined && !(isHex(serviceId) && serviceId.length === 66)) throw new ConfigError("--service", "must be a 0x-prefixed 32-byte service id");
+  const node = values.node as string | undefined;
+  if (node !== undefined && !isAddress(node)) throw new ConfigError("--node", `"${node}" is not an address`);
+  const app = values.app as string | undefined;
+  if (app !== undefined && !/^[a-z0-9][a-z0-9._-]{0,30}$/.test(app)) throw new ConfigError("--app", `"${app}" is not an app type name`);
+  const time = (flag: string) => {
+    const v = values[flag] as string | undefined;
+    if (v === undefined) return undefined;
+    const t = Date.parse(v);
+    if (Number.isNaN(t)) throw new ConfigError(`--${flag}`, `"${v}" is not an ISO 8601 time`);
+    return BigInt(Math.floor(t / 1000));
+  };
+  const since = time("since");
+  const until = time("until");
+  const fromBlock = values["from-block"] !== undefined ? BigInt(intFlag("from-block", values["from-block"] as string, 0, Number.MAX_SAFE_INTEGER)) : undefined;
+  const toBlock = values["to-block"] !== undefined ? BigInt(intFlag("to-block", values["to-block"] as string, 0, Number.MAX_SAFE_INTEGER)) : undefined;
+  const { client, chain } = await connect(values);
+  let records = await migrationHistory(client, chain.address, chain.abi, {
+    serviceId: serviceId as Hex | undefined, node: node as Address | undefined, appType: app ? stringToHex(app, { size: 32 }) : undefined,
+    fromBlock, toBlock,
+  });
+  records = records.filter((r) => (since === undefined || r.requestedAt >= since) && (until === undefined || r.requestedAt < until));
+  const summary = { migrations: records.length, completed: records.filter((r) => r.outcome === "completed").length, servedMost: servedMost(records), path: serviceId ? pathOf(records) : undefined };
+  if (values.json) return printJson({ records, summary }), 0;
+  if (records.length === 0) return console.log("no migrations match"), 0;
+  console.log("id    requested (UTC)       app                 source → destination                                                                     outcome    total ms  downtime ms");
+  for (const r of records) {
+    const when = new Date(Number(r.requestedAt) * 1000).toISOString().replace("T", " ").slice(0, 19);
+    console.log(`${String(r.id).padEnd(5)} ${when}  ${appName(r.appType).padEnd(19)} ${r.source} → ${(r.destination ?? "-").padEnd(42)}  ${r.outcome.padEnd(9)}  ${String(r.timings?.totalMs ?? "-").padStart(8)}  ${String(r.timings?.downtimeMs ?? "-").padStart(11)}`);
+  }
+  console.log(`\n${summary.completed}/${summary.migrations} completed${summary.servedMost[0] ? `; most received: ${summary.servedMost[0].node} (${summary.servedMost[0].migrations})` : ""}`);
+  if (summary.path?.length) console.log(`path of ${serviceId}: ${summary.path.join(" → ")}`);
+  return 0;
 };
 
-const nodeList: Command = {
-  name: "node list",
-  summary: "List the registered edge nodes",
-  options: common,
-  help: commonHelp,
-  async run(argv) {
-    const { values } = parse(argv, this.options);
-    const { client, chain } = await connect(values);
-    const rows = (await chain.nodes()).map((n) => ({
-      operator: n.operator, active: n.active, endpoint: n.endpoint, location: n.location, coverageRadiusM: n.coverageRadiusM,
-      total: n.total, free: n.free, appTypes: n.appTypes.map(appName),
-    }));
-    if (values.json) return printJson(rows), 0;
-    for (const r of rows) {
-      const t = r.total;
-      console.log(`${r.operator} ${r.active ? "active  " : "inactive"} ${r.endpoint.padEnd(28)} (${r.location.latE6 / 1e6}, ${r.location.lonE6 / 1e6}) r=${r.coverageRadiusM} m  cpu ${t.cpuMillicores}m mem ${t.memoryMiB} MiB gpu ${t.gpuCount}  [${r.appTypes.join(", ")}]`);
-    }
-    return 0;
-  },
-};
-
-const nodeWriteOptions: Options = {
-  ...common,
-  operator: { type: "string" }, endpoint: { type: "string" }, lat: { type: "string" }, lon: { type: "string" },
-  radius: { type: "string", default: "1500" }, cpu: { type: "string" }, memory: { type: "string" },
-  gpus: { type: "string", default: "0" }, "gpu-memory": { type: "string", default: "0" }, app: { type: "string", multiple: true },
-  "key-env": { type: "string", default: "BLOSM_ADMIN_KEY" }, keystore: { type: "string" }, "password-file": { type: "string" },
-};
-const nodeWriteHelp = {
-  ...commonHelp,
-  operator: "the node's worker address", endpoint: "how peers and clients reach it (register only)",
-  lat: "latitude in degrees", lon: "longitude in degrees", radius: "coverage radius in metres",
-  cpu: "total CPU in millicores", memory: "total memory in MiB", gpus: "GPU count", "gpu-memory": "total GPU memory in MiB",
-  app: "app type it runs (repeatable)", "key-env": "env var holding the admin key", keystore: "admin keystore file (instead of --key-env)",
-  "password-file": "password file for --keystore",
+export const runNodeList: Runner = async ({ values }) => {
+  const { client, chain } = await connect(values);
+  const rows = (await chain.nodes()).map((n) => ({
+    operator: n.operator, active: n.active, endpoint: n.endpoint, location: n.location, coverageRadiusM: n.coverageRadiusM,
+    total: n.total, free: n.free, appTypes: n.appTypes.map(appName),
+  }));
+  if (values.json) return printJson(rows), 0;
+  for (const r of rows) {
+    const t = r.total;
+    console.log(`${r.operator} ${r.active ? "active  " : "inactive"} ${r.endpoint.padEnd(28)} (${r.location.latE6 / 1e6}, ${r.location.lonE6 / 1e6}) r=${r.coverageRadiusM} m  cpu ${t.cpuMillicores}m mem ${t.memoryMiB} MiB gpu ${t.gpuCount}  [${r.appTypes.join(", ")}]`);
+  }
+  return 0;
 };
 
 async function adminSender(values: Record<string, unknown>, client: ChainClient) {
@@ -186,8 +126,8 @@ async function adminSender(values: Record<string, unknown>, client: ChainClient)
 }
 
 function nodeArgs(values: Record<string, unknown>) {
-  const operator = values.operator as string | undefined;
-  if (!operator || !isAddress(operator)) throw new ConfigError("--operator", operator ? `"${operator}" is not an address` : "is required");
+  const operator = values.operator as string;
+  if (!isAddress(operator)) throw new ConfigError("--operator", `"${operator}" is not an address`);
   const deg = (flag: string, max: number) => {
     const v = values[flag] as string | undefined;
     const n = Number(v);
@@ -209,41 +149,25 @@ function nodeArgs(values: Record<string, unknown>) {
   };
 }
 
-const nodeRegister: Command = {
-  name: "node register",
-  summary: "Register an edge node (admin)",
-  options: nodeWriteOptions,
-  help: nodeWriteHelp,
-  async run(argv) {
-    const { values } = parse(argv, this.options);
-    const args = nodeArgs(values);
-    if (!values.endpoint) throw new ConfigError("--endpoint", "is required");
-    const { client, chain } = await connect(values);
-    const sender = await adminSender(values, client);
-    const { hash } = await sender.write({ address: chain.address, abi: chain.abi, functionName: "registerNode", args: [{ ...args, endpoint: values.endpoint }] });
-    if (values.json) printJson({ operator: args.operator, tx: hash });
-    else console.log(`registered ${args.operator} (tx ${hash})`);
-    return 0;
-  },
+export const runNodeRegister: Runner = async ({ values }) => {
+  const args = nodeArgs(values);
+  const { client, chain } = await connect(values);
+  const sender = await adminSender(values, client);
+  const { hash } = await sender.write({ address: chain.address, abi: chain.abi, functionName: "registerNode", args: [{ ...args, endpoint: values.endpoint }] });
+  if (values.json) printJson({ operator: args.operator, tx: hash });
+  else console.log(`registered ${args.operator} (tx ${hash})`);
+  return 0;
 };
 
-const nodeUpdate: Command = {
-  name: "node update",
-  summary: "Update an edge node's location, coverage, capacity and app types (admin)",
-  options: nodeWriteOptions,
-  help: nodeWriteHelp,
-  async run(argv) {
-    const { values } = parse(argv, this.options);
-    const a = nodeArgs(values);
-    const { client, chain } = await connect(values);
-    const sender = await adminSender(values, client);
-    const { hash } = await sender.write({ address: chain.address, abi: chain.abi, functionName: "updateNode", args: [a.operator, a.location, a.coverageRadiusM, a.total, a.appTypes] });
-    if (values.json) printJson({ operator: a.operator, tx: hash });
-    else console.log(`updated ${a.operator} (tx ${hash})`);
-    return 0;
-  },
+export const runNodeUpdate: Runner = async ({ values }) => {
+  const a = nodeArgs(values);
+  const { client, chain } = await connect(values);
+  const sender = await adminSender(values, client);
+  const { hash } = await sender.write({ address: chain.address, abi: chain.abi, functionName: "updateNode", args: [a.operator, a.location, a.coverageRadiusM, a.total, a.appTypes] });
+  if (values.json) printJson({ operator: a.operator, tx: hash });
+  else console.log(`updated ${a.operator} (tx ${hash})`);
+  return 0;
 };
 
 const isZero = (a: string) => /^0x0{40}$/.test(a);
 
-export const registryCommands: Command[] = [status, history, nodeList, nodeRegister, nodeUpdate];

@@ -21,6 +21,10 @@ const blockTimeMs = Number(process.env.BLOSM_BLOCK_TIME_MS ?? 1000);
 
 export default defineConfig({
   plugins: [hardhatToolboxViemPlugin],
+  // Ignition keeps each deployment's journal under <paths.ignition>/deployments. blosm's throwaway chains (up,
+  // devnet, tests) set BLOSM_IGNITION_DIR=.blosm/ignition so running anything leaves the checkout clean; modules
+  // stay in ignition/modules and are always named by path.
+  paths: { ignition: process.env.BLOSM_IGNITION_DIR ?? "ignition" },
   solidity: {
     // Both build profiles spelled out: `ignition deploy` builds with "production", and a profile left to
     // Hardhat's defaults would target a newer EVM (PUSH0), which a London-rules Clique chain rejects.

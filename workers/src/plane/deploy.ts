@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile, readlink, rm, symlink } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { createPublicClient, http, isAddress, type Address } from "viem";
@@ -10,8 +10,10 @@ import { hardhatCli, hardhatEnv } from "./devChain.ts";
 const run = promisify(execFile);
 const FUTURE = "MigrationRegistry#MigrationRegistry";
 
-/** Where Ignition keeps a deployment's journal and addresses (ignored by git: generated state). */
-export const deploymentDir = (deploymentId: string) => path.join(projectRoot, "ignition/deployments", deploymentId);
+/** Ignition's folder for deployments to throwaway chains (up, devnet, tests): generated state, under ignored .blosm/. */
+export const IGNITION_DIR = path.join(projectRoot, ".blosm/ignition");
+/** Where Ignition keeps a deployment's journal and addresses. */
+export const deploymentDir = (deploymentId: string) => path.join(IGNITION_DIR, "deployments", deploymentId);
 
 /**
  * Deploys MigrationRegistry with Ignition (ignition/modules/MigrationRegistry.ts) to the node at `rpcUrl` and
@@ -20,12 +22,13 @@ export const deploymentDir = (deploymentId: string) => path.join(projectRoot, "i
  */
 export async function deployRegistry(o: { rpcUrl: string; parametersFile: string; deploymentId?: string; reset?: boolean; timeoutMs?: number }): Promise<Address> {
   const deploymentId = o.deploymentId ?? `chain-${await createPublicClient({ transport: http(o.rpcUrl) }).getChainId()}`;
+  await linkModules();
   const args = [
-    hardhatCli, "ignition", "deploy", "ignition/modules/MigrationRegistry.ts", "--network", "localhost",
+    hardhatCli, "ignition", "deploy", path.join(IGNITION_DIR, "modules/MigrationRegistry.ts"), "--network", "localhost",
     "--parameters", o.parametersFile, "--deployment-id", deploymentId, ...(o.reset ? ["--reset"] : []),
   ];
   try {
-    await run(process.execPath, args, { cwd: projectRoot, env: hardhatEnv({ BLOSM_RPC_URL: o.rpcUrl, CI: "true" }), timeout: o.timeoutMs ?? 180_000 });
+    await run(process.execPath, args, { cwd: projectRoot, env: hardhatEnv({ BLOSM_RPC_URL: o.rpcUrl, BLOSM_IGNITION_DIR: IGNITION_DIR, CI: "true" }), timeout: o.timeoutMs ?? 180_000 });
   } catch (e) {
     const { stdout = "", stderr = "" } = e as { stdout?: string; stderr?: string };
     const tail = `${stdout}\n${stderr}`.trim().split("\n").slice(-8).join("\n");
@@ -34,6 +37,19 @@ export async function deployRegistry(o: { rpcUrl: string; parametersFile: string
   const address = await deployedRegistryAddress(deploymentId);
   if (!address || !isAddress(address)) throw new BlosmError(`Ignition finished but ${path.join(deploymentDir(deploymentId), "deployed_addresses.json")} names no ${FUTURE} address`);
   return address;
+}
+
+/**
+ * Ignition loads modules only from inside <paths.ignition>/modules, so the throwaway folder gets a link to the
+ * tracked ignition/modules: one module, deployments kept apart from it.
+ */
+async function linkModules(): Promise<void> {
+  const link = path.join(IGNITION_DIR, "modules");
+  const target = path.join(projectRoot, "ignition/modules");
+  if ((await readlink(link).catch(() => undefined)) === target) return;
+  await mkdir(IGNITION_DIR, { recursive: true });
+  await rm(link, { recursive: true, force: true });
+  await symlink(target, link);
 }
 
 /** The registry address an Ignition deployment recorded (its deployed_addresses.json), if there is one. */

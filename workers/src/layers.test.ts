@@ -13,7 +13,7 @@ const FLOORS: Record<string, number> = {
   chain: 1, engine: 1,
   evaluation: 2, transfer: 2,
   worker: 3, gateway: 3,
-  plane: 4,
+  plane: 4, doctor: 4,
   cli: 5,
 };
 const ROOT = path.dirname(fileURLToPath(import.meta.url));

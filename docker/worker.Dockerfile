@@ -5,11 +5,12 @@
 ARG BASE=blosm/node-base:24
 FROM ${BASE}
 WORKDIR /opt/blosm
-# The context holds the worker sources, the registry's ABI and production node_modules only (no keys, no .env).
+# The context holds the compiled worker (dist/, built by tsc), the registry's ABI and production node_modules only
+# (no TypeScript, no tsx, no keys, no .env): a start loads JavaScript, nothing is transpiled.
 COPY . /opt/blosm
 ENV NODE_ENV=production
 # Unprivileged: the Docker socket is reached through the group that owns it (compose: group_add), and GPUs are
 # only queried (nvidia-smi), never used by the worker itself.
 USER 10001:10001
-ENTRYPOINT ["node", "--import", "tsx", "/opt/blosm/workers/src/cli/main.ts"]
+ENTRYPOINT ["node", "/opt/blosm/dist/workers/src/cli/main.js"]
 CMD ["--help"]

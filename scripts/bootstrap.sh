@@ -64,4 +64,7 @@ say "compiling contracts"
 node node_modules/.bin/hardhat compile --quiet >/dev/null
 # The typed ABI the workers import (committed) is generated from this build; it only changes with the contract.
 node node_modules/.bin/tsx scripts/gen-abi.ts
+# ./blosm and the worker image run compiled JavaScript (no TypeScript transpiling at each start).
+say "building the CLI (dist/)"
+node node_modules/.bin/tsc -p tsconfig.build.json && touch dist/.built
 say "ready"

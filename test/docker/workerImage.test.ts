@@ -36,16 +36,22 @@ describe("the worker image and the edge-cluster compose file", () => {
     expect(help.stdout).toMatch(/^blosm — blockchain-coordinated service migration/);
     const worker = await docker("run", "--rm", "--network", "none", "blosm/worker:test", "worker");
     expect(worker.code).toBe(2);
-    expect(worker.stderr.trim()).toBe("blosm worker: --config: is required");
+    expect(worker.stderr.trim()).toBe("blosm worker: --config: is required (blosm worker --help)");
     const gateway = await docker("run", "--rm", "--network", "none", "blosm/worker:test", "gateway");
     expect(gateway.code).toBe(2);
-    expect(gateway.stderr.trim()).toBe("blosm gateway: --config: is required");
+    expect(gateway.stderr.trim()).toBe("blosm gateway: --config: is required (blosm gateway --help)");
     const id = await docker("run", "--rm", "--network", "none", "--entrypoint", "id", "blosm/worker:test");
     expect(id.stdout.trim()).toMatch(/^uid=10001\(blosm\)/);
     // Nothing secret or test-only went into the image.
     const files = await docker("run", "--rm", "--network", "none", "--entrypoint", "sh", "blosm/worker:test", "-c", "ls /opt/blosm; ls /opt/blosm/node_modules | grep -c . ; ls /opt/blosm/node_modules | grep -cx hardhat || true");
     expect(files.stdout).not.toMatch(/\.env|secrets|test\b/);
     expect(files.stdout.trim().split("\n").at(-1)).toBe("0"); // no dev dependencies (hardhat)
+    // Compiled JavaScript only: no TypeScript sources, and no tsx to transpile them at each start.
+    const js = await docker("run", "--rm", "--network", "none", "--entrypoint", "sh", "blosm/worker:test", "-c", "ls /opt/blosm; ls /opt/blosm/node_modules | grep -cx tsx || true; ls /opt/blosm/dist/workers/src/cli");
+    expect(js.stdout.split("\n")).not.toContain("workers");
+    expect(js.stdout).toContain("main.js");
+    expect(js.stdout).not.toMatch(/\.ts\b/);
+    expect(js.stdout.split("\n")).toContain("0"); // no tsx
   });
 
   it("describes a production cluster: worker and gateway without root, with the socket's group, Redis beside them", async () => {
@@ -58,6 +64,13 @@ describe("the worker image and the edge-cluster compose file", () => {
     expect(worker.volumes).toContain("/var/run/docker.sock:/var/run/docker.sock");
     expect(worker.environment.NVIDIA_DRIVER_CAPABILITIES).toBe("utility");
     expect(Object.keys(compose.services)).toEqual(["redis", "worker", "gateway"]);
+    // Each service says when it is healthy, and the gateway starts once its worker is.
+    const ports = { worker: JSON.parse(await readFile(path.join(projectRoot, "docker/edge-cluster/worker.example.json"), "utf8")).api.port, gateway: JSON.parse(await readFile(path.join(projectRoot, "docker/edge-cluster/gateway.example.json"), "utf8")).listen.port };
+    expect(worker.healthcheck.test).toEqual(["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${ports.worker}/healthz`]);
+    expect(compose.services.gateway.healthcheck.test).toEqual(["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${ports.gateway}/healthz`]);
+    expect(compose.services.redis.healthcheck.test).toEqual(["CMD", "redis-cli", "ping"]);
+    expect(compose.services.gateway.depends_on).toEqual({ worker: { condition: "service_healthy" } });
+    expect(worker.depends_on).toEqual({ redis: { condition: "service_healthy" } });
     const gateway = compose.services.gateway;
     expect(gateway.command).toEqual(["gateway", "--config", "/etc/blosm/gateway.json"]);
     expect(gateway.user).toBe("10001:10001");

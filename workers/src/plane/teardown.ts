@@ -38,7 +38,7 @@ const cmdline = (pid: number) => readFile(`/proc/${pid}/cmdline`, "utf8").catch(
 export async function teardownStalePlane(): Promise<string[]> {
   const did: string[] = [];
   const state = await readFile(STATE, "utf8").then((t) => JSON.parse(t) as Partial<PlaneState>, () => undefined);
-  if (state?.pid && state.pid !== process.pid && (await cmdline(state.pid)).includes("cli/main.ts")) {
+  if (state?.pid && state.pid !== process.pid && /cli\/main\.[jt]s/.test(await cmdline(state.pid))) {
     try {
       process.kill(state.pid, "SIGTERM");
       did.push(`stopped the plane's process ${state.pid}`);

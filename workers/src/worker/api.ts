@@ -28,7 +28,9 @@ export async function startApi(worker: EdgeWorker, opts: { host: string; port: n
 async function handle(worker: EdgeWorker, req: IncomingMessage, res: ServerResponse, token: string | undefined) {
   const url = new URL(req.url ?? "/", "http://worker");
   if (req.method === "GET" && url.pathname === "/healthz") {
-    return send(res, 200, { ok: true, name: worker.config.name, node: worker.address, head: worker.head?.toString() });
+    // 503 until start() finished (chain, Redis, engine reached; queues and event source running) and once stopping:
+    // a health check (compose, a load balancer) then waits instead of sending work to a worker that cannot take it.
+    return send(res, worker.running ? 200 : 503, { ok: worker.running, name: worker.config.name, node: worker.address, head: worker.head?.toString() });
   }
   if (req.method === "GET" && url.pathname === "/cluster") {
     return send(res, 200, { name: worker.config.name, node: worker.address, gateway: worker.config.gatewayUrl ?? null });

@@ -37,6 +37,8 @@ import { toJson } from "../lib/json.ts";
  */
 export class EdgeWorker {
   readonly address: Address;
+  /** True from the end of start() until stop() begins: what GET /healthz reports. */
+  running = false;
   readonly docker: Docker;
   readonly chain: RegistryView;
   readonly reservations: Reservations;
@@ -116,6 +118,7 @@ export class EdgeWorker {
       this.shutdown.add("reconcile loop", stopReconcile);
     }
     const checkpoint = await detectCheckpointSupport(this.docker);
+    this.running = true;
     this.log.info("worker started", {
       chainId, registry: this.config.registryAddress, appTypes: this.config.appTypes,
       transfer: checkpoint.supported ? "CRIU available (not used yet: freeze + commit)" : `freeze + commit (no CRIU: ${checkpoint.reason})`,
@@ -124,6 +127,7 @@ export class EdgeWorker {
 
   /** Graceful stop: no new events, running jobs finish, then queues and Redis close (reverse of start). */
   async stop(): Promise<void> {
+    this.running = false;
     for (const { name, error } of await this.shutdown.run()) this.log.warn("close failed", { what: name, error: describeError(error) });
     this.log.info("worker stopped");
   }

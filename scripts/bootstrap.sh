@@ -32,6 +32,7 @@ command -v dockerd >/dev/null 2>&1 || need_apt+=(docker.io)
 command -v busybox >/dev/null 2>&1 || need_apt+=(busybox-static)
 command -v tc >/dev/null 2>&1 || need_apt+=(iproute2)
 [ -x /usr/sbin/nginx ] || need_apt+=(nginx-light) # npm run bench:gateway compares the gateway with nginx
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus) # test/observability.test.ts checks rules and metrics
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "${BLOSM_SKIP_APT:-}" = 1 ]; then
     say "skipping Debian packages (BLOSM_SKIP_APT=1); missing: ${need_apt[*]}"

@@ -166,7 +166,7 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
       expect(((await res.json()) as { driverId: number }).driverId).toBeGreaterThanOrEqual(0);
     }
     const metrics = await (await fetch(`${gw(0)}/metrics`)).text();
-    expect(metrics).toContain('blosm_gateway_requests_total{route="forwarded",status="2xx"} 6');
+    expect(metrics).toContain('blosm_gateway_request_duration_seconds_count{route="forwarded",code="200"} 6');
   });
 
   it("answers malformed requests and positions with a 4xx that names the problem", async () => {

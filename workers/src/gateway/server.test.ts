@@ -37,8 +37,11 @@ describe("the gateway's HTTP server on bad input", () => {
     await fetch(`${gateway.url}/healthz`);
     await fetch(`${gateway.url}/capacity`);
     const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
-    expect(metrics).toMatch(/blosm_gateway_requests_total\{route="meta",status="2xx"\} [1-9]/);
-    expect(metrics).not.toMatch(/route="error",status="2xx"/);
+    expect(metrics).toMatch(/^blosm_gateway_request_duration_seconds_count\{route="meta",code="200"\} [1-9]/m);
+    expect(metrics).not.toMatch(/route="error",code="2\d\d"/);
+    // A histogram: percentiles can be computed from the buckets.
+    expect(metrics).toMatch(/^blosm_gateway_request_duration_seconds_bucket\{le="0.005",route="meta",code="200"\} \d+/m);
+    expect(metrics).toMatch(/^process_cpu_user_seconds_total \d/m);
   });
 
   it("bounds a client that never finishes sending its headers", async () => {

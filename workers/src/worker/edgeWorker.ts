@@ -168,6 +168,7 @@ export class EdgeWorker {
 
   /** Chain event → the jobs routeEvent says it calls for here. */
   async route(l: DeliveredLog): Promise<void> {
+    this.metrics.observeEvent(l.eventName, l.args as Record<string, unknown>, this.address);
     for (const job of routeEvent(l, { self: this.address, now: Date.now(), retireGraceMs: this.config.retireGraceMs })) await this.enqueue(job);
   }
 

@@ -4,13 +4,16 @@
  *   direct      to the backend (standing for the app container, answering at once);
  *   local       through a gateway that admits it and runs it on the backend;
  *   forwarded   through a gateway with no room, which forwards it to a neighbour gateway that runs it;
+ *   signed      through the local gateway, each request signed by its client (an EIP-712 session grant once, then
+ *               an Ed25519 signature per request, gateway/clientProof.ts) and verified by the gateway;
  *   nginx       through Debian's nginx-light proxying to the same backend (when installed).
  * Each path runs twice: saturated (each client sends its next request as soon as the last is answered: the most
  * requests/s) and at a fixed offered load (BENCH_RATE requests/s in all, default 1000, spread over the 8 clients,
  * latency timed from each request's scheduled send time, so a stall is not hidden). Prints p50/p99 latency,
  * requests/s and lost requests per path; the added latency of a forwarded request over a local one next to
  * BloSM's 361 ms per forwarded request, and the gateway next to nginx in the same run.
- * Goal: forwarded adds ≤ 1 ms at p50 and ≤ 5 ms at p99; a gateway serves ≥ ½ of nginx's requests/s; none lost.
+ * Goal: forwarded adds ≤ 1 ms at p50 and ≤ 5 ms at p99; verifying a signed client adds ≤ 0.2 ms at p50; a gateway
+ * serves ≥ ½ of nginx's requests/s; none lost. Signing happens in the client before its request is timed.
  * On a machine with few cores the saturated latencies mostly measure CPU contention between the load generator,
  * the gateways and the backend (all on one host), which is why the fixed-load figures are shown too.
  * --json prints the raw numbers.
@@ -24,6 +27,10 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort } from "../workers/src/lib/freePort.ts";
 import { canWindow } from "../workers/src/plane/sampleApps.ts";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { inferOp } from "../workers/src/gateway/clientProof.ts";
+import { ClientSigner } from "../workers/src/gateway/clientSigner.ts";
+import { HEADER } from "../workers/src/gateway/protocol.ts";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
@@ -91,11 +98,11 @@ function isFile(bin: string): boolean {
 }
 
 const body = Buffer.from(canWindow(7));
-function once(url: string, agent?: Agent): Promise<{ status: number; ms: number }> {
+function once(url: string, agent?: Agent, extra: Record<string, string> = {}): Promise<{ status: number; ms: number }> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const r = request({ host: u.hostname, port: u.port, path: u.pathname, method: "POST", agent, headers: { "content-type": "text/csv", "content-length": body.length } }, (res) => {
+    const r = request({ host: u.hostname, port: u.port, path: u.pathname, method: "POST", agent, headers: { "content-type": "text/csv", "content-length": body.length, ...extra } }, (res) => {
       res.resume();
       res.on("end", () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - t0 }));
     });
@@ -106,10 +113,18 @@ function once(url: string, agent?: Agent): Promise<{ status: number; ms: number 
 
 type Result = { path: string; load: "saturated" | "fixed"; requests: number; lost: number; rps: number; p50: number; p99: number };
 
-async function load(name: string, url: string, rate?: number): Promise<Result> {
+/** A client's proof headers for its next request (signed = one car per load-generating client). */
+type Prover = () => Promise<Record<string, string>>;
+const carProver = (): Prover => {
+  const car = new ClientSigner(privateKeyToAccount(generatePrivateKey()));
+  return async () => ({ [HEADER.client]: car.address, ...(await car.headers({ op: inferOp("driver-profiling"), body })) });
+};
+
+async function load(name: string, url: string, rate?: number, signed = false): Promise<Result> {
   const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const provers: Prover[] = Array.from({ length: CONCURRENCY }, () => (signed ? carProver() : async () => ({})));
   const warm = Date.now() + 1000;
-  while (Date.now() < warm) await once(url, agent).catch(() => {});
+  while (Date.now() < warm) await once(url, agent, await provers[0]!()).catch(() => {});
   const lat: number[] = [];
   let lost = 0;
   const end = performance.now() + SECONDS * 1000;
@@ -121,8 +136,9 @@ async function load(name: string, url: string, rate?: number): Promise<Result> {
       if (scheduled >= end) break;
       const wait = scheduled - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const headers = await provers[k]!();
       const sent = performance.now();
-      const r = await once(url, agent).catch(() => ({ status: 0, ms: 0 }));
+      const r = await once(url, agent, headers).catch(() => ({ status: 0, ms: 0 }));
       // From the scheduled time when the request went out late (a stall is not hidden), else from when it went out.
       if (r.status === 200) lat.push(performance.now() - Math.min(scheduled, sent));
       else lost++;
@@ -148,11 +164,13 @@ async function main() {
     if (res.headers.get("x-blosm-route") !== route) throw new Error(`gateway on ${port} answered route ${res.headers.get("x-blosm-route")}, expected ${route}`);
   }
   const results: Result[] = [];
-  const paths = [["direct", backend], ["local", local], ["forwarded", fwd], ...(nginxDir ? [["nginx", ngx]] : [])] as Array<[string, number]>;
+  const signedCheck = await fetch(url(local), { method: "POST", body, headers: await carProver()() });
+  if (signedCheck.status !== 200) throw new Error(`the local gateway refused a signed request: ${signedCheck.status} ${await signedCheck.text()}`);
+  const paths = [["direct", backend], ["local", local], ["signed", local], ["forwarded", fwd], ...(nginxDir ? [["nginx", ngx]] : [])] as Array<[string, number]>;
   for (const rate of [undefined, RATE]) {
     for (const [name, port] of paths) {
       process.stderr.write(`measuring ${name}, ${rate ? `${rate} requests/s offered` : "saturated"} (${SECONDS} s, ${CONCURRENCY} clients)…\n`);
-      results.push(await load(name, url(port), rate));
+      results.push(await load(name, url(port), rate, name === "signed"));
     }
   }
   if (process.argv.includes("--json")) {
@@ -174,6 +192,9 @@ async function main() {
     console.log(`\n${l === "fixed" ? `At ${RATE} requests/s offered` : "Saturated"}:`);
     console.log(`  forwarded vs local adds ${addP50.toFixed(3)} ms at p50 (goal ≤ 1 ms: ${addP50 <= 1 ? "met" : "NOT met"}), ${addP99.toFixed(3)} ms at p99 (goal ≤ 5 ms: ${addP99 <= 5 ? "met" : "NOT met"});`);
     console.log(`    BloSM: ${BLOSM_FORWARD_MS} ms per forwarded request, ${(BLOSM_FORWARD_MS / Math.max(addP50, 1e-3)).toFixed(0)}× blosm's added p50`);
+    const sg = by("signed")!;
+    const verifyP50 = sg.p50 - loc.p50;
+    console.log(`  signed vs unsigned (same gateway) adds ${verifyP50.toFixed(3)} ms at p50 (goal ≤ 0.2 ms: ${verifyP50 <= 0.2 ? "met" : "NOT met"}), ${(sg.p99 - loc.p99).toFixed(3)} ms at p99`);
     console.log(`  local gateway vs direct adds ${(loc.p50 - direct.p50).toFixed(3)} ms at p50${ng ? `; nginx vs direct adds ${(ng.p50 - direct.p50).toFixed(3)} ms (ARCHITECTURE.md: ~0.15 ms)` : ""}`);
     if (l === "saturated") {
       if (ng) console.log(`  gateway requests/s vs nginx: ${(loc.rps / ng.rps).toFixed(2)}× (goal ≥ 0.5: ${loc.rps / ng.rps >= 0.5 ? "met" : "NOT met"})`);

@@ -62,7 +62,7 @@ describe("the observability pack (docker/observability) against a running worker
     }), { env: { ...env }, log: quiet });
     // Some traffic, so labelled series exist: a health check (meta) and a request nobody can serve (5xx).
     await fetch(`${gateway.url}/healthz`);
-    await fetch(`${gateway.url}/apps/driver-profiling/infer`, { method: "POST", headers: { "x-blosm-client": "car-1" }, body: "{}" });
+    await fetch(`${gateway.url}/apps/driver-profiling/infer`, { method: "POST", body: "{}" });
     workerMetrics = await (await fetch(`${worker.apiUrl}/metrics`)).text();
     gatewayMetrics = await (await fetch(`${gateway.url}/metrics`)).text();
   }, 180_000);

@@ -22,6 +22,9 @@ import { HEADER } from "../../workers/src/gateway/protocol.ts";
 import { serviceIdOf } from "../../workers/src/lib/serviceId.ts";
 import { runGateway, type RunningGateway } from "../../workers/src/gateway/runGateway.ts";
 import { APP_LABEL } from "../../workers/src/gateway/apps.ts";
+import { ClientSigner } from "../../workers/src/gateway/clientSigner.ts";
+import { POSITION_OP, inferOp } from "../../workers/src/gateway/clientProof.ts";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 
 const keyOf = (i: number): Hex => `0x${Buffer.from(devAccount(i).getHdKey().privateKey!).toString("hex")}`;
 const NET = [21, 22, 23]; // 10.78.2x.0/24: apart from `blosm up` (10.78.1-3)
@@ -46,6 +49,7 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
   const logs: string[][] = [[], [], []];
   const env = { KEY_0: keyOf(1), KEY_1: keyOf(2), KEY_2: keyOf(3), BLOSM_API_TOKEN: "gw-test-token" };
   const gw = (i: number) => `http://10.78.${NET[i]}.1:8000`;
+  let visionPinned = "";
 
   beforeAll(async () => {
     root = await mkdtemp(path.join(tmpdir(), "blosm-gw-"));
@@ -63,7 +67,7 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
     await pushImage(engines[0]!.docker, base);
     await pushImage(engines[0]!.docker, app);
     await buildImageRecognitionImage(engines[0]!.docker, base, vision);
-    await pushImage(engines[0]!.docker, vision);
+    visionPinned = `${registry.address}/apps/image-recognition@${(await pushImage(engines[0]!.docker, vision)).digest}`;
     for (const [i, e] of engines.entries()) {
       if (i > 0) await pullImage(e.docker, app);
       await run(e, "driver-shared", app, {});
@@ -84,7 +88,7 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
         node: dev.nodes[i]!.address, workerUrl: workers[i]!.apiUrl, dockerSocket: engines[i]!.socket, appHost: nets[i]!.hostIp,
         apps: {
           [DRIVER]: { needs: { memoryMiB: 100 }, timeoutMs: 10_000 },
-          "image-recognition": { needs: { memoryMiB: 50 }, ...(i === 2 ? { launch: { image: vision, port: 8083, path: "/cgi-bin/infer", cmd: ["httpd", "-f", "-p", "8083", "-h", "/www"] } } : {}) },
+          "image-recognition": { needs: { memoryMiB: 50 }, ...(i === 2 ? { launch: { image: visionPinned, port: 8083, path: "/cgi-bin/infer", cmd: ["httpd", "-f", "-p", "8083", "-h", "/www"] } } : {}) },
         },
         allocatable: i === 0 ? { memoryMiB: 100 } : { memoryMiB: 4096 }, probeMs: 300, capacityPollMs: 200, neighbourRefreshMs: 1000,
         holdTimeoutMs: 30_000, queueTimeoutMs: 300,
@@ -115,6 +119,12 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
     await c.start();
   }
 
+  const newCar = () => new ClientSigner(privateKeyToAccount(generatePrivateKey()));
+  /** A car's request, signed by it: client, position and the proof headers. */
+  const signedBy = async (car: ClientSigner, position: string | undefined, body: string = canWindow(1), type = DRIVER) => ({
+    [HEADER.client]: car.address, ...(position ? { [HEADER.position]: position } : {}),
+    ...(await car.headers({ op: inferOp(type), position, body: Buffer.from(body) })),
+  });
   const infer = (i: number | string, headers: Record<string, string> = {}, body: string = canWindow(1)) =>
     fetch(`${typeof i === "number" ? gw(i) : i}/apps/${DRIVER}/infer`, { method: "POST", headers: { "content-type": "text/csv", ...headers }, body, signal: AbortSignal.timeout(40_000) });
 
@@ -143,8 +153,13 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
     expect(text.status).toBe(415);
   });
 
-  it("starts an app container on demand where none of the type runs (Algorithm 3's PodAllocation)", async () => {
+  it("starts an app container on demand where none of the type runs (Algorithm 3's PodAllocation), from the pinned digest only", async () => {
     expect(await engines[2]!.docker.getContainer("blosm-app-image-recognition").inspect().catch(() => undefined)).toBeUndefined();
+    // Someone who can push to the registry moves the app's tag to an image of theirs (here: the driver app).
+    const vision = `${registry.address}/apps/image-recognition:1`;
+    await engines[0]!.docker.getImage(`${registry.address}/apps/${DRIVER}:1`).tag({ repo: `${registry.address}/apps/image-recognition`, tag: "1" });
+    const pushed = await pushImage(engines[0]!.docker, vision);
+    expect(`${registry.address}/apps/image-recognition@${pushed.digest}`).not.toBe(visionPinned);
     const res = await fetch(`${gw(2)}/apps/image-recognition/infer`, { method: "POST", headers: { "content-type": "image/x-portable-pixmap" }, body: cameraFrame(5) });
     expect(res.status).toBe(200);
     expect(res.headers.get(HEADER.route)).toBe("local");
@@ -152,6 +167,9 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
     expect(((await res.json()) as { name: string }).name).toMatch(/^[a-z-]+$/);
     const c = await engines[2]!.docker.getContainer("blosm-app-image-recognition").inspect();
     expect(c.State.Running).toBe(true);
+    // It runs the configured digest, not what the tag points at now.
+    expect(c.Config.Image).toBe(visionPinned);
+    expect((await engines[2]!.docker.getImage(c.Image).inspect()).RepoDigests).toContain(visionPinned);
     expect(c.HostConfig.Memory).toBe(64 * 2 ** 20);
   });
 
@@ -179,23 +197,28 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
     const farPos = await infer(1, { [HEADER.position]: "95.1,128.64" });
     expect(((await farPos.json()) as { error: string }).error).toContain("latitude 95.1");
     const badClient = await infer(1, { [HEADER.client]: "car 1/../x" });
-    expect(badClient.status).toBe(400);
+    expect(badClient.status).toBe(401);
+    expect(((await badClient.json()) as { error: string }).error).toContain("is not an address");
     expect((await infer(1, {}, "")).status).toBe(400);
     const wrongShape = await infer(1, {}, "1,2,3");
     expect(wrongShape.status).toBe(422); // the app's own answer, passed through
     expect(((await wrongShape.json()) as { error: string }).error).toContain("600 features");
     expect((await fetch(`${gw(1)}/apps/${DRIVER}/infer`)).status).toBe(405);
-    const badUpdate = await fetch(`${gw(1)}/clients/car-9/position`, { method: "POST", body: "{lat:1" });
+    const car = newCar();
+    const badUpdate = await fetch(`${gw(1)}/clients/${car.address}/position`, {
+      method: "POST", body: "{lat:1", headers: await car.headers({ op: POSITION_OP, body: Buffer.from("{lat:1") }),
+    });
     expect(badUpdate.status).toBe(400);
     expect(((await badUpdate.json()) as { error: string }).error).toContain("not JSON");
     const big = await fetch(`${gw(1)}/apps/${DRIVER}/infer`, { method: "POST", body: Buffer.alloc(9 * 2 ** 20) });
     expect(big.status).toBe(413);
   });
 
-  async function drive(car: string, port: number, mode: "stateless" | "stateful") {
-    const serviceId = serviceIdOf(car, DRIVER);
+  async function drive(name: string, port: number, mode: "stateless" | "stateful") {
+    const car = newCar();
+    const serviceId = serviceIdOf(car.address, DRIVER);
     const app = `${registry.address}/apps/${DRIVER}:1`;
-    await run(engines[1]!, `${car}-driver`, app, { port, labels: { [LABEL.serviceId]: serviceId, [LABEL.mode]: mode } });
+    await run(engines[1]!, `${name}-driver`, app, { port, labels: { [LABEL.serviceId]: serviceId, [LABEL.mode]: mode } });
     let gateway = gw(1);
     const served: string[] = [];
     const routes: string[] = [];
@@ -203,7 +226,7 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
     const deadline = Date.now() + 90_000;
     for (let seq = 0; Date.now() < deadline; seq++) {
       const lon = Math.min(128_662_000, 128_640_000 + seq * 2_000); // leaves b's coverage (1.5 km) at ~128.6566
-      const res = await infer(gateway, { [HEADER.client]: car, [HEADER.position]: `35.885000,${(lon / 1e6).toFixed(6)}` }, canWindow(seq));
+      const res = await infer(gateway, await signedBy(car, `35.885000,${(lon / 1e6).toFixed(6)}`, canWindow(seq)), canWindow(seq));
       if (res.status !== 200) failures.push(`#${seq} HTTP ${res.status}: ${await res.text()}`);
       else await res.json();
       served.push(res.headers.get(HEADER.servedBy) ?? "?");
@@ -223,10 +246,63 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
     expect(history[0]!.outcome).toBe("completed");
     expect(history[0]!.destination?.toLowerCase()).toBe(dev.nodes[2]!.address.toLowerCase());
     // c now runs the car's own container: its gateway serves the car locally.
-    const direct = await infer(2, { [HEADER.client]: car, [HEADER.position]: "35.885000,128.670000" });
+    const direct = await infer(2, await signedBy(car, "35.885000,128.670000"));
     expect(direct.headers.get(HEADER.route)).toBe("local");
     return { routes };
   }
+
+  it("moves nothing on a request that does not prove its client: unsigned, forged, replayed, expired or another client's (401 naming why)", async () => {
+    const victim = newCar();
+    const app = `${registry.address}/apps/${DRIVER}:1`;
+    await run(engines[1]!, "victim-driver", app, { port: 8087, labels: { [LABEL.serviceId]: serviceIdOf(victim.address, DRIVER) } });
+    const before = gateways[1]!.mobility.migrationsRequested;
+    const far = "35.885000,128.700000"; // well outside b's coverage: a real request from here would move the service
+    const error = async (res: Response) => `${res.status} ${((await res.json()) as { error: string }).error}`;
+    // Unsigned, in the header and in a position report.
+    expect(await error(await infer(1, { [HEADER.client]: victim.address, [HEADER.position]: far }))).toMatch(/^401 .*x-blosm-session is missing/);
+    const report = await fetch(`${gw(1)}/clients/${victim.address}/position`, { method: "POST", body: JSON.stringify({ lat: 35.885, lon: 128.7 }) });
+    expect(await error(report)).toMatch(/^401 .*x-blosm-session is missing/);
+    // Signed by someone else, claiming to be the victim.
+    const attacker = newCar();
+    const forged = { ...(await signedBy(attacker, far)), [HEADER.client]: victim.address };
+    expect(await error(await infer(1, forged))).toMatch(/^401 .*signed by 0x[0-9a-fA-F]{40}, not by the client/);
+    // Captured from the victim and sent again.
+    const captured = await signedBy(victim, "35.885000,128.640000");
+    expect((await infer(1, captured)).status).toBe(200);
+    expect(await error(await infer(1, { ...captured, [HEADER.position]: far }))).toMatch(/^401 .*does not match/);
+    expect(await error(await infer(1, captured))).toMatch(/^401 .*replayed/);
+    // A grant that has expired.
+    const old = new ClientSigner(victim.account, { now: () => Date.now() - 120_000, sessionSeconds: 60 });
+    expect(await error(await infer(1, await signedBy(old, far)))).toMatch(/^401 .*expired/);
+    await new Promise((r) => setTimeout(r, 1500)); // time for a migration request, had anything triggered one
+    expect(gateways[1]!.mobility.migrationsRequested).toBe(before);
+    expect((await engines[1]!.docker.getContainer("victim-driver").inspect()).State.Running).toBe(true);
+    await engines[1]!.docker.getContainer("victim-driver").remove({ force: true });
+  });
+
+  it("never serves a client, or an anonymous request, with another client's dedicated container", async () => {
+    const owner = newCar();
+    const other = newCar();
+    const app = `${registry.address}/apps/${DRIVER}:1`;
+    // c has no shared driver-profiling container for a moment, only the owner's own.
+    await engines[2]!.docker.getContainer("driver-shared").stop({ t: 0 });
+    await run(engines[2]!, "owner-driver", app, { port: 8086, labels: { [LABEL.serviceId]: serviceIdOf(owner.address, DRIVER) } });
+    try {
+      await new Promise((r) => setTimeout(r, 700)); // the gateway's container list is cached for 500 ms
+      const mine = await infer(2, await signedBy(owner, "35.885000,128.670000"));
+      expect([mine.status, mine.headers.get(HEADER.route), mine.headers.get(HEADER.servedBy)]).toEqual([200, "local", "c"]);
+      for (const headers of [await signedBy(other, "35.885000,128.670000"), {}]) {
+        const res = await infer(2, headers);
+        expect(res.status).toBe(200);
+        // Not c's only container (the owner's): a neighbour's shared one.
+        expect([res.headers.get(HEADER.route), res.headers.get(HEADER.servedBy)]).toEqual(["forwarded", "b"]);
+      }
+    } finally {
+      await engines[2]!.docker.getContainer("owner-driver").remove({ force: true });
+      await engines[2]!.docker.getContainer("driver-shared").start();
+      await new Promise((r) => setTimeout(r, 700));
+    }
+  });
 
   it("a car crossing from b's coverage into c's triggers exactly one migration, and no request is lost", async () => {
     await drive("car-1", 8081, "stateless");

@@ -1,18 +1,22 @@
 import type Docker from "dockerode";
 import type { Hex } from "viem";
 import { LABEL } from "../engine/labels.ts";
-import { pullImage } from "../engine/pull.ts";
+import { parsePinned } from "../engine/imageRef.ts";
+import { pullByDigest } from "../engine/pull.ts";
 
 /** Labels an app container carries so a gateway can reach it: its port and request path. */
 export const APP_LABEL = { port: "blosm.app-port", path: "blosm.app-path" } as const;
 
 export type AppTarget = { id: string; host: string; port: number; path: string; serviceId?: string; paused?: boolean };
 
-/** How to start an app container on demand when none of its type runs here (BloSM Algorithm 3, lines 16-17). */
+/** How to start an app container on demand when none of its type runs here (BloSM Algorithm 3, lines 16-17); `image` is pinned by digest. */
 export type Launch = { image: string; port: number; path: string; cmd?: string[]; memoryMiB: number; cpuMillicores: number };
 
 export interface AppSource {
-  /** The container for this service when there is one (running, or paused by a stateful migration), else any running one of that type. */
+  /**
+   * The container for this service when there is one (running, or paused by a stateful migration), else a shared
+   * one of that type (no service id: never another client's dedicated container), started on demand if configured.
+   */
   find(type: string, serviceId?: Hex): Promise<AppTarget | undefined>;
   /** The container dedicated to this service, if it is here (running or paused). */
   dedicated(serviceId: Hex): Promise<AppTarget | undefined>;
@@ -63,7 +67,7 @@ export class DockerApps implements AppSource {
   async find(type: string, serviceId?: Hex): Promise<AppTarget | undefined> {
     const list = await this.list();
     const own = serviceId ? list.find((c) => c.serviceId === serviceId.toLowerCase()) : undefined;
-    const any = own ?? list.find((c) => c.type === type && !c.paused);
+    const any = own ?? list.find((c) => c.type === type && !c.paused && c.serviceId === undefined);
     if (any || !this.opts.launch?.[type]) return any;
     // One launch per type at a time; requests arriving meanwhile wait for it.
     let p = this.launching.get(type);
@@ -80,7 +84,11 @@ export class DockerApps implements AppSource {
     const existing = await this.docker.getContainer(name).inspect().catch(() => undefined);
     if (existing && !existing.State.Running) await this.docker.getContainer(name).remove({ force: true });
     if (!existing || !existing.State.Running) {
-      if (!(await this.docker.getImage(l.image).inspect().catch(() => undefined))) await pullImage(this.docker, l.image);
+      // Only the configured digest is ever run: pulled by it (the engine checks the content), never by a tag.
+      if (!(await this.docker.getImage(l.image).inspect().catch(() => undefined))) {
+        const { repository, digest } = parsePinned(l.image);
+        await pullByDigest(this.docker, repository, digest);
+      }
       const c = await this.docker.createContainer({
         name, Image: l.image, ...(l.cmd ? { Cmd: l.cmd } : {}),
         Labels: { [LABEL.appType]: type, [APP_LABEL.port]: String(l.port), [APP_LABEL.path]: l.path, [LABEL.mode]: "stateless" },
@@ -97,7 +105,7 @@ export class DockerApps implements AppSource {
     }
     this.invalidate();
     this.opts.log?.("started an app container on demand", { type, image: l.image, ms: Math.round(performance.now() - t0) });
-    return (await this.list()).find((c) => c.type === type);
+    return (await this.list()).find((c) => c.type === type && c.serviceId === undefined);
   }
 
   async dedicated(serviceId: Hex) {

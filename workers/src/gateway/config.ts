@@ -1,6 +1,7 @@
 import { isAddress, type Address } from "viem";
 import { z } from "zod";
 import { loadConfigFile, parseConfig } from "../lib/configFile.ts";
+import { isPinned } from "../engine/imageRef.ts";
 
 const httpUrl = z.string().refine((s) => {
   try {
@@ -36,7 +37,8 @@ export const GatewayConfigSchema = z.object({
     timeoutMs: z.number().int().min(100).max(600_000).default(30_000),
     /** Start a container of this type from this image when none runs here and a request needs one. */
     launch: z.object({
-      image: z.string().min(1).max(255),
+      /** Pinned by digest: a tag can be moved by anyone who can push to the registry, and this gateway would run it. */
+      image: z.string().max(255).refine(isPinned, "must be pinned by digest: <repository>@sha256:<64 hex> (docker inspect --format '{{index .RepoDigests 0}}' <image>)"),
       port: z.number().int().min(1).max(65535).default(8080),
       path: z.string().regex(/^\//, "must start with /").default("/infer"),
       cmd: z.array(z.string()).min(1).optional(),
@@ -56,6 +58,16 @@ export const GatewayConfigSchema = z.object({
   capacityPollMs: z.number().int().min(50).max(60_000).default(500),
   /** How long a request may be held while its service is in flight between clusters. */
   holdTimeoutMs: z.number().int().min(100).max(600_000).default(60_000),
+  /**
+   * Clients prove who they are (an EIP-712 session grant, then Ed25519-signed requests; gateway/clientProof.ts).
+   * `unsigned`: what a request naming a client without any proof gets: "refuse" (401) or "shared" (served by a shared
+   * container as an anonymous request: never the client's own container, never moving anything).
+   */
+  clients: z.object({
+    unsigned: z.enum(["refuse", "shared"]).default("refuse"),
+    clockSkewMs: z.number().int().min(1000).max(600_000).default(30_000),
+    maxSessionSeconds: z.number().int().min(60).max(7 * 86_400).default(86_400),
+  }).default({ unsigned: "refuse", clockSkewMs: 30_000, maxSessionSeconds: 86_400 }),
   /** How long a request may wait for local capacity when no neighbour has room. */
   queueTimeoutMs: z.number().int().min(0).max(600_000).default(2000),
   maxBodyBytes: z.number().int().min(1024).max(256 * 2 ** 20).default(8 * 2 ** 20),

@@ -18,7 +18,8 @@ type ServiceState = { pending?: { id?: bigint; done: Promise<Handover> }; moved?
 
 /**
  * BloSM's client-mobility trigger (Algorithm 3, lines 18-29), made exact: when a client whose service container
- * runs here is beyond this cluster's coverage, ask the worker to migrate that container, with the cluster whose
+ * runs here is beyond this cluster's coverage (a client whose signature server.ts verified: nobody else moves
+ * its service), ask the worker to migrate that container, with the cluster whose
  * coverage holds the client as preferred destination — once per crossing (one migration in flight per service),
  * then follow it on-chain until it ends, and remember where the service went so late requests follow it.
  */
@@ -37,8 +38,8 @@ export class Mobility {
     return s;
   }
 
-  async route(client: string, type: string): Promise<Route> {
-    const s = this.services.get(`${client}/${type}`);
+  async route(client: Address, type: string): Promise<Route> {
+    const s = this.services.get(`${client.toLowerCase()}/${type}`);
     if (!s) return { kind: "here" };
     if (s.pending) return { kind: "moving", id: s.pending.id, done: s.pending.done };
     if (s.moved) {
@@ -53,8 +54,8 @@ export class Mobility {
   }
 
   /** A client reported its position: migrate its service if it left this cluster's coverage. Never throws. */
-  async observe(client: string, type: string, pos: Position): Promise<void> {
-    const key = `${client}/${type}`;
+  async observe(client: Address, type: string, pos: Position): Promise<void> {
+    const key = `${client.toLowerCase()}/${type}`;
     const s = this.state(key);
     if (s.pending || s.moved || Date.now() < s.quietUntil) return;
     const me = this.d.neighbours.self();
@@ -83,7 +84,7 @@ export class Mobility {
     this.d.apps.invalidate();
   }
 
-  private async follow(client: string, type: string, container: string, to: Address, pos: Position, s: ServiceState): Promise<Handover> {
+  private async follow(client: Address, type: string, container: string, to: Address, pos: Position, s: ServiceState): Promise<Handover> {
     const res = await fetch(`${this.d.worker.url}/migrate`, {
       method: "POST",
       headers: { "content-type": "application/json", ...(this.d.worker.token ? { authorization: `Bearer ${this.d.worker.token}` } : {}) },

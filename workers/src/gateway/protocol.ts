@@ -1,3 +1,4 @@
+import type { Address } from "viem";
 import type { Needs } from "./capacity.ts";
 import type { Position } from "./neighbours.ts";
 
@@ -14,7 +15,6 @@ export const HEADER = {
   reason: "x-blosm-reason",
 } as const;
 
-export const CLIENT_RE = /^[A-Za-z0-9._-]{1,24}$/;
 
 /** Parses "lat,lon" in decimal degrees; throws a message naming what is wrong. */
 export function parsePosition(raw: string): Position {
@@ -33,8 +33,15 @@ export const formatPosition = (p: Position) => `${(p.latE6 / 1e6).toFixed(6)},${
 export type Reply = { status: number; headers: Record<string, string>; body: Buffer };
 /** An answer, or why there was none: no app container here, or the target did not answer. */
 export type Attempt = Reply | { failed: "no-app" | "unreachable"; error: string };
-/** One inference request as it travels: to the local container, a neighbour, or the service's new cluster. */
-export type Call = { type: string; body: Buffer; contentType: string; client?: string; position?: Position; timeoutMs: number };
+/**
+ * One inference request as it travels: to the local container, a neighbour, or the service's new cluster. `client`
+ * is set only when the client's signature was verified; `proof` (its headers) and `positionRaw` (the position
+ * header exactly as signed) go along to peer gateways, which check the client again.
+ */
+export type Call = {
+  type: string; body: Buffer; contentType: string; timeoutMs: number;
+  client?: Address; position?: Position; positionRaw?: string; proof?: Record<string, string>;
+};
 
 export const isReply = (a: Attempt): a is Reply => !("failed" in a);
 

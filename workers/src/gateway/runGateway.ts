@@ -45,7 +45,7 @@ export async function runGateway(config: GatewayConfig, opts: { log?: Logger; en
   if (!token) log.warn(`${config.tokenEnv} is not set: the worker will refuse mobility migrations`);
   const mobility = new Mobility({ apps, neighbours, chain, worker: { url: config.workerUrl.replace(/\/$/, ""), token }, log, holdTimeoutMs: config.holdTimeoutMs });
   const gateway = new Gateway(
-    { name: config.name, apps: config.apps, holdTimeoutMs: config.holdTimeoutMs, queueTimeoutMs: config.queueTimeoutMs, maxBodyBytes: config.maxBodyBytes },
+    { name: config.name, apps: config.apps, holdTimeoutMs: config.holdTimeoutMs, queueTimeoutMs: config.queueTimeoutMs, maxBodyBytes: config.maxBodyBytes, clients: config.clients },
     { apps, capacity, neighbours, mobility, log },
   );
   const url = await gateway.listen(config.listen.host, config.listen.port).catch((e) => {

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { Hex } from "viem";
+import type { Address, Hex } from "viem";
 import { describeError } from "../lib/describeError.ts";
 import { distanceM } from "../lib/geo.ts";
 import { HttpError, header, readBody } from "../lib/http.ts";
@@ -10,8 +10,10 @@ import type { LocalCapacity, Needs } from "./capacity.ts";
 import { GatewayMetrics } from "./metrics.ts";
 import type { Handover, Mobility } from "./mobility.ts";
 import type { NeighbourSource, Position } from "./neighbours.ts";
+import { POSITION_OP, PROOF_HEADER, inferOp } from "./clientProof.ts";
+import { ClientVerifier, ProofError } from "./clientVerifier.ts";
 import {
-  CLIENT_RE, HEADER, describeNeeds, formatPosition, isReply, jsonReply, parsePosition, refused, withHeaders,
+  HEADER, describeNeeds, formatPosition, isReply, jsonReply, parsePosition, refused, withHeaders,
   type Attempt, type Call, type Reply,
 } from "./protocol.ts";
 import { routeInfer } from "./route.ts";
@@ -25,7 +27,16 @@ export type GatewayOptions = {
   maxBodyBytes: number;
   /** How long a neighbour that failed or said it was full is skipped. */
   avoidMs?: number;
+  /**
+   * Requests that name a client: their proof is always checked. `unsigned` says what a request naming a client
+   * without any proof gets: "refuse" (401, the default) or "shared" (served anonymously by a shared container, as
+   * if it named no client: never the client's own container, never moving anything).
+   */
+  clients?: { unsigned: "refuse" | "shared"; clockSkewMs: number; maxSessionSeconds: number };
 };
+
+/** Who sent a request, as far as it proved: a verified client (and its position), or nobody in particular. */
+type Sender = { client?: Address; position?: Position; positionRaw?: string; proof?: Record<string, string> };
 
 /**
  * One edge cluster's entry point (BloSM Algorithm 3 from the client's side): the HTTP server. It parses and checks
@@ -38,12 +49,16 @@ export class Gateway {
   private readonly stats = new GatewayMetrics();
   readonly metrics = this.stats.registry;
   private readonly upstream = new Upstream();
+  private readonly verifier: ClientVerifier;
   url = "";
 
   constructor(
     readonly o: GatewayOptions,
     private readonly d: { apps: AppSource; capacity: LocalCapacity; neighbours: NeighbourSource; mobility?: Mobility; log: Logger },
-  ) {}
+  ) {
+    const c = o.clients ?? { unsigned: "refuse", clockSkewMs: 30_000, maxSessionSeconds: 86_400 };
+    this.verifier = new ClientVerifier({ clockSkewMs: c.clockSkewMs, maxSessionSeconds: c.maxSessionSeconds });
+  }
 
   async listen(host: string, port: number): Promise<string> {
     // A client that trickles its headers or body holds a connection and memory: bounded (checked every second).
@@ -109,26 +124,37 @@ export class Gateway {
     throw new HttpError(404, `no route ${req.method} ${pathname}; clients POST /apps/<type>/infer`);
   }
 
-  private clientOf(req: IncomingMessage): { client?: string; position?: Position } {
-    const client = header(req.headers, HEADER.client);
-    if (client !== undefined && !CLIENT_RE.test(client)) throw new HttpError(400, `${HEADER.client}: must be 1-24 letters, digits, dots, dashes or underscores`);
-    const raw = header(req.headers, HEADER.position);
-    let position: Position | undefined;
-    if (raw !== undefined) {
-      try {
-        position = parsePosition(raw);
-      } catch (e) {
-        throw new HttpError(400, `${HEADER.position}: ${(e as Error).message}`);
-      }
+  /**
+   * Who sent the request: a client proven by its signature (clientProof.ts), or nobody in particular. A request that
+   * names a client with a bad proof is refused (401 naming the problem); one with no proof at all is refused or
+   * served anonymously, as the operator configured.
+   */
+  private async sender(req: IncomingMessage, op: string, body: Buffer, client: string | undefined): Promise<Sender> {
+    const positionRaw = header(req.headers, HEADER.position);
+    // A malformed position is bad input whoever sent it (it is only used for a proven client).
+    const position = positionRaw === undefined ? undefined : parsePositionHeader(positionRaw);
+    if (client === undefined) return {};
+    const session = header(req.headers, PROOF_HEADER.session);
+    const signature = header(req.headers, PROOF_HEADER.signature);
+    if (session === undefined && signature === undefined && (this.o.clients?.unsigned ?? "refuse") === "shared" && op !== POSITION_OP) return {};
+    let verified: Address;
+    try {
+      verified = await this.verifier.verify({ op, client, position: positionRaw, body, session, signature });
+    } catch (e) {
+      if (e instanceof ProofError) throw new HttpError(401, `${HEADER.client} ${client.slice(0, 42)}: ${e.message}`);
+      throw e;
     }
-    return { client, position };
+    const proof = { [PROOF_HEADER.session]: session!, [PROOF_HEADER.signature]: signature! };
+    return { client: verified, position, positionRaw, proof };
   }
 
-  private async positionUpdate(req: IncomingMessage, client: string): Promise<Reply> {
-    if (!CLIENT_RE.test(client)) throw new HttpError(400, "client id: must be 1-24 letters, digits, dots, dashes or underscores");
+  private async positionUpdate(req: IncomingMessage, claimed: string): Promise<Reply> {
+    const raw = await readBody(req, 4096);
+    // Only the client itself may report where it is: a position moves its service.
+    const { client } = await this.sender(req, POSITION_OP, raw, claimed);
     let body: { lat?: unknown; lon?: unknown; apps?: unknown };
     try {
-      body = JSON.parse((await readBody(req, 4096)).toString("utf8")) as typeof body;
+      body = JSON.parse(raw.toString("utf8")) as typeof body;
     } catch (e) {
       if (e instanceof HttpError) throw e;
       throw new HttpError(400, `body: not JSON (${(e as Error).message}); send {"lat": 35.88, "lon": 128.61}`);
@@ -142,7 +168,7 @@ export class Gateway {
     }
     const types = body.apps === undefined ? Object.keys(this.o.apps) : body.apps;
     if (!Array.isArray(types) || types.some((t) => typeof t !== "string" || !this.o.apps[t])) throw new HttpError(400, `body.apps: must list app types served here (${Object.keys(this.o.apps).join(", ")})`);
-    for (const t of types as string[]) void this.d.mobility?.observe(client, t, position);
+    for (const t of types as string[]) void this.d.mobility?.observe(client!, t, position);
     const me = this.d.neighbours.self();
     return jsonReply(202, { client, position: formatPosition(position), insideCoverage: me ? distanceM(position, me.location) <= me.coverageRadiusM : null }, { [HEADER.route]: "meta" });
   }
@@ -150,11 +176,11 @@ export class Gateway {
   private async infer(req: IncomingMessage, type: string): Promise<Reply> {
     const app = this.o.apps[type];
     if (!app) throw new HttpError(404, `unknown app type "${type.slice(0, 40)}": this gateway serves ${Object.keys(this.o.apps).join(", ")}`);
-    const { client, position } = this.clientOf(req);
     const body = await readBody(req, this.o.maxBodyBytes);
     if (body.length === 0) throw new HttpError(400, "empty body: send the app's input (for driver-profiling a 40x15 window of CAN features)");
+    const { client, position, positionRaw, proof } = await this.sender(req, inferOp(type), body, header(req.headers, HEADER.client));
     const forwarded = header(req.headers, HEADER.forwardedFrom) !== undefined;
-    const call: Call = { type, body, contentType: header(req.headers, "content-type") ?? "application/octet-stream", client, position, timeoutMs: app.timeoutMs };
+    const call: Call = { type, body, contentType: header(req.headers, "content-type") ?? "application/octet-stream", client, position, positionRaw, proof, timeoutMs: app.timeoutMs };
     if (client && position && !forwarded) void this.d.mobility?.observe(client, type, position);
     const serviceId = client ? serviceIdOf(client, type) : undefined;
     const mobility = this.d.mobility;
@@ -228,6 +254,14 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref()
 
 /** Probes and peers' reads are counted apart from client requests (route "meta"), not as errors. */
 const META = { [HEADER.route]: "meta" };
+
+function parsePositionHeader(raw: string): Position {
+  try {
+    return parsePosition(raw);
+  } catch (e) {
+    throw new HttpError(400, `${HEADER.position}: ${(e as Error).message}`);
+  }
+}
 
 /** A percent-encoded path segment, decoded; malformed encoding is the client's error (400), not ours (500). */
 function pathPart(raw: string, what: string): string {

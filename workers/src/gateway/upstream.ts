@@ -15,7 +15,7 @@ export class Upstream {
     if (!pool) this.pools.set(origin, (pool = new Pool(origin, { connections: 256, keepAliveTimeout: 10_000 })));
     const headers: Record<string, string> = { "content-type": call.contentType, ...extra };
     if (call.client) headers[HEADER.client] = call.client;
-    if (call.position) headers[HEADER.position] = formatPosition(call.position);
+    if (call.position) headers[HEADER.position] = call.positionRaw ?? formatPosition(call.position);
     const res = await pool.request({ path: target.path, method: "POST", headers, body: call.body, headersTimeout: call.timeoutMs, bodyTimeout: call.timeoutMs });
     const body = Buffer.from(await res.body.arrayBuffer());
     const out: Record<string, string> = { "content-type": String(res.headers["content-type"] ?? "application/octet-stream") };
@@ -25,7 +25,8 @@ export class Upstream {
 
   /** The same request at another cluster's gateway, over the scheme and port its URL names (https: TLS). */
   sendToGateway(gateway: string, call: Call, extra: Record<string, string>): Promise<Reply> {
-    return this.send(gatewayTarget(gateway, call.type), call, extra);
+    // The client's proof goes along (never to app containers): the peer verifies the client itself.
+    return this.send(gatewayTarget(gateway, call.type), call, { ...extra, ...call.proof });
   }
 
   async close() {

@@ -31,7 +31,7 @@ export async function driveCars(plane: LocalPlane, o: PlaneOptions, progress: Pr
   const lastPrint = new Map<string, number>();
   const body = (seq: number) => (o.app === "driver-profiling" ? { body: canWindow(seq), contentType: "text/csv" } : { body: cameraFrame(seq), contentType: "image/x-portable-pixmap" });
   const result = await simulate({
-    clusters, cars: o.cars, speedMps: o.speed, rate: o.rate, from: ROUTE.from, to: ROUTE.to, appType: o.app, body,
+    clusters, cars: plane.cars, speedMps: o.speed, rate: o.rate, from: ROUTE.from, to: ROUTE.to, appType: o.app, body,
     stopped: () => plane.closing, staggerS: 2,
     onRecord: (r) => {
       if (o.json) return void json({ type: "request", ...r });
@@ -50,7 +50,7 @@ export async function driveCars(plane: LocalPlane, o: PlaneOptions, progress: Pr
   if (plane.closing) return 130;
 
   // What the chain itself says happened (the same answer a block explorer gives).
-  const records = (await Promise.all(Array.from({ length: o.cars }, (_, k) => migrationHistory(chain.client, chain.address, chain.abi, { serviceId: serviceIdOf(`car-${k + 1}`, o.app) })))).flat();
+  const records = (await Promise.all(Array.from({ length: o.cars }, (_, k) => migrationHistory(chain.client, chain.address, chain.abi, { serviceId: serviceIdOf(plane.cars[k]!.address, o.app) })))).flat();
   const handovers = result.cars.flatMap((c) => c.handovers);
   if (o.plot) {
     await writeFile(o.plot, renderSvg(result.records, handovers, { title: `blosm simulate: ${o.cars} car(s), ${o.app}, ${o.speed} m/s, ${o.rate} req/s`, clusters: CLUSTERS.map((c) => c.name) }));

@@ -12,6 +12,8 @@ import { runGateway, type RunningGateway } from "../gateway/runGateway.ts";
 import { BlosmError } from "../lib/errors.ts";
 import { createLogger } from "../lib/log.ts";
 import { serviceIdOf } from "../lib/serviceId.ts";
+import { ClientSigner } from "../gateway/clientSigner.ts";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { createShutdown } from "../lib/shutdown.ts";
 import { waitFor } from "../lib/waitFor.ts";
 import { parseWorkerConfig } from "../worker/config.ts";
@@ -45,8 +47,12 @@ export class LocalPlane {
   clusters: ClusterView[] = [];
   chainUrl = "";
   registry?: RegistryView;
+  /** One key pair per car, made for this run and kept in memory only: a car's identity and its service's owner. */
+  readonly cars: ClientSigner[];
 
-  constructor(private readonly o: PlaneOptions, private readonly progress: Progress) {}
+  constructor(private readonly o: PlaneOptions, private readonly progress: Progress) {
+    this.cars = Array.from({ length: o.cars }, () => new ClientSigner(privateKeyToAccount(generatePrivateKey())));
+  }
 
   get closing() {
     return this.shutdown.closing;
@@ -129,13 +135,16 @@ export class LocalPlane {
       }
     });
 
+    // Gateways launch shared app containers by these digests only (a re-pushed tag is never run).
+    const appDigests: Record<string, string> = {};
     await step("building the sample apps (driver-profiling, image-recognition) and pushing them", async () => {
       const base = `${REGISTRY_HOST}/blosm/busybox:base`;
       const docker = this.engines[0]!.docker;
       await importBusyboxBase(docker, base);
       await buildDriverProfilingImage(docker, base, `${REGISTRY_HOST}/apps/driver-profiling:1`);
       await buildImageRecognitionImage(docker, base, `${REGISTRY_HOST}/apps/image-recognition:1`);
-      for (const ref of [base, `${REGISTRY_HOST}/apps/driver-profiling:1`, `${REGISTRY_HOST}/apps/image-recognition:1`]) await pushImage(docker, ref);
+      await pushImage(docker, base);
+      for (const a of APPS) appDigests[a] = (await pushImage(docker, `${REGISTRY_HOST}/apps/${a}:1`)).digest;
     });
 
     const token = `local-${Math.random().toString(36).slice(2)}`;
@@ -160,7 +169,7 @@ export class LocalPlane {
           apps: Object.fromEntries(APPS.map((a, k) => [a, {
             needs: NEEDS[a], timeoutMs: 20_000,
             // Requests forwarded here, or for clients without a container of their own, get a shared one on demand.
-            launch: { image: `${REGISTRY_HOST}/apps/${a}:1`, port: 8090 + k, path: "/cgi-bin/infer", cmd: ["httpd", "-f", "-p", String(8090 + k), "-h", "/www"] },
+            launch: { image: `${REGISTRY_HOST}/apps/${a}@${appDigests[a]}`, port: 8090 + k, path: "/cgi-bin/infer", cmd: ["httpd", "-f", "-p", String(8090 + k), "-h", "/www"] },
           }])),
           // A busy cluster: nothing left beyond what its containers hold, so every request there is forwarded.
           allocatable: c.name === this.o.busy ? { memoryMiB: 1 } : { cpuMillicores: 2000, memoryMiB: 4096 },
@@ -179,7 +188,7 @@ export class LocalPlane {
         const port = 8080 + k;
         const c = await docker.createContainer({
           name: `car-${k + 1}-${this.o.app}`, Image: appImage, Cmd: ["httpd", "-f", "-p", String(port), "-h", "/www"],
-          Labels: { [LABEL.mode]: "stateless", [LABEL.serviceId]: serviceIdOf(`car-${k + 1}`, this.o.app), [APP_LABEL.port]: String(port) },
+          Labels: { [LABEL.mode]: "stateless", [LABEL.serviceId]: serviceIdOf(this.cars[k]!.address, this.o.app), [APP_LABEL.port]: String(port) },
           HostConfig: { NetworkMode: "host", NanoCpus: 500_000_000, Memory: 64 * 2 ** 20, RestartPolicy: { Name: "unless-stopped" } },
         });
         await c.start();

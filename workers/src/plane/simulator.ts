@@ -1,4 +1,6 @@
 import { distanceM } from "../lib/geo.ts";
+import { inferOp } from "../gateway/clientProof.ts";
+import type { ClientSigner } from "../gateway/clientSigner.ts";
 import { HEADER, formatPosition } from "../gateway/protocol.ts";
 import type { Position } from "../gateway/neighbours.ts";
 
@@ -25,7 +27,8 @@ export type CarSummary = { car: string; sent: number; ok: number; lost: number; 
 
 export type SimulateOptions = {
   clusters: SimCluster[];
-  cars: number;
+  /** One signer per car: its key pair (identity, owner of its service); every request is signed with it. */
+  cars: ClientSigner[];
   speedMps: number;
   rate: number;
   from: Position;
@@ -46,7 +49,8 @@ const lerp = (a: number, b: number, t: number) => Math.round(a + (b - a) * t);
 /**
  * Cars driving a straight route across the clusters' coverage, each sending requests at a set rate to the gateway
  * it was last pointed at, with its position. The gateway answers who served the request, and points the car at
- * another gateway when its service moved there. A request without a 2xx answer counts as lost.
+ * another gateway when its service moved there. Each car signs every request (gateway/clientProof.ts). A request
+ * without a 2xx answer counts as lost.
  */
 export async function simulate(o: SimulateOptions): Promise<{ records: RequestRecord[]; cars: CarSummary[] }> {
   const records: RequestRecord[] = [];
@@ -54,6 +58,7 @@ export async function simulate(o: SimulateOptions): Promise<{ records: RequestRe
   const t0 = Date.now();
   const drive = async (carIndex: number): Promise<CarSummary> => {
     const car = `car-${carIndex + 1}`;
+    const signer = o.cars[carIndex]!;
     await new Promise((r) => setTimeout(r, carIndex * (o.staggerS ?? 2) * 1000));
     const start = Date.now();
     const nearest = [...o.clusters].sort((a, b) => distanceM(o.from, a.location) - distanceM(o.from, b.location))[0]!;
@@ -72,9 +77,11 @@ export async function simulate(o: SimulateOptions): Promise<{ records: RequestRe
       const t1 = performance.now();
       let rec: RequestRecord;
       try {
+        const payload = typeof body === "string" ? Buffer.from(body) : body;
+        const proof = await signer.headers({ op: inferOp(o.appType), position: formatPosition(position), body: payload });
         const res = await fetch(`${gateway}/apps/${o.appType}/infer`, {
-          method: "POST", body,
-          headers: { "content-type": contentType, [HEADER.client]: car, [HEADER.position]: formatPosition(position) },
+          method: "POST", body: payload,
+          headers: { "content-type": contentType, [HEADER.client]: signer.address, [HEADER.position]: formatPosition(position), ...proof },
           signal: AbortSignal.timeout(o.timeoutMs ?? 30_000),
         });
         const text = await res.text();
@@ -117,6 +124,6 @@ export async function simulate(o: SimulateOptions): Promise<{ records: RequestRe
     summary.p99 = q(0.99);
     return summary;
   };
-  const cars = await Promise.all(Array.from({ length: o.cars }, (_, i) => drive(i)));
+  const cars = await Promise.all(o.cars.map((_, i) => drive(i)));
   return { records, cars };
 }

@@ -1,9 +1,10 @@
 import type Docker from "dockerode";
-import type { Hex } from "viem";
+import type { Address, Hex } from "viem";
 import { LABEL } from "../engine/labels.ts";
-import { pullByDigest, pullImage } from "../engine/pull.ts";
+import { pullByDigest } from "../engine/pull.ts";
 import { probeNode } from "../evaluation/probeNode.ts";
-import { serviceIdOf } from "../lib/serviceId.ts";
+import { clusterServiceIdOf } from "../lib/serviceId.ts";
+import { parsePinned } from "../engine/imageRef.ts";
 import { decodeSpec } from "../transfer/containerSpec.ts";
 import { retireSource, rollbackSource } from "../transfer/migrate.ts";
 import { restoreContainer } from "../transfer/restore.ts";
@@ -17,6 +18,8 @@ export class DockerEngine implements EnginePort {
   constructor(
     readonly docker: Docker,
     private readonly config: Pick<WorkerConfig, "name" | "appTypes" | "allocatable" | "nvidiaSmiFile">,
+    /** This cluster's operator address: the owner of containers it runs for itself (no service-id label). */
+    private readonly operator: Address,
     /** Where to look when no container carries the service-id label (the name recorded at request time). */
     private readonly serviceFallback: (serviceId: Hex) => Promise<string | undefined> = async () => undefined,
   ) {}
@@ -34,8 +37,10 @@ export class DockerEngine implements EnginePort {
     };
   }
 
-  prestage(image: string) {
-    return pullImage(this.docker, image);
+  /** Pulls the base image the chain names, by its digest only (steps/prestage.ts skips an unpinned one). */
+  async prestage(image: string) {
+    const { repository, digest } = parsePinned(image);
+    await pullByDigest(this.docker, repository, digest);
   }
 
   pullSnapshot(repository: string, digest: string) {
@@ -79,7 +84,7 @@ export class DockerEngine implements EnginePort {
     const byId = new Map([...found, ...labelled].map((c) => [c.Id, c]));
     return [...byId.values()].flatMap((c) => {
       const label = c.Labels[LABEL.serviceId];
-      const serviceId = label && /^0x[0-9a-fA-F]{64}$/.test(label) ? (label as Hex) : serviceIdOf(this.config.name, (c.Names[0] ?? "").replace(/^\//, ""));
+      const serviceId = label && /^0x[0-9a-fA-F]{64}$/.test(label) ? (label as Hex) : clusterServiceIdOf(this.operator, (c.Names[0] ?? "").replace(/^\//, ""));
       return [{
         id: c.Id, serviceId, migration: c.Labels[LABEL.migration], incoming: c.Labels[LABEL.role] === "incoming",
         running: c.State === "running", paused: c.State === "paused",

@@ -72,7 +72,7 @@ export class EdgeWorker {
     this.outbound = new RedisOutboundStore(this.redis, this.prefix);
     this.services = new ServiceIndex(this.redis, this.prefix);
     const registry = new ChainRegistry(this.address, this.chain, new RegistryWriter(sender, config.registryAddress));
-    const engine = new DockerEngine(this.docker, config, (serviceId) => this.services.lookup(serviceId));
+    const engine = new DockerEngine(this.docker, config, this.address, (serviceId) => this.services.lookup(serviceId));
     this.ctx = {
       config, registry, engine, outbound: this.outbound, reservations: this.reservations, metrics: this.metrics, log: this.log,
       peers: new HttpPeers(async (node) => (await this.chain.node(node)).endpoint),

@@ -4,7 +4,7 @@ import { BlosmError, ConfigError } from "../lib/errors.ts";
 import { inspectSpec } from "../transfer/containerSpec.ts";
 import { LABEL } from "../engine/labels.ts";
 import type { EdgeWorker } from "./edgeWorker.ts";
-import { serviceIdOf } from "../lib/serviceId.ts";
+import { clusterServiceIdOf } from "../lib/serviceId.ts";
 
 
 export type MigrateRequest = {
@@ -34,11 +34,12 @@ export async function requestMigration(worker: EdgeWorker, req: MigrateRequest):
   const gpuMemoryMiB = gpuCount > 0 ? Number(spec.labels["blosm.gpu-memory-mib"] ?? 0) : 0;
   if (gpuCount > 0 && !(gpuMemoryMiB > 0)) throw new BlosmError(`container "${req.container}" requests GPUs but has no blosm.gpu-memory-mib label`);
   const labelled = spec.labels[LABEL.serviceId];
-  const serviceId = (labelled && /^0x[0-9a-fA-F]{64}$/.test(labelled) ? labelled : serviceIdOf(worker.config.name, spec.name)) as Hex;
+  const serviceId = (labelled && /^0x[0-9a-fA-F]{64}$/.test(labelled) ? labelled : clusterServiceIdOf(worker.address, spec.name)) as Hex;
   const size = BigInt(Math.max(1, (info as { SizeRootFs?: number }).SizeRootFs ?? 1));
   const block = await worker.chain.client.getBlock();
   const image = await worker.docker.getImage(info.Image).inspect();
-  const baseImage = (image.RepoTags ?? []).find((t) => t.startsWith(`${worker.config.imageRegistry}/`)) ?? spec.image;
+  // The base image by digest (destinations pre-stage exactly it, never whatever a tag points at now); none without one.
+  const baseImage = (image.RepoDigests ?? []).find((t) => t.startsWith(`${worker.config.imageRegistry}/`)) ?? "";
   const receipt = await worker.write("requestMigration", [{
     serviceId, appType: stringToHex(appType, { size: 32 }),
     requirements: { cpuMillicores: Math.ceil(cpu), memoryMiB: Math.ceil(spec.memory / 2 ** 20), gpuCount, gpuMemoryMiB, snapshotSizeBytes: size },

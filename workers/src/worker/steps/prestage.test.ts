@@ -3,18 +3,27 @@ import { State } from "../../chain/abi/migrationRegistry.ts";
 import { fakeContext, migration } from "../../../../test/helpers/workerFakes.ts";
 import { prestageStep } from "./prestage.ts";
 
+const PINNED = `127.0.0.1:5000/apps/driver@sha256:${"ab".repeat(32)}`;
+
 describe("prestageStep", () => {
-  it("pulls the request's base image", async () => {
+  it("pulls the request's base image, pinned by digest", async () => {
+    const ctx = fakeContext();
+    ctx.registry.set(1n, migration({ baseImage: PINNED }), State.Assigned);
+    expect(await prestageStep(ctx, 1n)).toMatchObject({ staged: PINNED });
+    expect(ctx.engine.calls).toEqual([["prestage", PINNED]]);
+  });
+
+  it("never pulls a base image named by a tag (anyone who can push could move it)", async () => {
     const ctx = fakeContext();
     ctx.registry.set(1n, migration({ baseImage: "127.0.0.1:5000/apps/driver:1" }), State.Assigned);
-    expect(await prestageStep(ctx, 1n)).toMatchObject({ staged: "127.0.0.1:5000/apps/driver:1" });
-    expect(ctx.engine.calls).toEqual([["prestage", "127.0.0.1:5000/apps/driver:1"]]);
+    expect(await prestageStep(ctx, 1n)).toEqual({ skipped: "base image not pinned by digest" });
+    expect(ctx.engine.calls).toEqual([]);
   });
 
   it("is best effort: a failed pull is logged, not thrown", async () => {
     const ctx = fakeContext();
     ctx.engine.failures.set("prestage", new Error("manifest unknown"));
-    ctx.registry.set(1n, migration({ baseImage: "127.0.0.1:5000/apps/driver:1" }), State.Assigned);
+    ctx.registry.set(1n, migration({ baseImage: PINNED }), State.Assigned);
     expect(await prestageStep(ctx, 1n)).toEqual({ skipped: "pull failed" });
   });
 

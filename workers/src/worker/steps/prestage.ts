@@ -1,3 +1,4 @@
+import { isPinned } from "../../engine/imageRef.ts";
 import { describeError } from "../../lib/describeError.ts";
 import type { StepContext } from "../ports.ts";
 
@@ -10,6 +11,11 @@ export type PrestageResult = { staged: string; ms: number } | { skipped: string 
 export async function prestageStep(ctx: StepContext, id: bigint): Promise<PrestageResult> {
   const m = await ctx.registry.migration(id);
   if (!m.baseImage) return { skipped: "no base image named" };
+  // Another cluster chose this name: pulled only by digest, so a tag nobody can vouch for is never fetched or run.
+  if (!isPinned(m.baseImage)) {
+    ctx.log.warn("base image not pinned by digest: not pre-staged", { image: m.baseImage.slice(0, 120) });
+    return { skipped: "base image not pinned by digest" };
+  }
   const t0 = performance.now();
   try {
     await ctx.engine.prestage(m.baseImage);

@@ -152,6 +152,8 @@ async function load(name: string, url: string, rate?: number, signed = false): P
 }
 
 async function main() {
+  // The one registered node both benchmark gateways stand for (forwarding is signed and verified); throwaway.
+  process.env.BLOSM_BENCH_NODE_KEY = generatePrivateKey();
   const [backend, local, fwd, ngx] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   await start({ role: "backend", port: backend });
   await start({ role: "gateway", name: "local", port: local, backendPort: backend, memoryMiB: 1 << 20 });

@@ -8,6 +8,8 @@ import { LocalCapacity } from "../workers/src/gateway/capacity.ts";
 import { Gateway } from "../workers/src/gateway/server.ts";
 import { StaticNeighbours } from "../workers/src/gateway/neighbours.ts";
 import { createLogger } from "../workers/src/lib/log.ts";
+import { privateKeyToAccount } from "viem/accounts";
+import { PeerSigner, PeerVerifier, accountGrant } from "../workers/src/chain/peerProof.ts";
 
 type Spec =
   | { role: "backend"; port: number }
@@ -30,6 +32,7 @@ if (spec.role === "backend") {
   server.keepAliveTimeout = 60_000;
   server.listen(spec.port, "127.0.0.1", () => process.send?.("ready"));
 } else {
+  const node = privateKeyToAccount(process.env.BLOSM_BENCH_NODE_KEY as `0x${string}`);
   const free = { cpuMillicores: 100_000, memoryMiB: spec.memoryMiB, gpuMemoryMiB: 0 };
   const capacity = new LocalCapacity(async () => free, 60_000);
   await capacity.start();
@@ -39,7 +42,11 @@ if (spec.role === "backend") {
   }] : []);
   const gateway = new Gateway(
     { name: spec.name, apps: { [DRIVER]: { needs: { cpuMillicores: 100, memoryMiB: 64, gpuMemoryMiB: 0 }, timeoutMs: 10_000 } }, holdTimeoutMs: 1000, queueTimeoutMs: 0, maxBodyBytes: 1 << 20 },
-    { apps: new StaticApps({ [DRIVER]: { host: "127.0.0.1", port: spec.backendPort, path: "/infer" } }), capacity, neighbours, log: createLogger({ level: "warn" }) },
+    {
+      apps: new StaticApps({ [DRIVER]: { host: "127.0.0.1", port: spec.backendPort, path: "/infer" } }), capacity, neighbours, log: createLogger({ level: "warn" }),
+      // Both gateways stand for one registered node (a key bench/gateway.ts made for this run): forwarding is signed and verified as in production.
+      peers: { signer: new PeerSigner(node.address, accountGrant(node)), verifier: new PeerVerifier(async (a) => a === node.address) },
+    },
   );
   await gateway.listen("127.0.0.1", spec.port);
   process.send?.("ready");

@@ -25,6 +25,7 @@ import { APP_LABEL } from "../../workers/src/gateway/apps.ts";
 import { ClientSigner } from "../../workers/src/gateway/clientSigner.ts";
 import { POSITION_OP, inferOp } from "../../workers/src/gateway/clientProof.ts";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { PeerSigner, accountGrant } from "../../workers/src/chain/peerProof.ts";
 
 const keyOf = (i: number): Hex => `0x${Buffer.from(devAccount(i).getHdKey().privateKey!).toString("hex")}`;
 const NET = [21, 22, 23]; // 10.78.2x.0/24: apart from `blosm up` (10.78.1-3)
@@ -174,7 +175,8 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
   });
 
   it("forwards to the nearest neighbour with room when the request does not fit (R_rem < REQ_res)", async () => {
-    const cap = (await (await fetch(`${gw(0)}/capacity`)).json()) as { free: { memoryMiB: number } };
+    const clusterB = new PeerSigner(devAccount(2).address, accountGrant(devAccount(2) as never));
+    const cap = (await (await fetch(`${gw(0)}/capacity`, { headers: await clusterB.headers("GET", "/capacity") })).json()) as { free: { memoryMiB: number } };
     expect(cap.free.memoryMiB).toBeLessThan(100);
     const answers = await Promise.all(Array.from({ length: 6 }, (_, k) => infer(0, {}, canWindow(k))));
     for (const res of answers) {
@@ -242,7 +244,7 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
     // Served by b until the handover, by c after: one switch, never back.
     expect(served.join(",")).toMatch(/^(b,)+(c,?)+$/);
     const history = await migrationHistory(dev.client, dev.address, registryAbi, { serviceId });
-    expect(history).toHaveLength(1);
+    expect(history, `${JSON.stringify(history, (_k, v) => (typeof v === "bigint" ? String(v) : v))}\nb: ${logs[1]!.filter((l) => /warn|error/.test(l)).slice(-10).join("\n")}\nc: ${logs[2]!.filter((l) => /warn|error/.test(l)).slice(-10).join("\n")}`).toHaveLength(1);
     expect(history[0]!.outcome).toBe("completed");
     expect(history[0]!.destination?.toLowerCase()).toBe(dev.nodes[2]!.address.toLowerCase());
     // c now runs the car's own container: its gateway serves the car locally.
@@ -278,6 +280,30 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
     expect(gateways[1]!.mobility.migrationsRequested).toBe(before);
     expect((await engines[1]!.docker.getContainer("victim-driver").inspect()).State.Running).toBe(true);
     await engines[1]!.docker.getContainer("victim-driver").remove({ force: true });
+  });
+
+  it("serves other clusters' calls only to active registered nodes proving their operator key: gateways and workers", async () => {
+    const stranger = privateKeyToAccount(generatePrivateKey());
+    const peer = (a: typeof stranger) => new PeerSigner(a.address, accountGrant(a));
+    const clusterA = peer(devAccount(1) as never);
+    const worker = new URL(workers[1]!.apiUrl);
+    // A worker's /cluster and /migrations/<id>/source: refused without a proof and with a stranger's.
+    expect((await fetch(new URL("/cluster", worker))).status).toBe(401);
+    const refused = await fetch(new URL("/cluster", worker), { headers: await peer(stranger).headers("GET", "/cluster") });
+    expect([refused.status, ((await refused.json()) as { error: string }).error]).toEqual([401, `${stranger.address} is not an active node in the registry`]);
+    expect((await fetch(new URL("/migrations/1/source", worker), { headers: await peer(stranger).headers("GET", "/migrations/1/source") })).status).toBe(401);
+    const member = await fetch(new URL("/cluster", worker), { headers: await clusterA.headers("GET", "/cluster") });
+    expect(await member.json()).toMatchObject({ name: "b", gateway: gw(1) });
+    // A gateway's forwarded requests and /capacity: the same.
+    const body = Buffer.from(canWindow(2));
+    const path = `/apps/${DRIVER}/infer`;
+    const forged = await fetch(`${gw(1)}${path}`, { method: "POST", body, headers: { "content-type": "text/csv", [HEADER.forwardedFrom]: "a", ...(await peer(stranger).headers("POST", path, body)) } });
+    expect(forged.status).toBe(401);
+    const real = await fetch(`${gw(1)}${path}`, { method: "POST", body, headers: { "content-type": "text/csv", [HEADER.forwardedFrom]: "a", ...(await clusterA.headers("POST", path, body)) } });
+    expect([real.status, real.headers.get(HEADER.servedBy)]).toEqual([200, "b"]);
+    expect((await fetch(`${gw(1)}/capacity`)).status).toBe(401);
+    // The peer grant comes only from the cluster's own worker, with its token.
+    expect((await fetch(new URL("/peer-grant", worker), { method: "POST", body: "{}" })).status).toBe(401);
   });
 
   it("never serves a client, or an anonymous request, with another client's dedicated container", async () => {

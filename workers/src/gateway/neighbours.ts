@@ -1,3 +1,4 @@
+import type { PeerSigner } from "../chain/peerProof.ts";
 import { hexToString, type Address } from "viem";
 import { distanceM } from "../lib/geo.ts";
 import { describeError } from "../lib/describeError.ts";
@@ -49,6 +50,8 @@ export class RegistryNeighbours implements NeighbourSource {
   constructor(
     private readonly chain: RegistryView,
     private readonly node: Address,
+    /** Proves this cluster on its calls to neighbours' workers and gateways (they serve registered nodes only). */
+    private readonly signer: PeerSigner,
     private readonly opts: { refreshMs: number; pollMs: number; log: Logger },
   ) {}
 
@@ -93,7 +96,8 @@ export class RegistryNeighbours implements NeighbourSource {
     const cached = this.gatewayOf.get(endpoint);
     if (cached && Date.now() - cached.at < 60_000) return cached;
     try {
-      const res = await fetch(new URL("/cluster", endpoint), { signal: AbortSignal.timeout(2000) });
+      const url = new URL("/cluster", endpoint);
+      const res = await fetch(url, { headers: await this.signer.headers("GET", url.pathname), signal: AbortSignal.timeout(2000) });
       const body = (await res.json()) as { name?: unknown; gateway?: unknown };
       if (!res.ok || typeof body.name !== "string") throw new Error(`HTTP ${res.status}`);
       const info = { name: body.name, gateway: typeof body.gateway === "string" && /^https?:\/\//.test(body.gateway) ? body.gateway : null, at: Date.now() };
@@ -108,7 +112,8 @@ export class RegistryNeighbours implements NeighbourSource {
   private async poll() {
     await Promise.all(this.list.map(async (n) => {
       try {
-        const res = await fetch(`${n.gateway}/capacity`, { signal: AbortSignal.timeout(Math.max(200, this.opts.pollMs)) });
+        const url = new URL(`${n.gateway}/capacity`);
+        const res = await fetch(url, { headers: await this.signer.headers("GET", url.pathname), signal: AbortSignal.timeout(Math.max(200, this.opts.pollMs)) });
         const body = (await res.json()) as { free?: Needs };
         if (res.ok && body.free && typeof body.free.memoryMiB === "number") {
           n.free = { cpuMillicores: body.free.cpuMillicores, memoryMiB: body.free.memoryMiB, gpuMemoryMiB: body.free.gpuMemoryMiB };

@@ -11,6 +11,8 @@ import type { GatewayConfig } from "./config.ts";
 import { Gateway } from "./server.ts";
 import { Mobility } from "./mobility.ts";
 import { RegistryNeighbours } from "./neighbours.ts";
+import { PeerSigner, PeerVerifier, activeNodes } from "../chain/peerProof.ts";
+import { grantFromWorker } from "./peerGrant.ts";
 
 export type RunningGateway = { gateway: Gateway; url: string; mobility: Mobility; stop: () => Promise<void> };
 
@@ -34,19 +36,24 @@ export async function runGateway(config: GatewayConfig, opts: { log?: Logger; en
     const s = await probeNode(docker, { appTypes: Object.keys(config.apps), allocatable: config.allocatable, gpuFile: config.nvidiaSmiFile });
     return { cpuMillicores: s.cpuFreeMillicores, memoryMiB: s.memoryFreeMiB, gpuMemoryMiB: s.gpus.reduce((n, g) => n + g.memoryFreeMiB, 0) };
   }, config.probeMs, (e) => log.warn("resource probe failed; keeping the last one", { error: describeError(e) }));
-  const neighbours = new RegistryNeighbours(chain, config.node, { refreshMs: config.neighbourRefreshMs, pollMs: config.capacityPollMs, log });
+  const token = env[config.tokenEnv];
+  if (!token) log.warn(`${config.tokenEnv} is not set: the worker will refuse mobility migrations and peer grants`);
+  // Calls to other clusters prove this node (a session its worker grants); calls from them must prove theirs.
+  const peers = {
+    signer: new PeerSigner(config.node, grantFromWorker({ workerUrl: config.workerUrl, token, node: config.node })),
+    verifier: new PeerVerifier(activeNodes(chain)),
+  };
+  const neighbours = new RegistryNeighbours(chain, config.node, peers.signer, { refreshMs: config.neighbourRefreshMs, pollMs: config.capacityPollMs, log });
   try {
     await neighbours.start();
   } catch (e) {
     throw new BlosmError(`cannot read neighbours from the registry at ${config.registryAddress} via ${config.rpcUrl}: ${describeError(e)}`);
   }
   await capacity.start();
-  const token = env[config.tokenEnv];
-  if (!token) log.warn(`${config.tokenEnv} is not set: the worker will refuse mobility migrations`);
   const mobility = new Mobility({ apps, neighbours, chain, worker: { url: config.workerUrl.replace(/\/$/, ""), token }, log, holdTimeoutMs: config.holdTimeoutMs });
   const gateway = new Gateway(
     { name: config.name, apps: config.apps, holdTimeoutMs: config.holdTimeoutMs, queueTimeoutMs: config.queueTimeoutMs, maxBodyBytes: config.maxBodyBytes, clients: config.clients },
-    { apps, capacity, neighbours, mobility, log },
+    { apps, capacity, neighbours, mobility, log, peers },
   );
   const url = await gateway.listen(config.listen.host, config.listen.port).catch((e) => {
     neighbours.stop();

@@ -5,6 +5,12 @@ import { StaticApps } from "./apps.ts";
 import { LocalCapacity } from "./capacity.ts";
 import { StaticNeighbours } from "./neighbours.ts";
 import { Gateway } from "./server.ts";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { PeerSigner, PeerVerifier, accountGrant } from "../chain/peerProof.ts";
+
+const member = privateKeyToAccount(generatePrivateKey());
+const stranger = privateKeyToAccount(generatePrivateKey());
+const peerOf = (a: typeof member) => new PeerSigner(a.address, accountGrant(a));
 
 const DRIVER = "driver-profiling";
 
@@ -15,7 +21,11 @@ describe("the gateway's HTTP server on bad input", () => {
     await capacity.start();
     gateway = new Gateway(
       { name: "cluster-t", apps: { [DRIVER]: { needs: { cpuMillicores: 100, memoryMiB: 64, gpuMemoryMiB: 0 }, timeoutMs: 1000 } }, holdTimeoutMs: 100, queueTimeoutMs: 0, maxBodyBytes: 1024 },
-      { apps: new StaticApps({}), capacity, neighbours: new StaticNeighbours([]), log: silentLogger },
+      {
+        apps: new StaticApps({}), capacity, neighbours: new StaticNeighbours([]), log: silentLogger,
+        // The registry, as far as this test goes: `member` is an active node, `stranger` is not.
+        peers: { signer: peerOf(member), verifier: new PeerVerifier(async (node) => node === member.address) },
+      },
     );
     await gateway.listen("127.0.0.1", 0);
   });
@@ -33,9 +43,26 @@ describe("the gateway's HTTP server on bad input", () => {
     expect(res.status).toBe(413);
   });
 
+  it("serves capacity and forwarded requests only to active registered nodes proving their key (401 naming why)", async () => {
+    const error = async (res: Response) => `${res.status} ${((await res.json()) as { error: string }).error}`;
+    expect(await error(await fetch(`${gateway.url}/capacity`))).toMatch(/^401 peer: x-blosm-peer is missing/);
+    expect(await error(await fetch(`${gateway.url}/capacity`, { headers: await peerOf(stranger).headers("GET", "/capacity") }))).toMatch(/^401 peer: 0x[0-9a-fA-F]{40} is not an active node/);
+    const forwardedBody = Buffer.from("1,2,3");
+    const strangerForward = await fetch(`${gateway.url}/apps/${DRIVER}/infer`, {
+      method: "POST", body: forwardedBody, headers: { "x-blosm-forwarded-from": "x", ...(await peerOf(stranger).headers("POST", `/apps/${DRIVER}/infer`, forwardedBody)) },
+    });
+    expect(await error(strangerForward)).toMatch(/^401 peer: .* is not an active node/);
+    const unsigned = await fetch(`${gateway.url}/apps/${DRIVER}/infer`, { method: "POST", body: forwardedBody, headers: { "x-blosm-forwarded-from": "x" } });
+    expect(unsigned.status).toBe(401);
+    // A member's proof for another path does not open this one.
+    const wrongPath = await fetch(`${gateway.url}/capacity`, { headers: await peerOf(member).headers("GET", "/healthz") });
+    expect(await error(wrongPath)).toMatch(/^401 peer: the signature does not match/);
+    expect((await fetch(`${gateway.url}/capacity`, { headers: await peerOf(member).headers("GET", "/capacity") })).status).toBe(200);
+  });
+
   it("counts health checks and capacity reads as meta, not as errors", async () => {
     await fetch(`${gateway.url}/healthz`);
-    await fetch(`${gateway.url}/capacity`);
+    await fetch(`${gateway.url}/capacity`, { headers: await peerOf(member).headers("GET", "/capacity") });
     const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
     expect(metrics).toMatch(/^blosm_gateway_request_duration_seconds_count\{route="meta",code="200"\} [1-9]/m);
     expect(metrics).not.toMatch(/route="error",code="2\d\d"/);

@@ -12,6 +12,7 @@ import type { Handover, Mobility } from "./mobility.ts";
 import type { NeighbourSource, Position } from "./neighbours.ts";
 import { POSITION_OP, PROOF_HEADER, inferOp } from "./clientProof.ts";
 import { ClientVerifier, ProofError } from "./clientVerifier.ts";
+import type { PeerSigner, PeerVerifier } from "../chain/peerProof.ts";
 import {
   HEADER, describeNeeds, formatPosition, isReply, jsonReply, parsePosition, refused, withHeaders,
   type Attempt, type Call, type Reply,
@@ -54,7 +55,11 @@ export class Gateway {
 
   constructor(
     readonly o: GatewayOptions,
-    private readonly d: { apps: AppSource; capacity: LocalCapacity; neighbours: NeighbourSource; mobility?: Mobility; log: Logger },
+    private readonly d: {
+      apps: AppSource; capacity: LocalCapacity; neighbours: NeighbourSource; mobility?: Mobility; log: Logger;
+      /** Proves this cluster to peers, and checks that peers' calls come from active registered nodes. */
+      peers: { signer: PeerSigner; verifier: PeerVerifier };
+    },
   ) {
     const c = o.clients ?? { unsigned: "refuse", clockSkewMs: 30_000, maxSessionSeconds: 86_400 };
     this.verifier = new ClientVerifier({ clockSkewMs: c.clockSkewMs, maxSessionSeconds: c.maxSessionSeconds });
@@ -107,7 +112,7 @@ export class Gateway {
     const infer = pathname.match(/^\/apps\/([^/]+)\/infer$/);
     if (infer) {
       if (req.method !== "POST") throw new HttpError(405, `use POST for ${pathname}`);
-      return this.infer(req, pathPart(infer[1]!, "app type"));
+      return this.infer(req, pathname, pathPart(infer[1]!, "app type"));
     }
     const pos = pathname.match(/^\/clients\/([^/]+)\/position$/);
     if (pos) {
@@ -115,6 +120,7 @@ export class Gateway {
       return this.positionUpdate(req, pathPart(pos[1]!, "client id"));
     }
     if (req.method === "GET" && pathname === "/capacity") {
+      await this.peer(req, "GET", pathname);
       return jsonReply(200, { name: this.o.name, free: this.d.capacity.remaining(), inFlight: this.d.capacity.requests }, META);
     }
     if (req.method === "GET" && pathname === "/healthz") return jsonReply(200, { ok: true, name: this.o.name, apps: Object.keys(this.o.apps) }, META);
@@ -173,13 +179,15 @@ export class Gateway {
     return jsonReply(202, { client, position: formatPosition(position), insideCoverage: me ? distanceM(position, me.location) <= me.coverageRadiusM : null }, { [HEADER.route]: "meta" });
   }
 
-  private async infer(req: IncomingMessage, type: string): Promise<Reply> {
+  private async infer(req: IncomingMessage, pathname: string, type: string): Promise<Reply> {
     const app = this.o.apps[type];
     if (!app) throw new HttpError(404, `unknown app type "${type.slice(0, 40)}": this gateway serves ${Object.keys(this.o.apps).join(", ")}`);
     const body = await readBody(req, this.o.maxBodyBytes);
     if (body.length === 0) throw new HttpError(400, "empty body: send the app's input (for driver-profiling a 40x15 window of CAN features)");
-    const { client, position, positionRaw, proof } = await this.sender(req, inferOp(type), body, header(req.headers, HEADER.client));
+    // A request forwarded by another cluster is treated as one (never forwarded again, no mobility): only if it is one.
     const forwarded = header(req.headers, HEADER.forwardedFrom) !== undefined;
+    if (forwarded) await this.peer(req, "POST", pathname, body);
+    const { client, position, positionRaw, proof } = await this.sender(req, inferOp(type), body, header(req.headers, HEADER.client));
     const call: Call = { type, body, contentType: header(req.headers, "content-type") ?? "application/octet-stream", client, position, positionRaw, proof, timeoutMs: app.timeoutMs };
     if (client && position && !forwarded) void this.d.mobility?.observe(client, type, position);
     const serviceId = client ? serviceIdOf(client, type) : undefined;
@@ -241,9 +249,19 @@ export class Gateway {
     return undefined;
   }
 
+  /** The calling cluster, proven by its operator key and active in the registry; 401 naming why otherwise. */
+  private async peer(req: IncomingMessage, method: string, pathname: string, body?: Buffer) {
+    try {
+      return await this.d.peers.verifier.verify((h) => header(req.headers, h), method, pathname, body);
+    } catch (e) {
+      if (e instanceof ProofError) throw new HttpError(401, `peer: ${e.message}`);
+      throw e;
+    }
+  }
+
   private async forwardTo(gateway: string, call: Call, why: string): Promise<Attempt> {
     try {
-      return await this.upstream.sendToGateway(gateway, call, { [HEADER.forwardedFrom]: this.o.name, "x-blosm-why": why });
+      return await this.upstream.sendToGateway(gateway, call, { [HEADER.forwardedFrom]: this.o.name, "x-blosm-why": why }, this.d.peers.signer);
     } catch (e) {
       return { failed: "unreachable", error: describeError(e) };
     }

@@ -1,4 +1,5 @@
 import { Pool } from "undici";
+import type { PeerSigner } from "../chain/peerProof.ts";
 import type { AppTarget } from "./apps.ts";
 import { HEADER, formatPosition, type Call, type Reply } from "./protocol.ts";
 
@@ -23,10 +24,14 @@ export class Upstream {
     return { status: res.statusCode, headers: out, body };
   }
 
-  /** The same request at another cluster's gateway, over the scheme and port its URL names (https: TLS). */
-  sendToGateway(gateway: string, call: Call, extra: Record<string, string>): Promise<Reply> {
-    // The client's proof goes along (never to app containers): the peer verifies the client itself.
-    return this.send(gatewayTarget(gateway, call.type), call, { ...extra, ...call.proof });
+  /**
+   * The same request at another cluster's gateway, over the scheme and port its URL names (https: TLS), proving this
+   * cluster (the peer serves registered nodes only). The client's proof goes along (never to app containers): the
+   * peer verifies the client itself.
+   */
+  async sendToGateway(gateway: string, call: Call, extra: Record<string, string>, peer: PeerSigner): Promise<Reply> {
+    const target = gatewayTarget(gateway, call.type);
+    return this.send(target, call, { ...extra, ...call.proof, ...(await peer.headers("POST", target.path, call.body)) });
   }
 
   async close() {

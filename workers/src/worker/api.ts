@@ -1,16 +1,18 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { timingSafeEqual } from "node:crypto";
 import { describeError } from "../lib/describeError.ts";
-import { HttpError, readBody } from "../lib/http.ts";
+import { HttpError, header, readBody } from "../lib/http.ts";
 import { BlosmError, ConfigError, ContractRevertError } from "../lib/errors.ts";
 import type { EdgeWorker } from "./edgeWorker.ts";
 import { requestMigration, type MigrateRequest } from "./requestMigration.ts";
 import { toJson } from "../lib/json.ts";
+import { ProofError } from "../chain/sessionProof.ts";
 
 /**
- * The worker's HTTP API on its endpoint: health, Prometheus metrics, its half of a migration for the
- * destination (timings only; the container spec travels inside the digest-pinned image), and POST /migrate
- * for the gateway and the CLI, which needs the bearer token.
+ * The worker's HTTP API on its endpoint: health and Prometheus metrics (open); for other clusters, proven by their
+ * operator keys and active in the registry (chain/peerProof.ts): GET /cluster and its half of a migration for the
+ * destination (timings only; the container spec travels inside the digest-pinned image); for this cluster's own
+ * gateway and CLI, with the bearer token: POST /migrate and POST /peer-grant.
  */
 export async function startApi(worker: EdgeWorker, opts: { host: string; port: number; token?: string }): Promise<{ url: string; server: Server; close: () => Promise<void> }> {
   const server = createServer((req, res) => {
@@ -31,6 +33,28 @@ async function handle(worker: EdgeWorker, req: IncomingMessage, res: ServerRespo
     // 503 until start() finished (chain, Redis, engine reached; queues and event source running) and once stopping:
     // a health check (compose, a load balancer) then waits instead of sending work to a worker that cannot take it.
     return send(res, worker.running ? 200 : 503, { ok: worker.running, name: worker.config.name, node: worker.address, head: worker.head?.toString() });
+  }
+  // Calls from other clusters: only active registered nodes, each proving its operator key.
+  if (req.method === "GET" && (url.pathname === "/cluster" || /^\/migrations\/\d{1,30}\/source$/.test(url.pathname))) {
+    try {
+      await worker.peerVerifier.verify((h) => header(req.headers, h), "GET", url.pathname);
+    } catch (e) {
+      if (e instanceof ProofError) return send(res, 401, { error: e.message });
+      throw e;
+    }
+  }
+  if (req.method === "POST" && url.pathname === "/peer-grant") {
+    if (!token || !authorized(req.headers.authorization, token)) return send(res, 401, { error: "missing or wrong bearer token" });
+    let body: { sessionKey?: unknown; expires?: unknown };
+    try {
+      body = JSON.parse((await readBody(req, 1024)).toString("utf8")) as typeof body;
+    } catch (e) {
+      return send(res, e instanceof HttpError ? e.status : 400, { error: e instanceof HttpError ? e.message : "body is not JSON" });
+    }
+    const now = Date.now() / 1000;
+    if (typeof body.sessionKey !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(body.sessionKey)) return send(res, 400, { error: "sessionKey: 0x + 64 hex (an Ed25519 public key)" });
+    if (typeof body.expires !== "number" || !Number.isInteger(body.expires) || body.expires <= now || body.expires > now + 86_400) return send(res, 400, { error: "expires: unix seconds, within the next 24 h" });
+    return send(res, 200, { node: worker.address, grant: await worker.grantPeerSession(body.sessionKey as `0x${string}`, body.expires) });
   }
   if (req.method === "GET" && url.pathname === "/cluster") {
     return send(res, 200, { name: worker.config.name, node: worker.address, gateway: worker.config.gatewayUrl ?? null });

@@ -1,7 +1,7 @@
 import { Queue, UnrecoverableError, Worker, type Job } from "bullmq";
 import Docker from "dockerode";
 import { Redis } from "ioredis";
-import { createPublicClient, http, type Address } from "viem";
+import { createPublicClient, http, type Address, type Hex } from "viem";
 import type { PrivateKeyAccount } from "viem/accounts";
 import { EventSource, type DeliveredLog, type Reorg } from "../chain/eventSource.ts";
 import { RegistryView } from "../chain/registryView.ts";
@@ -21,6 +21,7 @@ import { QUEUES, type JobSpec, type QueueName, type StepJob } from "./jobs.ts";
 import { WorkerMetrics } from "./metrics.ts";
 import { RedisOutboundStore, type OutboundRecord } from "./outbound.ts";
 import { HttpPeers } from "./peers.ts";
+import { PeerSigner, PeerVerifier, accountGrant, activeNodes } from "../chain/peerProof.ts";
 import type { StepContext } from "./ports.ts";
 import { startReconcileLoop } from "./reconcile.ts";
 import { recover } from "./recovery.ts";
@@ -37,6 +38,11 @@ import { toJson } from "../lib/json.ts";
  */
 export class EdgeWorker {
   readonly address: Address;
+  /** Proves this node's calls to other clusters (its operator key grants the session), and checks theirs against the registry. */
+  readonly peerSigner: PeerSigner;
+  readonly peerVerifier: PeerVerifier;
+  /** Signs PeerGrants for this cluster's gateway (POST /peer-grant), which holds no chain key of its own. */
+  readonly grantPeerSession: (sessionKey: Hex, expires: number) => Promise<Hex>;
   /** True from the end of start() until stop() begins: what GET /healthz reports. */
   running = false;
   readonly docker: Docker;
@@ -59,10 +65,13 @@ export class EdgeWorker {
 
   constructor(readonly config: WorkerConfig, account: PrivateKeyAccount, opts: { log?: Logger } = {}) {
     this.address = account.address;
+    this.grantPeerSession = accountGrant(account);
+    this.peerSigner = new PeerSigner(account.address, this.grantPeerSession);
     this.log = (opts.log ?? silentLogger).child({ worker: config.name, node: account.address });
     this.prefix = `blosm-${config.name}`;
     const client = createPublicClient({ transport: http(config.rpcUrl, { retryCount: 2, timeout: 15_000 }), cacheTime: 0, pollingInterval: 250 });
     this.chain = new RegistryView(client, config.registryAddress);
+    this.peerVerifier = new PeerVerifier(activeNodes(this.chain));
     const sender = new TxSender({ client, account, confirmations: 1, stuckAfterMs: config.txStuckAfterMs, pollMs: 100, log: this.log });
     this.docker = new Docker({ socketPath: config.dockerSocket });
     this.redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
@@ -75,7 +84,7 @@ export class EdgeWorker {
     const engine = new DockerEngine(this.docker, config, this.address, (serviceId) => this.services.lookup(serviceId));
     this.ctx = {
       config, registry, engine, outbound: this.outbound, reservations: this.reservations, metrics: this.metrics, log: this.log,
-      peers: new HttpPeers(async (node) => (await this.chain.node(node)).endpoint),
+      peers: new HttpPeers(async (node) => (await this.chain.node(node)).endpoint, this.peerSigner),
     };
     this.capacity = new CapacityReporter({ registry, engine, reservations: this.reservations, log: this.log });
     this.shutdown.add("redis", () => (this.redis.status === "ready" ? this.redis.quit().catch(() => this.redis.disconnect()) : this.redis.disconnect()));

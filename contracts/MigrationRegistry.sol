@@ -118,8 +118,9 @@ contract MigrationRegistry is IMigrationRegistry, AccessControl {
     /// Requirements:
     /// - caller is an active edge node other than the source, supports the app type, and its total capacity holds
     ///   the requirements;
-    /// - the migration is Requested or Offered, the offer window is open, the caller has not offered yet, and
-    ///   fewer than 16 offers exist.
+    /// - the migration is Requested or Offered, the offer window is open, and the caller has not offered yet;
+    /// - fewer than {maxOffers} offers exist, or this one scores higher than the lowest kept, whose place it takes
+    ///   (MigrationOfferDisplaced): the list is bounded but always holds the best, whoever offered first.
     function offer(uint256 id, uint32 score) external onlyActiveNode {
         _migrations.offer(_nodes, id, msg.sender, score);
     }
@@ -229,6 +230,11 @@ contract MigrationRegistry is IMigrationRegistry, AccessControl {
     /// @notice Seconds candidates may offer after a request.
     function offerWindow() external view returns (uint32) {
         return _migrations.offerWindow;
+    }
+
+    /// @notice How many offers a migration keeps (the best by score).
+    function maxOffers() external pure returns (uint256) {
+        return Migrations.MAX_OFFERS;
     }
 
     function _register(NodeRegistration memory node) private {

@@ -147,6 +147,8 @@ interface IMigrationRegistry {
         uint64 offerWindowEnd
     );
     event MigrationOffered(uint256 indexed id, address indexed node, bytes32 indexed appType, uint32 score);
+    /// @dev A better offer took the place of this node's (the list keeps the best MAX_OFFERS); its reservation may go.
+    event MigrationOfferDisplaced(uint256 indexed id, address indexed node, uint32 score);
     event MigrationAssigned(
         uint256 indexed id,
         address indexed source,
@@ -203,7 +205,8 @@ interface IMigrationRegistry {
     error MigrationRegistryNotParty(uint256 id, address caller);
     error MigrationRegistrySourceCannotOffer(uint256 id);
     error MigrationRegistryAlreadyOffered(uint256 id, address node);
-    error MigrationRegistryTooManyOffers(uint256 id, uint256 max);
+    /// @dev The offer list is full and this offer does not beat the lowest one kept: sending it cannot matter.
+    error MigrationRegistryOfferNotBetter(uint256 id, uint32 score, uint32 lowestKept);
     error MigrationRegistryOfferWindowClosed(uint256 id, uint64 offerWindowEnd);
     error MigrationRegistryOfferWindowOpen(uint256 id, uint64 offerWindowEnd);
     error MigrationRegistryInsufficientCapacity(address node, Requirements requirements);
@@ -242,4 +245,5 @@ interface IMigrationRegistry {
     function supportsAppType(address operator, bytes32 appType) external view returns (bool);
     function migrationCount() external view returns (uint256);
     function offerWindow() external view returns (uint32);
+    function maxOffers() external pure returns (uint256);
 }

@@ -100,9 +100,18 @@ library Migrations {
         if (!nodes.canHold(node, m.requirements)) revert I.MigrationRegistryInsufficientCapacity(node, m.requirements);
         if (self.offered[id][node]) revert I.MigrationRegistryAlreadyOffered(id, node);
         I.Offer[] storage list = self.offers[id];
-        if (list.length >= MAX_OFFERS) revert I.MigrationRegistryTooManyOffers(id, MAX_OFFERS);
+        I.Offer memory o = I.Offer({node: node, score: score, offeredAt: uint64(block.timestamp)});
+        if (list.length < MAX_OFFERS) {
+            list.push(o);
+        } else {
+            // Full: the best MAX_OFFERS stay, so a better offer is never locked out by earlier, worse ones.
+            uint256 worst = _lowestOffer(list);
+            I.Offer memory out = list[worst];
+            if (score <= out.score) revert I.MigrationRegistryOfferNotBetter(id, score, out.score);
+            list[worst] = o;
+            emit I.MigrationOfferDisplaced(id, out.node, out.score);
+        }
         self.offered[id][node] = true;
-        list.push(I.Offer({node: node, score: score, offeredAt: uint64(block.timestamp)}));
         emit I.MigrationOffered(id, node, m.appType, score);
         if (node == m.preferredDestination) _assign(self, id, m, node, score, true);
     }
@@ -114,15 +123,28 @@ library Migrations {
         if (block.timestamp < m.offerWindowEnd) revert I.MigrationRegistryOfferWindowOpen(id, m.offerWindowEnd);
         I.Offer[] storage list = self.offers[id];
         uint32 best;
+        uint64 bestAt;
         for (uint256 i = 0; i < list.length; ++i) {
             I.Offer storage o = list[i];
-            if ((winner == address(0) || o.score > best) && nodes.isActive(o.node)) {
+            // Ties go to the earliest offer by time, not by slot: a displaced slot holds a later offer.
+            bool better = winner == address(0) || o.score > best || (o.score == best && o.offeredAt < bestAt);
+            if (better && nodes.isActive(o.node)) {
                 winner = o.node;
                 best = o.score;
+                bestAt = o.offeredAt;
             }
         }
         if (winner == address(0)) revert I.MigrationRegistryNoOffers(id);
         _assign(self, id, m, winner, best, false);
+    }
+
+    /// @dev The slot of the lowest offer; among equals the latest, so earlier offers keep their place on ties.
+    function _lowestOffer(I.Offer[] storage list) private view returns (uint256 slot) {
+        for (uint256 i = 1; i < list.length; ++i) {
+            I.Offer storage o = list[i];
+            I.Offer storage w = list[slot];
+            if (o.score < w.score || (o.score == w.score && o.offeredAt >= w.offeredAt)) slot = i;
+        }
     }
 
     function publishSnapshot(State storage self, uint256 id, address caller, bytes32 digest) internal {

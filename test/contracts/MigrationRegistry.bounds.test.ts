@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { zeroAddress, type Address } from "viem";
+import { getAddress, zeroAddress, type Address } from "viem";
 import { DRIVER, IMAGE, Reason, deployRegistry, expectRevert, nodeRegistration, now, serviceId } from "../helpers/registry.ts";
 import { FUZZ_SEED, prng } from "../helpers/prng.ts";
+import { MAX_OFFERS } from "../../workers/src/chain/registryView.ts";
 
 // Bounds as documented in the contract; the fuzz model predicts the outcome of each request from them.
 const MAX_CPU = 4_096_000, MAX_MEM = 64 * 1024 * 1024, MAX_GPU = 256, MAX_GPU_MEM = 256 * 1024 * 256;
@@ -97,15 +98,15 @@ describe(`MigrationRegistry input bounds (FUZZ_SEED=${FUZZ_SEED})`, () => {
     await expect(w.simulate.requestMigration([{ ...base, preferredDestination: ctx.b.account.address }], from)).resolves.toBeDefined();
   });
 
-  it("caps offers per migration at 16 and open migrations per source at 64", async () => {
+  it("keeps the best 16 offers per migration whoever offered first, and caps open migrations per source at 64", async () => {
     const fresh = await deployRegistry(3600);
     const { wallets, admin } = fresh;
     const source = wallets[1]!;
-    const candidates = wallets.slice(5, 5 + 14); // plus b, c, d already registered = 17 candidates
+    const candidates = wallets.slice(5, 5 + 15); // plus b, c, d already registered = 18 candidates
     for (const [i, wallet] of candidates.entries()) {
       await (await fresh.as(admin)).write.registerNode([nodeRegistration(wallet.account.address, { endpoint: `http://n${i}` })]);
     }
-    const t = await now(fresh.publicClient);
+    let t = await now(fresh.publicClient);
     const request = (n: number) => ({
       serviceId: serviceId(n), appType: DRIVER,
       requirements: { cpuMillicores: 100, memoryMiB: 64, gpuCount: 0, gpuMemoryMiB: 0, snapshotSizeBytes: 1n },
@@ -115,9 +116,25 @@ describe(`MigrationRegistry input bounds (FUZZ_SEED=${FUZZ_SEED})`, () => {
     const src = await fresh.as(source);
     await src.write.requestMigration([request(1)]);
     const offerers = [fresh.b, fresh.c, fresh.d, ...candidates];
-    expect(offerers.length).toBe(17);
-    for (const [i, wallet] of offerers.slice(0, 16).entries()) await (await fresh.as(wallet)).write.offer([1n, i]);
-    await expectRevert((await fresh.as(offerers[16]!)).write.offer([1n, 99]), "MigrationRegistryTooManyOffers", [1n, 16n]);
+    expect(offerers.length).toBe(18);
+    expect(await fresh.registry.read.maxOffers()).toBe(BigInt(MAX_OFFERS)); // what workers assume
+    expect(MAX_OFFERS).toBe(16);
+    // The first 16 to land are the worst: scores 10..25.
+    for (const [i, wallet] of offerers.slice(0, 16).entries()) await (await fresh.as(wallet)).write.offer([1n, 10 + i]);
+    // A 17th that cannot beat the lowest kept (10) is refused, naming both scores; one that can takes its place.
+    await expectRevert((await fresh.as(offerers[16]!)).write.offer([1n, 10]), "MigrationRegistryOfferNotBetter", [1n, 10, 10]);
+    const better = await (await fresh.as(offerers[16]!)).write.offer([1n, 99]);
+    const displaced = await fresh.publicClient.getContractEvents({ address: fresh.registry.address, abi: fresh.registry.abi, eventName: "MigrationOfferDisplaced", blockHash: (await fresh.publicClient.waitForTransactionReceipt({ hash: better })).blockHash });
+    expect(displaced.map((e) => [getAddress(e.args.node!), e.args.score])).toEqual([[getAddress(offerers[0]!.account.address), 10]]);
+    await (await fresh.as(offerers[17]!)).write.offer([1n, 50]); // displaces 11
+    const kept = await fresh.registry.read.getOffers([1n]);
+    expect(kept).toHaveLength(16);
+    expect(kept.map((o) => o.score).sort((a, b) => a - b)).toEqual([...Array.from({ length: 14 }, (_, i) => 12 + i), 50, 99]);
+    // After the window the best wins, though it offered late.
+    await fresh.networkHelpers.time.increase(3601);
+    await (await fresh.as(source)).write.finalizeAssignment([1n]);
+    expect((await fresh.registry.read.getMigration([1n])).destination).toBe(getAddress(offerers[16]!.account.address));
+    t = await now(fresh.publicClient);
 
     for (let n = 2; n <= 64; n++) await src.write.requestMigration([request(n)]);
     await expectRevert(src.write.requestMigration([request(65)]), "MigrationRegistryTooManyOpenMigrations");

@@ -23,6 +23,9 @@ export const isEndedWithoutCompletion = (state: number) => isEnded(state) && sta
 
 export { REASONS, type ReasonName } from "./reasons.ts";
 
+/** How many offers a migration keeps, the best by score (the contract's maxOffers(); a contract test keeps them equal). */
+export const MAX_OFFERS = 16;
+
 export const stateName = (s: number) => Object.keys(State).find((k) => State[k as keyof typeof State] === s) ?? `#${s}`;
 
 /** The registry's read model: typed views over the deployed MigrationRegistry. */

@@ -53,7 +53,12 @@ describe("routeEvent", () => {
       expect(routeEvent(log(e, {}), o)).toEqual([{ queue: "cleanup", jobId: "m7-ended", data: { step: "ended", id: "7" } }]);
     }
     expect(routeEvent(log("MigrationOffered", { node: SELF }), o)).toEqual([]);
+    expect(routeEvent(log("MigrationOfferDisplaced", { node: OTHER }), o)).toEqual([]);
     expect(routeEvent(log("EdgeNodeRegistered", { operator: SELF }), o)).toEqual([]);
+  });
+
+  it("releases this node's reservation as soon as a better offer displaces its own", () => {
+    expect(routeEvent(log("MigrationOfferDisplaced", { node: SELF }), o)).toEqual([{ queue: "cleanup", jobId: "m7-release", data: { step: "release", id: "7" } }]);
   });
 
   it("names a job by migration and step, so the same step asked for twice is one job", () => {

@@ -38,6 +38,9 @@ export function routeEvent(l: Pick<DeliveredLog, "eventName" | "args">, o: Route
       if (me(a.source)) return [job("transfer-out", "snapshot")];
       // Someone else was chosen: an offer of ours (if any) no longer holds resources.
       return [job("cleanup", "release")];
+    case "MigrationOfferDisplaced":
+      // A better offer took this node's place: what its offer reserved is free now, not only at assignment.
+      return me(a.node) ? [job("cleanup", "release")] : [];
     case "MigrationSnapshotPublished":
       return me(a.destination) ? [job("transfer-in", "restore", undefined, String(a.imageDigest))] : [];
     case "MigrationCompleted":

@@ -16,6 +16,26 @@ describe("evaluateStep", () => {
     expect(await ctx.reservations.get("1")).toEqual({ cpuMillicores: 500, memoryMiB: 256, gpuIds: [], gpuMemoryMiB: 0 });
   });
 
+  it("spends no gas on an offer that cannot beat the 16 kept, and offers one that can", async () => {
+    const ctx = fakeContext();
+    ctx.registry.set(1n, migration(), State.Requested);
+    const own = (await evaluateStep(ctx, 1n)) as { score: number }; // this node's score for such a request
+    ctx.registry.writes.length = 0;
+    await ctx.reservations.release("1");
+    const full = (lowest: number) => Array.from({ length: 16 }, (_, i) => ({ node: `0x${String(i + 1).padStart(40, "0")}` as const, score: lowest + i, offeredAt: 1n }));
+    ctx.registry.offerLists.set(2n, full(own.score));
+    ctx.registry.set(2n, migration(), State.Offered);
+    const refused = await evaluateStep(ctx, 2n);
+    expect(refused).toMatchObject({ offer: false });
+    expect((refused as { reasons: string[] }).reasons.at(-1)).toBe(`the 16 offers kept all score at least ${own.score}, this one ${own.score}`);
+    expect(ctx.registry.written("offer")).toEqual([]);
+    expect(await ctx.reservations.get("2")).toBeUndefined();
+    ctx.registry.offerLists.set(3n, full(own.score - 1));
+    ctx.registry.set(3n, migration(), State.Offered);
+    expect(await evaluateStep(ctx, 3n)).toMatchObject({ offer: true });
+    expect(ctx.registry.written("offer")).toEqual([[3n, own.score]]);
+  });
+
   it("does not offer when the node lacks room, and reserves nothing", async () => {
     const ctx = fakeContext();
     ctx.engine.free = nodeState({ memoryFreeMiB: 100 });
@@ -55,7 +75,7 @@ describe("evaluateStep", () => {
   it("releases the reservation when the contract refuses the offer", async () => {
     const ctx = fakeContext();
     ctx.registry.set(1n, migration(), State.Requested);
-    ctx.registry.failNext.set("offer", new ContractRevertError("offer", "MigrationRegistryTooManyOffers", [1n]));
+    ctx.registry.failNext.set("offer", new ContractRevertError("offer", "MigrationRegistryOfferNotBetter", [1n, 10, 12]));
     expect(await evaluateStep(ctx, 1n)).toMatchObject({ offer: true });
     expect(ctx.reservations.held.size).toBe(0);
   });

@@ -1,4 +1,4 @@
-import { appTypeName, stateName } from "../../chain/registryView.ts";
+import { MAX_OFFERS, appTypeName, stateName } from "../../chain/registryView.ts";
 import { State } from "../../chain/abi/migrationRegistry.ts";
 import { decide, type Decision } from "../../evaluation/decide.ts";
 import { describeError } from "../../lib/describeError.ts";
@@ -41,6 +41,15 @@ export async function evaluateStep(ctx: StepContext, id: bigint): Promise<Evalua
     free: { cpu: nodeState.cpuFreeMillicores, memoryMiB: nodeState.memoryFreeMiB, gpus: nodeState.gpus.length },
   });
   if (!decision.offer) return decision;
+  // The contract keeps the best MAX_OFFERS offers: one that cannot beat the lowest kept is not worth its gas.
+  const kept = await registry.offers(id);
+  if (kept.length >= MAX_OFFERS) {
+    const lowest = Math.min(...kept.map((o) => o.score));
+    if (decision.score <= lowest) {
+      log.info("not offering: the offers kept all score higher", { score: decision.score, lowestKept: lowest });
+      return { ...decision, offer: false, reasons: [...decision.reasons, `the ${MAX_OFFERS} offers kept all score at least ${lowest}, this one ${decision.score}`] };
+    }
+  }
   const r = m.requirements;
   await reservations.reserve(String(id), { cpuMillicores: r.cpuMillicores, memoryMiB: r.memoryMiB, gpuIds: decision.gpuIds, gpuMemoryMiB: r.gpuMemoryMiB });
   try {

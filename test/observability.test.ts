@@ -50,7 +50,7 @@ describe("the observability pack (docker/observability) against a running worker
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), "blosm-observability-"));
-    [dev, redis, engine] = await Promise.all([startDevRegistry(), startRedis(), startEngine("obs", path.join(dir, "engine"))]);
+    [dev, redis, engine] = await Promise.all([startDevRegistry(), startRedis(), startEngine(`obs${process.pid}`, path.join(dir, "engine"))]);
     const env = { NODE_KEY: toHex(devAccount(1).getHdKey().privateKey!), BLOSM_API_TOKEN: "observability-test-token" };
     worker = await runWorker(parseWorkerConfig({
       name: "cluster-a", rpcUrl: dev.chain.url, registryAddress: dev.address, key: { env: "NODE_KEY" }, redisUrl: redis.url,

@@ -14,6 +14,9 @@ import { startEngine, type Engine } from "../../workers/src/plane/dockerd.ts";
 import { startRegistry, type LocalRegistry } from "../../workers/src/plane/imageRegistry.ts";
 import { devAccount, startDevRegistry, type DevRegistry } from "../helpers/devRegistry.ts";
 import { startRedis, type TestRedis } from "../helpers/redis.ts";
+import { createLogger } from "../../workers/src/lib/log.ts";
+import { parseWorkerConfig } from "../../workers/src/worker/config.ts";
+import { runWorker } from "../../workers/src/worker/runWorker.ts";
 
 const keyOf = (a: HDAccount) => toHex(a.getHdKey().privateKey!);
 const TOKEN = "a-worker-token-of-32-characters!";
@@ -31,7 +34,7 @@ describe("blosm doctor", () => {
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), "blosm-doctor-"));
     [dev, redis, engine, registry] = await Promise.all([
-      startDevRegistry(), startRedis(), startEngine("doctor", path.join(dir, "engine")), startRegistry(path.join(dir, "registry")),
+      startDevRegistry(), startRedis(), startEngine(`doctor${process.pid}`, path.join(dir, "engine")), startRegistry(path.join(dir, "registry")),
     ]);
     good = {
       name: "cluster-a", rpcUrl: dev.chain.url, registryAddress: dev.address, key: { env: "NODE_KEY" }, redisUrl: redis.url,
@@ -118,6 +121,23 @@ describe("blosm doctor", () => {
     expect(status(checks)).toMatchObject({ "gateway config": "ok", "api token": "fail", "gateway ↔ worker": "fail", "worker api": "warn" });
     expect(checks.find((c) => c.name === "gateway ↔ worker")!.detail).toContain(`node ${devAccount(2).address}`);
   });
+
+  it("asks a running worker for a peer grant as the gateway would: the token and the node must match", async () => {
+    const worker = await runWorker(parseWorkerConfig({ ...good, api: { port: 0 } }), { env: env(), log: createLogger({ sink: () => {} }) });
+    try {
+      const gateway = (node: string) => ({
+        name: "gw-a", rpcUrl: dev.chain.url, registryAddress: dev.address, node, workerUrl: worker.apiUrl, apps: { "driver-profiling": {} },
+      });
+      const right = await diagnose({ worker: await write("w2.json", good), gateway: await write("g2.json", gateway(devAccount(1).address)) }, env());
+      expect(right.find((c) => c.name === "peer grant")).toMatchObject({ status: "ok", detail: expect.stringContaining(devAccount(1).address) });
+      const wrongToken = await diagnose({ worker: await write("w3.json", good), gateway: await write("g3.json", gateway(devAccount(1).address)) }, env({ BLOSM_API_TOKEN: "not-the-workers-token-at-all-!!!" }));
+      expect(wrongToken.find((c) => c.name === "peer grant")).toMatchObject({ status: "fail", detail: expect.stringContaining("HTTP 401") });
+      const otherNode = await diagnose({ worker: await write("w4.json", good), gateway: await write("g4.json", gateway(devAccount(2).address)) }, env());
+      expect(otherNode.find((c) => c.name === "peer grant")).toMatchObject({ status: "fail", detail: expect.stringContaining(`speaks for ${devAccount(1).address}`) });
+    } finally {
+      await worker.stop();
+    }
+  }, 60_000);
 
   it("names every problem of a broken config, and answers through the CLI with an exit code and JSON", async () => {
     const file = await write("broken.json", { ...good, rpcUrl: "nope", redisUrl: 5, appTypes: [] });

@@ -1,4 +1,6 @@
+import { generateKeyPairSync } from "node:crypto";
 import { loadGatewayConfig, type GatewayConfig } from "../gateway/config.ts";
+import { grantFromWorker } from "../gateway/peerGrant.ts";
 import { describeError } from "../lib/describeError.ts";
 import { loadWorkerConfig, type WorkerConfig } from "../worker/config.ts";
 import { chainChecks } from "./chainChecks.ts";
@@ -34,7 +36,7 @@ export async function diagnose(files: { worker: string; gateway?: string }, env:
   ]);
   checks.push(...chain, redis, ...docker, registry);
   checks.push(tokenCheck(worker, gateway, env));
-  if (gateway) checks.push(...(await gatewayChecks(worker, gateway, chain)));
+  if (gateway) checks.push(...(await gatewayChecks(worker, gateway, chain, env)));
   return checks;
 }
 
@@ -50,7 +52,7 @@ function tokenCheck(worker: WorkerConfig, gateway: GatewayConfig | undefined, en
 }
 
 /** The gateway talks to the same chain and registry as the worker, speaks for the worker's node, and reaches its API. */
-async function gatewayChecks(worker: WorkerConfig, gateway: GatewayConfig, chain: Check[]): Promise<Check[]> {
+async function gatewayChecks(worker: WorkerConfig, gateway: GatewayConfig, chain: Check[], env: NodeJS.ProcessEnv): Promise<Check[]> {
   const checks: Check[] = [];
   const mismatch = [
     gateway.rpcUrl !== worker.rpcUrl && `rpcUrl ${gateway.rpcUrl} ≠ ${worker.rpcUrl}`,
@@ -64,8 +66,23 @@ async function gatewayChecks(worker: WorkerConfig, gateway: GatewayConfig, chain
   try {
     const res = await fetch(new URL("/healthz", gateway.workerUrl), { signal: AbortSignal.timeout(3000) });
     checks.push(res.ok ? ok("worker api", `${gateway.workerUrl} answers`) : warn("worker api", `${gateway.workerUrl}/healthz answered HTTP ${res.status}`, "is the worker running and ready?"));
+    checks.push(await peerGrantCheck(gateway, env));
   } catch (e) {
     checks.push(warn("worker api", `${gateway.workerUrl} does not answer (${describeError(e)}): fine before the worker's first start`, "start the worker (blosm worker --config …)"));
   }
   return checks;
+}
+
+/**
+ * The gateway proves its cluster to peers with sessions its worker grants (POST /peer-grant with the token): ask
+ * for one as the gateway would, with a throwaway key, and check the worker speaks for the gateway's node.
+ */
+async function peerGrantCheck(gateway: GatewayConfig, env: NodeJS.ProcessEnv): Promise<Check> {
+  const key = generateKeyPairSync("ed25519").publicKey.export({ format: "der", type: "spki" }).subarray(-32).toString("hex");
+  try {
+    await grantFromWorker({ workerUrl: gateway.workerUrl, token: env[gateway.tokenEnv], node: gateway.node })(`0x${key}`, Math.floor(Date.now() / 1000) + 60);
+    return ok("peer grant", `the worker grants this gateway peer sessions for ${gateway.node}`);
+  } catch (e) {
+    return fail("peer grant", (e as Error).message, "give the gateway the worker's token and the worker's node address (gateway.json node)");
+  }
 }

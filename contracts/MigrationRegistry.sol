@@ -68,11 +68,12 @@ contract MigrationRegistry is IMigrationRegistry, AccessControl {
         _nodes.update(operator, location, coverageRadiusM, total, appTypes);
     }
 
-    /// @notice A node moves its own endpoint (how peers and clients reach it).
+    /// @notice A node publishes its own endpoint (how peers reach its worker) and the SHA-256 of its image
+    /// registry's TLS certificate (peers pin it before pushing a snapshot there).
     /// Requirements:
-    /// - caller is an active edge node; endpoint is 1..256 bytes.
-    function updateEndpoint(string calldata endpoint) external onlyActiveNode {
-        _nodes.updateEndpoint(msg.sender, endpoint);
+    /// - caller is an active edge node; endpoint is 1..256 bytes; the certificate hash is not zero.
+    function updateEndpoint(string calldata endpoint, bytes32 registryCertSha256) external onlyActiveNode {
+        _nodes.updateEndpoint(msg.sender, endpoint, registryCertSha256);
     }
 
     /// @notice A node's periodic report of its free capacity, read by gateways choosing a neighbour.
@@ -116,8 +117,8 @@ contract MigrationRegistry is IMigrationRegistry, AccessControl {
     /// @notice A candidate that passed self-evaluation offers to host the container, with its score.
     /// The preferred destination's offer is assigned at once.
     /// Requirements:
-    /// - caller is an active edge node other than the source, supports the app type, and its total capacity holds
-    ///   the requirements;
+    /// - caller is an active edge node other than the source, supports the app type, has published its registry
+    ///   certificate (snapshots can be sent to it), and its total capacity holds the requirements;
     /// - the migration is Requested or Offered, the offer window is open, and the caller has not offered yet;
     /// - fewer than {maxOffers} offers exist, or this one scores higher than the lowest kept, whose place it takes
     ///   (MigrationOfferDisplaced): the list is bounded but always holds the best, whoever offered first.

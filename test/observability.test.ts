@@ -11,6 +11,7 @@ import { runGateway } from "../workers/src/gateway/runGateway.ts";
 import { createLogger } from "../workers/src/lib/log.ts";
 import { projectRoot } from "../workers/src/lib/projectRoot.ts";
 import { startEngine, type Engine } from "../workers/src/plane/dockerd.ts";
+import { createRegistryMaterial } from "../workers/src/registryAuth/material.ts";
 import { parseWorkerConfig } from "../workers/src/worker/config.ts";
 import { runWorker, type RunningWorker } from "../workers/src/worker/runWorker.ts";
 import { devAccount, startDevRegistry, type DevRegistry } from "./helpers/devRegistry.ts";
@@ -55,6 +56,8 @@ describe("the observability pack (docker/observability) against a running worker
     worker = await runWorker(parseWorkerConfig({
       name: "cluster-a", rpcUrl: dev.chain.url, registryAddress: dev.address, key: { env: "NODE_KEY" }, redisUrl: redis.url,
       dockerSocket: engine.socket, imageRegistry: "127.0.0.1:5000", appTypes: ["driver-profiling"], confirmations: 1, pollMs: 100,
+      // Keys only: nothing here moves a snapshot, so no registry runs behind them.
+      registryAuth: await createRegistryMaterial(path.join(dir, "registry-keys"), ["127.0.0.1"]), engineCertsDir: path.join(dir, "certs.d"),
     }), { env: { ...env }, log: quiet });
     gateway = await runGateway(parseGatewayConfig({
       name: "cluster-a", listen: { port: 0 }, rpcUrl: dev.chain.url, registryAddress: dev.address, node: devAccount(1).address,

@@ -76,7 +76,7 @@ export class ChaosCluster {
       const port = await freePort();
       const config = {
         name, rpcUrl: dev.chain.url, registryAddress: dev.address, confirmations: 1, pollMs: 200, redisUrl: redis.url,
-        dockerSocket: rig.engines[i]!.socket, imageRegistry: rig.registry.address, appTypes: ["driver-profiling"],
+        dockerSocket: rig.engines[i]!.socket, ...rig.clusters[i]!.config, appTypes: ["driver-profiling"],
         key: { env: "KEY" }, readyTimeoutMs: 20_000, txStuckAfterMs: 5000, deadlineSeconds: 40, retireGraceMs: 1500,
         reconcileSeconds: 2, capacityReportSeconds: 0, api: { host: "127.0.0.1", port },
       };

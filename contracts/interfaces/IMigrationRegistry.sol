@@ -64,6 +64,9 @@ interface IMigrationRegistry {
         Capacity total;
         Capacity free;
         string endpoint;
+        /// @dev SHA-256 of the node's image-registry TLS certificate (DER): peers pin it before sending a snapshot.
+        /// Zero until the node publishes one; a node without it cannot receive migrations.
+        bytes32 registryCertSha256;
         bytes32[] appTypes;
     }
 
@@ -134,7 +137,7 @@ interface IMigrationRegistry {
 
     event NodeRegistered(address indexed operator, string endpoint, Position location, uint32 coverageRadiusM, Capacity total, bytes32[] appTypes);
     event NodeUpdated(address indexed operator, Position location, uint32 coverageRadiusM, Capacity total, bytes32[] appTypes);
-    event NodeEndpointUpdated(address indexed operator, string endpoint);
+    event NodeEndpointUpdated(address indexed operator, string endpoint, bytes32 registryCertSha256);
     event NodeCapacityReported(address indexed operator, Capacity free);
     event NodeDeactivated(address indexed operator);
     event OfferWindowChanged(uint32 previousSeconds, uint32 newSeconds);
@@ -181,6 +184,7 @@ interface IMigrationRegistry {
     error MigrationRegistryInvalidOperator(address operator);
     error MigrationRegistryTooManyNodes(uint256 max);
     error MigrationRegistryInvalidEndpoint(uint256 length, uint256 maxLength);
+    error MigrationRegistryNoRegistryCert(address node);
     error MigrationRegistryInvalidPosition(int32 latE6, int32 lonE6);
     error MigrationRegistryInvalidCoverage(uint32 radiusM, uint32 maxRadiusM);
     error MigrationRegistryInvalidCapacity(Capacity capacity);
@@ -220,7 +224,7 @@ interface IMigrationRegistry {
 
     function registerNode(NodeRegistration calldata node) external;
     function updateNode(address operator, Position calldata location, uint32 coverageRadiusM, Capacity calldata total, bytes32[] calldata appTypes) external;
-    function updateEndpoint(string calldata endpoint) external;
+    function updateEndpoint(string calldata endpoint, bytes32 registryCertSha256) external;
     function reportCapacity(Capacity calldata free) external;
     function deactivateNode(address operator) external;
     function setOfferWindow(uint32 seconds_) external;

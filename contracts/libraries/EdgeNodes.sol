@@ -61,11 +61,18 @@ library EdgeNodes {
         emit I.NodeUpdated(operator, location, coverageRadiusM, total, appTypes);
     }
 
-    function updateEndpoint(State storage self, address operator, string memory endpoint) internal {
+    function updateEndpoint(State storage self, address operator, string memory endpoint, bytes32 registryCertSha256) internal {
         I.EdgeNode storage node = requireActive(self, operator);
         _checkEndpoint(endpoint);
+        if (registryCertSha256 == bytes32(0)) revert I.MigrationRegistryNoRegistryCert(operator);
         node.endpoint = endpoint;
-        emit I.NodeEndpointUpdated(operator, endpoint);
+        node.registryCertSha256 = registryCertSha256;
+        emit I.NodeEndpointUpdated(operator, endpoint, registryCertSha256);
+    }
+
+    /// @dev Whether snapshots can be sent to the node: it published its registry certificate's hash.
+    function canReceive(State storage self, address operator) internal view returns (bool) {
+        return self.nodes[operator].registryCertSha256 != bytes32(0);
     }
 
     function reportCapacity(State storage self, address operator, I.Capacity memory free) internal {

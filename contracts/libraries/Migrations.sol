@@ -97,6 +97,7 @@ library Migrations {
         if (node == m.source) revert I.MigrationRegistrySourceCannotOffer(id);
         if (block.timestamp >= m.offerWindowEnd) revert I.MigrationRegistryOfferWindowClosed(id, m.offerWindowEnd);
         if (!nodes.runs[node][m.appType]) revert I.MigrationRegistryUnsupportedAppType(node, m.appType);
+        if (!nodes.canReceive(node)) revert I.MigrationRegistryNoRegistryCert(node);
         if (!nodes.canHold(node, m.requirements)) revert I.MigrationRegistryInsufficientCapacity(node, m.requirements);
         if (self.offered[id][node]) revert I.MigrationRegistryAlreadyOffered(id, node);
         I.Offer[] storage list = self.offers[id];
@@ -241,7 +242,7 @@ library Migrations {
         if (
             preferred != address(0)
                 && (preferred == source || !nodes.isActive(preferred) || !nodes.runs[preferred][req.appType]
-                    || !nodes.canHold(preferred, req.requirements))
+                    || !nodes.canReceive(preferred) || !nodes.canHold(preferred, req.requirements))
         ) revert I.MigrationRegistryInvalidPreferredDestination(preferred);
         if (bytes(req.baseImage).length > MAX_BASE_IMAGE_LENGTH) {
             revert I.MigrationRegistryInvalidBaseImage(bytes(req.baseImage).length, MAX_BASE_IMAGE_LENGTH);

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { getAddress, zeroAddress, type Address } from "viem";
-import { DRIVER, IMAGE, Reason, deployRegistry, expectRevert, nodeRegistration, now, serviceId } from "../helpers/registry.ts";
+import { DRIVER, IMAGE, Reason, TEST_CERT_SHA256, deployRegistry, expectRevert, nodeRegistration, now, serviceId } from "../helpers/registry.ts";
 import { FUZZ_SEED, prng } from "../helpers/prng.ts";
 import { MAX_OFFERS } from "../../workers/src/chain/registryView.ts";
 
@@ -105,6 +105,7 @@ describe(`MigrationRegistry input bounds (FUZZ_SEED=${FUZZ_SEED})`, () => {
     const candidates = wallets.slice(5, 5 + 15); // plus b, c, d already registered = 18 candidates
     for (const [i, wallet] of candidates.entries()) {
       await (await fresh.as(admin)).write.registerNode([nodeRegistration(wallet.account.address, { endpoint: `http://n${i}` })]);
+      await (await fresh.as(wallet)).write.updateEndpoint([`http://n${i}`, TEST_CERT_SHA256]);
     }
     let t = await now(fresh.publicClient);
     const request = (n: number) => ({

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { getAddress, parseEventLogs, zeroAddress, type Hex } from "viem";
 import {
-  DRIVER, IMAGE, Reason, State, deployRegistry, expectRevert, now, requirements, serviceId, stateBits,
+  DRIVER, IMAGE, Reason, State, deployRegistry, expectRevert, nodeRegistration, now, requirements, serviceId, stateBits,
 } from "../helpers/registry.ts";
 
 type Ctx = Awaited<ReturnType<typeof deployRegistry>>;
@@ -223,6 +223,10 @@ describe("MigrationRegistry lifecycle", () => {
     await expectRevert((await ctx.as(ctx.d)).write.offer([image.id, 1]), "MigrationRegistryUnsupportedAppType");
     await (await ctx.as(ctx.b)).write.offer([id, 1]);
     await expectRevert((await ctx.as(ctx.b)).write.offer([id, 2]), "MigrationRegistryAlreadyOffered");
+    // A node that never published its registry certificate cannot receive a snapshot: no offer, not preferred.
+    await (await ctx.as(admin)).write.registerNode([nodeRegistration(outsider.account.address, { endpoint: "http://e:8600" })]);
+    await expectRevert((await ctx.as(outsider)).write.offer([id, 1]), "MigrationRegistryNoRegistryCert", [getAddress(outsider.account.address)]);
+    await expectRevert(request(ctx, { serviceId: serviceId(11), preferredDestination: outsider.account.address }), "MigrationRegistryInvalidPreferredDestination");
     await (await ctx.as(admin)).write.deactivateNode([a.account.address]);
     await expectRevert(request(ctx, { serviceId: serviceId(10) }), "AccessControlUnauthorizedAccount");
     await expectRevert(ctx.registry.read.state([99n]), "MigrationRegistryUnknownMigration", [99n]);

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { getAddress, zeroAddress } from "viem";
-import { DRIVER, IMAGE, appType, deployRegistry, expectRevert, nodeRegistration } from "../helpers/registry.ts";
+import { getAddress, zeroAddress, zeroHash } from "viem";
+import { DRIVER, IMAGE, TEST_CERT_SHA256, appType, deployRegistry, expectRevert, nodeRegistration } from "../helpers/registry.ts";
 
 type Ctx = Awaited<ReturnType<typeof deployRegistry>>;
 
@@ -44,7 +44,7 @@ describe("MigrationRegistry edge nodes", () => {
     await expectRevert((await ctx.as(b)).write.deactivateNode([b.account.address]), "AccessControlUnauthorizedAccount");
     await (await ctx.as(admin)).write.deactivateNode([b.account.address]);
     expect((await registry.read.getNode([b.account.address])).active).toBe(false);
-    await expectRevert((await ctx.as(b)).write.updateEndpoint(["http://b2"]), "AccessControlUnauthorizedAccount");
+    await expectRevert((await ctx.as(b)).write.updateEndpoint(["http://b2", TEST_CERT_SHA256]), "AccessControlUnauthorizedAccount");
     await expectRevert((await ctx.as(admin)).write.deactivateNode([b.account.address]), "MigrationRegistryNodeInactive");
     // Reactivation is a fresh registration.
     await (await ctx.as(admin)).write.registerNode([nodeRegistration(b.account.address, { endpoint: "http://b3" })]);
@@ -54,14 +54,16 @@ describe("MigrationRegistry edge nodes", () => {
 
   it("lets a node update its own endpoint and free capacity, never above its total", async () => {
     const { registry, a, outsider } = ctx;
-    await (await ctx.as(a)).write.updateEndpoint(["https://edge-a.example:443"]);
-    expect((await registry.read.getNode([a.account.address])).endpoint).toBe("https://edge-a.example:443");
+    const cert = `0x${"ab".repeat(32)}` as const;
+    await (await ctx.as(a)).write.updateEndpoint(["https://edge-a.example:443", cert]);
+    expect(await registry.read.getNode([a.account.address])).toMatchObject({ endpoint: "https://edge-a.example:443", registryCertSha256: cert });
     const free = { cpuMillicores: 1000, memoryMiB: 2048, gpuCount: 0, gpuMemoryMiB: 0 };
     await (await ctx.as(a)).write.reportCapacity([free]);
     expect((await registry.read.getNode([a.account.address])).free).toEqual(free);
     await expectRevert((await ctx.as(a)).write.reportCapacity([{ ...free, memoryMiB: 32769 }]), "MigrationRegistryCapacityAboveTotal");
-    await expectRevert((await ctx.as(a)).write.updateEndpoint([""]), "MigrationRegistryInvalidEndpoint", [0n, 256n]);
-    await expectRevert((await ctx.as(a)).write.updateEndpoint(["x".repeat(257)]), "MigrationRegistryInvalidEndpoint", [257n, 256n]);
+    await expectRevert((await ctx.as(a)).write.updateEndpoint(["", cert]), "MigrationRegistryInvalidEndpoint", [0n, 256n]);
+    await expectRevert((await ctx.as(a)).write.updateEndpoint(["x".repeat(257), cert]), "MigrationRegistryInvalidEndpoint", [257n, 256n]);
+    await expectRevert((await ctx.as(a)).write.updateEndpoint(["https://edge-a.example:443", zeroHash]), "MigrationRegistryNoRegistryCert", [getAddress(a.account.address)]);
     await expectRevert((await ctx.as(outsider)).write.reportCapacity([free]), "AccessControlUnauthorizedAccount");
     await expectRevert(registry.read.getNode([outsider.account.address]), "MigrationRegistryUnknownNode");
   });

@@ -11,7 +11,8 @@ import { canJoin, type Check } from "../../workers/src/doctor/check.ts";
 import { diagnose } from "../../workers/src/doctor/doctor.ts";
 import { projectRoot } from "../../workers/src/lib/projectRoot.ts";
 import { startEngine, type Engine } from "../../workers/src/plane/dockerd.ts";
-import { startRegistry, type LocalRegistry } from "../../workers/src/plane/imageRegistry.ts";
+import { startClusterRegistry, type StartedClusterRegistry } from "../../workers/src/plane/clusterRegistry.ts";
+import { createRegistryMaterial } from "../../workers/src/registryAuth/material.ts";
 import { devAccount, startDevRegistry, type DevRegistry } from "../helpers/devRegistry.ts";
 import { startRedis, type TestRedis } from "../helpers/redis.ts";
 import { createLogger } from "../../workers/src/lib/log.ts";
@@ -26,7 +27,7 @@ describe("blosm doctor", () => {
   let dev: DevRegistry;
   let redis: TestRedis;
   let engine: Engine;
-  let registry: LocalRegistry;
+  let registry: StartedClusterRegistry;
   let dir: string;
   let good: Record<string, unknown>;
   const env = (extra: Record<string, string> = {}) => ({ NODE_KEY: keyOf(devAccount(1)), BLOSM_API_TOKEN: TOKEN, ...extra });
@@ -34,15 +35,15 @@ describe("blosm doctor", () => {
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), "blosm-doctor-"));
     [dev, redis, engine, registry] = await Promise.all([
-      startDevRegistry(), startRedis(), startEngine(`doctor${process.pid}`, path.join(dir, "engine")), startRegistry(path.join(dir, "registry")),
+      startDevRegistry(), startRedis(), startEngine(`doctor${process.pid}`, path.join(dir, "engine")), startClusterRegistry(path.join(dir, "cluster")),
     ]);
     good = {
       name: "cluster-a", rpcUrl: dev.chain.url, registryAddress: dev.address, key: { env: "NODE_KEY" }, redisUrl: redis.url,
-      dockerSocket: engine.socket, imageRegistry: registry.address, appTypes: ["driver-profiling"],
+      dockerSocket: engine.socket, ...registry.config, appTypes: ["driver-profiling"],
     };
   }, 120_000);
   afterAll(async () => {
-    await Promise.all([dev?.stop(), redis?.stop(), engine?.stop(), registry?.stop()]);
+    await Promise.all([dev?.stop(), redis?.stop(), engine?.stop(), registry?.registry.stop()]);
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -57,7 +58,7 @@ describe("blosm doctor", () => {
     const checks = await diagnose({ worker: await write("good.json", good) }, env());
     expect(status(checks)).toEqual({
       "worker config": "ok", chain: "ok", "registry contract": "ok", key: "ok", funds: "ok", "edge-node role": "ok", "node record": "ok",
-      redis: "ok", docker: "ok", "gpu runtime": "warn", "image registry": "warn", "api token": "ok",
+      redis: "ok", docker: "ok", "gpu runtime": "warn", "image registry": "ok", "api token": "ok",
     });
     expect(canJoin(checks)).toBe(true);
     // The key is named by where it lives, never printed.
@@ -110,6 +111,15 @@ describe("blosm doctor", () => {
   it("fails an image registry that does not answer and an unset token", async () => {
     const checks = await diagnose({ worker: await write("noreg.json", { ...good, imageRegistry: "127.0.0.1:1" }) }, env({ BLOSM_API_TOKEN: "" }));
     expect(status(checks)).toMatchObject({ "image registry": "fail", "api token": "fail" });
+  });
+
+  it("fails a registry that presents another certificate than the worker would publish, or distrusts its token key", async () => {
+    const other = await createRegistryMaterial(path.join(dir, "other"), ["127.0.0.1"]);
+    const auth = (registry.config.registryAuth);
+    const wrongCert = await diagnose({ worker: await write("wrongcert.json", { ...good, registryAuth: { ...auth, tlsCertFile: other.tlsCertFile } }) }, env());
+    expect(wrongCert.find((c) => c.name === "image registry")).toMatchObject({ status: "fail", detail: expect.stringMatching(/presents a certificate .* other than registryAuth.tlsCertFile/) });
+    const wrongKey = await diagnose({ worker: await write("wrongkey.json", { ...good, registryAuth: { ...auth, tokenKeyFile: other.tokenKeyFile, tokenCertFile: other.tokenCertFile } }) }, env());
+    expect(wrongKey.find((c) => c.name === "image registry")).toMatchObject({ status: "fail", detail: expect.stringMatching(/refuses a token signed with registryAuth.tokenKeyFile \(HTTP 401\)/) });
   });
 
   it("checks the gateway config against the worker's: token, chain, node", async () => {

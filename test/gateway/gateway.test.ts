@@ -8,6 +8,7 @@ import { startRedis, type TestRedis } from "../helpers/redis.ts";
 import { migrationHistory } from "../../workers/src/chain/history.ts";
 import { startEngine, type Engine } from "../../workers/src/plane/dockerd.ts";
 import { startRegistry, type LocalRegistry } from "../../workers/src/plane/imageRegistry.ts";
+import { startClusterRegistry, type StartedClusterRegistry } from "../../workers/src/plane/clusterRegistry.ts";
 import { importBusyboxBase } from "../../workers/src/plane/localImages.ts";
 import { createLogger } from "../../workers/src/lib/log.ts";
 import { createClusterNet, destroyClusterNet, type ClusterNet } from "../../workers/src/plane/netns.ts";
@@ -41,6 +42,7 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
   let dev: DevRegistry;
   let redis: TestRedis;
   let registry: LocalRegistry;
+  const clusterRegistries: StartedClusterRegistry[] = [];
   let root: string;
   const nets: ClusterNet[] = [];
   const engines: Engine[] = [];
@@ -75,10 +77,13 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
     }
     await pullImage(engines[1]!.docker, vision);
     await run(engines[1]!, "vision-shared", vision, { port: 8082 });
+    // Each cluster's private snapshot registry, off loopback: the engines check its TLS certificate (pinned from
+    // the chain into certs.d), as they would between real sites.
+    clusterRegistries.push(...(await Promise.all(NET.map((n, i) => startClusterRegistry(path.join(root, `cluster-${i}`), { host: `10.78.${n}.1`, port: 5443 })))));
     for (const [i, name] of NAMES.entries()) {
       const config = parseWorkerConfig({
         name, rpcUrl: dev.chain.url, registryAddress: dev.address, confirmations: 1, pollMs: 100, redisUrl: redis.url,
-        dockerSocket: engines[i]!.socket, imageRegistry: registry.address, appTypes: [DRIVER], key: { env: `KEY_${i}` },
+        dockerSocket: engines[i]!.socket, ...clusterRegistries[i]!.config, appTypes: [DRIVER], key: { env: `KEY_${i}` },
         readyTimeoutMs: 20_000, txStuckAfterMs: 5000, retireGraceMs: 3000, gatewayUrl: gw(i), capacityReportSeconds: 0,
       });
       workers.push(await runWorker(config, { env: { ...env }, log: createLogger({ level: "debug", sink: (l) => logs[i]!.push(l) }) }));
@@ -105,7 +110,7 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
       for (const c of await e.docker.listContainers({ all: true }).catch(() => [])) await e.docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
       await e.stop().catch(() => {});
     }
-    await Promise.all([registry?.stop(), dev?.stop(), redis?.stop()]);
+    await Promise.all([registry?.stop(), dev?.stop(), redis?.stop(), ...clusterRegistries.map((c) => c.registry.stop())]);
     for (const i of NET) await destroyClusterNet(i, { prefix: "blosm-gw" });
     if (root) await rm(root, { recursive: true, force: true });
   }, 120_000);

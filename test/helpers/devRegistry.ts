@@ -4,7 +4,7 @@ import { createPublicClient, createWalletClient, http, type Abi, type Address, t
 import { mnemonicToAccount, type HDAccount } from "viem/accounts";
 import { startDevChain, type DevChain } from "../../workers/src/plane/devChain.ts";
 import { projectRoot } from "../../workers/src/lib/projectRoot.ts";
-import { DRIVER, nodeRegistration } from "./registry.ts";
+import { DRIVER, nodeRegistration, TEST_CERT_SHA256 } from "./registry.ts";
 
 const artifact = JSON.parse(
   readFileSync(path.join(projectRoot, "artifacts/contracts/MigrationRegistry.sol/MigrationRegistry.json"), "utf8"),
@@ -44,6 +44,11 @@ export async function startDevRegistry(opts: { blockTimeMs?: number; offerWindow
     abi: registryAbi, bytecode: artifact.bytecode, args: [admin.address, opts.offerWindowSeconds ?? 5, initial], chain: null,
   });
   const receipt = await client.waitForTransactionReceipt({ hash });
+  // Each node publishes a registry certificate hash, as its worker does at start (which replaces it with its own).
+  const published = await Promise.all(nodes.map((n, i) => createWalletClient({ account: n, transport: http(chain.url) }).writeContract({
+    address: receipt.contractAddress!, abi: registryAbi, functionName: "updateEndpoint", args: [initial[i]!.endpoint, TEST_CERT_SHA256], chain: null,
+  })));
+  await Promise.all(published.map((h) => client.waitForTransactionReceipt({ hash: h })));
   const rpc = (method: string, params: unknown[] = []) => client.request({ method: method as never, params: params as never });
   return { chain, client, address: receipt.contractAddress!, admin, nodes, rpc, stop: () => chain.stop() };
 }

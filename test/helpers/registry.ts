@@ -48,6 +48,9 @@ export type Requirements = {
 type Viem = Awaited<ReturnType<typeof network.create>>["viem"];
 type Wallet = Awaited<ReturnType<Viem["getWalletClients"]>>[number];
 
+/** Stands for a node's registry certificate hash in contract tests (workers publish the real one). */
+export const TEST_CERT_SHA256 = `0x${"ce".repeat(32)}` as const;
+
 /** Deploys a registry with admin = account 0 and nodes a, b, c (GPU) and d (no GPU, driver profiling only). */
 export async function deployRegistry(offerWindowSeconds = 5) {
   const connection = await network.create();
@@ -68,6 +71,8 @@ export async function deployRegistry(offerWindowSeconds = 5) {
   const registry = await viem.deployContract("MigrationRegistry", [admin.account.address, offerWindowSeconds, initialNodes]);
   const publicClient = await viem.getPublicClient();
   const as = (wallet: Wallet) => viem.getContractAt("MigrationRegistry", registry.address, { client: { wallet } });
+  // Nodes publish their registry certificate's hash themselves (a worker does at start); without it none may offer.
+  for (const [i, w] of [a, b, c, d].entries()) await (await as(w)).write.updateEndpoint([initialNodes[i]!.endpoint, TEST_CERT_SHA256]);
   return {
     connection, viem, networkHelpers, publicClient, registry, wallets, as,
     admin, a, b, c, d, outsider,

@@ -1,6 +1,6 @@
 import { zeroAddress, type Address, type Hex } from "viem";
 import { State } from "../../workers/src/chain/abi/migrationRegistry.ts";
-import type { EdgeNodeView, Migration, Offer } from "../../workers/src/chain/registryView.ts";
+import { snapshotRepositoryPath, type EdgeNodeView, type Migration, type Offer } from "../../workers/src/chain/registryView.ts";
 import type { RegistryWriteArgs, RegistryWriteName } from "../../workers/src/chain/registryWriter.ts";
 import type { WriteResult } from "../../workers/src/chain/txSender.ts";
 import type { NodeState } from "../../workers/src/evaluation/decide.ts";
@@ -8,7 +8,7 @@ import type { Reservation } from "../../workers/src/evaluation/reservations.ts";
 import { silentLogger } from "../../workers/src/lib/log.ts";
 import type { OutboundRecord } from "../../workers/src/worker/outbound.ts";
 import type {
-  EnginePort, IncomingContainer, OutboundStore, PeerPort, RegistryPort, ReservationStore, ServiceContainer, SnapshotTaken, StepContext,
+  EnginePort, IncomingContainer, OutboundStore, PeerPort, PushCredential, RegistryPort, ReservationStore, ServiceContainer, SnapshotRegistryPort, SnapshotTaken, StepContext,
 } from "../../workers/src/worker/ports.ts";
 
 /**
@@ -37,7 +37,7 @@ export function migration(overrides: Partial<Migration> = {}): Migration {
 export function node(overrides: Partial<EdgeNodeView> = {}): EdgeNodeView {
   const capacity = { cpuMillicores: 4000, memoryMiB: 8192, gpuCount: 0, gpuMemoryMiB: 0 };
   return {
-    operator: SELF, active: true, registeredAt: 1n, freeReportedAt: 0n, endpoint: "http://self:8600",
+    operator: SELF, active: true, registeredAt: 1n, freeReportedAt: 0n, endpoint: "http://self:8600", registryCertSha256: `0x${"ce".repeat(32)}`,
     location: { latE6: 35_000_000, lonE6: 128_000_000 }, coverageRadiusM: 1500, total: capacity, free: capacity, appTypes: [],
     ...overrides,
   } as EdgeNodeView;
@@ -133,18 +133,18 @@ export class FakeEngine implements EnginePort {
     this.call("serviceContainer", serviceId);
     return this.containers.get(serviceId);
   }
-  async snapshot(container: string, opts: { registry: string; repository: string; tag: string; migrationId: string }) {
+  async snapshot(container: string, opts: { registry: string; repository: string; tag: string; migrationId: string; token: string; baseImage?: string }) {
     this.call("snapshot", container, opts);
     return this.snapshotTaken;
   }
-  async prestage(image: string) {
-    this.call("prestage", image);
+  async prestage(image: string, into?: { repository: string; token: string }) {
+    this.call("prestage", image, ...(into ? [into] : []));
   }
-  async pullSnapshot(repository: string, digest: string) {
-    this.call("pullSnapshot", repository, digest);
+  async pullSnapshot(repository: string, digest: string, token: string) {
+    this.call("pullSnapshot", repository, digest, token);
     return { reference: `${repository}@${digest}`, bytes: 2048 };
   }
-  async startSnapshot(reference: string, opts: { migrationId: string; serviceId: Hex; gpuDeviceIds?: string[]; readyTimeoutMs: number }) {
+  async startSnapshot(reference: string, opts: { migrationId: string; serviceId: Hex; gpuDeviceIds?: string[]; readyTimeoutMs: number; token: string }) {
     this.call("startSnapshot", reference, opts);
     return { containerId: "new-container" };
   }
@@ -223,8 +223,30 @@ export class MemoryReservations implements ReservationStore {
 
 export class FakePeers implements PeerPort {
   halves = new Map<bigint, OutboundRecord>();
+  /** What destinations hand out; an Error is thrown instead. */
+  credential: PushCredential | Error = { registry: "10.0.0.2:5000", repository: snapshotRepositoryPath(SERVICE), token: "push-token", expiresAt: 0 };
+  readonly asked: Array<[Address, bigint]> = [];
   async sourceHalf(_source: Address, id: bigint) {
     return this.halves.get(id);
+  }
+  async pushCredential(destination: Address, id: bigint) {
+    this.asked.push([destination, id]);
+    if (this.credential instanceof Error) throw this.credential;
+    return this.credential;
+  }
+}
+
+/** This cluster's registry as the steps see it: tokens named by what they allow, pins recorded or refused. */
+export class FakeSnapshots implements SnapshotRegistryPort {
+  readonly address = "10.0.0.1:5000";
+  readonly pins: Array<[string, Hex]> = [];
+  pinError?: Error;
+  mint(repository: string, actions: Array<"pull" | "push">) {
+    return { token: `token:${repository}:${actions.join(",")}`, expiresAt: 0 };
+  }
+  async pin(address: string, sha: Hex) {
+    if (this.pinError) throw this.pinError;
+    this.pins.push([address, sha]);
   }
 }
 
@@ -235,12 +257,12 @@ export function outboundRecord(overrides: Partial<OutboundRecord> = {}): Outboun
   };
 }
 
-export type Fakes = StepContext & { registry: FakeRegistry; engine: FakeEngine; outbound: MemoryOutbound; reservations: MemoryReservations; peers: FakePeers };
+export type Fakes = StepContext & { registry: FakeRegistry; engine: FakeEngine; outbound: MemoryOutbound; reservations: MemoryReservations; peers: FakePeers; snapshots: FakeSnapshots };
 
 export function fakeContext(): Fakes {
   return {
     config: { imageRegistry: "127.0.0.1:5000", readyTimeoutMs: 1000, policy: "strict" },
     registry: new FakeRegistry(), engine: new FakeEngine(), outbound: new MemoryOutbound(), reservations: new MemoryReservations(),
-    peers: new FakePeers(), log: silentLogger,
+    peers: new FakePeers(), snapshots: new FakeSnapshots(), log: silentLogger,
   };
 }

@@ -9,6 +9,9 @@ import { runWorker, type RunningWorker } from "../../workers/src/worker/runWorke
 import { requestMigration } from "../../workers/src/worker/requestMigration.ts";
 import { State } from "../../workers/src/chain/registryView.ts";
 import { LABEL } from "../../workers/src/engine/labels.ts";
+import { PeerSigner, accountGrant } from "../../workers/src/chain/peerProof.ts";
+import { FailureCode } from "../../workers/src/worker/failure.ts";
+import { privateKeyToAccount } from "viem/accounts";
 
 const keyOf = (i: number): Hex => `0x${Buffer.from(devAccount(i).getHdKey().privateKey!).toString("hex")}`;
 
@@ -30,7 +33,7 @@ describe("three edge workers, one chain, three Docker Engines", () => {
     [dev, redis, rig] = await Promise.all([startDevRegistry({ blockTimeMs: 200, offerWindowSeconds: 3 }), startRedis(), startRig(3)]);
     const base = (name: string, engine: number, extra: Record<string, unknown>) => parseWorkerConfig({
       name, rpcUrl: dev.chain.url, registryAddress: dev.address, confirmations: 1, pollMs: 100, redisUrl: redis.url,
-      dockerSocket: rig.engines[engine]!.socket, imageRegistry: rig.registry.address, appTypes: ["driver-profiling", "image-recognition"],
+      dockerSocket: rig.engines[engine]!.socket, ...rig.clusters[engine]!.config, appTypes: ["driver-profiling", "image-recognition"],
       key: { env: `KEY_${name.toUpperCase()}` }, readyTimeoutMs: 20_000, txStuckAfterMs: 5000, reconcileSeconds: 1, ...extra,
     });
     configs.a = base("a", 0, {});
@@ -86,13 +89,46 @@ describe("three edge workers, one chain, three Docker Engines", () => {
     await waitFor("reservation released", async () => (await workers.b!.worker.reservations.all()).size === 0);
   });
 
-  it("finishes a migration whose destination worker was down, after it restarts", { timeout: 120_000 }, async () => {
+  it("gives a push credential only to the migration's source, and sends nothing to a registry that is not the one on-chain", { timeout: 120_000 }, async () => {
+    const b = workers.b!;
+    const done = (await workers.a!.worker.chain.migrationCount()) ; // the first test's migration completed at b
+    const url = `${b.apiUrl}/migrations/${done}/push-credential`;
+    expect((await fetch(url, { method: "POST" })).status).toBe(401); // no peer proof
+    const c = new PeerSigner(devAccount(3).address, accountGrant(privateKeyToAccount(keyOf(3))));
+    const byC = await fetch(url, { method: "POST", headers: await c.headers("POST", new URL(url).pathname) });
+    expect(byC.status).toBe(403);
+    expect(((await byC.json()) as { error: string }).error).toMatch(/is not the source of migration/);
+    // b's on-chain record now pins another certificate than its registry presents: a must refuse to push there.
+    const real = b.worker.ownRegistry().certSha256;
+    await b.worker.write("updateEndpoint", [b.apiUrl, `0x${"66".repeat(32)}`]);
+    try {
+      await runApp("pinned-app", 256);
+      const { id } = await requestMigration(workers.a!.worker, { container: "pinned-app", to: devAccount(2).address });
+      await waitFor("failure", async () => (await workers.a!.worker.chain.migration(id)).outcome === State.Failed, 60_000);
+      expect((await workers.a!.worker.chain.migration(id)).failureCode).toBe(FailureCode.RegistryUntrusted);
+      expect(logs.a!.join("\n")).toMatch(/presented a certificate with SHA-256 0x[0-9a-f]{64}, but its node's on-chain record pins 0x(66){32}/);
+      // Nothing left b's cluster and the service still runs at a.
+      await waitFor("source running", async () => (await rig.engines[0]!.docker.listContainers({ filters: { name: ["^/pinned-app$"] } })).length === 1, 30_000);
+      expect(await rig.engines[1]!.docker.listContainers({ all: true, filters: { name: ["^/pinned-app$"] } })).toEqual([]);
+    } finally {
+      await b.worker.write("updateEndpoint", [b.apiUrl, real]);
+      for (const e of rig.engines) for (const x of await e.docker.listContainers({ all: true, filters: { name: ["^/pinned-app$"] } })) await e.docker.getContainer(x.Id).remove({ force: true });
+    }
+  });
+
+  it("finishes a migration whose destination worker was down, after it restarts; nothing is pushed without its credential", { timeout: 120_000 }, async () => {
     await runApp("restart-app");
+    // The source's outbound work is held until b is down, so its snapshot step surely finds b gone.
+    const outbound = (workers.a!.worker as unknown as { queues: Map<string, import("bullmq").Queue> }).queues.get("transfer-out")!;
+    await outbound.pause();
     const { id } = await requestMigration(workers.a!.worker, { container: "restart-app", to: devAccount(2).address });
     await waitFor("assignment", async () => (await workers.a!.worker.chain.state(id)) >= State.Assigned, 30_000);
     await workers.b!.stop(); // b goes down right after being assigned
-    await waitFor("snapshot published", async () => (await workers.a!.worker.chain.state(id)) === State.SnapshotPublished, 30_000);
-    expect(await workers.a!.worker.chain.state(id)).toBe(State.SnapshotPublished);
+    await outbound.resume();
+    await new Promise((r) => setTimeout(r, 1500));
+    // Only b can issue the credential for its registry: the source waits (retrying) instead of pushing elsewhere.
+    expect(await workers.a!.worker.chain.state(id)).toBe(State.Assigned);
+    expect(logs.a!.join("\n")).toMatch(/push credential/);
     logs.b!.length = 0;
     await start("b");
     await waitFor("completion after restart", async () => (await workers.a!.worker.chain.state(id)) === State.Completed);
@@ -237,9 +273,10 @@ describe("three edge workers, one chain, three Docker Engines", () => {
       HostConfig: { NetworkMode: "none", Memory: 64 * 2 ** 20, NanoCpus: 250_000_000 },
     });
     await c.start();
+    // The destination issues the push credential but never restores (its inbound queue is held).
+    const inbound = (workers.b!.worker as unknown as { queues: Map<string, import("bullmq").Queue> }).queues.get("transfer-in")!;
+    await inbound.pause();
     const { id } = await requestMigration(workers.a!.worker, { container: "frozen-app", to: devAccount(2).address, deadlineSeconds: 15 });
-    await waitFor("assignment", async () => (await workers.a!.worker.chain.state(id)) >= State.Assigned, 30_000);
-    await workers.b!.stop(); // the destination is gone before it can restore
     await waitFor("snapshot published", async () => (await workers.a!.worker.chain.state(id)) === State.SnapshotPublished, 30_000);
     expect((await c.inspect()).State.Paused).toBe(true); // frozen, waiting for the destination
     await workers.a!.stop(); // the source worker dies too
@@ -250,7 +287,7 @@ describe("three edge workers, one chain, three Docker Engines", () => {
     await waitFor("expiry recorded", async () => (await workers.a!.worker.chain.migration(id)).outcome === State.Expired, 30_000);
     const leftovers = await docker.listImages({ filters: { label: [`${LABEL.migration}=${id}`] } });
     expect(leftovers).toEqual([]);
-    await start("b");
+    await inbound.resume();
   });
 
 });

@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
  */
 const FLOORS: Record<string, number> = {
   lib: 0,
-  chain: 1, engine: 1,
+  chain: 1, engine: 1, registryAuth: 1,
   evaluation: 2, transfer: 2,
   worker: 3, gateway: 3,
   plane: 4, doctor: 4,

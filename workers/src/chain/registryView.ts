@@ -79,4 +79,9 @@ export function appTypeName(appType: Hex): string {
 
 export const digestToBytes32 = (digest: string): Hex => `0x${digest.replace(/^sha256:/, "")}` as Hex;
 export const bytes32ToDigest = (b: Hex): string => `sha256:${b.slice(2)}`;
-export const snapshotRepository = (registry: string, serviceId: Hex) => `${registry}/blosm/svc-${serviceId.slice(2, 14)}`;
+/**
+ * A service's snapshot repository inside a registry (no host). The whole id: a token scoped to one service's
+ * repository must not also cover another service whose id shares a prefix.
+ */
+export const snapshotRepositoryPath = (serviceId: Hex) => `blosm/svc-${serviceId.slice(2).toLowerCase()}`;
+export const snapshotRepository = (registry: string, serviceId: Hex) => `${registry}/${snapshotRepositoryPath(serviceId)}`;

@@ -153,6 +153,17 @@ export const COMMANDS: CommandSpec[] = [
     load: async () => (await import("./registry.ts")).runNodeUpdate,
   },
   {
+    name: "image-registry init",
+    summary: "Make a cluster's private snapshot registry: TLS and token keys, docker-registry config, worker config fragment",
+    options: { dir: { type: "string" }, address: { type: "string" }, realm: { type: "string" }, ...json },
+    help: {
+      dir: "folder to write (keys 0600, config.yml)", address: "host:port peers' engines dial the registry at",
+      realm: "where clients without a token are sent (default: the worker API on that host, port 8700)", ...jsonHelp,
+    },
+    required: ["dir", "address"],
+    load: async () => (await import("./imageRegistry.ts")).runImageRegistryInit,
+  },
+  {
     name: "chain genesis",
     summary: "Generate a private Clique network: genesis, signer keystores, static peers, geth v1.13.15 compose file",
     options: {

@@ -5,7 +5,8 @@ import { describeError } from "../lib/describeError.ts";
 import { loadWorkerConfig, type WorkerConfig } from "../worker/config.ts";
 import { chainChecks } from "./chainChecks.ts";
 import { fail, ok, warn, type Check } from "./check.ts";
-import { dockerChecks, imageRegistryCheck, redisCheck } from "./serviceChecks.ts";
+import { imageRegistryCheck } from "./registryCheck.ts";
+import { dockerChecks, redisCheck } from "./serviceChecks.ts";
 
 /**
  * Everything a cluster needs to join, checked against the real components its configuration names. Config files
@@ -32,7 +33,7 @@ export async function diagnose(files: { worker: string; gateway?: string }, env:
   if (!worker) return checks;
 
   const [chain, redis, docker, registry] = await Promise.all([
-    chainChecks(worker, env), redisCheck(worker.redisUrl), dockerChecks(worker.dockerSocket), imageRegistryCheck(worker.imageRegistry),
+    chainChecks(worker, env), redisCheck(worker.redisUrl), dockerChecks(worker.dockerSocket), imageRegistryCheck(worker),
   ]);
   checks.push(...chain, redis, ...docker, registry);
   checks.push(tokenCheck(worker, gateway, env));

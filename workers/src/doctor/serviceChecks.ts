@@ -42,21 +42,5 @@ export async function dockerChecks(socketPath: string): Promise<Check[]> {
   ];
 }
 
-/** The image registry answers the distribution API (/v2/), over https if it offers it, else http. */
-export async function imageRegistryCheck(hostPort: string): Promise<Check> {
-  const errors: string[] = [];
-  for (const scheme of ["https", "http"]) {
-    try {
-      const res = await fetch(`${scheme}://${hostPort}/v2/`, { signal: AbortSignal.timeout(3000) });
-      if (res.status === 200) return scheme === "https" ? ok("image registry", `${scheme}://${hostPort}/v2/ answers`) : warn("image registry", `http://${hostPort}/v2/ answers in plain HTTP, without authentication`, "serve it over TLS with credentials");
-      if (res.status === 401) return ok("image registry", `${scheme}://${hostPort}/v2/ answers and asks for credentials`);
-      errors.push(`${scheme}: HTTP ${res.status}`);
-    } catch (e) {
-      errors.push(`${scheme}: ${describeError(e)}`);
-    }
-  }
-  return fail("image registry", `${hostPort} does not answer /v2/ (${errors.join("; ")})`, "start the registry or correct imageRegistry (host:port)");
-}
-
 /** A URL with any password replaced: Redis URLs may carry one. */
 const redact = (url: string) => url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@");

@@ -11,4 +11,9 @@ export const LABEL = {
   role: "blosm.role",
   /** On snapshot images: the source container's spec (base64 JSON), pinned with the image by its digest. */
   spec: "blosm.spec",
+  /**
+   * On snapshot images: the base image the first snapshot was built on, pinned by digest. A snapshot lives only in
+   * its destination's private registry, so the next hop pre-stages this instead (later snapshots inherit it).
+   */
+  base: "blosm.base-image",
 } as const;

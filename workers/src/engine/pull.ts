@@ -3,6 +3,7 @@ import { BlosmError } from "../lib/errors.ts";
 import { engineMessage } from "./engineMessage.ts";
 import { manifestLayers } from "./manifest.ts";
 import { followProgress } from "./progress.ts";
+import type { RegistryAuth } from "./registryAuth.ts";
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
@@ -10,7 +11,7 @@ const DIGEST = /^sha256:[0-9a-f]{64}$/;
  * Pulls exactly `repository@digest` (the digest published on-chain). The engine verifies the content against
  * the digest while pulling; a tag or any other reference is refused before anything is fetched.
  */
-export async function pullByDigest(docker: Docker, repository: string, digest: string): Promise<{ reference: string; bytes: number }> {
+export async function pullByDigest(docker: Docker, repository: string, digest: string, auth?: RegistryAuth): Promise<{ reference: string; bytes: number }> {
   if (!DIGEST.test(digest)) throw new BlosmError(`refusing to pull "${digest}": not a sha256 manifest digest`);
   if (/[@\s]/.test(repository) || /:[^/]*$/.test(repository.replace(/^[^/]*\//, ""))) {
     throw new BlosmError(`refusing to pull "${repository}": the repository must not carry a tag or digest of its own`);
@@ -18,7 +19,7 @@ export async function pullByDigest(docker: Docker, repository: string, digest: s
   const reference = `${repository}@${digest}`;
   let stream: NodeJS.ReadableStream;
   try {
-    stream = await docker.pull(reference);
+    stream = await docker.pull(reference, auth ? { authconfig: auth } : {});
   } catch (e) {
     throw new BlosmError(`pull of ${reference} failed: ${(e as Error).message}`, { cause: e, retryable: !/manifest unknown|not found/i.test(String(e)) });
   }
@@ -34,7 +35,7 @@ export async function pullByDigest(docker: Docker, repository: string, digest: s
     throw new BlosmError(`pulled image does not carry the pinned digest ${digest}`);
   }
   // Downloaded blobs by their short digest, sized from the manifest (progress events omit small layers' sizes).
-  const layers = await manifestLayers(repository, digest);
+  const layers = await manifestLayers(repository, digest, auth);
   const sized = layers.filter((l) => downloaded.has(l.digest.replace(/^sha256:/, "").slice(0, 12)));
   const bytes = sized.length > 0 ? sized.reduce((s, l) => s + l.size, 0) : [...downloaded].reduce((s, id) => s + (totals.get(id) ?? 0), 0);
   return { reference, bytes };

@@ -2,9 +2,11 @@ import type Docker from "dockerode";
 import { BlosmError } from "../lib/errors.ts";
 import { manifestLayers } from "./manifest.ts";
 import { followProgress } from "./progress.ts";
+import type { RegistryAuth } from "./registryAuth.ts";
 
+export type { RegistryAuth } from "./registryAuth.ts";
 /** Pushes an image and returns the manifest digest the registry reported, and the bytes of layers it lacked. */
-export async function pushImage(docker: Docker, reference: string, auth?: Record<string, string>): Promise<{ digest: `sha256:${string}`; bytes: number }> {
+export async function pushImage(docker: Docker, reference: string, auth?: RegistryAuth): Promise<{ digest: `sha256:${string}`; bytes: number }> {
   const image = docker.getImage(reference);
   // Docker 20.10 refuses a push without X-Registry-Auth, even to a registry that needs none.
   const stream = (await image.push({ authconfig: auth ?? {} } as never)) as unknown as NodeJS.ReadableStream;
@@ -20,7 +22,7 @@ export async function pushImage(docker: Docker, reference: string, auth?: Record
   if (!digest || !/^sha256:[0-9a-f]{64}$/.test(digest)) throw new BlosmError(`push of ${reference} reported no manifest digest`, { retryable: true });
   // Progress events omit sizes for small layers; the manifest has them. Uploaded layers are the topmost ones
   // (the rest were already in the registry or mounted from another repository there).
-  const layers = await manifestLayers(reference.slice(0, reference.lastIndexOf(":")), digest);
+  const layers = await manifestLayers(reference.slice(0, reference.lastIndexOf(":")), digest, auth);
   const bytes = layers.length > 0
     ? layers.slice(layers.length - pushedLayers.size).reduce((s, l) => s + l.size, 0)
     : [...pushedLayers].reduce((sum, id) => sum + (sizes.get(id) ?? 0), 0);

@@ -18,7 +18,7 @@ describe("parseConfig", () => {
   });
 
   it("keeps a single problem as it was: field, then what is wrong", () => {
-    expect(() => parseWorkerConfig({ name: "a", rpcUrl: "http://x", registryAddress: `0x${"11".repeat(20)}`, redisUrl: "redis://x", imageRegistry: "r:5000", appTypes: [], key: { env: "K" } }))
+    expect(() => parseWorkerConfig({ name: "a", rpcUrl: "http://x", registryAddress: `0x${"11".repeat(20)}`, redisUrl: "redis://x", imageRegistry: "r:5000", registryAuth: { tlsCertFile: "t", tokenKeyFile: "k", tokenCertFile: "c" }, appTypes: [], key: { env: "K" } }))
       .toThrow(/^config\.appTypes: /);
   });
 });

@@ -22,6 +22,7 @@ import { startDevChain } from "./devChain.ts";
 import { deployRegistry } from "./deploy.ts";
 import { startEngine, type Engine } from "./dockerd.ts";
 import { startRegistry } from "./imageRegistry.ts";
+import { startClusterRegistry } from "./clusterRegistry.ts";
 import { importBusyboxBase } from "./localImages.ts";
 import { createClusterNet, destroyClusterNet } from "./netns.ts";
 import { bold, dim, type Progress } from "./progress.ts";
@@ -117,12 +118,27 @@ export class LocalPlane {
       await this.saveState();
       return r;
     });
-    await step(`starting the image registry on ${REGISTRY_HOST}`, async () => {
+    await step(`starting the app-image registry on ${REGISTRY_HOST} (pulled by digest only)`, async () => {
       const reg = await startRegistry(path.join(PLANE_DIR, "registry"), { host: "10.78.1.1", port: 5000 });
       this.shutdown.add("image registry", async () => {
         await reg.stop();
         await rm(path.join(PLANE_DIR, "registry"), { recursive: true, force: true });
       });
+    });
+    // Each cluster's own snapshot registry (TLS + token auth) on its side of the cluster link; a snapshot goes
+    // straight into the destination's, with a credential the destination issues for that migration alone.
+    const snapshotRegistries = await step("starting 3 private snapshot registries (TLS, per-migration tokens)", async () => {
+      const list = [];
+      for (const [i, c] of CLUSTERS.entries()) {
+        const dir = path.join(PLANE_DIR, `registry-${c.name}`);
+        const r = await startClusterRegistry(dir, { host: nets[i]!.gatewayIp, port: 5443, realm: `http://${nets[i]!.gatewayIp}:8700/registry/token` });
+        this.shutdown.add(`${c.name} registry`, async () => {
+          await r.registry.stop();
+          await rm(dir, { recursive: true, force: true });
+        });
+        list.push(r);
+      }
+      return list;
     });
     await step("starting 3 Docker Engines, one per cluster namespace", async () => {
       this.engines = await Promise.all(nets.map((n, i) => startEngine(`up-${i + 1}`, path.join(PLANE_DIR, `engine-${i + 1}`), { netns: n.ns, insecureRegistries: [REGISTRY_HOST] })));
@@ -155,8 +171,9 @@ export class LocalPlane {
       for (const [i, c] of CLUSTERS.entries()) {
         const config = parseWorkerConfig({
           name: c.name, rpcUrl: chain.url, registryAddress, confirmations: 1, pollMs: 250, redisUrl: redis.url,
-          dockerSocket: this.engines[i]!.socket, imageRegistry: REGISTRY_HOST, appTypes: [...APPS],
+          dockerSocket: this.engines[i]!.socket, ...snapshotRegistries[i]!.config, appTypes: [...APPS],
           key: { env: `KEY_${i}` }, readyTimeoutMs: 30_000, gatewayUrl: gatewayUrl(i), capacityReportSeconds: 10,
+          api: { host: nets[i]!.gatewayIp, port: 8700, tokenEnv: "BLOSM_API_TOKEN" },
         });
         const w = await runWorker(config, { env: { ...env }, log: fileLogger(`${c.name}.log`) });
         this.workers.push(w);

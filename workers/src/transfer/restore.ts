@@ -5,6 +5,7 @@ import { createOptions, type ContainerSpec } from "./containerSpec.ts";
 import { LABEL } from "../engine/labels.ts";
 import { engineMessage } from "../engine/engineMessage.ts";
 import { restoreVolumes } from "./volumes.ts";
+import type { RegistryAuth } from "../engine/push.ts";
 
 /** The container started but did not become ready: it exited, turned unhealthy, or did not answer in time. */
 export class ContainerNotReadyError extends BlosmError {
@@ -21,11 +22,11 @@ export async function restoreContainer(
   docker: Docker,
   spec: ContainerSpec,
   image: string,
-  opts: { name?: string; gpuDeviceIds?: string[]; migrationId?: string; serviceId?: string; readyTimeoutMs?: number; probe?: string; steadyMs?: number } = {},
+  opts: { name?: string; gpuDeviceIds?: string[]; migrationId?: string; serviceId?: string; readyTimeoutMs?: number; probe?: string; steadyMs?: number; auth?: RegistryAuth } = {},
 ): Promise<Restored> {
   const t0 = performance.now();
   const name = opts.name ?? spec.name;
-  const volumes = await restoreVolumes(docker, spec.volumes, image, opts.migrationId);
+  const volumes = await restoreVolumes(docker, spec.volumes, image, opts.migrationId, opts.auth);
   const created = await docker
     .createContainer(createOptions(spec, image, {
       name, gpuDeviceIds: opts.gpuDeviceIds,

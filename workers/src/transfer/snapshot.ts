@@ -2,7 +2,8 @@ import type Docker from "dockerode";
 import { BlosmError } from "../lib/errors.ts";
 import { encodeSpec, inspectSpec, type ContainerSpec } from "./containerSpec.ts";
 import { LABEL } from "../engine/labels.ts";
-import { pushImage } from "../engine/push.ts";
+import { isPinned } from "../engine/imageRef.ts";
+import { pushImage, type RegistryAuth } from "../engine/push.ts";
 import { copyVolume } from "./volumes.ts";
 
 export type Snapshot = {
@@ -29,14 +30,16 @@ export type Snapshot = {
 export async function snapshotContainer(
   docker: Docker,
   container: string,
-  opts: { registry: string; repository: string; tag: string; migrationId?: string },
+  opts: { registry: string; repository: string; tag: string; migrationId?: string; auth?: RegistryAuth; baseImage?: string },
 ): Promise<Snapshot> {
   const spec = await inspectSpec(docker, container);
   const c = docker.getContainer(container);
   const info = await c.inspect();
   if (!info.State.Running) throw new BlosmError(`container "${container}" is not running (${info.State.Status})`);
   const frozen = spec.mode === "stateful";
-  const volumeRepo = { repository: `${opts.registry}/${opts.repository}` };
+  // The base it was built on travels as a label (set once, inherited by later snapshots): see LABEL.base.
+  const base = !spec.labels[LABEL.base] && opts.baseImage && isPinned(opts.baseImage) ? opts.baseImage : undefined;
+  const volumeRepo = { repository: `${opts.registry}/${opts.repository}`, auth: opts.auth };
   // Named volumes: a full copy while the container still serves.
   const tPre = performance.now();
   const precopyStartedAt = Date.now();
@@ -78,7 +81,7 @@ export async function snapshotContainer(
       pause: !frozen, // already frozen: no second pause
       comment: `blosm snapshot of ${spec.name}${opts.migrationId ? ` for migration ${opts.migrationId}` : ""}`,
       // The spec travels inside the image, so the destination reads it from content pinned by digest.
-      changes: `LABEL ${LABEL.spec}=${encodeSpec(spec)}${opts.migrationId ? ` ${LABEL.migration}=${opts.migrationId}` : ""}`,
+      changes: `LABEL ${LABEL.spec}=${encodeSpec(spec)}${opts.migrationId ? ` ${LABEL.migration}=${opts.migrationId}` : ""}${base ? ` ${LABEL.base}=${base}` : ""}`,
     });
     imageId = committed.Id as string;
   } catch (e) {
@@ -89,7 +92,7 @@ export async function snapshotContainer(
   const reference = `${opts.registry}/${opts.repository}:${opts.tag}`;
   let pushed: { digest: `sha256:${string}`; bytes: number };
   try {
-    pushed = await pushImage(docker, reference);
+    pushed = await pushImage(docker, reference, opts.auth);
   } catch (e) {
     if (frozen) await c.unpause().catch(() => {});
     await docker.getImage(imageId).remove({ force: true }).catch(() => {});

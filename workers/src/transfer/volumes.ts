@@ -6,7 +6,7 @@ import { LABEL } from "../engine/labels.ts";
 import { manifestLayers } from "../engine/manifest.ts";
 import { pullByDigest } from "../engine/pull.ts";
 import { followProgress } from "../engine/progress.ts";
-import { pushImage } from "../engine/push.ts";
+import { pushImage, type RegistryAuth } from "../engine/push.ts";
 
 /**
  * Named volumes travel as registry artifacts: each copy is a one-layer image of the volume's files, pushed to the
@@ -23,7 +23,7 @@ export async function copyVolume(
   docker: Docker,
   container: string,
   target: string,
-  dest: { repository: string; tag: string },
+  dest: { repository: string; tag: string; auth?: RegistryAuth },
   since?: number,
 ): Promise<VolumeCopy> {
   const archive = (await docker.getContainer(container).getArchive({ path: target })) as unknown as NodeJS.ReadableStream;
@@ -33,10 +33,10 @@ export async function copyVolume(
     if (e.error) throw new BlosmError(`copy of volume ${target} failed: ${e.error}`, { retryable: true });
   });
   const reference = `${dest.repository}:${dest.tag}`;
-  const { digest } = await pushImage(docker, reference);
-  const layers = await manifestLayers(dest.repository, digest);
+  const { digest, bytes } = await pushImage(docker, reference, dest.auth);
+  const layers = await manifestLayers(dest.repository, digest, dest.auth);
   await docker.getImage(reference).remove({ force: true }).catch(() => {});
-  return { reference, digest, bytes: layers.reduce((s, l) => s + l.size, 0) };
+  return { reference, digest, bytes: layers.length > 0 ? layers.reduce((s, l) => s + l.size, 0) : bytes };
 }
 
 /** Keeps directories (so paths exist) and files modified at or after `since` (ms); tar mtimes are whole seconds,
@@ -68,6 +68,7 @@ export async function restoreVolumes(
   volumes: Array<{ name: string; target: string; copies?: VolumeCopy[] }>,
   helperImage: string,
   migrationId?: string,
+  auth?: RegistryAuth,
 ): Promise<string[]> {
   const created: string[] = [];
   try {
@@ -88,7 +89,7 @@ export async function restoreVolumes(
       try {
         for (const copy of v.copies) {
           const repository = copy.reference.slice(0, copy.reference.lastIndexOf(":"));
-          const pulled = await pullByDigest(docker, repository, copy.digest);
+          const pulled = await pullByDigest(docker, repository, copy.digest, auth);
           const holder = await docker.createContainer({ Image: pulled.reference, Cmd: ["true"], HostConfig: { NetworkMode: "none" } });
           try {
             const archive = await holder.getArchive({ path: v.target });

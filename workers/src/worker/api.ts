@@ -3,16 +3,18 @@ import { timingSafeEqual } from "node:crypto";
 import { describeError } from "../lib/describeError.ts";
 import { HttpError, header, readBody } from "../lib/http.ts";
 import { BlosmError, ConfigError, ContractRevertError } from "../lib/errors.ts";
-import type { EdgeWorker } from "./edgeWorker.ts";
 import { requestMigration, type MigrateRequest } from "./requestMigration.ts";
 import { toJson } from "../lib/json.ts";
 import { ProofError } from "../chain/sessionProof.ts";
+import type { Address } from "viem";
+import { CredentialRefused, type EdgeWorker } from "./edgeWorker.ts";
 
 /**
  * The worker's HTTP API on its endpoint: health and Prometheus metrics (open); for other clusters, proven by their
  * operator keys and active in the registry (chain/peerProof.ts): GET /cluster and its half of a migration for the
  * destination (timings only; the container spec travels inside the digest-pinned image); for this cluster's own
- * gateway and CLI, with the bearer token: POST /migrate and POST /peer-grant.
+ * gateway and CLI, with the bearer token: POST /migrate and POST /peer-grant. The source of a migration assigned
+ * here gets its push credential (POST /migrations/<id>/push-credential) and nobody else does.
  */
 export async function startApi(worker: EdgeWorker, opts: { host: string; port: number; token?: string }): Promise<{ url: string; server: Server; close: () => Promise<void> }> {
   const server = createServer((req, res) => {
@@ -35,13 +37,28 @@ async function handle(worker: EdgeWorker, req: IncomingMessage, res: ServerRespo
     return send(res, worker.running ? 200 : 503, { ok: worker.running, name: worker.config.name, node: worker.address, head: worker.head?.toString() });
   }
   // Calls from other clusters: only active registered nodes, each proving its operator key.
-  if (req.method === "GET" && (url.pathname === "/cluster" || /^\/migrations\/\d{1,30}\/source$/.test(url.pathname))) {
+  let peer: Address | undefined;
+  if ((req.method === "GET" && (url.pathname === "/cluster" || /^\/migrations\/\d{1,30}\/source$/.test(url.pathname)))
+    || (req.method === "POST" && /^\/migrations\/\d{1,30}\/push-credential$/.test(url.pathname))) {
     try {
-      await worker.peerVerifier.verify((h) => header(req.headers, h), "GET", url.pathname);
+      peer = await worker.peerVerifier.verify((h) => header(req.headers, h), req.method, url.pathname);
     } catch (e) {
       if (e instanceof ProofError) return send(res, 401, { error: e.message });
       throw e;
     }
+  }
+  const credential = url.pathname.match(/^\/migrations\/(\d{1,30})\/push-credential$/);
+  if (req.method === "POST" && credential && peer) {
+    try {
+      return send(res, 200, await worker.issuePushCredential(BigInt(credential[1]!), peer));
+    } catch (e) {
+      if (e instanceof CredentialRefused) return send(res, 403, { error: e.message });
+      throw e;
+    }
+  }
+  // The token realm named in this cluster's registry config: engines without a token are sent here.
+  if (url.pathname === "/registry/token") {
+    return send(res, 401, { error: "this cluster's registry takes only tokens its worker issues for one migration (POST /migrations/<id>/push-credential, by the migration's source)" });
   }
   if (req.method === "POST" && url.pathname === "/peer-grant") {
     if (!token || !authorized(req.headers.authorization, token)) return send(res, 401, { error: "missing or wrong bearer token" });

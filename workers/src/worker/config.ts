@@ -25,7 +25,22 @@ export const WorkerConfigSchema = z.object({
   key: z.union([z.object({ keystore: z.string().min(1), passwordFile: z.string().min(1) }), z.object({ env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/) })]),
   redisUrl: url(["redis:", "rediss:"]),
   dockerSocket: z.string().min(1).default("/var/run/docker.sock"),
-  imageRegistry: z.string().regex(/^[a-z0-9.-]+(:\d{1,5})?$/i, "must be host[:port] of the image registry"),
+  /** This cluster's own image registry, host:port as peers' engines dial it: snapshots for this cluster go there. */
+  imageRegistry: z.string().regex(/^[a-z0-9.-]+:\d{1,5}$/i, "must be host:port of this cluster's image registry"),
+  /**
+   * That registry's security (docker-registry with TLS and token auth; `blosm registry init` makes the files): its
+   * TLS certificate, whose SHA-256 the worker publishes on-chain for peers to pin, and the key the worker signs
+   * per-migration tokens with (the registry trusts its certificate). Issuer and service match the registry's config.
+   */
+  registryAuth: z.object({
+    tlsCertFile: z.string().min(1),
+    tokenKeyFile: z.string().min(1),
+    tokenCertFile: z.string().min(1),
+    issuer: z.string().min(1).default("blosm-worker"),
+    service: z.string().min(1).default("blosm-registry"),
+  }),
+  /** Where this cluster's Docker Engine reads registry CAs (dockerd: /etc/docker/certs.d); peers' pinned certs go here. */
+  engineCertsDir: z.string().min(1).default("/etc/docker/certs.d"),
   appTypes: z.array(z.string().min(1).max(31)).min(1),
   allocatable: z.object({ cpuMillicores: z.number().int().positive().optional(), memoryMiB: z.number().int().positive().optional() }).default({}),
   nvidiaSmiFile: z.string().optional(),

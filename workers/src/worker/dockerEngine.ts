@@ -2,6 +2,7 @@ import type Docker from "dockerode";
 import type { Address, Hex } from "viem";
 import { LABEL } from "../engine/labels.ts";
 import { pullByDigest } from "../engine/pull.ts";
+import { pushImage } from "../engine/push.ts";
 import { probeNode } from "../evaluation/probeNode.ts";
 import { clusterServiceIdOf } from "../lib/serviceId.ts";
 import { parsePinned } from "../engine/imageRef.ts";
@@ -29,8 +30,8 @@ export class DockerEngine implements EnginePort {
     return labelled?.Id ?? (await this.serviceFallback(serviceId));
   }
 
-  async snapshot(container: string, opts: { registry: string; repository: string; tag: string; migrationId: string }) {
-    const s = await snapshotContainer(this.docker, container, opts);
+  async snapshot(container: string, opts: { registry: string; repository: string; tag: string; migrationId: string; token: string; baseImage?: string }) {
+    const s = await snapshotContainer(this.docker, container, { ...opts, auth: { registrytoken: opts.token } });
     return {
       imageId: s.imageId, frozen: s.frozen, digest: s.digest, pausedAt: s.pausedAt, bytesPushed: s.bytesPushed,
       freezeMs: s.timings.freezeMs, snapshotMs: s.timings.snapshotMs, pushMs: s.timings.pushMs,
@@ -38,18 +39,27 @@ export class DockerEngine implements EnginePort {
   }
 
   /** Pulls the base image the chain names, by its digest only (steps/prestage.ts skips an unpinned one). */
-  async prestage(image: string) {
+  async prestage(image: string, into?: { repository: string; token: string }) {
     const { repository, digest } = parsePinned(image);
-    await pullByDigest(this.docker, repository, digest);
+    const { reference } = await pullByDigest(this.docker, repository, digest);
+    if (!into) return;
+    const tag = `base-${digest.slice(7, 19)}`;
+    await this.docker.getImage(reference).tag({ repo: into.repository, tag });
+    try {
+      await pushImage(this.docker, `${into.repository}:${tag}`, { registrytoken: into.token });
+    } finally {
+      await this.docker.getImage(`${into.repository}:${tag}`).remove({ noprune: true }).catch(() => {});
+    }
   }
 
-  pullSnapshot(repository: string, digest: string) {
-    return pullByDigest(this.docker, repository, digest);
+  pullSnapshot(repository: string, digest: string, token: string) {
+    return pullByDigest(this.docker, repository, digest, { registrytoken: token });
   }
 
-  async startSnapshot(reference: string, opts: { migrationId: string; serviceId: Hex; gpuDeviceIds?: string[]; readyTimeoutMs: number }) {
+  async startSnapshot(reference: string, opts: { migrationId: string; serviceId: Hex; gpuDeviceIds?: string[]; readyTimeoutMs: number; token: string }) {
     const spec = decodeSpec((await this.docker.getImage(reference).inspect()).Config.Labels, reference);
-    const restored = await restoreContainer(this.docker, spec, reference, { name: spec.name, ...opts });
+    const { token, ...rest } = opts;
+    const restored = await restoreContainer(this.docker, spec, reference, { name: spec.name, ...rest, auth: { registrytoken: token } });
     return { containerId: restored.containerId };
   }
 

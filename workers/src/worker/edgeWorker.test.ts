@@ -13,6 +13,7 @@ describe("EdgeWorker with Redis away", () => {
     const config = parseWorkerConfig({
       name: "lonely", rpcUrl: "http://127.0.0.1:9", registryAddress: `0x${"11".repeat(20)}`, redisUrl: `redis://127.0.0.1:${port}`,
       imageRegistry: "127.0.0.1:5000", appTypes: ["driver-profiling"], key: { env: "UNUSED" },
+      registryAuth: { tlsCertFile: "/nonexistent/tls.crt", tokenKeyFile: "/nonexistent/token.key", tokenCertFile: "/nonexistent/token.crt" },
     });
     const lines: string[] = [];
     const consoleError = vi.spyOn(console, "error").mockImplementation(() => {});

@@ -22,13 +22,21 @@ import { WorkerMetrics } from "./metrics.ts";
 import { RedisOutboundStore, type OutboundRecord } from "./outbound.ts";
 import { HttpPeers } from "./peers.ts";
 import { PeerSigner, PeerVerifier, accountGrant, activeNodes } from "../chain/peerProof.ts";
-import type { StepContext } from "./ports.ts";
+import type { PushCredential, StepContext } from "./ports.ts";
 import { startReconcileLoop } from "./reconcile.ts";
 import { recover } from "./recovery.ts";
 import { routeEvent } from "./router.ts";
 import { ServiceIndex } from "./serviceIndex.ts";
 import { createStepRunner, onPermanentFailure } from "./steps/index.ts";
 import { toJson } from "../lib/json.ts";
+import { ClusterRegistry } from "../registryAuth/clusterRegistry.ts";
+import { State } from "../chain/abi/migrationRegistry.ts";
+import { snapshotRepositoryPath, stateName } from "../chain/registryView.ts";
+
+/** A push credential asked for by someone who may not have one (not the source, not assigned here, too late). */
+export class CredentialRefused extends BlosmError {
+  override name = "CredentialRefused";
+}
 
 /**
  * One edge cluster's worker, as wiring: it builds the adapters (viem, dockerode, Redis) behind the worker's ports,
@@ -85,9 +93,38 @@ export class EdgeWorker {
     this.ctx = {
       config, registry, engine, outbound: this.outbound, reservations: this.reservations, metrics: this.metrics, log: this.log,
       peers: new HttpPeers(async (node) => (await this.chain.node(node)).endpoint, this.peerSigner),
+      snapshots: {
+        address: config.imageRegistry,
+        mint: (...a) => this.ownRegistry().mint(...a),
+        pin: (...a) => this.ownRegistry().pin(...a),
+      },
     };
     this.capacity = new CapacityReporter({ registry, engine, reservations: this.reservations, log: this.log });
     this.shutdown.add("redis", () => (this.redis.status === "ready" ? this.redis.quit().catch(() => this.redis.disconnect()) : this.redis.disconnect()));
+  }
+
+  private clusterRegistry?: ClusterRegistry;
+  /** This cluster's registry (loaded by start()): its certificate's hash, tokens it mints, pins of peers'. */
+  ownRegistry(): ClusterRegistry {
+    if (!this.clusterRegistry) throw new BlosmError("the worker has not started: its registry keys are not loaded");
+    return this.clusterRegistry;
+  }
+
+  /**
+   * For the source of a migration assigned here: a token to push its snapshot into this cluster's registry, for
+   * that service's repository only, expiring with the migration (at most 10 min). Anyone else gets a
+   * CredentialRefused naming why. The token is returned to the caller only, never logged.
+   */
+  async issuePushCredential(id: bigint, caller: Address): Promise<PushCredential> {
+    const [m, state, now] = await Promise.all([this.chain.migration(id), this.chain.state(id), this.ctx.registry.chainNow()]);
+    if (m.destination.toLowerCase() !== this.address.toLowerCase()) throw new CredentialRefused(`migration ${id} is not assigned to this node`);
+    if (m.source.toLowerCase() !== caller.toLowerCase()) throw new CredentialRefused(`${caller} is not the source of migration ${id}`);
+    if (state !== State.Assigned) throw new CredentialRefused(`migration ${id} is ${stateName(state)}, not Assigned`);
+    const ttlS = Math.max(30, Math.min(600, Number(m.deadline - now)));
+    const repository = snapshotRepositoryPath(m.serviceId);
+    const { token, expiresAt } = this.ownRegistry().mint(repository, ["push", "pull"], ttlS, `${caller} m${id}`);
+    this.log.info("push credential issued", { migration: String(id), source: caller, repository, expiresAt });
+    return { registry: this.config.imageRegistry, repository, token, expiresAt };
   }
 
   private lastRedisWarning = 0;
@@ -107,6 +144,9 @@ export class EdgeWorker {
     });
     const node = await this.chain.node(this.address).catch(() => undefined);
     if (!node?.active) throw new BlosmError(`${this.address} is not an active edge node in the registry at ${this.config.registryAddress}`);
+    this.clusterRegistry = await ClusterRegistry.load(this.config.imageRegistry, this.config.registryAuth, this.config.engineCertsDir);
+    await this.clusterRegistry.trustOwn();
+    this.shutdown.add("registry pins", () => this.clusterRegistry!.removePins());
     this.startQueues();
     for (const job of await recover(this.ctx)) await this.enqueue(job);
     this.events = new EventSource({

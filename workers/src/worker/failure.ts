@@ -1,7 +1,14 @@
 import { BlosmError, isRetryable } from "../lib/errors.ts";
 
 /** Reason codes recorded on-chain with fail(id, code). */
-export const FailureCode = { ContainerMissing: 1, SnapshotFailed: 2, PullFailed: 3, StartFailed: 4, NotReady: 5, NoCapacity: 6, Other: 9 } as const;
+export const FailureCode = {
+  ContainerMissing: 1, SnapshotFailed: 2, PullFailed: 3, StartFailed: 4, NotReady: 5, NoCapacity: 6,
+  /** The destination's registry did not present the certificate its node recorded on-chain (or recorded none). */
+  RegistryUntrusted: 7,
+  /** The destination refused, or could not give, the migration's push credential. */
+  RegistryRefused: 8,
+  Other: 9,
+} as const;
 export type FailureCode = (typeof FailureCode)[keyof typeof FailureCode];
 
 /**

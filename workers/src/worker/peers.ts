@@ -1,7 +1,8 @@
 import type { Address } from "viem";
 import type { PeerSigner } from "../chain/peerProof.ts";
+import { BlosmError } from "../lib/errors.ts";
 import type { OutboundRecord } from "./outbound.ts";
-import type { PeerPort } from "./ports.ts";
+import type { PeerPort, PushCredential } from "./ports.ts";
 
 /** Peer workers' HTTP APIs, found by the endpoint each node registered on-chain; every call proves this node. */
 export class HttpPeers implements PeerPort {
@@ -9,12 +10,32 @@ export class HttpPeers implements PeerPort {
 
   async sourceHalf(source: Address, id: bigint): Promise<OutboundRecord | undefined> {
     try {
-      const endpoint = (await this.endpointOf(source)).replace(/\/$/, "");
-      const url = new URL(`${endpoint}/migrations/${id}/source`);
+      const url = await this.url(source, `/migrations/${id}/source`);
       const res = await fetch(url, { headers: await this.signer.headers("GET", url.pathname), signal: AbortSignal.timeout(this.timeoutMs) });
       return res.ok ? ((await res.json()) as OutboundRecord) : undefined;
     } catch {
       return undefined;
     }
+  }
+
+  async pushCredential(destination: Address, id: bigint): Promise<PushCredential> {
+    const url = await this.url(destination, `/migrations/${id}/push-credential`);
+    let res: Response;
+    try {
+      res = await fetch(url, { method: "POST", headers: await this.signer.headers("POST", url.pathname), signal: AbortSignal.timeout(this.timeoutMs) });
+    } catch (e) {
+      throw new BlosmError(`destination ${destination} (${url.origin}) unreachable for the push credential: ${(e as Error).message}`, { cause: e, retryable: true });
+    }
+    const body = (await res.json().catch(() => ({}))) as Partial<PushCredential> & { error?: string };
+    // Refused (403) or malformed: asking again changes nothing. 401 and 5xx: our session or their worker may recover.
+    if (!res.ok) throw new BlosmError(`destination ${destination} refused the push credential (${res.status}): ${body.error ?? "no reason given"}`, { retryable: res.status !== 403 && res.status !== 404 });
+    if (typeof body.registry !== "string" || !/^[a-z0-9.-]+:\d{1,5}$/i.test(body.registry) || typeof body.repository !== "string" || typeof body.token !== "string" || typeof body.expiresAt !== "number") {
+      throw new BlosmError(`destination ${destination} answered a malformed push credential`);
+    }
+    return { registry: body.registry, repository: body.repository, token: body.token, expiresAt: body.expiresAt };
+  }
+
+  private async url(node: Address, path: string): Promise<URL> {
+    return new URL(`${(await this.endpointOf(node)).replace(/\/$/, "")}${path}`);
   }
 }

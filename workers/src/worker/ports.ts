@@ -55,17 +55,23 @@ export type ServiceContainer = { id: string; serviceId: Hex; migration?: string;
 export interface EnginePort {
   /** The container labelled with this service id, running or not. */
   serviceContainer(serviceId: Hex): Promise<string | undefined>;
-  /** Freeze (stateful) or keep serving (stateless), commit, push; returns the pushed digest and timings. */
-  snapshot(container: string, opts: { registry: string; repository: string; tag: string; migrationId: string }): Promise<SnapshotTaken>;
-  /** Pull a base image by reference, so only the thin snapshot layer moves later. */
-  prestage(image: string): Promise<void>;
-  /** Pull exactly repository@digest (the engine verifies the content against it). */
-  pullSnapshot(repository: string, digest: string): Promise<PulledSnapshot>;
+  /**
+   * Freeze (stateful) or keep serving (stateless), commit, push to the destination's registry with the token it
+   * issued; returns the pushed digest and timings.
+   */
+  snapshot(container: string, opts: { registry: string; repository: string; tag: string; migrationId: string; token: string; baseImage?: string }): Promise<SnapshotTaken>;
+  /**
+   * Pull a base image by its pinned reference, so only the thin snapshot layer moves later; with `into`, also push
+   * it to that repository of this cluster's registry, so the source's push finds the base layers already there.
+   */
+  prestage(image: string, into?: { repository: string; token: string }): Promise<void>;
+  /** Pull exactly repository@digest from this cluster's registry (the engine verifies the content against it). */
+  pullSnapshot(repository: string, digest: string, token: string): Promise<PulledSnapshot>;
   /**
    * Recreate the container from the spec the pulled image carries, with the reserved GPUs, and wait until it is
    * ready. Throws ContainerNotReadyError when it started but never became ready.
    */
-  startSnapshot(reference: string, opts: { migrationId: string; serviceId: Hex; gpuDeviceIds?: string[]; readyTimeoutMs: number }): Promise<{ containerId: string }>;
+  startSnapshot(reference: string, opts: { migrationId: string; serviceId: Hex; gpuDeviceIds?: string[]; readyTimeoutMs: number; token: string }): Promise<{ containerId: string }>;
   /** Containers created here for a migration (label role=incoming); all of them without a migration id. */
   incoming(migrationId?: string): Promise<IncomingContainer[]>;
   removeContainer(id: string): Promise<void>;
@@ -104,10 +110,25 @@ export interface ReservationStore {
   release(migrationId: string): Promise<boolean>;
 }
 
+/** What a destination hands its migration's source: where to push, and a token for that one repository only. */
+export type PushCredential = { registry: string; repository: string; token: string; expiresAt: number };
+
 /** Other edge nodes' worker APIs. */
 export interface PeerPort {
   /** The source's half of a migration's timings (best effort: undefined when unreachable). */
   sourceHalf(source: Address, id: bigint): Promise<OutboundRecord | undefined>;
+  /** Asks the destination for the migration's push credential (throws: retryable when unreachable, else not). */
+  pushCredential(destination: Address, id: bigint): Promise<PushCredential>;
+}
+
+/** This cluster's registry and its engine's trust in peers' registries (registryAuth/clusterRegistry.ts). */
+export interface SnapshotRegistryPort {
+  /** host:port of this cluster's registry, as peers dial it. */
+  readonly address: string;
+  /** A token for one repository (path without host) of this cluster's registry. */
+  mint(repository: string, actions: Array<"pull" | "push">, ttlS: number, subject: string): { token: string; expiresAt: number };
+  /** Checks a peer's registry certificate against its on-chain hash and makes this engine trust exactly it. */
+  pin(address: string, certSha256: Hex): Promise<void>;
 }
 
 /** Everything a step handler may use. */
@@ -118,6 +139,7 @@ export type StepContext = {
   outbound: OutboundStore;
   reservations: ReservationStore;
   peers: PeerPort;
+  snapshots: SnapshotRegistryPort;
   metrics?: Pick<WorkerMetrics, "observeTimings">;
   log: Logger;
 };

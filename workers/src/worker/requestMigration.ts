@@ -2,6 +2,7 @@ import { parseEventLogs, stringToHex, zeroAddress, isAddress, type Address, type
 import { REASONS, type ReasonName } from "../chain/registryView.ts";
 import { BlosmError, ConfigError } from "../lib/errors.ts";
 import { inspectSpec } from "../transfer/containerSpec.ts";
+import { isPinned } from "../engine/imageRef.ts";
 import { LABEL } from "../engine/labels.ts";
 import type { EdgeWorker } from "./edgeWorker.ts";
 import { clusterServiceIdOf } from "../lib/serviceId.ts";
@@ -38,8 +39,12 @@ export async function requestMigration(worker: EdgeWorker, req: MigrateRequest):
   const size = BigInt(Math.max(1, (info as { SizeRootFs?: number }).SizeRootFs ?? 1));
   const block = await worker.chain.client.getBlock();
   const image = await worker.docker.getImage(info.Image).inspect();
-  // The base image by digest (destinations pre-stage exactly it, never whatever a tag points at now); none without one.
-  const baseImage = (image.RepoDigests ?? []).find((t) => t.startsWith(`${worker.config.imageRegistry}/`)) ?? "";
+  // The base image by digest (destinations pre-stage exactly it, never whatever a tag points at now); none without
+  // one. A container that arrived by migration runs a snapshot from this cluster's private registry: its label
+  // names the base it was built on.
+  const inherited = image.Config?.Labels?.[LABEL.base];
+  const baseImage = (inherited && isPinned(inherited) ? inherited : undefined)
+    ?? (image.RepoDigests ?? []).find((t) => !t.includes("/blosm/svc-")) ?? "";
   const receipt = await worker.write("requestMigration", [{
     serviceId, appType: stringToHex(appType, { size: 32 }),
     requirements: { cpuMillicores: Math.ceil(cpu), memoryMiB: Math.ceil(spec.memory / 2 ** 20), gpuCount, gpuMemoryMiB, snapshotSizeBytes: size },

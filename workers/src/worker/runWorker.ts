@@ -22,7 +22,9 @@ export async function runWorker(config: WorkerConfig, opts: { log?: Logger; env?
     await worker.start();
     const advertised = opts.advertiseUrl ?? api.url;
     const node = await worker.chain.node(worker.address);
-    if (node.endpoint !== advertised) await worker.write("updateEndpoint", [advertised]);
+    // Peers find this worker by its endpoint and pin this cluster's registry by the certificate hash.
+    const cert = worker.ownRegistry().certSha256;
+    if (node.endpoint !== advertised || node.registryCertSha256.toLowerCase() !== cert.toLowerCase()) await worker.write("updateEndpoint", [advertised, cert]);
   } catch (e) {
     await api.close();
     await worker.stop().catch(() => {});

@@ -1,16 +1,17 @@
 import { describe, expect, it } from "vitest";
 import { State } from "../../chain/abi/migrationRegistry.ts";
-import { fakeContext, migration } from "../../../../test/helpers/workerFakes.ts";
+import { SERVICE, fakeContext, migration } from "../../../../test/helpers/workerFakes.ts";
 import { prestageStep } from "./prestage.ts";
 
 const PINNED = `127.0.0.1:5000/apps/driver@sha256:${"ab".repeat(32)}`;
 
 describe("prestageStep", () => {
-  it("pulls the request's base image, pinned by digest", async () => {
+  it("pulls the request's base image, pinned by digest, into the service's repository of this cluster's registry", async () => {
     const ctx = fakeContext();
     ctx.registry.set(1n, migration({ baseImage: PINNED }), State.Assigned);
     expect(await prestageStep(ctx, 1n)).toMatchObject({ staged: PINNED });
-    expect(ctx.engine.calls).toEqual([["prestage", PINNED]]);
+    const repository = `blosm/svc-${SERVICE.slice(2)}`;
+    expect(ctx.engine.calls).toEqual([["prestage", PINNED, { repository: `10.0.0.1:5000/${repository}`, token: `token:${repository}:push,pull` }]]);
   });
 
   it("never pulls a base image named by a tag (anyone who can push could move it)", async () => {

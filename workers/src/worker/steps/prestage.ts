@@ -1,3 +1,4 @@
+import { snapshotRepository, snapshotRepositoryPath } from "../../chain/registryView.ts";
 import { isPinned } from "../../engine/imageRef.ts";
 import { describeError } from "../../lib/describeError.ts";
 import type { StepContext } from "../ports.ts";
@@ -5,8 +6,9 @@ import type { StepContext } from "../ports.ts";
 export type PrestageResult = { staged: string; ms: number } | { skipped: string };
 
 /**
- * Destination, once assigned: pull the request's base image now, so only the thin snapshot layer moves once the
- * source publishes. Best effort: a failure is logged and the snapshot pull brings everything.
+ * Destination, once assigned: pull the request's base image now and put it in the service's repository of this
+ * cluster's registry, so the source's push finds the base layers there and only the thin snapshot layer crosses
+ * between clusters. Best effort: a failure is logged and the source's push brings everything.
  */
 export async function prestageStep(ctx: StepContext, id: bigint): Promise<PrestageResult> {
   const m = await ctx.registry.migration(id);
@@ -18,7 +20,9 @@ export async function prestageStep(ctx: StepContext, id: bigint): Promise<Presta
   }
   const t0 = performance.now();
   try {
-    await ctx.engine.prestage(m.baseImage);
+    const path = snapshotRepositoryPath(m.serviceId);
+    const { token } = ctx.snapshots.mint(path, ["push", "pull"], 600, `prestage m${id}`);
+    await ctx.engine.prestage(m.baseImage, { repository: snapshotRepository(ctx.snapshots.address, m.serviceId), token });
   } catch (e) {
     ctx.log.warn("pre-staging failed; the snapshot pull will bring everything", { error: describeError(e) });
     return { skipped: "pull failed" };

@@ -15,9 +15,11 @@ describe("restoreStep", () => {
     await ctx.reservations.reserve("3", { cpuMillicores: 1, memoryMiB: 1, gpuIds: ["GPU-1"], gpuMemoryMiB: 0 });
     ctx.peers.halves.set(3n, outboundRecord({ pushMs: 30, bytesPushed: 4096 }));
     await restoreStep(ctx, 3n, DIGEST_BYTES);
-    const repository = `127.0.0.1:5000/blosm/svc-${"5e".repeat(6)}`;
-    expect(ctx.engine.calls.find(([n]) => n === "pullSnapshot")).toEqual(["pullSnapshot", repository, `sha256:${"d1".repeat(32)}`]);
-    expect(ctx.engine.calls.find(([n]) => n === "startSnapshot")?.[2]).toEqual({ migrationId: "3", serviceId: SERVICE, gpuDeviceIds: ["GPU-1"], readyTimeoutMs: 1000 });
+    // From this cluster's own registry, with a pull-only token of its own for that one repository.
+    const path = `blosm/svc-${SERVICE.slice(2)}`;
+    const token = `token:${path}:pull`;
+    expect(ctx.engine.calls.find(([n]) => n === "pullSnapshot")).toEqual(["pullSnapshot", `10.0.0.1:5000/${path}`, `sha256:${"d1".repeat(32)}`, token]);
+    expect(ctx.engine.calls.find(([n]) => n === "startSnapshot")?.[2]).toEqual({ migrationId: "3", serviceId: SERVICE, gpuDeviceIds: ["GPU-1"], readyTimeoutMs: 1000, token });
     const [[id, timings]] = ctx.registry.written("complete") as [[bigint, CompletionTimings]];
     expect(id).toBe(3n);
     expect(timings).toMatchObject({ pushMs: 30, bytesMoved: 4096n + 2048n });

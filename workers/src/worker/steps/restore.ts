@@ -1,6 +1,6 @@
 import type { Hex } from "viem";
 import { State } from "../../chain/abi/migrationRegistry.ts";
-import { bytes32ToDigest, snapshotRepository, stateName } from "../../chain/registryView.ts";
+import { bytes32ToDigest, snapshotRepository, snapshotRepositoryPath, stateName } from "../../chain/registryView.ts";
 import { BlosmError } from "../../lib/errors.ts";
 import { ContainerNotReadyError } from "../../transfer/restore.ts";
 import { FailureCode, StepFailure } from "../failure.ts";
@@ -32,15 +32,17 @@ export async function restoreStep(ctx: StepContext, id: bigint, jobDigest: Hex):
   let startMs = 0;
   if (!containerId) {
     if (existing) await engine.removeContainer(existing.id);
-    const repository = snapshotRepository(ctx.config.imageRegistry, m.serviceId);
-    const pulled = await StepFailure.during(FailureCode.PullFailed, () => engine.pullSnapshot(repository, bytes32ToDigest(m.snapshotDigest)));
+    // From this cluster's own registry, where the source pushed it, with a pull token of our own for that repository.
+    const repository = snapshotRepository(ctx.snapshots.address, m.serviceId);
+    const { token } = ctx.snapshots.mint(snapshotRepositoryPath(m.serviceId), ["pull"], 600, `restore m${id}`);
+    const pulled = await StepFailure.during(FailureCode.PullFailed, () => engine.pullSnapshot(repository, bytes32ToDigest(m.snapshotDigest), token));
     pullMs = performance.now() - t0;
     bytes = pulled.bytes;
     const reservation = await ctx.reservations.get(String(id));
     const t1 = performance.now();
     try {
       ({ containerId } = await engine.startSnapshot(pulled.reference, {
-        migrationId: String(id), serviceId: m.serviceId, gpuDeviceIds: reservation?.gpuIds, readyTimeoutMs: ctx.config.readyTimeoutMs,
+        migrationId: String(id), serviceId: m.serviceId, gpuDeviceIds: reservation?.gpuIds, readyTimeoutMs: ctx.config.readyTimeoutMs, token,
       }));
     } catch (e) {
       const code = e instanceof ContainerNotReadyError ? FailureCode.NotReady : FailureCode.StartFailed;

@@ -1,14 +1,18 @@
 import { State } from "../../chain/abi/migrationRegistry.ts";
-import { digestToBytes32, snapshotRepository, stateName } from "../../chain/registryView.ts";
+import { digestToBytes32, snapshotRepositoryPath, stateName } from "../../chain/registryView.ts";
+import { BlosmError } from "../../lib/errors.ts";
+import { CertMismatchError } from "../../registryAuth/certPin.ts";
 import { FailureCode, StepFailure } from "../failure.ts";
-import type { StepContext } from "../ports.ts";
+import type { PushCredential, StepContext } from "../ports.ts";
 
 export type SnapshotResult = { skipped: string } | { digest: string; txHash: string };
 
 /**
- * Source, once assigned: snapshot the service's container (frozen if stateful), push it, and pin its digest
- * on-chain. The outbound record is written before publishing, so a restart publishes the same digest again
- * instead of taking a second snapshot, and later retires or resumes the right container.
+ * Source, once assigned: snapshot the service's container (frozen if stateful), push it straight into the
+ * destination's registry, and pin its digest on-chain. The push needs the destination's credential for this
+ * migration (one repository, expiring) and goes only to a registry presenting the certificate the destination's
+ * node recorded on-chain. The outbound record is written before publishing, so a restart publishes the same
+ * digest again instead of taking a second snapshot, and later retires or resumes the right container.
  */
 export async function snapshotStep(ctx: StepContext, id: bigint): Promise<SnapshotResult> {
   const { registry, engine, outbound, log } = ctx;
@@ -21,14 +25,30 @@ export async function snapshotStep(ctx: StepContext, id: bigint): Promise<Snapsh
   if (!record) {
     const container = await engine.serviceContainer(m.serviceId);
     if (!container) throw new StepFailure(FailureCode.ContainerMissing, `no container here for service ${m.serviceId}`, { retryable: false });
+    const credential = await destinationCredential(ctx, id, m.destination, snapshotRepositoryPath(m.serviceId));
     const startedAt = Date.now();
-    const repository = snapshotRepository(ctx.config.imageRegistry, m.serviceId).split("/").slice(1).join("/");
     const s = await StepFailure.during(FailureCode.SnapshotFailed, () =>
-      engine.snapshot(container, { registry: ctx.config.imageRegistry, repository, tag: `m${id}`, migrationId: String(id) }));
+      engine.snapshot(container, { registry: credential.registry, repository: credential.repository, tag: `m${id}`, migrationId: String(id), token: credential.token, baseImage: m.baseImage }));
     record = { container, startedAt, ...s };
     await outbound.put(id, record);
-    log.info("snapshot pushed", { digest: s.digest, frozen: s.frozen, freezeMs: s.freezeMs, snapshotMs: s.snapshotMs, pushMs: s.pushMs });
+    log.info("snapshot pushed", { registry: credential.registry, digest: s.digest, frozen: s.frozen, freezeMs: s.freezeMs, snapshotMs: s.snapshotMs, pushMs: s.pushMs });
   }
   const { hash } = await registry.write("publishSnapshot", [id, digestToBytes32(record.digest)]);
   return { digest: record.digest, txHash: hash };
+}
+
+/** The destination's credential, checked: its repository is this service's, its registry the pinned one. */
+async function destinationCredential(ctx: StepContext, id: bigint, destination: `0x${string}`, repository: string): Promise<PushCredential> {
+  const credential = await StepFailure.during(FailureCode.RegistryRefused, () => ctx.peers.pushCredential(destination, id));
+  if (credential.repository !== repository) {
+    throw new StepFailure(FailureCode.RegistryRefused, `destination offered repository "${credential.repository.slice(0, 120)}", not this service's "${repository}"`, { retryable: false });
+  }
+  const node = await ctx.registry.node(destination);
+  try {
+    await ctx.snapshots.pin(credential.registry, node.registryCertSha256);
+  } catch (e) {
+    const permanent = e instanceof CertMismatchError || (e instanceof BlosmError && !e.retryable);
+    throw new StepFailure(FailureCode.RegistryUntrusted, e instanceof Error ? e.message : String(e), { cause: e, retryable: !permanent });
+  }
+  return credential;
 }

@@ -63,7 +63,12 @@ describe("the worker image and the edge-cluster compose file", () => {
     expect(worker.command).toEqual(["worker", "--config", "/etc/blosm/worker.json"]);
     expect(worker.volumes).toContain("/var/run/docker.sock:/var/run/docker.sock");
     expect(worker.environment.NVIDIA_DRIVER_CAPABILITIES).toBe("utility");
-    expect(Object.keys(compose.services)).toEqual(["redis", "worker", "gateway"]);
+    expect(Object.keys(compose.services)).toEqual(["redis", "registry", "worker", "gateway"]);
+    // The cluster's private snapshot registry: its folder is where the worker's registryAuth points, and the worker
+    // writes pinned peer certificates where the host's engine reads them.
+    expect(compose.services.registry.volumes).toEqual(["/etc/blosm/registry:/etc/blosm/registry"]);
+    expect(worker.volumes).toContain("/etc/blosm/registry:/etc/blosm/registry:ro");
+    expect(worker.volumes).toContain("/etc/docker/certs.d:/etc/docker/certs.d");
     // Each service says when it is healthy, and the gateway starts once its worker is.
     const ports = { worker: JSON.parse(await readFile(path.join(projectRoot, "docker/edge-cluster/worker.example.json"), "utf8")).api.port, gateway: JSON.parse(await readFile(path.join(projectRoot, "docker/edge-cluster/gateway.example.json"), "utf8")).listen.port };
     expect(worker.healthcheck.test).toEqual(["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${ports.worker}/healthz`]);
@@ -80,6 +85,8 @@ describe("the worker image and the edge-cluster compose file", () => {
     const { parseWorkerConfig } = await import("../../workers/src/worker/config.ts");
     const workerConfig = parseWorkerConfig(example);
     expect(workerConfig.key).toEqual({ keystore: "/run/secrets/keystore.json", passwordFile: "/run/secrets/password" });
+    for (const file of Object.values(workerConfig.registryAuth).filter((v) => v.startsWith("/"))) expect(file).toMatch(/^\/etc\/blosm\/registry\//);
+    expect(workerConfig.engineCertsDir).toBe("/etc/docker/certs.d");
     const { parseGatewayConfig } = await import("../../workers/src/gateway/config.ts");
     const gatewayConfig = parseGatewayConfig(JSON.parse(await readFile(path.join(projectRoot, "docker/edge-cluster/gateway.example.json"), "utf8")));
     expect(gatewayConfig.workerUrl).toBe(`http://127.0.0.1:${workerConfig.api.port}`); // the gateway reaches its own worker

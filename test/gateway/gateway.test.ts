@@ -123,6 +123,14 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
       HostConfig: { NetworkMode: "host", Memory: 64 * 2 ** 20, NanoCpus: 250_000_000 },
     });
     await c.start();
+    // Ready when its port answers, as the gateway's own on-demand launch waits: a request that reached the car's
+    // container before httpd listened would be served by a neighbour, and the route under test would be a race.
+    const host = nets[engines.indexOf(e)]!.hostIp;
+    const deadline = Date.now() + 20_000;
+    while (!(await fetch(`http://${host}:${port}/`, { signal: AbortSignal.timeout(500) }).then(() => true, () => false))) {
+      if (Date.now() > deadline) throw new Error(`${name} did not answer on ${host}:${port} within 20 s`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   const newCar = () => new ClientSigner(privateKeyToAccount(generatePrivateKey()));

@@ -241,7 +241,9 @@ export class FakeSnapshots implements SnapshotRegistryPort {
   readonly address = "10.0.0.1:5000";
   readonly pins: Array<[string, Hex]> = [];
   pinError?: Error;
-  mint(repository: string, actions: Array<"pull" | "push">) {
+  readonly minted: Array<{ repository: string; actions: string[]; ttlS: number; subject: string }> = [];
+  mint(repository: string, actions: Array<"pull" | "push">, ttlS = 0, subject = "") {
+    this.minted.push({ repository, actions, ttlS, subject });
     return { token: `token:${repository}:${actions.join(",")}`, expiresAt: 0 };
   }
   async pin(address: string, sha: Hex) {

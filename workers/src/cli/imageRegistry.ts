@@ -2,6 +2,7 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { ConfigError } from "../lib/errors.ts";
 import { toJson } from "../lib/json.ts";
+import { splitRegistryAddress } from "../registryAuth/registryAddress.ts";
 import { registryConfigYaml } from "../plane/imageRegistry.ts";
 import { certFileSha256, createRegistryMaterial } from "../registryAuth/material.ts";
 import type { Parsed } from "./command.ts";
@@ -15,13 +16,13 @@ import type { Parsed } from "./command.ts";
 export async function runImageRegistryInit({ values }: Parsed): Promise<number> {
   const dir = path.resolve(String(values.dir));
   const address = String(values.address);
-  const m = /^([a-z0-9.-]+):(\d{1,5})$/i.exec(address);
-  if (!m || Number(m[2]) > 65535) throw new ConfigError("--address", `"${address}" is not host:port (how peers' engines reach this registry)`);
-  const realm = String(values.realm ?? `http://${m[1]}:8700/registry/token`);
+  const a = splitRegistryAddress(address);
+  if (!a) throw new ConfigError("--address", `"${address}" is not host:port (how peers' engines reach this registry)`);
+  const realm = String(values.realm ?? `http://${a.host}:8700/registry/token`);
   if (!/^https?:\/\//.test(realm)) throw new ConfigError("--realm", `"${realm}" is not an http(s) URL`);
-  const material = await createRegistryMaterial(dir, [m[1]!]);
+  const material = await createRegistryMaterial(dir, [a.host]);
   const security = { ...material, issuer: "blosm-worker", service: "blosm-registry", realm };
-  await writeFile(path.join(dir, "config.yml"), registryConfigYaml({ listen: `0.0.0.0:${m[2]}`, storage: path.join(dir, "storage"), security }));
+  await writeFile(path.join(dir, "config.yml"), registryConfigYaml({ listen: `0.0.0.0:${a.port}`, storage: path.join(dir, "storage"), security }));
   const fragment = {
     imageRegistry: address,
     registryAuth: { tlsCertFile: material.tlsCertFile, tokenKeyFile: material.tokenKeyFile, tokenCertFile: material.tokenCertFile, issuer: security.issuer, service: security.service },

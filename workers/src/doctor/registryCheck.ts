@@ -1,7 +1,7 @@
 import { Agent, fetch as undiciFetch } from "undici";
 import { describeError } from "../lib/describeError.ts";
 import { presentedCert } from "../registryAuth/certPin.ts";
-import { ClusterRegistry } from "../registryAuth/clusterRegistry.ts";
+import { RegistryKeys } from "../registryAuth/registryKeys.ts";
 import { certSha256 } from "../registryAuth/material.ts";
 import type { WorkerConfig } from "../worker/config.ts";
 import { fail, ok, type Check } from "./check.ts";
@@ -14,17 +14,17 @@ import { fail, ok, type Check } from "./check.ts";
 export async function imageRegistryCheck(config: Pick<WorkerConfig, "imageRegistry" | "registryAuth">): Promise<Check> {
   const name = "image registry";
   const address = config.imageRegistry;
-  let own: ClusterRegistry;
+  let own: RegistryKeys;
   try {
-    own = await ClusterRegistry.load(address, config.registryAuth, "/nonexistent");
+    own = await RegistryKeys.load(config.registryAuth);
   } catch (e) {
-    return fail(name, describeError(e), "blosm registry init makes the files; point registryAuth at them");
+    return fail(name, describeError(e), "blosm image-registry init makes the files; point registryAuth at them");
   }
   let presented: string;
   try {
     presented = await presentedCert(address, 3000);
   } catch (e) {
-    return fail(name, `${address} does not answer TLS: ${describeError(e)}`, "start the cluster's registry (docker-registry with the config blosm registry init wrote) or correct imageRegistry");
+    return fail(name, `${address} does not answer TLS: ${describeError(e)}`, "start the cluster's registry (docker-registry with the config blosm image-registry init wrote) or correct imageRegistry");
   }
   if (certSha256(presented) !== own.certSha256) {
     return fail(name, `${address} presents a certificate (SHA-256 ${certSha256(presented)}) other than registryAuth.tlsCertFile (${own.certSha256}): peers would refuse it`, "serve the certificate in registryAuth.tlsCertFile");

@@ -1,12 +1,9 @@
-import type { RegistryAuth } from "./registryAuth.ts";
-
 /**
  * Layer sizes of an image manifest in a plain registry (the compressed blobs that cross the network); [] when
- * unknown. Not asked of a token-protected registry: its token is for the engine, and is not sent anywhere else;
- * callers then count bytes from the engine's progress.
+ * unknown. Callers do not ask a token-protected registry: its token is for the engine and is sent nowhere else;
+ * they count bytes from the engine's progress instead.
  */
-export async function manifestLayers(repository: string, reference: string, auth?: RegistryAuth): Promise<Array<{ digest: string; size: number }>> {
-  if (auth) return [];
+export async function manifestLayers(repository: string, reference: string): Promise<Array<{ digest: string; size: number }>> {
   const slash = repository.indexOf("/");
   const host = repository.slice(0, slash);
   const name = repository.slice(slash + 1);

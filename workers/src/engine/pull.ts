@@ -35,7 +35,7 @@ export async function pullByDigest(docker: Docker, repository: string, digest: s
     throw new BlosmError(`pulled image does not carry the pinned digest ${digest}`);
   }
   // Downloaded blobs by their short digest, sized from the manifest (progress events omit small layers' sizes).
-  const layers = await manifestLayers(repository, digest, auth);
+  const layers = auth ? [] : await manifestLayers(repository, digest);
   const sized = layers.filter((l) => downloaded.has(l.digest.replace(/^sha256:/, "").slice(0, 12)));
   const bytes = sized.length > 0 ? sized.reduce((s, l) => s + l.size, 0) : [...downloaded].reduce((s, id) => s + (totals.get(id) ?? 0), 0);
   return { reference, bytes };

@@ -22,7 +22,7 @@ export async function pushImage(docker: Docker, reference: string, auth?: Regist
   if (!digest || !/^sha256:[0-9a-f]{64}$/.test(digest)) throw new BlosmError(`push of ${reference} reported no manifest digest`, { retryable: true });
   // Progress events omit sizes for small layers; the manifest has them. Uploaded layers are the topmost ones
   // (the rest were already in the registry or mounted from another repository there).
-  const layers = await manifestLayers(reference.slice(0, reference.lastIndexOf(":")), digest, auth);
+  const layers = auth ? [] : await manifestLayers(reference.slice(0, reference.lastIndexOf(":")), digest);
   const bytes = layers.length > 0
     ? layers.slice(layers.length - pushedLayers.size).reduce((s, l) => s + l.size, 0)
     : [...pushedLayers].reduce((sum, id) => sum + (sizes.get(id) ?? 0), 0);

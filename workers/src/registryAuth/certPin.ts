@@ -4,6 +4,7 @@ import { connect } from "node:tls";
 import type { Hex } from "viem";
 import { BlosmError } from "../lib/errors.ts";
 import { certSha256 } from "./material.ts";
+import { parseRegistryAddress } from "./registryAddress.ts";
 
 /** The registry presented a certificate other than the one its node recorded on-chain. Never retryable. */
 export class CertMismatchError extends BlosmError {
@@ -15,7 +16,7 @@ export class CertMismatchError extends BlosmError {
 
 /** The certificate a TLS server presents, as PEM (not trusted yet: the caller compares its hash with the chain). */
 export function presentedCert(address: string, timeoutMs = 5000): Promise<string> {
-  const [host, port] = splitAddress(address);
+  const { host, port } = parseRegistryAddress(address);
   return new Promise((resolve, reject) => {
     const socket = connect({ host, port, rejectUnauthorized: false, servername: /^[\d.]+$/.test(host) ? undefined : host, timeout: timeoutMs }, () => {
       const raw = socket.getPeerX509Certificate()?.raw;
@@ -45,15 +46,10 @@ export async function pinRegistryCert(certsDir: string, address: string, expecte
 
 /** Writes `pem` as the CA dockerd trusts for `address`; returns the folder written. */
 export async function writePin(certsDir: string, address: string, pem: string): Promise<string> {
-  splitAddress(address);
+  parseRegistryAddress(address);
   const dir = path.join(certsDir, address);
   await mkdir(dir, { recursive: true });
   await writeFile(path.join(dir, "ca.crt"), pem);
   return dir;
 }
 
-function splitAddress(address: string): [string, number] {
-  const m = /^([a-z0-9.-]+):(\d{1,5})$/i.exec(address);
-  if (!m) throw new BlosmError(`registry address "${address}" is not host:port`);
-  return [m[1]!, Number(m[2])];
-}

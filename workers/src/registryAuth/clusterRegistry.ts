@@ -1,12 +1,11 @@
-import { readFile, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import path from "node:path";
 import type { Hex } from "viem";
-import { BlosmError } from "../lib/errors.ts";
 import { writePin, pinRegistryCert } from "./certPin.ts";
-import { certSha256 } from "./material.ts";
-import { RegistryTokenIssuer, type RegistryAction } from "./registryToken.ts";
+import { RegistryKeys, type RegistryAuthConfig } from "./registryKeys.ts";
+import type { RegistryAction } from "./registryToken.ts";
 
-export type RegistryAuthConfig = { tlsCertFile: string; tokenKeyFile: string; tokenCertFile: string; issuer: string; service: string };
+export type { RegistryAuthConfig } from "./registryKeys.ts";
 
 /**
  * This cluster's side of the snapshot channel: its own registry (tokens it mints for one repository at a time,
@@ -16,36 +15,24 @@ export type RegistryAuthConfig = { tlsCertFile: string; tokenKeyFile: string; to
 export class ClusterRegistry {
   private readonly written = new Set<string>();
 
-  private constructor(
-    readonly address: string,
-    readonly certSha256: Hex,
-    private readonly certPem: string,
-    private readonly issuer: RegistryTokenIssuer,
-    private readonly certsDir: string,
-  ) {}
+  private constructor(readonly address: string, private readonly keys: RegistryKeys, private readonly certsDir: string) {}
 
   static async load(address: string, auth: RegistryAuthConfig, certsDir: string): Promise<ClusterRegistry> {
-    const certPem = await readFile(auth.tlsCertFile, "utf8").catch((e: Error) => {
-      throw new BlosmError(`registryAuth.tlsCertFile: cannot read ${auth.tlsCertFile}: ${e.message}`);
-    });
-    let sha: Hex;
-    try {
-      sha = certSha256(certPem);
-    } catch (e) {
-      throw new BlosmError(`registryAuth.tlsCertFile: ${auth.tlsCertFile} is not a PEM certificate (${(e as Error).message})`);
-    }
-    const issuer = await RegistryTokenIssuer.load({ keyFile: auth.tokenKeyFile, certFile: auth.tokenCertFile, issuer: auth.issuer, service: auth.service });
-    return new ClusterRegistry(address, sha, certPem, issuer, certsDir);
+    return new ClusterRegistry(address, await RegistryKeys.load(auth), certsDir);
+  }
+
+  get certSha256(): Hex {
+    return this.keys.certSha256;
   }
 
   /** This engine trusts its own registry by the certificate in the config (it pulls its restores from there). */
   async trustOwn(): Promise<void> {
-    this.written.add(await writePin(this.certsDir, this.address, this.certPem));
+    this.written.add(await writePin(this.certsDir, this.address, this.keys.certPem));
   }
 
   /** A token for a repository of this cluster's registry (path without host). Never log it. */
   mint(repository: string, actions: RegistryAction[], ttlS: number, subject: string): { token: string; expiresAt: number } {
-    return this.issuer.mint({ repository, actions, ttlS, subject });
+    return this.keys.mint(repository, actions, ttlS, subject);
   }
 
   /** Checks a peer's registry against the hash its node recorded on-chain and makes this engine trust exactly it. */

@@ -34,7 +34,7 @@ export async function copyVolume(
   });
   const reference = `${dest.repository}:${dest.tag}`;
   const { digest, bytes } = await pushImage(docker, reference, dest.auth);
-  const layers = await manifestLayers(dest.repository, digest, dest.auth);
+  const layers = dest.auth ? [] : await manifestLayers(dest.repository, digest);
   await docker.getImage(reference).remove({ force: true }).catch(() => {});
   return { reference, digest, bytes: layers.length > 0 ? layers.reduce((s, l) => s + l.size, 0) : bytes };
 }

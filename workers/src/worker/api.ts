@@ -7,7 +7,8 @@ import { requestMigration, type MigrateRequest } from "./requestMigration.ts";
 import { toJson } from "../lib/json.ts";
 import { ProofError } from "../chain/sessionProof.ts";
 import type { Address } from "viem";
-import { CredentialRefused, type EdgeWorker } from "./edgeWorker.ts";
+import type { EdgeWorker } from "./edgeWorker.ts";
+import { CredentialRefused } from "./pushCredential.ts";
 
 /**
  * The worker's HTTP API on its endpoint: health and Prometheus metrics (open); for other clusters, proven by their

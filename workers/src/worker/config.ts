@@ -1,6 +1,7 @@
 import { isAddress, type Address } from "viem";
 import { z } from "zod";
 import { loadConfigFile, parseConfig } from "../lib/configFile.ts";
+import { HOST_PORT, isRegistryAddress } from "../registryAuth/registryAddress.ts";
 
 const address = z.string().refine((s) => isAddress(s), "must be a 0x-prefixed 20-byte address").transform((s) => s as Address);
 const url = (protocols: string[]) =>
@@ -26,9 +27,9 @@ export const WorkerConfigSchema = z.object({
   redisUrl: url(["redis:", "rediss:"]),
   dockerSocket: z.string().min(1).default("/var/run/docker.sock"),
   /** This cluster's own image registry, host:port as peers' engines dial it: snapshots for this cluster go there. */
-  imageRegistry: z.string().regex(/^[a-z0-9.-]+:\d{1,5}$/i, "must be host:port of this cluster's image registry"),
+  imageRegistry: z.string().regex(HOST_PORT, "must be host:port of this cluster's image registry").refine(isRegistryAddress, "port must be 1-65535"),
   /**
-   * That registry's security (docker-registry with TLS and token auth; `blosm registry init` makes the files): its
+   * That registry's security (docker-registry with TLS and token auth; `blosm image-registry init` makes the files): its
    * TLS certificate, whose SHA-256 the worker publishes on-chain for peers to pin, and the key the worker signs
    * per-migration tokens with (the registry trusts its certificate). Issuer and service match the registry's config.
    */

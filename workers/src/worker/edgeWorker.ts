@@ -30,13 +30,7 @@ import { ServiceIndex } from "./serviceIndex.ts";
 import { createStepRunner, onPermanentFailure } from "./steps/index.ts";
 import { toJson } from "../lib/json.ts";
 import { ClusterRegistry } from "../registryAuth/clusterRegistry.ts";
-import { State } from "../chain/abi/migrationRegistry.ts";
-import { snapshotRepositoryPath, stateName } from "../chain/registryView.ts";
-
-/** A push credential asked for by someone who may not have one (not the source, not assigned here, too late). */
-export class CredentialRefused extends BlosmError {
-  override name = "CredentialRefused";
-}
+import { issuePushCredential } from "./pushCredential.ts";
 
 /**
  * One edge cluster's worker, as wiring: it builds the adapters (viem, dockerode, Redis) behind the worker's ports,
@@ -110,21 +104,9 @@ export class EdgeWorker {
     return this.clusterRegistry;
   }
 
-  /**
-   * For the source of a migration assigned here: a token to push its snapshot into this cluster's registry, for
-   * that service's repository only, expiring with the migration (at most 10 min). Anyone else gets a
-   * CredentialRefused naming why. The token is returned to the caller only, never logged.
-   */
-  async issuePushCredential(id: bigint, caller: Address): Promise<PushCredential> {
-    const [m, state, now] = await Promise.all([this.chain.migration(id), this.chain.state(id), this.ctx.registry.chainNow()]);
-    if (m.destination.toLowerCase() !== this.address.toLowerCase()) throw new CredentialRefused(`migration ${id} is not assigned to this node`);
-    if (m.source.toLowerCase() !== caller.toLowerCase()) throw new CredentialRefused(`${caller} is not the source of migration ${id}`);
-    if (state !== State.Assigned) throw new CredentialRefused(`migration ${id} is ${stateName(state)}, not Assigned`);
-    const ttlS = Math.max(30, Math.min(600, Number(m.deadline - now)));
-    const repository = snapshotRepositoryPath(m.serviceId);
-    const { token, expiresAt } = this.ownRegistry().mint(repository, ["push", "pull"], ttlS, `${caller} m${id}`);
-    this.log.info("push credential issued", { migration: String(id), source: caller, repository, expiresAt });
-    return { registry: this.config.imageRegistry, repository, token, expiresAt };
+  /** For the source of a migration assigned here: a push token for its service's repository (pushCredential.ts). */
+  issuePushCredential(id: bigint, caller: Address): Promise<PushCredential> {
+    return issuePushCredential(this.ctx, id, caller);
   }
 
   private lastRedisWarning = 0;

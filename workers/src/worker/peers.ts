@@ -1,6 +1,7 @@
 import type { Address } from "viem";
 import type { PeerSigner } from "../chain/peerProof.ts";
 import { BlosmError } from "../lib/errors.ts";
+import { isRegistryAddress } from "../registryAuth/registryAddress.ts";
 import type { OutboundRecord } from "./outbound.ts";
 import type { PeerPort, PushCredential } from "./ports.ts";
 
@@ -29,7 +30,7 @@ export class HttpPeers implements PeerPort {
     const body = (await res.json().catch(() => ({}))) as Partial<PushCredential> & { error?: string };
     // Refused (403) or malformed: asking again changes nothing. 401 and 5xx: our session or their worker may recover.
     if (!res.ok) throw new BlosmError(`destination ${destination} refused the push credential (${res.status}): ${body.error ?? "no reason given"}`, { retryable: res.status !== 403 && res.status !== 404 });
-    if (typeof body.registry !== "string" || !/^[a-z0-9.-]+:\d{1,5}$/i.test(body.registry) || typeof body.repository !== "string" || typeof body.token !== "string" || typeof body.expiresAt !== "number") {
+    if (typeof body.registry !== "string" || !isRegistryAddress(body.registry) || typeof body.repository !== "string" || typeof body.token !== "string" || typeof body.expiresAt !== "number") {
       throw new BlosmError(`destination ${destination} answered a malformed push credential`);
     }
     return { registry: body.registry, repository: body.repository, token: body.token, expiresAt: body.expiresAt };

@@ -1,0 +1,32 @@
+import type { Address } from "viem";
+import { State } from "../chain/abi/migrationRegistry.ts";
+import { snapshotRepositoryPath, stateName } from "../chain/registryView.ts";
+import { BlosmError } from "../lib/errors.ts";
+import type { Logger } from "../lib/log.ts";
+import type { PushCredential, RegistryPort, SnapshotRegistryPort } from "./ports.ts";
+
+/** A push credential asked for by someone who may not have one (not the source, not assigned here, too late). */
+export class CredentialRefused extends BlosmError {
+  override name = "CredentialRefused";
+}
+
+/**
+ * For the source of a migration assigned to this node: a token to push its snapshot into this cluster's
+ * registry, for that service's repository only, expiring with the migration (at most 10 min). Anyone else gets
+ * a CredentialRefused naming why. The token goes to the caller only, never into a log.
+ */
+export async function issuePushCredential(
+  d: { registry: RegistryPort; snapshots: SnapshotRegistryPort; log: Logger },
+  id: bigint,
+  caller: Address,
+): Promise<PushCredential> {
+  const [m, state, now] = await Promise.all([d.registry.migration(id), d.registry.state(id), d.registry.chainNow()]);
+  if (m.destination.toLowerCase() !== d.registry.self.toLowerCase()) throw new CredentialRefused(`migration ${id} is not assigned to this node`);
+  if (m.source.toLowerCase() !== caller.toLowerCase()) throw new CredentialRefused(`${caller} is not the source of migration ${id}`);
+  if (state !== State.Assigned) throw new CredentialRefused(`migration ${id} is ${stateName(state)}, not Assigned`);
+  const ttlS = Math.max(30, Math.min(600, Number(m.deadline - now)));
+  const repository = snapshotRepositoryPath(m.serviceId);
+  const { token, expiresAt } = d.snapshots.mint(repository, ["push", "pull"], ttlS, `${caller} m${id}`);
+  d.log.info("push credential issued", { migration: String(id), source: caller, repository, expiresAt });
+  return { registry: d.snapshots.address, repository, token, expiresAt };
+}

@@ -4,8 +4,12 @@
  * layers at the destination) and pre-staged (base image pulled beforehand), for three image sizes standing for
  * BloSM's containers. Each case runs blosm's engine (stateful: freeze + delta; stateless: live commit, the source
  * keeps serving) and BloSM's method by hand with the docker CLI (stop, commit, push, pull, run), in the same run.
- * Needs root (dockerd, ip netns, tc). BENCH_FULL=1 adds 2 GB cold over 40 Mbit/s (about 30 min).
- * BENCH_SIZES=small,264, BENCH_LINKS=loopback,40mbit and BENCH_STAGING=cold,pre-staged pick cases. Prints a table and the ratios; --json writes raw numbers.
+ * The 40mbit-dst-tls link is the path workers take: the destination cluster's private registry (TLS whose
+ * certificate the source pins, token auth with a push token for the source and a pull-only token for the
+ * destination, minted by the destination's key as its worker does).
+ * Needs root (dockerd, ip netns, tc, /etc/docker/certs.d). BENCH_FULL=1 adds 2 GB cold over 40 Mbit/s (about 30 min).
+ * BENCH_SIZES=small,264, BENCH_LINKS=loopback,40mbit,40mbit-dst,40mbit-dst-tls and BENCH_STAGING=cold,pre-staged
+ * pick cases. Prints a table and the ratios; --json writes raw numbers.
  */
 import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -18,17 +22,25 @@ import { startRegistry, type LocalRegistry } from "../workers/src/plane/imageReg
 import { buildImage, importBusyboxBase } from "../workers/src/plane/localImages.ts";
 import { LABEL } from "../workers/src/engine/labels.ts";
 import { migrateContainer } from "../workers/src/transfer/migrate.ts";
-import { pullImage } from "../workers/src/engine/pull.ts";
 import { pushImage } from "../workers/src/engine/push.ts";
 import { onStopSignal } from "../workers/src/lib/shutdown.ts";
+import { pullByDigest } from "../workers/src/engine/pull.ts";
+import type { RegistryAuth } from "../workers/src/engine/registryAuth.ts";
+import { createRegistryMaterial } from "../workers/src/registryAuth/material.ts";
+import { ClusterRegistry } from "../workers/src/registryAuth/clusterRegistry.ts";
 
 const run = promisify(execFile);
 const FULL = process.env.BENCH_FULL === "1";
 const SIZES = (process.env.BENCH_SIZES ?? "small,264,2g").split(",");
-const LINKS = (process.env.BENCH_LINKS ?? "loopback,40mbit,40mbit-dst").split(",");
+const ALL_LINKS = ["loopback", "40mbit", "40mbit-dst", "40mbit-dst-tls"] as const;
+type Link = (typeof ALL_LINKS)[number];
+const LINKS = (process.env.BENCH_LINKS ?? ALL_LINKS.join(",")).split(",");
 const STAGINGS = (process.env.BENCH_STAGING ?? "cold,pre-staged").split(",");
 const NS = "blosm-bench";
 const SHAPED = "10.77.0.2:5000";
+const SHAPED_TLS = "10.77.0.2:5443";
+/** Where dockerd looks for a registry's CA (the workers' default engineCertsDir). */
+const CERTS_DIR = "/etc/docker/certs.d";
 
 // Papers' figures (BloSM: Electronics 2022, §5.3.2; Ma et al. via BloSM's related work).
 const PAPER = { blosm264: 20.33, blosmGpu2g: 70.46, maBusybox: 3.2 };
@@ -39,7 +51,7 @@ const ALL_SIZES: Size[] = [
   { key: "264", label: "~264 MB (BloSM WordPress)", baseMiB: 250, stateMiB: 5 },
   { key: "2g", label: "~2 GB (BloSM GPU app)", baseMiB: 2000, stateMiB: 5 },
 ];
-type Row = { size: string; link: string; staging: string; method: string; stopMs: number; snapshotMs: number; pushMs: number; pullMs: number; startMs: number; totalMs: number; downtimeMs: number };
+type Row = { size: string; link: string; staging: string; method: string; stopMs: number; snapshotMs: number; pushMs: number; pullMs: number; startMs: number; totalMs: number; downtimeMs: number; bytesMoved?: number };
 const rows: Row[] = [];
 
 async function sh(cmd: string, args: string[]) {
@@ -66,12 +78,40 @@ async function teardownShapedLink() {
   await sh("ip", ["link", "del", "bb0"]).catch(() => {});
 }
 
-/** Both registries over one storage folder: loopback for untimed setup, shaped for the timed runs. */
-async function registries(root: string, fresh: string): Promise<{ lo: LocalRegistry; shaped: LocalRegistry; stop: () => Promise<void> }> {
+type Registries = {
+  lo: LocalRegistry; shaped: LocalRegistry; stop: () => Promise<void>;
+  /** Secured: tokens for one repository, push (the source's) and pull-only (the destination's). */
+  tokens?: (repository: string) => { push: RegistryAuth; pull: RegistryAuth };
+};
+
+/**
+ * Both registries over one storage folder: loopback for untimed setup and, on the -dst links, the destination's
+ * pulls; shaped for the source's side of the link. Secured, they are one cluster's private registry: TLS with its
+ * certificate on both addresses, which the engines trust as the workers make them (the source pins the shaped
+ * address against the certificate's hash, as it does against the on-chain one), and token auth.
+ */
+async function registries(root: string, fresh: string, secure = false): Promise<Registries> {
   const dir = path.join(root, fresh);
-  const lo = await startRegistry(dir);
-  const shaped = await startRegistry(dir, { host: "10.77.0.2", port: 5000, netns: NS });
-  return { lo, shaped, stop: async () => { await lo.stop(); await shaped.stop(); } };
+  if (!secure) {
+    const lo = await startRegistry(dir);
+    const shaped = await startRegistry(dir, { host: "10.77.0.2", port: 5000, netns: NS });
+    return { lo, shaped, stop: async () => { await lo.stop(); await shaped.stop(); } };
+  }
+  const material = await createRegistryMaterial(path.join(dir, "keys"), ["10.77.0.2", "127.0.0.1"]);
+  const auth = { tlsCertFile: material.tlsCertFile, tokenKeyFile: material.tokenKeyFile, tokenCertFile: material.tokenCertFile, issuer: "blosm-worker", service: "blosm-registry" };
+  const security = { ...material, issuer: auth.issuer, service: auth.service, realm: "https://10.77.0.2/registry/token" };
+  const lo = await startRegistry(dir, { security });
+  const shaped = await startRegistry(dir, { host: "10.77.0.2", port: 5443, netns: NS, security });
+  const own = await ClusterRegistry.load(lo.address, auth, CERTS_DIR);
+  await own.trustOwn();
+  const peer = await ClusterRegistry.load(shaped.address, auth, CERTS_DIR);
+  await own.pin(shaped.address, peer.certSha256);
+  const token = (repository: string, actions: Array<"pull" | "push">) => ({ registrytoken: own.mint(repository, actions, 600, "bench").token });
+  return {
+    lo, shaped,
+    tokens: (repository) => ({ push: token(repository, ["pull", "push"]), pull: token(repository, ["pull"]) }),
+    stop: async () => { await lo.stop(); await shaped.stop(); await own.removePins(); },
+  };
 }
 
 async function clearImages(docker: Docker) {
@@ -121,8 +161,8 @@ async function main() {
   const root = await mkdtemp(path.join(tmpdir(), "blosm-bench-"));
   await setupShapedLink();
   const engines: Engine[] = [];
-  let regs: Awaited<ReturnType<typeof registries>> | undefined;
-  const staged = new Map<string, Awaited<ReturnType<typeof registries>>>();
+  let regs: Registries | undefined;
+  const staged = new Map<string, Registries>();
   teardown = async () => {
     for (const r of [regs, ...staged.values()]) await r?.stop().catch(() => {});
     for (const e of engines) await e.stop().catch(() => {});
@@ -148,41 +188,48 @@ async function main() {
     // of one size share one store holding the base, and the destination keeps the base between them (that is
     // what pre-staged means); their snapshots are new each time.
     for (const size of ALL_SIZES.filter((s) => SIZES.includes(s.key))) {
-      for (const link of (["loopback", "40mbit", "40mbit-dst"] as const).filter((l) => LINKS.includes(l))) {
+      for (const link of ALL_LINKS.filter((l) => LINKS.includes(l))) {
+        const secure = link === "40mbit-dst-tls";
         for (const staging of (["cold", "pre-staged"] as const).filter((x) => STAGINGS.includes(x))) {
-          if (link === "40mbit-dst" && staging === "cold") continue; // cold transfers are dominated by the base either way
+          if (link.startsWith("40mbit-dst") && staging === "cold") continue; // cold transfers are dominated by the base either way
           if (link === "40mbit" && size.key === "2g" && staging === "cold" && !FULL) {
             process.stderr.write("skipping 2 GB cold over 40 Mbit/s (BENCH_FULL=1 runs it: about 7 min each way, twice)\n");
             continue;
           }
-          const methods = staging === "cold" ? (["blosm stateful", "by hand (BloSM)"] as const) : (["blosm stateful", "blosm stateless", "by hand (BloSM)"] as const);
+          // By hand is BloSM's method: the docker CLI against an open registry (it has no way to our tokens).
+          const methods = staging === "cold" ? (["blosm stateful", "by hand (BloSM)"] as const)
+            : secure ? (["blosm stateful", "blosm stateless"] as const) : (["blosm stateful", "blosm stateless", "by hand (BloSM)"] as const);
+          const repository = `bench/${size.key}`;
+          const stagedKey = `${size.key}${secure ? "/tls" : ""}`;
           for (const method of methods) {
-            let reg: Awaited<ReturnType<typeof registries>>;
+            let reg: Registries;
             if (staging === "cold") {
               await regs?.stop();
               regs = reg = await registries(root, `registry-${++n}`);
               await clearImages(dst.docker);
             } else {
-              if (!staged.has(size.key)) {
+              if (!staged.has(stagedKey)) {
                 for (const r of staged.values()) await r.stop();
                 staged.clear();
                 await regs?.stop();
                 regs = undefined;
-                reg = await registries(root, `registry-${++n}-staged`);
-                staged.set(size.key, reg);
+                reg = await registries(root, `registry-${++n}-staged`, secure);
+                staged.set(stagedKey, reg);
                 await clearImages(dst.docker);
-                const baseRef = `${reg.lo.address}/bench/${size.key}:base`;
-                await src.docker.getImage(images[size.key]!).tag({ repo: `${reg.lo.address}/bench/${size.key}`, tag: "base" });
+                const baseRef = `${reg.lo.address}/${repository}:base`;
+                await src.docker.getImage(images[size.key]!).tag({ repo: `${reg.lo.address}/${repository}`, tag: "base" });
                 process.stderr.write(`pre-staging the ${size.label} base (untimed)…\n`);
-                await pushImage(src.docker, baseRef);
-                await pullImage(dst.docker, baseRef);
+                // As the destination's worker pre-stages: into the service's repository of its own registry.
+                const tokens = reg.tokens?.(repository);
+                const { digest } = await pushImage(src.docker, baseRef, tokens?.push);
+                await pullByDigest(dst.docker, `${reg.lo.address}/${repository}`, digest, tokens?.pull);
               }
-              reg = staged.get(size.key)!;
+              reg = staged.get(stagedKey)!;
               for (const c of await dst.docker.listContainers({ all: true })) await dst.docker.getContainer(c.Id).remove({ force: true });
               n++;
             }
-            const host = link === "loopback" ? reg.lo.address : SHAPED;
-            const pullHost = link === "40mbit-dst" ? reg.lo.address : host;
+            const host = link === "loopback" ? reg.lo.address : secure ? SHAPED_TLS : SHAPED;
+            const pullHost = link.startsWith("40mbit-dst") ? reg.lo.address : host;
             const name = `app-${n}`;
             await startApp(src.docker, images[size.key]!, name, method === "blosm stateless" ? "stateless" : "stateful", size.stateMiB);
             process.stderr.write(`${link} ${size.key} ${staging} ${method}…\n`);
@@ -192,8 +239,10 @@ async function main() {
               const r = await byHand(src, dst, name, `${host}/bench/${size.key}:snap-${n}`, `${pullHost}/bench/${size.key}:snap-${n}`);
               rows.push({ size: size.label, link, staging, method, ...r });
             } else {
+              const tokens = reg.tokens?.(repository);
               const { timings } = await migrateContainer({
-                source: src.docker, destination: dst.docker, container: name, registry: host, pullRegistry: pullHost, repository: `bench/${size.key}`, tag: `snap-${n}`, steadyMs: 0,
+                source: src.docker, destination: dst.docker, container: name, registry: host, pullRegistry: pullHost, repository, tag: `snap-${n}`, steadyMs: 0,
+                auth: tokens?.push, pullAuth: tokens?.pull,
               });
               rows.push({ size: size.label, link, staging, method, ...timings });
             }
@@ -218,28 +267,33 @@ function report() {
   if (process.argv.includes("--json")) return console.log(JSON.stringify(rows, null, 2));
   const s = (ms: number) => (ms / 1000).toFixed(2).padStart(7);
   console.log("\nContainer migration between two Docker Engines via a registry (seconds)\n");
-  console.log("size                       link      staging     method            stop snapshot    push    pull   start   total  downtime");
+  console.log("size                       link           staging     method            stop snapshot    push    pull   start   total  downtime  moved MB");
   for (const r of rows) {
-    console.log(`${r.size.padEnd(26)} ${r.link.padEnd(9)} ${r.staging.padEnd(11)} ${r.method.padEnd(16)} ${s(r.stopMs)} ${s(r.snapshotMs)} ${s(r.pushMs)} ${s(r.pullMs)} ${s(r.startMs)} ${s(r.totalMs)} ${s(r.downtimeMs)}`);
+    const mb = r.bytesMoved === undefined ? "" : (r.bytesMoved / 2 ** 20).toFixed(1).padStart(9);
+    console.log(`${r.size.padEnd(26)} ${r.link.padEnd(14)} ${r.staging.padEnd(11)} ${r.method.padEnd(16)} ${s(r.stopMs)} ${s(r.snapshotMs)} ${s(r.pushMs)} ${s(r.pullMs)} ${s(r.startMs)} ${s(r.totalMs)} ${s(r.downtimeMs)} ${mb}`);
   }
   console.log("\nRatios (downtime; lower is better; < 1 means blosm is faster)");
   const find = (size: string, link: string, staging: string, method: string) => rows.find((r) => r.size.startsWith(size) && r.link === link && r.staging === staging && r.method === method);
-  for (const link of ["loopback", "40mbit", "40mbit-dst"]) {
+  for (const link of ALL_LINKS) {
     for (const staging of ["cold", "pre-staged"]) {
       for (const size of ["busybox", "~264", "~2 GB"]) {
-        const hand = find(size, link, staging, "by hand (BloSM)");
+        // BloSM's method has no private registry: on the TLS link it is compared with its open-registry run.
+        const hand = find(size, link === "40mbit-dst-tls" ? "40mbit-dst" : link, staging, "by hand (BloSM)");
         const ours = find(size, link, staging, "blosm stateful");
         const live = find(size, link, staging, "blosm stateless");
         if (!hand || !ours) continue;
         const paper = size === "~264" ? PAPER.blosm264 : size === "~2 GB" ? PAPER.blosmGpu2g : PAPER.maBusybox;
         const paperName = size === "busybox" ? "Ma et al. busybox 3.2 s" : size === "~264" ? "BloSM 264 MB 20.33 s" : "BloSM GPU 70.46 s";
-        console.log(`${link.padEnd(9)} ${staging.padEnd(11)} ${size.padEnd(8)} stateful ${s(ours.downtimeMs)} s = ${(ours.downtimeMs / hand.downtimeMs).toFixed(3)} × by hand (${s(hand.downtimeMs).trim()} s), ${(ours.downtimeMs / 1000 / paper).toFixed(3)} × ${paperName}` +
+        const open = link === "40mbit-dst-tls" ? find(size, "40mbit-dst", staging, "blosm stateful") : undefined;
+        console.log(`${link.padEnd(14)} ${staging.padEnd(11)} ${size.padEnd(8)} stateful ${s(ours.downtimeMs)} s = ${(ours.downtimeMs / hand.downtimeMs).toFixed(3)} × by hand (${s(hand.downtimeMs).trim()} s), ${(ours.downtimeMs / 1000 / paper).toFixed(3)} × ${paperName}` +
+          (open ? `, ${(ours.downtimeMs / open.downtimeMs).toFixed(3)} × the same over an open registry (${s(open.downtimeMs).trim()} s)` : "") +
           (live ? `; stateless source never paused (engine downtime ${s(live.downtimeMs).trim()} s; the client-seen switch is the gateway's)` : ""));
       }
     }
   }
   console.log("\nlinks: loopback; 40mbit = one registry between the clusters (a snapshot crosses the link twice);");
-  console.log("       40mbit-dst = the registry at the destination cluster (only the push crosses the link).");
+  console.log("       40mbit-dst = the registry at the destination cluster (only the push crosses the link);");
+  console.log("       40mbit-dst-tls = as the workers run it: the destination's private registry, TLS pinned by hash, per-repository tokens.");
   console.log("\nGoals (40 Mbit/s): stateful ≤ 3 s for ~264 MB with a few MB of state, ≤ 5 s for ~2 GB; stateless handover ≤ 100 ms.");
 }
 

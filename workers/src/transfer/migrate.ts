@@ -1,5 +1,6 @@
 import type Docker from "dockerode";
 import { BlosmError } from "../lib/errors.ts";
+import type { RegistryAuth } from "../engine/registryAuth.ts";
 import { restoreContainer, type Restored } from "./restore.ts";
 import { pullByDigest } from "../engine/pull.ts";
 import { snapshotContainer, type Snapshot } from "./snapshot.ts";
@@ -47,6 +48,9 @@ export type MigrateOptions = {
   pullRegistry?: string;
   repository: string;
   tag: string;
+  /** A token for the source's push (a cluster's private registry); `pullAuth` one for the destination's pull. */
+  auth?: RegistryAuth;
+  pullAuth?: RegistryAuth;
   migrationId?: string;
   gpuDeviceIds?: string[];
   /** Between snapshot and pull, as the chain sits there in a real migration (publishSnapshot). */
@@ -65,7 +69,7 @@ export type MigrateOptions = {
  */
 export async function migrateContainer(o: MigrateOptions): Promise<{ timings: PhaseTimings; snapshot: Snapshot; restored: Restored }> {
   const t0 = performance.now();
-  const snapshot = await snapshotContainer(o.source, o.container, { registry: o.registry, repository: o.repository, tag: o.tag, migrationId: o.migrationId });
+  const snapshot = await snapshotContainer(o.source, o.container, { registry: o.registry, repository: o.repository, tag: o.tag, migrationId: o.migrationId, auth: o.auth });
   let restored: Restored;
   let pulled: { reference: string; bytes: number } | undefined = undefined;
   let pullMs = 0;
@@ -73,10 +77,10 @@ export async function migrateContainer(o: MigrateOptions): Promise<{ timings: Ph
     await o.onSnapshot?.(snapshot);
     const digest = o.digestForDestination?.(snapshot) ?? snapshot.digest;
     const tPull = performance.now();
-    pulled = await pullByDigest(o.destination, o.pullRegistry ? `${o.pullRegistry}/${o.repository}` : snapshot.repository, digest);
+    pulled = await pullByDigest(o.destination, o.pullRegistry ? `${o.pullRegistry}/${o.repository}` : snapshot.repository, digest, o.pullAuth);
     pullMs = performance.now() - tPull;
     restored = await restoreContainer(o.destination, snapshot.spec, pulled.reference, {
-      gpuDeviceIds: o.gpuDeviceIds, migrationId: o.migrationId, readyTimeoutMs: o.readyTimeoutMs, steadyMs: o.steadyMs,
+      gpuDeviceIds: o.gpuDeviceIds, migrationId: o.migrationId, auth: o.pullAuth, readyTimeoutMs: o.readyTimeoutMs, steadyMs: o.steadyMs,
     });
   } catch (e) {
     await rollbackSource(o.source, o.container, snapshot);

@@ -1,6 +1,7 @@
 import type Docker from "dockerode";
 import { LABEL } from "../engine/labels.ts";
 import { BlosmError } from "../lib/errors.ts";
+import type { VolumeCopy } from "./volumes.ts";
 
 export function encodeSpec(spec: ContainerSpec): string {
   return Buffer.from(JSON.stringify(spec)).toString("base64");
@@ -45,7 +46,7 @@ export type ContainerSpec = {
   gpus: GpuRequest[];
   /** Named volumes (name → container path); bind mounts cannot move between hosts and are refused.
    * `copies` (set by the snapshot): the volume's content as registry images, full copy then delta. */
-  volumes: Array<{ name: string; target: string; readOnly: boolean; copies?: Array<{ reference: string; digest: string; bytes: number }> }>;
+  volumes: Array<{ name: string; target: string; readOnly: boolean; copies?: VolumeCopy[] }>;
   healthcheck: Docker.HealthConfig | undefined;
   mode: "stateless" | "stateful";
 };

@@ -44,9 +44,11 @@ export async function snapshotContainer(
   const tPre = performance.now();
   const precopyStartedAt = Date.now();
   let volumeBytes = 0;
+  const precopied: Array<Set<string>> = [];
   for (const [i, v] of spec.volumes.entries()) {
-    const copy = await copyVolume(docker, container, v.target, { ...volumeRepo, tag: `${opts.tag}-vol${i}` });
+    const { copy, paths } = await copyVolume(docker, container, v.target, { ...volumeRepo, tag: `${opts.tag}-vol${i}` });
     v.copies = [copy];
+    precopied[i] = paths;
     volumeBytes += copy.bytes;
   }
   const volumePrecopyMs = performance.now() - tPre;
@@ -62,7 +64,7 @@ export async function snapshotContainer(
     const tDelta = performance.now();
     try {
       for (const [i, v] of spec.volumes.entries()) {
-        const delta = await copyVolume(docker, container, v.target, { ...volumeRepo, tag: `${opts.tag}-vol${i}-delta` }, precopyStartedAt);
+        const { copy: delta } = await copyVolume(docker, container, v.target, { ...volumeRepo, tag: `${opts.tag}-vol${i}-delta` }, { since: precopyStartedAt, paths: precopied[i]! });
         v.copies!.push(delta);
         volumeBytes += delta.bytes;
       }

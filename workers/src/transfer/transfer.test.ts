@@ -1,3 +1,5 @@
+import { createHash } from "node:crypto";
+import tar from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFileFrom, startRig, type Rig } from "../../../test/helpers/dockerRig.ts";
 import { BlosmError } from "../lib/errors.ts";
@@ -7,6 +9,28 @@ import { migrateContainer } from "./migrate.ts";
 import { restoreContainer } from "./restore.ts";
 import { pullByDigest, pullImage } from "../engine/pull.ts";
 import { stopContainer } from "./stopContainer.ts";
+import { snapshotContainer } from "./snapshot.ts";
+import { restoreVolumes } from "./volumes.ts";
+
+/** A tar archive's entries: path → content digest (files) or "dir". */
+async function treeOf(archive: NodeJS.ReadableStream): Promise<Map<string, string>> {
+  const tree = new Map<string, string>();
+  const extract = tar.extract();
+  extract.on("entry", (header, stream, next) => {
+    const hash = createHash("sha256");
+    stream.on("data", (d: Buffer) => hash.update(d));
+    stream.on("end", () => {
+      tree.set(header.name.replace(/\/+$/, ""), header.type === "directory" ? "dir" : hash.digest("hex"));
+      next();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    extract.on("finish", resolve);
+    extract.on("error", reject);
+    archive.pipe(extract);
+  });
+  return tree;
+}
 
 describe("container transfer between real Docker Engines", () => {
   let rig: Rig;
@@ -141,8 +165,9 @@ describe("container transfer between real Docker Engines", () => {
     const volume = `${name}-data`;
     const c = await src().createContainer({
       name, Image: rig.base,
-      // 4 MB written once, then a counter that keeps changing: the delta must carry the counter, not the 4 MB.
-      Cmd: ["sh", "-c", "dd if=/dev/urandom of=/data/big bs=1M count=4 2>/dev/null; echo kept > /data/kept; i=0; while true; do i=$((i+1)); echo $i > /data/counter; sleep 0.05; done"],
+      // 4 MB written once, then a counter that keeps changing (replaced whole, so a freeze never finds it half
+      // written): the delta must carry the counter, not the 4 MB.
+      Cmd: ["sh", "-c", "dd if=/dev/urandom of=/data/big bs=1M count=4 2>/dev/null; echo kept > /data/kept; i=0; while true; do i=$((i+1)); echo $i > /data/counter.new; mv /data/counter.new /data/counter; sleep 0.05; done"],
       Labels: { [LABEL.mode]: "stateful" },
       HostConfig: { NetworkMode: "none", Mounts: [{ Type: "volume", Source: volume, Target: "/data" }] },
     });
@@ -166,6 +191,51 @@ describe("container transfer between real Docker Engines", () => {
     const mounted = (await dst().getContainer(restored.containerId).inspect()).Mounts.find((m) => m.Destination === "/data");
     expect(mounted?.Name).toBe(volume);
     expect(snapshot.timings.volumeDeltaMs).toBeGreaterThan(0);
+  });
+
+  it("a volume delta carries deletions and renames: the destination ends with exactly the source's tree at the freeze", async () => {
+    const name = `churn-svc-${++n}`;
+    const volume = `${name}-data`;
+    const target = "/srv/app/data"; // nested: the copy's image holds it as /data
+    const c = await src().createContainer({
+      name, Image: rig.base,
+      // Each turn deletes the previous turn's directory, makes a new one, and renames an old file (a rename keeps
+      // its mtime, older than the pre-copy), so whatever the pre-copy caught is gone by the freeze. The files are
+      // small so the pre-copy reads them at once (the engine leaves out files that vanish while it archives).
+      Cmd: ["sh", "-c", [
+        "D=/srv/app/data; dd if=/dev/urandom of=$D/big bs=1k count=256 2>/dev/null; echo kept > $D/kept; echo rolled > $D/roll-0; i=0",
+        "while true; do i=$((i+1)); rm -rf $D/tick-$((i-1)); mkdir $D/tick-$i; echo $i > $D/tick-$i/n; mv $D/roll-$((i-1)) $D/roll-$i; sleep 0.02; done",
+      ].join("; ")],
+      Labels: { [LABEL.mode]: "stateful" },
+      HostConfig: { NetworkMode: "none", Mounts: [{ Type: "volume", Source: volume, Target: target }] },
+    });
+    await c.start();
+    await new Promise((r) => setTimeout(r, 2500));
+    const snapshot = await snapshotContainer(src(), name, { registry: rig.registry.address, repository: `blosm/${name}`, tag: "m1" });
+    try {
+      const atFreeze = await treeOf(await src().getContainer(name).getArchive({ path: target }));
+      const [full, delta] = snapshot.spec.volumes[0]!.copies!;
+      expect([full!.kind, delta!.kind]).toEqual(["full", "delta"]);
+      // What the pre-copy caught of the churn (a turn may be half done at either moment) is gone by the freeze.
+      expect(delta!.deleted!.length).toBeGreaterThan(0);
+      for (const p of delta!.deleted!) expect(p).toMatch(/^data\/(tick-\d+(\/n)?|roll-\d+)$/);
+      expect(delta!.bytes).toBeLessThan(50_000); // the 256 KB file did not cross again
+      await pullImage(dst(), rig.base);
+      await restoreVolumes(dst(), snapshot.spec.volumes, rig.base, "m1");
+      const probe = await dst().createContainer({ Image: rig.base, Cmd: ["true"], HostConfig: { NetworkMode: "none", Mounts: [{ Type: "volume", Source: volume, Target: target }] } });
+      try {
+        const restored = await treeOf(await probe.getArchive({ path: target }));
+        expect([...restored.keys()].sort()).toEqual([...atFreeze.keys()].sort());
+        for (const [p, content] of atFreeze) expect(restored.get(p), p).toBe(content);
+        expect([...restored.keys()].filter((p) => /tick-\d+$/.test(p)).length).toBeLessThanOrEqual(1);
+      } finally {
+        await probe.remove({ force: true });
+      }
+    } finally {
+      await src().getContainer(name).remove({ force: true });
+      await src().getVolume(volume).remove().catch(() => {});
+      await dst().getVolume(volume).remove().catch(() => {});
+    }
   });
 
   it("detects that checkpoint/restore is not available on this engine, and says why", async () => {

@@ -33,6 +33,17 @@ export default defineConfig({
       production: compiler,
     },
   },
+  // Solidity tests: the registry's invariants (test/contracts/invariants). `npm run test:invariants` runs 10 000
+  // sequences per property; `npm test` a shorter run. Each sequence is `depth` calls by random parties.
+  test: {
+    solidity: {
+      invariant: {
+        runs: Number(process.env.BLOSM_INVARIANT_RUNS ?? 200),
+        depth: Number(process.env.BLOSM_INVARIANT_DEPTH ?? 40),
+        failOnRevert: false,
+      },
+    },
+  },
   networks: {
     // In-process chain for tests (automine), London rules so nothing newer than Clique's EVM slips in.
     default: {

@@ -31,6 +31,7 @@ import { createStepRunner, onPermanentFailure } from "./steps/index.ts";
 import { toJson } from "../lib/json.ts";
 import { ClusterRegistry } from "../registryAuth/clusterRegistry.ts";
 import { issuePushCredential } from "./pushCredential.ts";
+import { PrestageTracker } from "./prestaged.ts";
 
 /**
  * One edge cluster's worker, as wiring: it builds the adapters (viem, dockerode, Redis) behind the worker's ports,
@@ -87,6 +88,7 @@ export class EdgeWorker {
     this.ctx = {
       config, registry, engine, outbound: this.outbound, reservations: this.reservations, metrics: this.metrics, log: this.log,
       peers: new HttpPeers(async (node) => (await this.chain.node(node)).endpoint, this.peerSigner),
+      prestaged: new PrestageTracker(),
       snapshots: {
         address: config.imageRegistry,
         mint: (...a) => this.ownRegistry().mint(...a),

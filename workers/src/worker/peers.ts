@@ -4,6 +4,7 @@ import { BlosmError } from "../lib/errors.ts";
 import { isRegistryAddress } from "../registryAuth/registryAddress.ts";
 import type { OutboundRecord } from "./outbound.ts";
 import type { PeerPort, PushCredential } from "./ports.ts";
+import { PRESTAGE_WAIT_MS } from "./pushCredential.ts";
 
 /** Peer workers' HTTP APIs, found by the endpoint each node registered on-chain; every call proves this node. */
 export class HttpPeers implements PeerPort {
@@ -23,7 +24,8 @@ export class HttpPeers implements PeerPort {
     const url = await this.url(destination, `/migrations/${id}/push-credential`);
     let res: Response;
     try {
-      res = await fetch(url, { method: "POST", headers: await this.signer.headers("POST", url.pathname), signal: AbortSignal.timeout(this.timeoutMs) });
+      // The destination answers once its pre-staging ended (bounded): wait for that as well.
+      res = await fetch(url, { method: "POST", headers: await this.signer.headers("POST", url.pathname), signal: AbortSignal.timeout(this.timeoutMs + PRESTAGE_WAIT_MS) });
     } catch (e) {
       throw new BlosmError(`destination ${destination} (${url.origin}) unreachable for the push credential: ${(e as Error).message}`, { cause: e, retryable: true });
     }

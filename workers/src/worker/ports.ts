@@ -8,6 +8,7 @@ import type { Reservation } from "../evaluation/reservations.ts";
 import type { Logger } from "../lib/log.ts";
 import type { WorkerConfig } from "./config.ts";
 import type { WorkerMetrics } from "./metrics.ts";
+import type { PrestageTracker } from "./prestaged.ts";
 
 /**
  * The worker's ports: the interfaces its steps, router and recovery are written against. The worker wires the
@@ -140,6 +141,8 @@ export type StepContext = {
   reservations: ReservationStore;
   peers: PeerPort;
   snapshots: SnapshotRegistryPort;
+  /** Pre-stage steps that ended here (the push credential waits for its migration's). */
+  prestaged: PrestageTracker;
   metrics?: Pick<WorkerMetrics, "observeTimings">;
   log: Logger;
 };

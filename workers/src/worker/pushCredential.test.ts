@@ -24,6 +24,23 @@ describe("issuePushCredential", () => {
     expect(ctx.snapshots.minted.map((m) => m.ttlS)).toEqual([600, 30]);
   });
 
+  it("waits for this cluster's pre-staging of a pinned base before answering, so the base never crosses with the snapshot", async () => {
+    const ctx = fakeContext();
+    const base = `10.0.0.5:5000/apps/driver-profiling@sha256:${"ab".repeat(32)}`;
+    ctx.registry.set(3n, migration({ destination: SELF, deadline: ctx.registry.now + 120n, baseImage: base }), State.Assigned);
+    let answered = false;
+    const credential = issuePushCredential(ctx, 3n, PEER).then((c) => ((answered = true), c));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(answered).toBe(false);
+    ctx.prestaged.done(3n);
+    expect((await credential).repository).toBe(snapshotRepositoryPath(SERVICE));
+    // Pre-staging that never ends (a restart lost it) delays the credential by the bound, no more.
+    ctx.registry.set(4n, migration({ destination: SELF, deadline: ctx.registry.now + 120n, baseImage: base }), State.Assigned);
+    const t0 = Date.now();
+    await issuePushCredential(ctx, 4n, PEER, { prestageWaitMs: 60 });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(55);
+  });
+
   it("refuses, naming why, anyone but the source, a migration assigned elsewhere, and one past Assigned", async () => {
     const ctx = fakeContext();
     ctx.registry.set(1n, migration({ destination: SELF }), State.Assigned);

@@ -4,6 +4,11 @@ import { snapshotRepositoryPath, stateName } from "../chain/registryView.ts";
 import { BlosmError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { PushCredential, RegistryPort, SnapshotRegistryPort } from "./ports.ts";
+import type { PrestageTracker } from "./prestaged.ts";
+import { isPinned } from "../engine/imageRef.ts";
+
+/** How long the credential waits for this cluster's pre-staging (a cold base pull from the app registry). */
+export const PRESTAGE_WAIT_MS = 20_000;
 
 /** A push credential asked for by someone who may not have one (not the source, not assigned here, too late). */
 export class CredentialRefused extends BlosmError {
@@ -16,14 +21,19 @@ export class CredentialRefused extends BlosmError {
  * a CredentialRefused naming why. The token goes to the caller only, never into a log.
  */
 export async function issuePushCredential(
-  d: { registry: RegistryPort; snapshots: SnapshotRegistryPort; log: Logger },
+  d: { registry: RegistryPort; snapshots: SnapshotRegistryPort; prestaged: PrestageTracker; log: Logger },
   id: bigint,
   caller: Address,
+  o: { prestageWaitMs?: number } = {},
 ): Promise<PushCredential> {
   const [m, state, now] = await Promise.all([d.registry.migration(id), d.registry.state(id), d.registry.chainNow()]);
   if (m.destination.toLowerCase() !== d.registry.self.toLowerCase()) throw new CredentialRefused(`migration ${id} is not assigned to this node`);
   if (m.source.toLowerCase() !== caller.toLowerCase()) throw new CredentialRefused(`${caller} is not the source of migration ${id}`);
   if (state !== State.Assigned) throw new CredentialRefused(`migration ${id} is ${stateName(state)}, not Assigned`);
+  // The base first: a push before the pre-stage ended would carry the base layers across the link as well.
+  if (isPinned(m.baseImage) && !(await d.prestaged.settled(id, o.prestageWaitMs ?? PRESTAGE_WAIT_MS))) {
+    d.log.warn("pre-staging has not ended; the source's push may carry the base image too", { migration: String(id) });
+  }
   const ttlS = Math.max(30, Math.min(600, Number(m.deadline - now)));
   const repository = snapshotRepositoryPath(m.serviceId);
   const { token, expiresAt } = d.snapshots.mint(repository, ["push", "pull"], ttlS, `${caller} m${id}`);

@@ -11,6 +11,14 @@ export type PrestageResult = { staged: string; ms: number } | { skipped: string 
  * between clusters. Best effort: a failure is logged and the source's push brings everything.
  */
 export async function prestageStep(ctx: StepContext, id: bigint): Promise<PrestageResult> {
+  try {
+    return await prestage(ctx, id);
+  } finally {
+    ctx.prestaged.done(id);
+  }
+}
+
+async function prestage(ctx: StepContext, id: bigint): Promise<PrestageResult> {
   const m = await ctx.registry.migration(id);
   if (!m.baseImage) return { skipped: "no base image named" };
   // Another cluster chose this name: pulled only by digest, so a tag nobody can vouch for is never fetched or run.

@@ -354,6 +354,40 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
     expect(routes).toContain("held"); // at least one request waited out the freeze and followed the service
   }, 120_000);
 
+  it("predicts a car's crossing at 30 m/s and moves its service before the car leaves the coverage, once", async () => {
+    const car = newCar();
+    const serviceId = serviceIdOf(car.address, DRIVER);
+    await run(engines[1]!, "car-3-driver", `${registry.address}/apps/${DRIVER}:1`, { port: 8085, labels: { [LABEL.serviceId]: serviceId, [LABEL.mode]: "stateless" } });
+    const [requested, predicted] = [gateways[1]!.mobility.migrationsRequested, gateways[1]!.mobility.migrationsPredicted];
+    const EDGE = 128.6566; // b's coverage ends here on this road (1.5 km east of b)
+    const lonPerS = 30 / 90_190; // 30 m/s east at latitude 35.885
+    const start = EDGE - 360 * (lonPerS / 30); // 360 m before the edge: 12 s away
+    const t0 = Date.now();
+    let gateway = gw(1);
+    const seen: Array<{ lon: number; by: string; route: string }> = [];
+    const failures: string[] = [];
+    for (let seq = 0; Date.now() - t0 < 20_000; seq++) {
+      const lon = start + ((Date.now() - t0) / 1000) * lonPerS;
+      if (lon > EDGE + 0.002) break; // 180 m past the edge
+      const res = await infer(gateway, await signedBy(car, `35.885000,${lon.toFixed(6)}`, canWindow(seq)), canWindow(seq));
+      if (res.status !== 200) failures.push(`#${seq} HTTP ${res.status}: ${await res.text()}`);
+      else await res.json();
+      seen.push({ lon, by: res.headers.get(HEADER.servedBy) ?? "?", route: res.headers.get(HEADER.route) ?? "?" });
+      gateway = res.headers.get(HEADER.gateway) ?? gateway;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(failures).toEqual([]);
+    expect(gateways[1]!.mobility.migrationsPredicted - predicted).toBe(1);
+    expect(gateways[1]!.mobility.migrationsRequested - requested).toBe(1);
+    // Served at c from before the car reached b's edge: the migration ended while it was still inside.
+    const firstAtC = seen.find((r) => r.by === "c");
+    expect(firstAtC, JSON.stringify(seen)).toBeDefined();
+    expect(firstAtC!.lon).toBeLessThan(EDGE);
+    expect(seen.slice(seen.indexOf(firstAtC!)).every((r) => r.by === "c")).toBe(true);
+    const history = await migrationHistory(dev.client, dev.address, registryAbi, { serviceId });
+    expect(history.map((m) => [m.outcome, m.destination?.toLowerCase()])).toEqual([["completed", dev.nodes[2]!.address.toLowerCase()]]);
+  }, 60_000);
+
   it("when a neighbour fails, tries the next one, and answers a clear 503 when none is left", async () => {
     await gateways[1]!.stop();
     gateways[1] = undefined;

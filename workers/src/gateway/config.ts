@@ -68,6 +68,20 @@ export const GatewayConfigSchema = z.object({
     clockSkewMs: z.number().int().min(1000).max(600_000).default(30_000),
     maxSessionSeconds: z.number().int().min(60).max(7 * 86_400).default(86_400),
   }).default({ unsigned: "refuse", clockSkewMs: 30_000, maxSessionSeconds: 86_400 }),
+  /**
+   * Proactive handover (gateway/crossing.ts): from a client's recent fixes, when it will leave this cluster's
+   * coverage and whose it enters; the migration starts `lead` seconds ahead, lead = 1.5 × the slowest of the
+   * recent mobility migrations here (`expectedMigrationS` before any) + `marginS`. Only clients moving outwards
+   * at `minSpeedMps` or more, over at least `minFixes` fixes spanning `minSpanMs`.
+   */
+  prediction: z.object({
+    enabled: z.boolean().default(true),
+    minSpeedMps: z.number().min(0.1).max(1000).default(2),
+    minFixes: z.number().int().min(2).max(64).default(4),
+    minSpanMs: z.number().int().min(100).max(60_000).default(1000),
+    expectedMigrationS: z.number().min(0.5).max(600).default(6),
+    marginS: z.number().min(0).max(600).default(3),
+  }).default({ enabled: true, minSpeedMps: 2, minFixes: 4, minSpanMs: 1000, expectedMigrationS: 6, marginS: 3 }),
   /** How long a request may wait for local capacity when no neighbour has room. */
   queueTimeoutMs: z.number().int().min(0).max(600_000).default(2000),
   maxBodyBytes: z.number().int().min(1024).max(256 * 2 ** 20).default(8 * 2 ** 20),

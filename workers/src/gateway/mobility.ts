@@ -6,6 +6,8 @@ import type { Logger } from "../lib/log.ts";
 import { State, stateName, type RegistryView } from "../chain/registryView.ts";
 import type { AppSource } from "./apps.ts";
 import type { NeighbourSource, Position } from "./neighbours.ts";
+import { ahead } from "./crossing.ts";
+import { CrossingPredictor, type PredictionConfig } from "./predictor.ts";
 
 export type Handover = { ok: true; gateway: string; name: string } | { ok: false; reason: string };
 export type Route =
@@ -25,12 +27,17 @@ type ServiceState = { pending?: { id?: bigint; done: Promise<Handover> }; moved?
  */
 export class Mobility {
   private services = new Map<string, ServiceState>();
+  private readonly predictor: CrossingPredictor;
   migrationsRequested = 0;
+  /** Of those, started ahead of a predicted crossing (the client still inside the coverage). */
+  migrationsPredicted = 0;
 
   constructor(private readonly d: {
     apps: AppSource; neighbours: NeighbourSource; chain: RegistryView; worker: { url: string; token?: string };
-    log: Logger; pollMs?: number; holdTimeoutMs: number;
-  }) {}
+    log: Logger; pollMs?: number; holdTimeoutMs: number; prediction?: PredictionConfig;
+  }) {
+    this.predictor = new CrossingPredictor(d.prediction ?? { enabled: false, minSpeedMps: 2, minFixes: 4, minSpanMs: 1000, expectedMigrationS: 6, marginS: 3 });
+  }
 
   private state(key: string): ServiceState {
     let s = this.services.get(key);
@@ -54,27 +61,47 @@ export class Mobility {
   }
 
   /** A client reported its position: migrate its service if it left this cluster's coverage. Never throws. */
+  /** The client reported its position (once per report, whatever the app types): kept for the prediction. */
+  track(client: Address, pos: Position): void {
+    this.predictor.observe(client, pos);
+  }
+
   async observe(client: Address, type: string, pos: Position): Promise<void> {
     const key = `${client.toLowerCase()}/${type}`;
     const s = this.state(key);
     if (s.pending || s.moved || Date.now() < s.quietUntil) return;
     const me = this.d.neighbours.self();
-    if (!me || distanceM(pos, me.location) <= me.coverageRadiusM) return;
+    if (!me) return;
+    const distance = distanceM(pos, me.location);
+    // Inside the coverage: move only ahead of a predicted crossing (early enough for the migration to end first).
+    const due = distance <= me.coverageRadiusM ? this.predictor.dueExit(client, me) : undefined;
+    if (distance <= me.coverageRadiusM && !due) return;
+    if (!due && this.predictor.holdOutside(client, me)) return;
     s.quietUntil = Date.now() + 1000; // decide at most once a second per service, even while checks below run
     const local = await this.d.apps.dedicated(serviceIdOf(client, type)).catch(() => undefined);
     if (!local || s.pending || s.moved) return;
-    const target = this.d.neighbours.covering(pos, type);
+    // Where the client is going: just past the predicted exit, or where it is now.
+    const target = this.d.neighbours.covering(due ? ahead(due.at, due.heading, 50) : pos, type);
     if (!target) {
-      this.d.log.info("client beyond coverage and no cluster covers it; serving on", { client, type, position: pos });
+      if (!due) this.d.log.info("client beyond coverage and no cluster covers it; serving on", { client, type, position: pos });
       return;
     }
     let resolve!: (h: Handover) => void;
     const done = new Promise<Handover>((r) => (resolve = r));
     s.pending = { done };
-    this.d.log.info("client left coverage: migrating its service", { client, type, to: target.name, distanceM: Math.round(distanceM(pos, me.location)) });
+    if (due) {
+      this.migrationsPredicted++;
+      this.d.log.info("client predicted to leave coverage: migrating its service ahead", {
+        client, type, to: target.name, distanceM: Math.round(distance), exitInS: Number(due.inS.toFixed(1)), leadS: Number(due.leadS.toFixed(1)),
+      });
+    } else {
+      this.d.log.info("client left coverage: migrating its service", { client, type, to: target.name, distanceM: Math.round(distance) });
+    }
     this.migrationsRequested++;
+    const t0 = performance.now();
     this.follow(client, type, local.id, target.operator, pos, s).then(resolve, (e) => resolve({ ok: false, reason: describeError(e) }));
     const outcome = await done;
+    if (outcome.ok) this.predictor.recordMigration((performance.now() - t0) / 1000);
     if (outcome.ok) s.moved = { gateway: outcome.gateway, name: outcome.name, containerId: local.id };
     else {
       s.quietUntil = Date.now() + 5000;

@@ -50,7 +50,7 @@ export async function runGateway(config: GatewayConfig, opts: { log?: Logger; en
     throw new BlosmError(`cannot read neighbours from the registry at ${config.registryAddress} via ${config.rpcUrl}: ${describeError(e)}`);
   }
   await capacity.start();
-  const mobility = new Mobility({ apps, neighbours, chain, worker: { url: config.workerUrl.replace(/\/$/, ""), token }, log, holdTimeoutMs: config.holdTimeoutMs });
+  const mobility = new Mobility({ apps, neighbours, chain, worker: { url: config.workerUrl.replace(/\/$/, ""), token }, log, holdTimeoutMs: config.holdTimeoutMs, prediction: config.prediction });
   const gateway = new Gateway(
     { name: config.name, apps: config.apps, holdTimeoutMs: config.holdTimeoutMs, queueTimeoutMs: config.queueTimeoutMs, maxBodyBytes: config.maxBodyBytes, clients: config.clients },
     { apps, capacity, neighbours, mobility, log, peers },

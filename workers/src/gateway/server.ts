@@ -174,6 +174,7 @@ export class Gateway {
     }
     const types = body.apps === undefined ? Object.keys(this.o.apps) : body.apps;
     if (!Array.isArray(types) || types.some((t) => typeof t !== "string" || !this.o.apps[t])) throw new HttpError(400, `body.apps: must list app types served here (${Object.keys(this.o.apps).join(", ")})`);
+    this.d.mobility?.track(client!, position);
     for (const t of types as string[]) void this.d.mobility?.observe(client!, t, position);
     const me = this.d.neighbours.self();
     return jsonReply(202, { client, position: formatPosition(position), insideCoverage: me ? distanceM(position, me.location) <= me.coverageRadiusM : null }, { [HEADER.route]: "meta" });
@@ -189,7 +190,10 @@ export class Gateway {
     if (forwarded) await this.peer(req, "POST", pathname, body);
     const { client, position, positionRaw, proof } = await this.sender(req, inferOp(type), body, header(req.headers, HEADER.client));
     const call: Call = { type, body, contentType: header(req.headers, "content-type") ?? "application/octet-stream", client, position, positionRaw, proof, timeoutMs: app.timeoutMs };
-    if (client && position && !forwarded) void this.d.mobility?.observe(client, type, position);
+    if (client && position && !forwarded) {
+      this.d.mobility?.track(client, position);
+      void this.d.mobility?.observe(client, type, position);
+    }
     const serviceId = client ? serviceIdOf(client, type) : undefined;
     const mobility = this.d.mobility;
     return routeInfer({ gateway: this.o.name, type, forwarded, remaining: () => describeNeeds(this.d.capacity.remaining()) }, {

@@ -33,6 +33,9 @@ export function watchMigrations(chain: RegistryView, onChange: (e: MigrationEven
   return () => (stopped = true);
 }
 
+/** MigrationReason, as the contract numbers it. */
+const REASONS = ["client mobility", "insufficient resources", "rebalance", "manual"];
+
 /** One line for a migration's new state, with the clusters' names. */
 export function describeMigrationEvent(e: MigrationEvent, name: (operator?: string) => string): string {
   const m = e.migration;
@@ -40,6 +43,6 @@ export function describeMigrationEvent(e: MigrationEvent, name: (operator?: stri
     const t = m.timings;
     return `✓ migration ${e.id} completed ${name(m.source)} → ${name(m.destination)}: snapshot ${t.snapshotMs} ms, push ${t.pushMs} ms, pull ${t.pullMs} ms, start ${t.startMs} ms, total ${t.totalMs} ms, digest sha256:${m.snapshotDigest.slice(2, 14)}…`;
   }
-  const detail = e.state === State.Requested ? ` by ${name(m.source)} (client left its coverage)` : e.state === State.Assigned ? ` to ${name(m.destination)}` : "";
+  const detail = e.state === State.Requested ? ` by ${name(m.source)} (${REASONS[m.reason] ?? `reason ${m.reason}`})` : e.state === State.Assigned ? ` to ${name(m.destination)}` : "";
   return `⋯ migration ${e.id} ${stateName(e.state)}${detail}`;
 }

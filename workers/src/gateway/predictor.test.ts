@@ -1,0 +1,81 @@
+import { describe, expect, it } from "vitest";
+import { fromLocal } from "./crossing.ts";
+import { CrossingPredictor } from "./predictor.ts";
+
+const ME = { location: { latE6: 35_885_000, lonE6: 128_610_000 }, coverageRadiusM: 1500 };
+const CAR = "0x00000000000000000000000000000000000000c1";
+const config = { enabled: true, minSpeedMps: 2, minFixes: 4, minSpanMs: 1000, expectedMigrationS: 6, marginS: 3 };
+/** Reports every 250 ms of a car at `speed` m/s east (negative: west) from `x` metres east of the centre. */
+function drive(p: CrossingPredictor, x: number, speed: number, n: number, t0 = 1_000_000) {
+  for (let i = 0; i < n; i++) p.observe(CAR, fromLocal(ME.location, x + speed * i * 0.25, 0), t0 + i * 250);
+}
+
+describe("CrossingPredictor", () => {
+  it("is due only once the exit is within the lead time (1.5 × expected migration + margin = 12 s)", () => {
+    const far = new CrossingPredictor(config);
+    drive(far, 0, 30, 8); // 1447 m to go at 30 m/s: 48 s
+    expect(far.dueExit(CAR, ME)).toBeUndefined();
+    const near = new CrossingPredictor(config);
+    drive(near, 1100, 30, 8); // 347 m to go: 11.6 s
+    const due = near.dueExit(CAR, ME)!;
+    expect(due.inS).toBeCloseTo(11.6, 0);
+    expect(due.leadS).toBe(12);
+  });
+
+  it("never for a car heading inwards, one too slow, or one with too little history", () => {
+    const inwards = new CrossingPredictor(config);
+    drive(inwards, 1400, -30, 8);
+    expect(inwards.dueExit(CAR, ME)).toBeUndefined();
+    const slow = new CrossingPredictor(config);
+    drive(slow, 1490, 1, 8); // 1 m/s, 10 m from the edge: a pedestrian, or GPS drift of a parked car
+    expect(slow.dueExit(CAR, ME)).toBeUndefined();
+    const fresh = new CrossingPredictor(config);
+    drive(fresh, 1400, 30, 3);
+    expect(fresh.dueExit(CAR, ME)).toBeUndefined();
+    const off = new CrossingPredictor({ ...config, enabled: false });
+    drive(off, 1400, 30, 8);
+    expect(off.dueExit(CAR, ME)).toBeUndefined();
+  });
+
+  it("a car that turns back loses its prediction once its recent fixes point inwards", () => {
+    const p = new CrossingPredictor(config);
+    drive(p, 1100, 30, 8, 1_000_000);
+    expect(p.dueExit(CAR, ME)).toBeDefined();
+    drive(p, 1152, -30, 12, 1_002_000); // turns round; the window keeps the last 5 s
+    expect(p.dueExit(CAR, ME)).toBeUndefined();
+  });
+
+  it("lengthens the lead time after slow migrations here, following the slowest of the recent ones", () => {
+    const p = new CrossingPredictor(config);
+    expect(p.leadS()).toBe(12);
+    p.recordMigration(4);
+    expect(p.leadS()).toBe(9);
+    p.recordMigration(10);
+    expect(p.leadS()).toBe(18);
+  });
+});
+
+describe("CrossingPredictor.holdOutside", () => {
+  it("holds a service for a car outside the coverage that is heading in (moved here ahead of it)", () => {
+    const p = new CrossingPredictor(config);
+    drive(p, -1800, 30, 8); // 1800 m west, driving east: it will enter
+    expect(p.holdOutside(CAR, ME, 1_000_000 + 8 * 250)).toBe(true);
+    const leaving = new CrossingPredictor(config);
+    drive(leaving, -1600, -30, 8); // west of the edge, driving further west: let it go
+    expect(leaving.holdOutside(CAR, ME, 1_000_000 + 8 * 250)).toBe(false);
+    const passing = new CrossingPredictor(config);
+    for (let i = 0; i < 8; i++) passing.observe(CAR, fromLocal(ME.location, -1800 + 30 * i * 0.25, 1700), 1_000_000 + i * 250); // a road 1.7 km north
+    expect(passing.holdOutside(CAR, ME, 1_000_000 + 8 * 250)).toBe(false);
+  });
+
+  it("waits briefly to learn a newcomer's motion, then decides; a car reporting rarely is not held forever", () => {
+    const p = new CrossingPredictor(config);
+    p.observe(CAR, fromLocal(ME.location, 1600, 0), 1_000_000);
+    expect(p.holdOutside(CAR, ME, 1_000_500)).toBe(true);
+    expect(p.holdOutside(CAR, ME, 1_002_500)).toBe(false);
+    p.observe(CAR, fromLocal(ME.location, 1600, 0), 1_010_000); // 10 s later: a gap, so a new stretch
+    expect(p.holdOutside(CAR, ME, 1_010_000)).toBe(true); // learn again, briefly
+    expect(p.holdOutside(CAR, ME, 1_012_100)).toBe(false);
+    expect(new CrossingPredictor({ ...config, enabled: false }).holdOutside(CAR, ME)).toBe(false);
+  });
+});

@@ -1,0 +1,88 @@
+import type { Address } from "viem";
+import { toLocal, motionOf, predictExit, type Exit, type Fix } from "./crossing.ts";
+import type { Position } from "../lib/geo.ts";
+
+export type PredictionConfig = { enabled: boolean; minSpeedMps: number; minFixes: number; minSpanMs: number; expectedMigrationS: number; marginS: number };
+
+const MAX_FIXES = 16;
+const WINDOW_MS = 5000;
+const MAX_CLIENTS = 10_000;
+const RECENT_MIGRATIONS = 20;
+
+/**
+ * Each client's recent fixes (bounded: the last few seconds, and the clients seen most recently) and how long
+ * this cluster's mobility migrations took lately; from both, whether a client will leave the coverage before a
+ * migration started now would end.
+ */
+export class CrossingPredictor {
+  private readonly fixes = new Map<string, Fix[]>();
+  /** When each client's current stretch of reports began (a gap of WINDOW_MS starts a new one). */
+  private readonly since = new Map<string, number>();
+  private readonly durationsS: number[] = [];
+
+  constructor(private readonly o: PredictionConfig) {}
+
+  observe(client: Address, pos: Position, at = Date.now()): void {
+    const key = client.toLowerCase();
+    const list = this.fixes.get(key) ?? [];
+    this.fixes.delete(key); // re-inserted last: Map order is then least recently seen first
+    const lastAt = list[list.length - 1]?.at;
+    if (lastAt === undefined || at - lastAt > WINDOW_MS) this.since.set(key, at);
+    list.push({ at, pos });
+    while (list.length > MAX_FIXES || (list.length > 0 && at - list[0]!.at > WINDOW_MS)) list.shift();
+    this.fixes.set(key, list);
+    if (this.fixes.size > MAX_CLIENTS) {
+      const oldest = this.fixes.keys().next().value!;
+      this.fixes.delete(oldest);
+      this.since.delete(oldest);
+    }
+  }
+
+  /**
+   * Whether a client outside the coverage should be left where it is for now rather than have its service moved
+   * to the cluster it is in: it is heading into this coverage (a service moved here ahead of the car, which has
+   * not arrived yet), or too little is known of its motion yet (its first reports here; a bounded wait of twice
+   * `minSpanMs`). Without this, an early handover would be sent straight back.
+   */
+  holdOutside(client: Address, me: { location: Position; coverageRadiusM: number }, now = Date.now()): boolean {
+    if (!this.o.enabled) return false;
+    const key = client.toLowerCase();
+    const m = motionOf(this.fixes.get(key) ?? [], { minFixes: this.o.minFixes, minSpanMs: this.o.minSpanMs });
+    if (!m) return now - (this.since.get(key) ?? now) < 2 * this.o.minSpanMs;
+    if (m.speed < this.o.minSpeedMps) return false;
+    // Heading in: towards the centre, on a line that passes within the coverage.
+    const p = toLocal(me.location, m.last.pos);
+    const pv = p.x * m.vEast + p.y * m.vNorth;
+    if (pv >= 0) return false;
+    const closest2 = p.x ** 2 + p.y ** 2 - (pv * pv) / (m.vEast ** 2 + m.vNorth ** 2);
+    return closest2 < me.coverageRadiusM ** 2;
+  }
+
+  /** A mobility migration here took this long (request to completion): the lead time follows the slow ones. */
+  recordMigration(seconds: number): void {
+    this.durationsS.push(seconds);
+    if (this.durationsS.length > RECENT_MIGRATIONS) this.durationsS.shift();
+  }
+
+  /** Seconds ahead of the crossing a migration must start to be done in time. */
+  leadS(): number {
+    const slowest = this.durationsS.length > 0 ? Math.max(...this.durationsS) : this.o.expectedMigrationS;
+    return 1.5 * slowest + this.o.marginS;
+  }
+
+  /**
+   * The client's predicted exit from the circle when it is due within the lead time: moving outwards, fast
+   * enough, over enough history. Undefined otherwise (too early, too slow, turning inwards, or too little known).
+   */
+  dueExit(client: Address, me: { location: Position; coverageRadiusM: number }): (Exit & { leadS: number }) | undefined {
+    if (!this.o.enabled) return undefined;
+    const m = motionOf(this.fixes.get(client.toLowerCase()) ?? [], { minFixes: this.o.minFixes, minSpanMs: this.o.minSpanMs });
+    if (!m || m.speed < this.o.minSpeedMps) return undefined;
+    // Outwards: moving away from the centre. A car circling near the edge or turning back does not trigger.
+    const p = toLocal(me.location, m.last.pos);
+    if (p.x * m.vEast + p.y * m.vNorth <= 0) return undefined;
+    const exit = predictExit(m, me.location, me.coverageRadiusM);
+    const leadS = this.leadS();
+    return exit && exit.inS <= leadS ? { ...exit, leadS } : undefined;
+  }
+}

@@ -58,7 +58,8 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
     root = await mkdtemp(path.join(tmpdir(), "blosm-gw-"));
     for (const i of NET) nets.push(await createClusterNet(i, { prefix: "blosm-gw" }));
     [dev, redis, registry] = await Promise.all([
-      startDevRegistry({ blockTimeMs: 200, offerWindowSeconds: 2 }), startRedis(),
+      // The preferred destination is assigned on its offer; the window only bounds a slow one (CI runs suites side by side).
+      startDevRegistry({ blockTimeMs: 200, offerWindowSeconds: 5 }), startRedis(),
       startRegistry(path.join(root, "registry"), { host: `10.78.${NET[0]}.1`, port: 5000 }),
     ]);
     engines.push(...(await Promise.all(nets.map((n, i) => startEngine(`gw${process.pid}-${i}`, path.join(root, `engine-${i}`), { netns: n.ns, insecureRegistries: [registry.address] })))));

@@ -7,7 +7,7 @@ import type { NodeState } from "../../workers/src/evaluation/decide.ts";
 import type { Reservation } from "../../workers/src/evaluation/reservations.ts";
 import { silentLogger } from "../../workers/src/lib/log.ts";
 import type { OutboundRecord } from "../../workers/src/worker/outbound.ts";
-import { PrestageTracker } from "../../workers/src/worker/prestaged.ts";
+import { PrestageFlights } from "../../workers/src/worker/prestaged.ts";
 import type {
   EnginePort, IncomingContainer, OutboundStore, PeerPort, PushCredential, RegistryPort, ReservationStore, ServiceContainer, SnapshotRegistryPort, SnapshotTaken, StepContext,
 } from "../../workers/src/worker/ports.ts";
@@ -266,6 +266,6 @@ export function fakeContext(): Fakes {
   return {
     config: { imageRegistry: "127.0.0.1:5000", readyTimeoutMs: 1000, policy: "strict" },
     registry: new FakeRegistry(), engine: new FakeEngine(), outbound: new MemoryOutbound(), reservations: new MemoryReservations(),
-    peers: new FakePeers(), snapshots: new FakeSnapshots(), prestaged: new PrestageTracker(), log: silentLogger,
+    peers: new FakePeers(), snapshots: new FakeSnapshots(), prestaged: new PrestageFlights(), log: silentLogger,
   };
 }

@@ -31,7 +31,8 @@ import { createStepRunner, onPermanentFailure } from "./steps/index.ts";
 import { toJson } from "../lib/json.ts";
 import { ClusterRegistry } from "../registryAuth/clusterRegistry.ts";
 import { issuePushCredential } from "./pushCredential.ts";
-import { PrestageTracker } from "./prestaged.ts";
+import { PrestageFlights } from "./prestaged.ts";
+import { prestage } from "./steps/prestage.ts";
 
 /**
  * One edge cluster's worker, as wiring: it builds the adapters (viem, dockerode, Redis) behind the worker's ports,
@@ -88,7 +89,7 @@ export class EdgeWorker {
     this.ctx = {
       config, registry, engine, outbound: this.outbound, reservations: this.reservations, metrics: this.metrics, log: this.log,
       peers: new HttpPeers(async (node) => (await this.chain.node(node)).endpoint, this.peerSigner),
-      prestaged: new PrestageTracker(),
+      prestaged: new PrestageFlights(),
       snapshots: {
         address: config.imageRegistry,
         mint: (...a) => this.ownRegistry().mint(...a),
@@ -108,7 +109,7 @@ export class EdgeWorker {
 
   /** For the source of a migration assigned here: a push token for its service's repository (pushCredential.ts). */
   issuePushCredential(id: bigint, caller: Address): Promise<PushCredential> {
-    return issuePushCredential(this.ctx, id, caller);
+    return issuePushCredential({ ...this.ctx, prestage: (m) => prestage(this.ctx, m) }, id, caller);
   }
 
   private lastRedisWarning = 0;

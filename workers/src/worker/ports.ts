@@ -8,7 +8,7 @@ import type { Reservation } from "../evaluation/reservations.ts";
 import type { Logger } from "../lib/log.ts";
 import type { WorkerConfig } from "./config.ts";
 import type { WorkerMetrics } from "./metrics.ts";
-import type { PrestageTracker } from "./prestaged.ts";
+import type { PrestageFlights } from "./prestaged.ts";
 
 /**
  * The worker's ports: the interfaces its steps, router and recovery are written against. The worker wires the
@@ -141,8 +141,8 @@ export type StepContext = {
   reservations: ReservationStore;
   peers: PeerPort;
   snapshots: SnapshotRegistryPort;
-  /** Pre-stage steps that ended here (the push credential waits for its migration's). */
-  prestaged: PrestageTracker;
+  /** Each migration's pre-staging, run once for the step and the push credential (worker/prestaged.ts). */
+  prestaged: PrestageFlights;
   metrics?: Pick<WorkerMetrics, "observeTimings">;
   log: Logger;
 };

@@ -1,39 +1,29 @@
 /**
- * Which migrations' base images this destination has finished pre-staging (or given up on), so the source's push
- * credential can wait for it: pushed before, the snapshot would carry the base layers across the link too (seen
- * in `blosm up`: 1.98 MB per hop instead of the thin layer). In memory: after a restart the wait is bounded.
+ * Pre-staging of each migration's base image at this destination, run once however many ask: the pre-stage step
+ * (its transfer-in job) and the source's push credential, which must not be handed out before the base is in
+ * this cluster's registry (pushed before, the snapshot carries the base layers across the link too; seen in
+ * `blosm up`: 1.98 MB per hop instead of the thin layer). Whoever comes first runs it, the other waits for that
+ * run; so a credential never waits on a transfer-in queue busy with another restore. In memory: after a restart
+ * it runs again, which finds everything in place.
  */
-export class PrestageTracker {
+export class PrestageFlights {
   private readonly finished = new Set<string>();
-  private readonly waiting = new Map<string, Array<() => void>>();
+  private readonly flying = new Map<string, Promise<void>>();
 
-  /** The pre-stage step of migration `id` ended, staged or skipped. */
-  done(id: bigint): void {
+  /** Runs `stage` for migration `id` unless it ran or runs already (then waits for that run). Never throws. */
+  once(id: bigint, stage: () => Promise<unknown>): Promise<void> {
     const key = String(id);
-    this.finished.add(key);
-    // Bounded: a long-running worker forgets the oldest ids (their credentials were asked for long ago).
-    if (this.finished.size > 4096) this.finished.delete(this.finished.values().next().value!);
-    for (const wake of this.waiting.get(key) ?? []) wake();
-    this.waiting.delete(key);
-  }
-
-  /** Resolves true once migration `id`'s pre-stage ended, false after `timeoutMs` without it. */
-  settled(id: bigint, timeoutMs: number): Promise<boolean> {
-    const key = String(id);
-    if (this.finished.has(key)) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        const list = this.waiting.get(key)?.filter((w) => w !== wake) ?? [];
-        if (list.length > 0) this.waiting.set(key, list);
-        else this.waiting.delete(key);
-        resolve(false);
-      }, timeoutMs);
-      timer.unref?.();
-      const wake = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-      this.waiting.set(key, [...(this.waiting.get(key) ?? []), wake]);
-    });
+    if (this.finished.has(key)) return Promise.resolve();
+    let flight = this.flying.get(key);
+    if (!flight) {
+      flight = stage().then(() => {}, () => {}).finally(() => {
+        this.flying.delete(key);
+        this.finished.add(key);
+        // Bounded: a long-running worker forgets the oldest ids (their credentials were asked for long ago).
+        if (this.finished.size > 4096) this.finished.delete(this.finished.values().next().value!);
+      });
+      this.flying.set(key, flight);
+    }
+    return flight;
   }
 }

@@ -4,7 +4,7 @@ import { snapshotRepositoryPath, stateName } from "../chain/registryView.ts";
 import { BlosmError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { PushCredential, RegistryPort, SnapshotRegistryPort } from "./ports.ts";
-import type { PrestageTracker } from "./prestaged.ts";
+import type { PrestageFlights } from "./prestaged.ts";
 import { isPinned } from "../engine/imageRef.ts";
 
 /** How long the credential waits for this cluster's pre-staging (a cold base pull from the app registry). */
@@ -21,7 +21,7 @@ export class CredentialRefused extends BlosmError {
  * a CredentialRefused naming why. The token goes to the caller only, never into a log.
  */
 export async function issuePushCredential(
-  d: { registry: RegistryPort; snapshots: SnapshotRegistryPort; prestaged: PrestageTracker; log: Logger },
+  d: { registry: RegistryPort; snapshots: SnapshotRegistryPort; prestaged: PrestageFlights; prestage: (id: bigint) => Promise<unknown>; log: Logger },
   id: bigint,
   caller: Address,
   o: { prestageWaitMs?: number } = {},
@@ -31,8 +31,13 @@ export async function issuePushCredential(
   if (m.source.toLowerCase() !== caller.toLowerCase()) throw new CredentialRefused(`${caller} is not the source of migration ${id}`);
   if (state !== State.Assigned) throw new CredentialRefused(`migration ${id} is ${stateName(state)}, not Assigned`);
   // The base first: a push before the pre-stage ended would carry the base layers across the link as well.
-  if (isPinned(m.baseImage) && !(await d.prestaged.settled(id, o.prestageWaitMs ?? PRESTAGE_WAIT_MS))) {
-    d.log.warn("pre-staging has not ended; the source's push may carry the base image too", { migration: String(id) });
+  // The credential runs the pre-stage itself when its step has not started (a transfer-in queue busy elsewhere).
+  if (isPinned(m.baseImage)) {
+    const staged = await Promise.race([
+      d.prestaged.once(id, () => d.prestage(id)).then(() => true),
+      new Promise<false>((r) => setTimeout(() => r(false), o.prestageWaitMs ?? PRESTAGE_WAIT_MS).unref()),
+    ]);
+    if (!staged) d.log.warn("pre-staging has not ended; the source's push may carry the base image too", { migration: String(id) });
   }
   const ttlS = Math.max(30, Math.min(600, Number(m.deadline - now)));
   const repository = snapshotRepositoryPath(m.serviceId);

@@ -28,16 +28,12 @@ describe("prestageStep", () => {
     expect(await prestageStep(ctx, 1n)).toEqual({ skipped: "pull failed" });
   });
 
-  it("marks the migration's pre-stage ended whatever happened, so the source's credential stops waiting", async () => {
+  it("runs once per migration, shared with the push credential: a later step finds it done", async () => {
     const ctx = fakeContext();
-    ctx.engine.failures.set("prestage", new Error("manifest unknown"));
     ctx.registry.set(1n, migration({ baseImage: PINNED }), State.Assigned);
-    ctx.registry.set(2n, migration({ baseImage: "127.0.0.1:5000/apps/driver:1" }), State.Assigned);
-    await prestageStep(ctx, 1n);
-    await prestageStep(ctx, 2n);
-    await prestageStep(ctx, 3n).catch(() => {}); // unknown migration: the read throws
-    expect(await Promise.all([1n, 2n, 3n].map((id) => ctx.prestaged.settled(id, 1)))).toEqual([true, true, true]);
-    expect(await ctx.prestaged.settled(4n, 1)).toBe(false);
+    await ctx.prestaged.once(1n, async () => {}); // the credential ran it already
+    expect(await prestageStep(ctx, 1n)).toEqual({ skipped: "pre-staged already (for the push credential)" });
+    expect(ctx.engine.calls).toEqual([]);
   });
 
   it("has nothing to do without a base image", async () => {

@@ -11,14 +11,13 @@ export type PrestageResult = { staged: string; ms: number } | { skipped: string 
  * between clusters. Best effort: a failure is logged and the source's push brings everything.
  */
 export async function prestageStep(ctx: StepContext, id: bigint): Promise<PrestageResult> {
-  try {
-    return await prestage(ctx, id);
-  } finally {
-    ctx.prestaged.done(id);
-  }
+  let result: PrestageResult = { skipped: "pre-staged already (for the push credential)" };
+  await ctx.prestaged.once(id, async () => (result = await prestage(ctx, id)));
+  return result;
 }
 
-async function prestage(ctx: StepContext, id: bigint): Promise<PrestageResult> {
+/** The pre-stage itself; run through ctx.prestaged so the step and the push credential share one run. */
+export async function prestage(ctx: StepContext, id: bigint): Promise<PrestageResult> {
   const m = await ctx.registry.migration(id);
   if (!m.baseImage) return { skipped: "no base image named" };
   // Another cluster chose this name: pulled only by digest, so a tag nobody can vouch for is never fetched or run.

@@ -53,5 +53,6 @@ describe("blosm gateway and simulate: bad input is one line naming the problem",
     expect((await blosm("simulate", "--app", "chess")).stderr).toContain("--app: must be one of driver-profiling, image-recognition");
     expect((await blosm("up", "--busy", "cluster-z")).stderr).toContain("--busy: must be one of cluster-a, cluster-b, cluster-c");
     expect((await blosm("simulate", "--speed", "fast")).code).toBe(2);
+    expect(await blosm("simulate", "--scenario", "zigzag")).toMatchObject({ code: 2, stderr: 'blosm simulate: --scenario: must be straight or mixed, got "zigzag"\n' });
   });
 });

@@ -12,10 +12,14 @@ function planeOptions(values: Record<string, unknown>, extra: Pick<PlaneOptions,
   const app = values.app as string;
   if (!(APPS as readonly string[]).includes(app)) throw new ConfigError("--app", `must be one of ${APPS.join(", ")}, got "${app}"`);
   const busy = values.busy as string | undefined;
+  const scenario = values.scenario as string;
+  if (scenario !== "straight" && scenario !== "mixed") throw new ConfigError("--scenario", `must be straight or mixed, got "${scenario}"`);
   if (busy !== undefined && !CLUSTERS.some((c) => c.name === busy)) throw new ConfigError("--busy", `must be one of ${CLUSTERS.map((c) => c.name).join(", ")}, got "${busy}"`);
   return {
     speed: intFlag("speed", values.speed as string, 1, 2000), rate: intFlag("rate", values.rate as string, 1, 50),
-    bandwidth: intFlag("bandwidth", values.bandwidth as string, 0, 10_000), cars: intFlag("cars", values.cars as string, 1, 8),
+    bandwidth: intFlag("bandwidth", values.bandwidth as string, 0, 10_000),
+    // The mixed scenario has its three cars (their routes); --cars is for the straight one.
+    cars: scenario === "mixed" ? 3 : intFlag("cars", values.cars as string, 1, 8), scenario,
     keep: Boolean(values.keep), app: app as AppName, busy, ...extra,
   };
 }

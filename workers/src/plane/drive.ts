@@ -1,6 +1,7 @@
 import { writeFile } from "node:fs/promises";
 import { migrationHistory, type MigrationRecord } from "../chain/history.ts";
-import { stateName } from "../chain/registryView.ts";
+import { isEnded, stateName } from "../chain/registryView.ts";
+import { State } from "../chain/abi/migrationRegistry.ts";
 import { distanceM } from "../lib/geo.ts";
 import { toJson } from "../lib/json.ts";
 import { serviceIdOf } from "../lib/serviceId.ts";
@@ -10,6 +11,8 @@ import { renderSvg } from "./plot.ts";
 import { bold, type Progress } from "./progress.ts";
 import { cameraFrame, canWindow } from "./sampleApps.ts";
 import { simulate, type CarSummary } from "./simulator.ts";
+import { crossingsOf, type CrossingSummary, type WatchedMigration } from "./crossings.ts";
+import { scenarioRoutes } from "./routes.ts";
 import { CLUSTERS, RADIUS_M, ROUTE, type PlaneOptions } from "./topology.ts";
 
 /**
@@ -23,8 +26,23 @@ export async function driveCars(plane: LocalPlane, o: PlaneOptions, progress: Pr
   const clusters = plane.clusters;
   const name = (a?: string) => plane.nameOf(a);
   const json = (value: unknown) => process.stdout.write(`${toJson(value)}\n`);
-  out(`\n${bold(`${o.cars} car${o.cars > 1 ? "s" : ""}`)} drive east from lon ${(ROUTE.from.lonE6 / 1e6).toFixed(3)} to ${(ROUTE.to.lonE6 / 1e6).toFixed(3)} at ${o.speed} m/s, ${o.rate} ${o.app} requests/s each, through the gateways; clusters every 2.7 km, coverage ${RADIUS_M} m${o.busy ? `; ${o.busy} is busy` : ""}\n\n`);
+  const routes = scenarioRoutes(o.scenario, o.cars);
+  if (o.scenario === "straight") {
+    out(`\n${bold(`${o.cars} car${o.cars > 1 ? "s" : ""}`)} drive east from lon ${(ROUTE.from.lonE6 / 1e6).toFixed(3)} to ${(ROUTE.to.lonE6 / 1e6).toFixed(3)} at ${o.speed} m/s, ${o.rate} ${o.app} requests/s each, through the gateways; clusters every 2.7 km, coverage ${RADIUS_M} m${o.busy ? `; ${o.busy} is busy` : ""}\n\n`);
+  } else {
+    out(`\n${bold(`${routes.length} cars`)}, ${o.rate} ${o.app} requests/s each, through the gateways; clusters every 2.7 km, coverage ${RADIUS_M} m:\n`);
+    for (const [k, r] of routes.entries()) out(`  car-${k + 1}: ${r.describe}, ${Math.round(o.speed * r.speedFactor)} m/s\n`);
+    out("\n");
+  }
+  // Each migration's times as the plane sees them on-chain, for the crossing metrics.
+  const t0 = Date.now();
+  const carOf = new Map(plane.cars.map((c, k) => [serviceIdOf(c.address, o.app).toLowerCase(), `car-${k + 1}`]));
+  const watched = new Map<bigint, WatchedMigration>();
   const stopWatch = watchMigrations(chain, (e) => {
+    const car = carOf.get(e.migration.serviceId.toLowerCase());
+    if (car && !watched.has(e.id)) watched.set(e.id, { id: e.id, car, from: name(e.migration.source), to: "", requestedAtMs: Date.now() - t0, completed: false });
+    const w = watched.get(e.id);
+    if (w && isEnded(e.state)) Object.assign(w, { endedAtMs: Date.now() - t0, completed: e.state === State.Completed, to: name(e.migration.destination) });
     if (o.json) json({ type: "migration", id: e.id, state: stateName(e.state) });
     else out(`  ${bold(describeMigrationEvent(e, name))}\n`);
   });
@@ -32,6 +50,7 @@ export async function driveCars(plane: LocalPlane, o: PlaneOptions, progress: Pr
   const body = (seq: number) => (o.app === "driver-profiling" ? { body: canWindow(seq), contentType: "text/csv" } : { body: cameraFrame(seq), contentType: "image/x-portable-pixmap" });
   const result = await simulate({
     clusters, cars: plane.cars, speedMps: o.speed, rate: o.rate, from: ROUTE.from, to: ROUTE.to, appType: o.app, body,
+    routes: routes.map((r) => ({ route: r.route, speedMps: o.speed * r.speedFactor })), t0,
     stopped: () => plane.closing, staggerS: 2,
     onRecord: (r) => {
       if (o.json) return void json({ type: "request", ...r });
@@ -46,8 +65,10 @@ export async function driveCars(plane: LocalPlane, o: PlaneOptions, progress: Pr
       else out(`  ${bold(`⇄ ${h.car} now served by ${h.to}`)}: last answer from ${h.from} to first from ${h.to} ${h.gapMs} ms (request interval ${Math.round(1000 / o.rate)} ms)\n`);
     },
   });
+  await new Promise((r) => setTimeout(r, 1500)); // the last migration's end, if it is just being recorded
   stopWatch();
   if (plane.closing) return 130;
+  const crossings = crossingsOf(result.records, [...watched.values()], clusters);
 
   // What the chain itself says happened (the same answer a block explorer gives).
   const records = (await Promise.all(Array.from({ length: o.cars }, (_, k) => migrationHistory(chain.client, chain.address, chain.abi, { serviceId: serviceIdOf(plane.cars[k]!.address, o.app) })))).flat();
@@ -57,10 +78,11 @@ export async function driveCars(plane: LocalPlane, o: PlaneOptions, progress: Pr
   }
   const total = summarizeCars(result.cars);
   if (o.json) {
-    json({ type: "summary", ...total, cars: result.cars, migrations: records, plot: o.plot ?? null });
+    json({ type: "summary", ...total, cars: result.cars, migrations: records, crossings, plot: o.plot ?? null });
     return total.lost === 0 ? 0 : 1;
   }
   out(printedSummary(records, handovers, total, o, name));
+  out(printedCrossings(crossings));
   return total.lost === 0 ? 0 : 1;
 }
 
@@ -85,5 +107,16 @@ function printedSummary(
   lines.push(`\n${bold("Summary")}: ${records.length} migration${records.length === 1 ? "" : "s"}; handovers as the cars saw them (last answer at the source → first at the destination): ${handovers.map((h) => `${h.car} ${h.from}→${h.to} ${h.gapMs} ms`).join(", ") || "none"} (request interval ${interval} ms)`);
   lines.push(`  requests: ${total.sent} sent, ${total.ok} served (${Object.entries(total.byCluster).map(([c, n]) => `${c} ${n}`).join(", ")}), forwarded ${total.forwarded}, lost ${total.lost}; latency p50 ${total.p50.toFixed(1)} ms, p99 ${total.p99.toFixed(1)} ms`);
   if (o.plot) lines.push(`  plot: ${o.plot}`);
+  return `${lines.join("\n")}\n\n`;
+}
+
+function printedCrossings(s: CrossingSummary): string {
+  if (s.crossings.length === 0) return "";
+  const lines = [bold("Crossings") + " (lead: the service ready at the destination this long before the car left the source's coverage):"];
+  for (const c of s.crossings) {
+    const lead = c.wasted ? "wasted: the car turned back and never left" : `lead ${((c.leadMs ?? 0) / 1000).toFixed(1)} s`;
+    lines.push(`  #${c.id} ${c.car} ${c.from} → ${c.to}: ${lead}; worst answer during the handover ${c.worstMs.toFixed(0)} ms`);
+  }
+  lines.push(`  ready before the car left: ${(s.readyBeforeLeaving * 100).toFixed(0)} % of ${s.crossings.length - s.wasted} crossing(s) (goal ≥ 95 %); wasted migrations ${s.wasted}; worst answer during a handover ${s.worstOverP50.toFixed(1)} × the run's p50 of ${s.p50Ms.toFixed(0)} ms (goal ≤ 2 ×)`);
   return `${lines.join("\n")}\n\n`;
 }

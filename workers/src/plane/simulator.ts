@@ -3,6 +3,7 @@ import { inferOp } from "../gateway/clientProof.ts";
 import type { ClientSigner } from "../gateway/clientSigner.ts";
 import { HEADER, formatPosition } from "../gateway/protocol.ts";
 import type { Position } from "../gateway/neighbours.ts";
+import { along, routeLength } from "./routes.ts";
 
 export type SimCluster = { name: string; gateway: string; location: Position; coverageRadiusM: number };
 
@@ -33,45 +34,47 @@ export type SimulateOptions = {
   rate: number;
   from: Position;
   to: Position;
+  /** Per car (by index): its own waypoints and speed, instead of from → to at speedMps. */
+  routes?: Array<{ route: Position[]; speedMps: number } | undefined>;
   appType: string;
   /** The request body for a car's request number `seq`. */
   body: (seq: number) => { body: Buffer | string; contentType: string };
   stopped?: () => boolean;
   onRecord?: (r: RequestRecord) => void;
   onHandover?: (h: Handover) => void;
+  /** When the simulation started (Date.now()), for times shared with other observers; default: now. */
+  t0?: number;
   /** Seconds between one car's start and the next's. */
   staggerS?: number;
   timeoutMs?: number;
 };
 
-const lerp = (a: number, b: number, t: number) => Math.round(a + (b - a) * t);
-
 /**
- * Cars driving a straight route across the clusters' coverage, each sending requests at a set rate to the gateway
+ * Cars driving their routes (straight from → to, or waypoints) across the clusters' coverage, each sending requests at a set rate to the gateway
  * it was last pointed at, with its position. The gateway answers who served the request, and points the car at
  * another gateway when its service moved there. Each car signs every request (gateway/clientProof.ts). A request
  * without a 2xx answer counts as lost.
  */
 export async function simulate(o: SimulateOptions): Promise<{ records: RequestRecord[]; cars: CarSummary[] }> {
   const records: RequestRecord[] = [];
-  const length = distanceM(o.from, o.to);
-  const t0 = Date.now();
+  const t0 = o.t0 ?? Date.now();
   const drive = async (carIndex: number): Promise<CarSummary> => {
     const car = `car-${carIndex + 1}`;
     const signer = o.cars[carIndex]!;
     await new Promise((r) => setTimeout(r, carIndex * (o.staggerS ?? 2) * 1000));
     const start = Date.now();
-    const nearest = [...o.clusters].sort((a, b) => distanceM(o.from, a.location) - distanceM(o.from, b.location))[0]!;
+    const { route, speedMps } = o.routes?.[carIndex] ?? { route: [o.from, o.to], speedMps: o.speedMps };
+    const length = routeLength(route);
+    const nearest = [...o.clusters].sort((a, b) => distanceM(route[0]!, a.location) - distanceM(route[0]!, b.location))[0]!;
     let gateway = nearest.gateway;
     const summary: CarSummary = { car, sent: 0, ok: 0, lost: 0, forwarded: 0, byCluster: {}, handovers: [], p50: 0, p99: 0 };
     const latencies: number[] = [];
     let home: string | undefined; // who served the last answer that was not forwarded: where the service lives
     let lastAt = 0;
     for (let seq = 0; !o.stopped?.(); seq++) {
-      const travelled = ((Date.now() - start) / 1000) * o.speedMps;
+      const travelled = ((Date.now() - start) / 1000) * speedMps;
       if (travelled > length) break;
-      const t = length === 0 ? 1 : travelled / length;
-      const position = { latE6: lerp(o.from.latE6, o.to.latE6, t), lonE6: lerp(o.from.lonE6, o.to.lonE6, t) };
+      const position = along(route, travelled);
       const { body, contentType } = o.body(seq);
       const sentAt = Date.now();
       const t1 = performance.now();

@@ -27,4 +27,6 @@ export const NEEDS: Record<AppName, { cpuMillicores: number; memoryMiB: number }
 export type PlaneOptions = {
   speed: number; rate: number; bandwidth: number; keep: boolean; cars: number; app: AppName;
   busy?: string; every: boolean; json: boolean; plot?: string;
+  /** The cars' routes (plane/routes.ts). */
+  scenario: "straight" | "mixed";
 };

@@ -1,0 +1,46 @@
+import { describe, expect, it } from "vitest";
+import { crossingsOf, type WatchedMigration } from "./crossings.ts";
+import type { RequestRecord, SimCluster } from "./simulator.ts";
+
+const LAT = 35_885_000;
+const clusters: SimCluster[] = [
+  { name: "a", gateway: "http://a", location: { latE6: LAT, lonE6: 128_610_000 }, coverageRadiusM: 1500 },
+  { name: "b", gateway: "http://b", location: { latE6: LAT, lonE6: 128_640_000 }, coverageRadiusM: 1500 },
+];
+/** A car's requests every 250 ms at these longitudes (µdeg), each answered in `ms`. */
+const rec = (car: string, lons: number[], ms = (i: number) => 100 + i) =>
+  lons.map((lonE6, i): RequestRecord => ({
+    car, seq: i, atMs: i * 250, position: { latE6: LAT, lonE6 }, calledGateway: "http://a", servedBy: "a", route: "local", status: 200, ms: ms(i),
+  }));
+
+describe("crossingsOf", () => {
+  it("lead time: completed before the car left the source's coverage is positive, after it negative", () => {
+    // a's coverage ends at lon 128.62663: fixes 0-8 inside, 9 (at 2250 ms) on outside.
+    const lons = Array.from({ length: 16 }, (_, i) => 128_618_000 + i * 1000);
+    const early: WatchedMigration = { id: 1n, car: "car-1", from: "a", to: "b", requestedAtMs: 0, endedAtMs: 1500, completed: true };
+    const late: WatchedMigration = { id: 2n, car: "car-2", from: "a", to: "b", requestedAtMs: 2500, endedAtMs: 3500, completed: true };
+    const s = crossingsOf([...rec("car-1", lons), ...rec("car-2", lons)], [early, late], clusters);
+    expect(s.crossings.map((c) => [c.car, c.leadMs, c.wasted])).toEqual([["car-1", 2250 - 1500, false], ["car-2", 2500 - 3500, false]]);
+    expect(s.readyBeforeLeaving).toBe(0.5);
+  });
+
+  it("a migration for a car that turned back inside the source's coverage is wasted, and not counted as late", () => {
+    const lons = [128_618_000, 128_622_000, 128_625_000, 128_626_000, 128_624_000, 128_620_000, 128_615_000];
+    const s = crossingsOf(rec("car-3", lons), [{ id: 3n, car: "car-3", from: "a", to: "b", requestedAtMs: 250, endedAtMs: 1000, completed: true }], clusters);
+    expect(s.crossings[0]).toMatchObject({ wasted: true, leadMs: undefined });
+    expect(s.wasted).toBe(1);
+    expect(s.readyBeforeLeaving).toBe(1);
+  });
+
+  it("the worst answer during a handover, against the run's median; failed migrations are not crossings", () => {
+    const lons = Array.from({ length: 16 }, (_, i) => 128_618_000 + i * 1000);
+    const s = crossingsOf(rec("car-1", lons, (i) => (i === 5 ? 400 : 100)), [
+      { id: 1n, car: "car-1", from: "a", to: "b", requestedAtMs: 1000, endedAtMs: 1500, completed: true },
+      { id: 2n, car: "car-1", from: "a", to: "b", requestedAtMs: 0, endedAtMs: 900, completed: false },
+    ], clusters);
+    expect(s.crossings).toHaveLength(1);
+    expect(s.crossings[0]!.worstMs).toBe(400);
+    expect(s.p50Ms).toBe(100);
+    expect(s.worstOverP50).toBe(4);
+  });
+});

@@ -1,0 +1,59 @@
+import { distanceM } from "../lib/geo.ts";
+import type { Position } from "../gateway/neighbours.ts";
+import type { RequestRecord, SimCluster } from "./simulator.ts";
+
+/** One migration of a car's service as the plane watched it on-chain (ms since the simulation started). */
+export type WatchedMigration = { id: bigint; car: string; from: string; to: string; requestedAtMs: number; endedAtMs?: number; completed: boolean };
+
+/** What a crossing looked like from the car: how early its service was ready, and what the handover cost it. */
+export type Crossing = {
+  id: bigint; car: string; from: string; to: string;
+  /** ms between the migration completing and the car leaving the source's coverage (negative: it left first). */
+  leadMs?: number;
+  /** The car never left the source's coverage after the migration began (it turned back): a wasted migration. */
+  wasted: boolean;
+  /** The slowest answer to the car from the migration's request until 1 s after it completed. */
+  worstMs: number;
+};
+
+export type CrossingSummary = {
+  crossings: Crossing[];
+  /** Of the crossings that happened (not wasted), the share ready before the car left (lead ≥ 0). */
+  readyBeforeLeaving: number;
+  wasted: number;
+  /** The run's median answer time, and the worst answer during any handover over it. */
+  p50Ms: number;
+  worstOverP50: number;
+};
+
+const inside = (p: Position, c: SimCluster) => distanceM(p, c.location) <= c.coverageRadiusM;
+
+/** Per completed migration: lead time, whether it was wasted, the worst answer during it. */
+export function crossingsOf(records: readonly RequestRecord[], migrations: readonly WatchedMigration[], clusters: readonly SimCluster[]): CrossingSummary {
+  const byName = new Map(clusters.map((c) => [c.name, c]));
+  const crossings: Crossing[] = [];
+  for (const m of migrations) {
+    if (!m.completed || m.endedAtMs === undefined) continue;
+    const source = byName.get(m.from);
+    const mine = records.filter((r) => r.car === m.car);
+    // The first fix outside the source's coverage after the request (the car reports a few times a second).
+    const left = source ? mine.find((r) => r.atMs >= m.requestedAtMs && !inside(r.position, source)) : undefined;
+    const during = mine.filter((r) => r.atMs >= m.requestedAtMs && r.atMs <= m.endedAtMs! + 1000);
+    crossings.push({
+      id: m.id, car: m.car, from: m.from, to: m.to,
+      leadMs: left ? left.atMs - m.endedAtMs : undefined,
+      wasted: left === undefined,
+      worstMs: Math.max(0, ...during.map((r) => r.ms)),
+    });
+  }
+  const ok = records.filter((r) => r.status >= 200 && r.status < 300).map((r) => r.ms).sort((a, b) => a - b);
+  const p50Ms = ok.length ? ok[Math.floor(ok.length / 2)]! : 0;
+  const real = crossings.filter((c) => !c.wasted);
+  return {
+    crossings,
+    readyBeforeLeaving: real.length ? real.filter((c) => (c.leadMs ?? -1) >= 0).length / real.length : 1,
+    wasted: crossings.length - real.length,
+    p50Ms,
+    worstOverP50: p50Ms > 0 ? Math.max(0, ...crossings.map((c) => c.worstMs)) / p50Ms : 0,
+  };
+}

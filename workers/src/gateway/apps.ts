@@ -53,8 +53,7 @@ export class DockerApps implements AppSource {
           id: c.Id, type: c.Labels[LABEL.appType]!, host: this.host,
           port: Number(c.Labels[APP_LABEL.port] ?? 8080), path: c.Labels[APP_LABEL.path] ?? "/infer",
           serviceId: c.Labels[LABEL.serviceId]?.toLowerCase(),
-          // Frozen for a stateful migration: it will not answer here again. A stateless container is paused only
-          // for the instant of its commit, and answers right after: requests still go to it.
+          // Frozen for a stateful migration: it will not answer here again. (A stateless one is never paused.)
           paused: c.State === "paused" && c.Labels[LABEL.mode] === "stateful",
         }))
         .filter((c) => Number.isInteger(c.port) && c.port > 0 && c.port < 65536 && c.path.startsWith("/"));

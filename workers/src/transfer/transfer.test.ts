@@ -92,13 +92,29 @@ describe("container transfer between real Docker Engines", () => {
   it("hands a stateless container over without ever pausing it (make-before-break)", async () => {
     const name = await runService("stateless");
     let state: { Running: boolean; Paused: boolean } | undefined;
+    // Watched throughout, the commit included (the engine's default commit pauses the container, and every
+    // request to it waits that long: the handover spike cars saw).
+    let watching = true;
+    let pausedSeen = 0;
+    let looks = 0;
+    const watcher = (async () => {
+      while (watching) {
+        if ((await src().getContainer(name).inspect().catch(() => undefined))?.State.Paused) pausedSeen++;
+        looks++;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
     const { timings, restored } = await migrateContainer({
       source: src(), destination: dst(), container: name, registry: rig.registry.address, repository: `blosm/${name}`, tag: "m1",
       onSnapshot: async () => {
         state = (await src().getContainer(name).inspect()).State;
       },
     });
+    watching = false;
+    await watcher;
     expect(state).toMatchObject({ Running: true, Paused: false });
+    expect(looks).toBeGreaterThan(10);
+    expect(pausedSeen).toBe(0);
     expect(timings.downtimeMs).toBe(0);
     expect((await dst().getContainer(restored.containerId).inspect()).State.Running).toBe(true);
   });

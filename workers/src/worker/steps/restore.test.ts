@@ -26,6 +26,19 @@ describe("restoreStep", () => {
     expect(timings.totalMs).toBeGreaterThanOrEqual(timings.pullMs);
   });
 
+  it("removes a stale copy of the arriving service first (this cluster was its source moments ago), never this migration's own", async () => {
+    const ctx = fakeContext();
+    ctx.registry.set(3n, publishedHere(), State.SnapshotPublished);
+    ctx.engine.serviceCopies = [
+      { id: "old-copy", serviceId: SERVICE, migration: "2", incoming: false, running: false, paused: true },
+      { id: "other-service", serviceId: `0x${"77".repeat(32)}`, incoming: false, running: true, paused: false },
+    ];
+    await restoreStep(ctx, 3n, DIGEST_BYTES);
+    const names = ctx.engine.names();
+    expect(ctx.engine.calls.filter(([n]) => n === "removeCopy")).toEqual([["removeCopy", "old-copy"]]);
+    expect(names.indexOf("removeCopy")).toBeLessThan(names.indexOf("startSnapshot"));
+  });
+
   it("refuses a job whose digest differs from the chain's", async () => {
     const ctx = fakeContext();
     ctx.registry.set(3n, publishedHere(), State.SnapshotPublished);

@@ -38,6 +38,13 @@ export async function restoreStep(ctx: StepContext, id: bigint, jobDigest: Hex):
     const pulled = await StepFailure.during(FailureCode.PullFailed, () => engine.pullSnapshot(repository, bytes32ToDigest(m.snapshotDigest), token));
     pullMs = performance.now() - t0;
     bytes = pulled.bytes;
+    // A copy of this service still here (this cluster was its source a moment ago and is still retiring it, a car
+    // that turned back): by the chain it runs at this migration's source, so a copy here is stale, and it holds
+    // the name the new container takes. Exactly one copy: it goes first.
+    for (const stale of (await engine.serviceContainers()).filter((c) => c.serviceId.toLowerCase() === m.serviceId.toLowerCase() && c.migration !== String(id))) {
+      log.warn("removing a stale copy of the arriving service", { container: stale.id.slice(0, 12), migration: stale.migration });
+      await engine.removeCopy(stale.id);
+    }
     const reservation = await ctx.reservations.get(String(id));
     const t1 = performance.now();
     try {

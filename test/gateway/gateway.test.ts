@@ -389,6 +389,42 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
     expect(history.map((m) => [m.outcome, m.destination?.toLowerCase()])).toEqual([["completed", dev.nodes[2]!.address.toLowerCase()]]);
   }, 60_000);
 
+  it("a car that turns back after its service moved ahead gets it back: one copy in the end, no request lost", async () => {
+    const car = newCar();
+    const serviceId = serviceIdOf(car.address, DRIVER);
+    await run(engines[1]!, "car-4-driver", `${registry.address}/apps/${DRIVER}:1`, { port: 8088, labels: { [LABEL.serviceId]: serviceId, [LABEL.mode]: "stateless" } });
+    const EDGE = 128.6566;
+    const lonPerS = 40 / 90_190; // 40 m/s
+    const turnAt = EDGE - 0.0008; // 72 m before b's edge, inside c's coverage too: the crossing does not happen
+    const t0 = Date.now();
+    let gateway = gw(1);
+    const failures: string[] = [];
+    const servedBy: string[] = [];
+    for (let seq = 0; Date.now() - t0 < 45_000; seq++) {
+      const s = (Date.now() - t0) / 1000;
+      const start = turnAt - 8 * lonPerS; // 8 s east to the turn, then west
+      const lon = s < 8 ? start + s * lonPerS : Math.max(128.650, turnAt - (s - 8) * lonPerS); // stops inside b only
+      const res = await infer(gateway, await signedBy(car, `35.885000,${lon.toFixed(6)}`, canWindow(seq)), canWindow(seq));
+      if (res.status !== 200) failures.push(`#${seq} HTTP ${res.status}: ${await res.text()}`);
+      else await res.json();
+      servedBy.push(res.headers.get(HEADER.servedBy) ?? "?");
+      gateway = res.headers.get(HEADER.gateway) ?? gateway;
+      // Back where only b covers it and served there again for a while: done.
+      if (lon <= 128.650 && servedBy.slice(-8).every((x) => x === "b")) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(failures).toEqual([]);
+    const history = await migrationHistory(dev.client, dev.address, registryAbi, { serviceId });
+    // Moved ahead to c, then handed back to b when the car turned: both completed, nothing left half-done.
+    expect(history.map((m) => [m.outcome, m.destination?.toLowerCase()])).toEqual([
+      ["completed", dev.nodes[2]!.address.toLowerCase()], ["completed", dev.nodes[1]!.address.toLowerCase()],
+    ]);
+    await new Promise((r) => setTimeout(r, 5000)); // the old copy's retirement (bounded stop) at c
+    const copies = await Promise.all(engines.map(async (e) => (await e.docker.listContainers({ all: true, filters: { label: [`${LABEL.serviceId}=${serviceId}`] } })).length));
+    expect(copies).toEqual([0, 1, 0]);
+    expect(servedBy.at(-1)).toBe("b");
+  }, 90_000);
+
   it("when a neighbour fails, tries the next one, and answers a clear 503 when none is left", async () => {
     await gateways[1]!.stop();
     gateways[1] = undefined;

@@ -2,6 +2,7 @@ import { isAddress, type Address } from "viem";
 import { z } from "zod";
 import { loadConfigFile, parseConfig } from "../lib/configFile.ts";
 import { isPinned } from "../engine/imageRef.ts";
+import { DEFAULT_PREDICTION } from "./predictor.ts";
 
 const httpUrl = z.string().refine((s) => {
   try {
@@ -75,13 +76,13 @@ export const GatewayConfigSchema = z.object({
    * at `minSpeedMps` or more, over at least `minFixes` fixes spanning `minSpanMs`.
    */
   prediction: z.object({
-    enabled: z.boolean().default(true),
-    minSpeedMps: z.number().min(0.1).max(1000).default(2),
-    minFixes: z.number().int().min(2).max(64).default(4),
-    minSpanMs: z.number().int().min(100).max(60_000).default(1000),
-    expectedMigrationS: z.number().min(0.5).max(600).default(6),
-    marginS: z.number().min(0).max(600).default(3),
-  }).default({ enabled: true, minSpeedMps: 2, minFixes: 4, minSpanMs: 1000, expectedMigrationS: 6, marginS: 3 }),
+    enabled: z.boolean().default(DEFAULT_PREDICTION.enabled),
+    minSpeedMps: z.number().min(0.1).max(1000).default(DEFAULT_PREDICTION.minSpeedMps),
+    minFixes: z.number().int().min(2).max(64).default(DEFAULT_PREDICTION.minFixes),
+    minSpanMs: z.number().int().min(100).max(60_000).default(DEFAULT_PREDICTION.minSpanMs),
+    expectedMigrationS: z.number().min(0.5).max(600).default(DEFAULT_PREDICTION.expectedMigrationS),
+    marginS: z.number().min(0).max(600).default(DEFAULT_PREDICTION.marginS),
+  }).default(DEFAULT_PREDICTION),
   /** How long a request may wait for local capacity when no neighbour has room. */
   queueTimeoutMs: z.number().int().min(0).max(600_000).default(2000),
   maxBodyBytes: z.number().int().min(1024).max(256 * 2 ** 20).default(8 * 2 ** 20),

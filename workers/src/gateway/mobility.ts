@@ -7,7 +7,7 @@ import { State, stateName, type RegistryView } from "../chain/registryView.ts";
 import type { AppSource } from "./apps.ts";
 import type { NeighbourSource, Position } from "./neighbours.ts";
 import { ahead } from "./crossing.ts";
-import { CrossingPredictor, type PredictionConfig } from "./predictor.ts";
+import { CrossingPredictor, DEFAULT_PREDICTION, type PredictionConfig } from "./predictor.ts";
 
 export type Handover = { ok: true; gateway: string; name: string } | { ok: false; reason: string };
 export type Route =
@@ -36,7 +36,7 @@ export class Mobility {
     apps: AppSource; neighbours: NeighbourSource; chain: RegistryView; worker: { url: string; token?: string };
     log: Logger; pollMs?: number; holdTimeoutMs: number; prediction?: PredictionConfig;
   }) {
-    this.predictor = new CrossingPredictor(d.prediction ?? { enabled: false, minSpeedMps: 2, minFixes: 4, minSpanMs: 1000, expectedMigrationS: 6, marginS: 3 });
+    this.predictor = new CrossingPredictor(d.prediction ?? { ...DEFAULT_PREDICTION, enabled: false });
   }
 
   private state(key: string): ServiceState {
@@ -60,12 +60,15 @@ export class Mobility {
     return { kind: "here" };
   }
 
-  /** A client reported its position: migrate its service if it left this cluster's coverage. Never throws. */
   /** The client reported its position (once per report, whatever the app types): kept for the prediction. */
   track(client: Address, pos: Position): void {
     this.predictor.observe(client, pos);
   }
 
+  /**
+   * A client reported its position: migrate its service ahead of a predicted crossing, or once it left this
+   * cluster's coverage (unless it is heading in). Never throws.
+   */
   async observe(client: Address, type: string, pos: Position): Promise<void> {
     const key = `${client.toLowerCase()}/${type}`;
     const s = this.state(key);
@@ -101,9 +104,10 @@ export class Mobility {
     const t0 = performance.now();
     this.follow(client, type, local.id, target.operator, pos, s).then(resolve, (e) => resolve({ ok: false, reason: describeError(e) }));
     const outcome = await done;
-    if (outcome.ok) this.predictor.recordMigration((performance.now() - t0) / 1000);
-    if (outcome.ok) s.moved = { gateway: outcome.gateway, name: outcome.name, containerId: local.id };
-    else {
+    if (outcome.ok) {
+      this.predictor.recordMigration((performance.now() - t0) / 1000);
+      s.moved = { gateway: outcome.gateway, name: outcome.name, containerId: local.id };
+    } else {
       s.quietUntil = Date.now() + 5000;
       this.d.log.warn("migration for client mobility did not complete; the service stays here", { client, type, reason: outcome.reason });
     }

@@ -3,6 +3,7 @@ import { toLocal, motionOf, predictExit, type Exit, type Fix } from "./crossing.
 import type { Position } from "../lib/geo.ts";
 
 export type PredictionConfig = { enabled: boolean; minSpeedMps: number; minFixes: number; minSpanMs: number; expectedMigrationS: number; marginS: number };
+export const DEFAULT_PREDICTION: PredictionConfig = { enabled: true, minSpeedMps: 2, minFixes: 4, minSpanMs: 1000, expectedMigrationS: 6, marginS: 3 };
 
 const MAX_FIXES = 16;
 const WINDOW_MS = 5000;

@@ -47,9 +47,8 @@ export class CrossingPredictor {
    */
   holdOutside(client: Address, me: { location: Position; coverageRadiusM: number }, now = Date.now()): boolean {
     if (!this.o.enabled) return false;
-    const key = client.toLowerCase();
-    const m = motionOf(this.fixes.get(key) ?? [], { minFixes: this.o.minFixes, minSpanMs: this.o.minSpanMs });
-    if (!m) return now - (this.since.get(key) ?? now) < 2 * this.o.minSpanMs;
+    const m = this.motion(client);
+    if (!m) return now - (this.since.get(client.toLowerCase()) ?? now) < 2 * this.o.minSpanMs;
     if (m.speed < this.o.minSpeedMps) return false;
     // Heading in: towards the centre, on a line that passes within the coverage.
     const p = toLocal(me.location, m.last.pos);
@@ -57,6 +56,10 @@ export class CrossingPredictor {
     if (pv >= 0) return false;
     const closest2 = p.x ** 2 + p.y ** 2 - (pv * pv) / (m.vEast ** 2 + m.vNorth ** 2);
     return closest2 < me.coverageRadiusM ** 2;
+  }
+
+  private motion(client: Address) {
+    return motionOf(this.fixes.get(client.toLowerCase()) ?? [], { minFixes: this.o.minFixes, minSpanMs: this.o.minSpanMs });
   }
 
   /** A mobility migration here took this long (request to completion): the lead time follows the slow ones. */
@@ -77,7 +80,7 @@ export class CrossingPredictor {
    */
   dueExit(client: Address, me: { location: Position; coverageRadiusM: number }): (Exit & { leadS: number }) | undefined {
     if (!this.o.enabled) return undefined;
-    const m = motionOf(this.fixes.get(client.toLowerCase()) ?? [], { minFixes: this.o.minFixes, minSpanMs: this.o.minSpanMs });
+    const m = this.motion(client);
     if (!m || m.speed < this.o.minSpeedMps) return undefined;
     // Outwards: moving away from the centre. A car circling near the edge or turning back does not trigger.
     const p = toLocal(me.location, m.last.pos);

@@ -49,7 +49,7 @@ export async function driveCars(plane: LocalPlane, o: PlaneOptions, progress: Pr
   const lastPrint = new Map<string, number>();
   const body = (seq: number) => (o.app === "driver-profiling" ? { body: canWindow(seq), contentType: "text/csv" } : { body: cameraFrame(seq), contentType: "image/x-portable-pixmap" });
   const result = await simulate({
-    clusters, cars: plane.cars, speedMps: o.speed, rate: o.rate, from: ROUTE.from, to: ROUTE.to, appType: o.app, body,
+    clusters, cars: plane.cars, rate: o.rate, appType: o.app, body,
     routes: routes.map((r) => ({ route: r.route, speedMps: o.speed * r.speedFactor })), t0,
     stopped: () => plane.closing, staggerS: 2,
     onRecord: (r) => {

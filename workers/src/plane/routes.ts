@@ -1,5 +1,6 @@
 import { distanceM } from "../lib/geo.ts";
 import type { Position } from "../gateway/neighbours.ts";
+import { fromLocal } from "../gateway/crossing.ts";
 import { LAT, ROUTE } from "./topology.ts";
 
 /** A car's drive: waypoints joined by straight segments, at a share of the plane's --speed. */
@@ -23,7 +24,7 @@ export function along(route: readonly Position[], metres: number): Position {
   return route[route.length - 1]!;
 }
 
-const at = (lonE6: number, northM = 0) => ({ latE6: LAT + Math.round((northM / 111_320) * 1e6), lonE6 });
+const at = (lonE6: number, northM = 0) => fromLocal({ latE6: LAT, lonE6 }, 0, northM);
 
 /**
  * `straight`: every car east along the road. `mixed`: three cars, one straight at full speed, one slower on a route

@@ -30,12 +30,9 @@ export type SimulateOptions = {
   clusters: SimCluster[];
   /** One signer per car: its key pair (identity, owner of its service); every request is signed with it. */
   cars: ClientSigner[];
-  speedMps: number;
   rate: number;
-  from: Position;
-  to: Position;
-  /** Per car (by index): its own waypoints and speed, instead of from → to at speedMps. */
-  routes?: Array<{ route: Position[]; speedMps: number } | undefined>;
+  /** Per car (by index): its waypoints and speed. */
+  routes: Array<{ route: Position[]; speedMps: number }>;
   appType: string;
   /** The request body for a car's request number `seq`. */
   body: (seq: number) => { body: Buffer | string; contentType: string };
@@ -50,7 +47,7 @@ export type SimulateOptions = {
 };
 
 /**
- * Cars driving their routes (straight from → to, or waypoints) across the clusters' coverage, each sending requests at a set rate to the gateway
+ * Cars driving their routes (waypoints, at their own speeds) across the clusters' coverage, each sending requests at a set rate to the gateway
  * it was last pointed at, with its position. The gateway answers who served the request, and points the car at
  * another gateway when its service moved there. Each car signs every request (gateway/clientProof.ts). A request
  * without a 2xx answer counts as lost.
@@ -63,7 +60,7 @@ export async function simulate(o: SimulateOptions): Promise<{ records: RequestRe
     const signer = o.cars[carIndex]!;
     await new Promise((r) => setTimeout(r, carIndex * (o.staggerS ?? 2) * 1000));
     const start = Date.now();
-    const { route, speedMps } = o.routes?.[carIndex] ?? { route: [o.from, o.to], speedMps: o.speedMps };
+    const { route, speedMps } = o.routes[carIndex]!;
     const length = routeLength(route);
     const nearest = [...o.clusters].sort((a, b) => distanceM(route[0]!, a.location) - distanceM(route[0]!, b.location))[0]!;
     let gateway = nearest.gateway;

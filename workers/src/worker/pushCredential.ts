@@ -26,7 +26,7 @@ export async function issuePushCredential(
   caller: Address,
   o: { prestageWaitMs?: number } = {},
 ): Promise<PushCredential> {
-  const [m, state, now] = await Promise.all([d.registry.migration(id), d.registry.state(id), d.registry.chainNow()]);
+  const [m, state] = await Promise.all([d.registry.migration(id), d.registry.state(id)]);
   if (m.destination.toLowerCase() !== d.registry.self.toLowerCase()) throw new CredentialRefused(`migration ${id} is not assigned to this node`);
   if (m.source.toLowerCase() !== caller.toLowerCase()) throw new CredentialRefused(`${caller} is not the source of migration ${id}`);
   if (state !== State.Assigned) throw new CredentialRefused(`migration ${id} is ${stateName(state)}, not Assigned`);
@@ -39,7 +39,8 @@ export async function issuePushCredential(
     ]);
     if (!staged) d.log.warn("pre-staging has not ended; the source's push may carry the base image too", { migration: String(id) });
   }
-  const ttlS = Math.max(30, Math.min(600, Number(m.deadline - now)));
+  // The chain's clock after the wait: the token expires with the migration, not 20 s after it.
+  const ttlS = Math.max(30, Math.min(600, Number(m.deadline - (await d.registry.chainNow()))));
   const repository = snapshotRepositoryPath(m.serviceId);
   const { token, expiresAt } = d.snapshots.mint(repository, ["push", "pull"], ttlS, `${caller} m${id}`);
   d.log.info("push credential issued", { migration: String(id), source: caller, repository, expiresAt });

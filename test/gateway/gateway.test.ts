@@ -352,7 +352,9 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
   it("with a stateful service (frozen while it moves), requests are held across the handover, none lost", async () => {
     const { routes } = await drive("car-2", 8084, "stateful");
     expect(gateways[1]!.mobility.migrationsRequested).toBe(2); // one more: car-2's
-    expect(routes).toContain("held"); // at least one request waited out the freeze and followed the service
+    // At least one request was caught by the freeze and carried to c by b: held until the handover ended, or (sent
+    // just before the freeze, so it waited inside the frozen container) followed once the service had moved.
+    expect(routes.some((r) => r === "held" || r === "followed"), routes.join(",")).toBe(true);
   }, 120_000);
 
   it("predicts a car's crossing at 30 m/s and moves its service before the car leaves the coverage, once", async () => {

@@ -1,8 +1,11 @@
 /**
  * Gas per full migration lifecycle on the London-rules EDR chain, per call and in total, for the two ways a
- * migration is assigned (preferred destination's fast path; best offer after the window), with 3 candidates.
+ * migration is assigned (preferred destination's fast path; best offer after the window), with 3 candidates,
+ * beside the same calls before storage was cut to what later calls check (bench/gas-before.json, measured at
+ * commit 569ce75). Goal (issue 18): <= 450 000 gas on the preferred-destination path.
  * Run: npm run bench:gas   (prints a table; --json for machines)
  */
+import { readFileSync } from "node:fs";
 import { network } from "hardhat";
 import { stringToHex, zeroAddress, type Address, type Hex } from "viem";
 
@@ -59,15 +62,26 @@ await gasOf(flow, "complete", "destination", await (await at(c)).write.complete(
 const totals = Object.entries(Object.groupBy(rows, (r) => r.flow)).map(([f, rs]) => ({
   flow: f, gas: rs!.reduce((s, r) => s + r.gas, 0n), txs: rs!.length,
 }));
+const before = (JSON.parse(readFileSync(new URL("./gas-before.json", import.meta.url), "utf8")) as { rows: Array<{ flow: string; call: string; gas: number }> }).rows;
+// Rows are matched by position within a flow: both runs make the same calls in the same order.
+const beforeOf = (flow: string, i: number) => before.filter((r) => r.flow === flow)[i]?.gas;
+const withBefore = rows.map((r) => ({ ...r, before: beforeOf(r.flow, rows.filter((x) => x.flow === r.flow).indexOf(r)) }));
+const totalBefore = (flow: string) => before.filter((r) => r.flow === flow).reduce((s, r) => s + r.gas, 0);
+const ratio = (now: bigint | number, then?: number) => (then ? `${(Number(now) / then).toFixed(2)}x` : "-");
 if (json) {
-  console.log(JSON.stringify({ rows, totals }, (_, v) => (typeof v === "bigint" ? Number(v) : v), 2));
+  console.log(JSON.stringify({ rows: withBefore, totals: totals.map((t) => ({ ...t, before: totalBefore(t.flow) })) }, (_, v) => (typeof v === "bigint" ? Number(v) : v), 2));
 } else {
-  console.log("Gas per migration lifecycle (London rules, solc optimizer 200 runs)\n");
-  console.log("flow                   call                          by           gas");
-  for (const r of rows) console.log(`${r.flow.padEnd(22)} ${r.call.padEnd(29)} ${r.by.padEnd(12)} ${r.gas.toString().padStart(8)}`);
+  console.log("Gas per migration lifecycle (London rules, solc optimizer 200 runs); before = commit 569ce75\n");
+  console.log("flow                   call                          by              gas    before   ratio");
+  for (const r of withBefore) {
+    console.log(`${r.flow.padEnd(22)} ${r.call.padEnd(29)} ${r.by.padEnd(12)} ${r.gas.toString().padStart(8)} ${String(r.before ?? "-").padStart(9)} ${ratio(r.gas, r.before).padStart(7)}`);
+  }
   console.log("");
   for (const t of totals) {
-    // On a private Clique chain gas is free to members; what matters is that a lifecycle fits a block easily.
-    console.log(`${t.flow.padEnd(22)} total ${t.gas.toString().padStart(8)} gas in ${t.txs} txs (${(Number(t.gas) / 30_000_000 * 100).toFixed(2)}% of one 30M-gas block)`);
+    // On a private Clique chain gas is free to members; what matters is how many lifecycles fit a block.
+    const b = totalBefore(t.flow);
+    console.log(`${t.flow.padEnd(22)} total ${t.gas.toString().padStart(8)} gas in ${t.txs} txs, before ${b} (${ratio(t.gas, b)}); ${Math.floor(30_000_000 / Number(t.gas))} lifecycles per 30M-gas block (before ${Math.floor(30_000_000 / b)})`);
   }
+  const preferred = totals.find((t) => t.flow === "preferred destination")!.gas;
+  console.log(`\ngoal: <= 450000 gas on the preferred-destination path: ${preferred <= 450_000n ? "met" : "NOT met"} (${preferred})`);
 }

@@ -2,7 +2,6 @@
 pragma solidity ^0.8.24;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
-import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
 import {IMigrationRegistry} from "./interfaces/IMigrationRegistry.sol";
 import {EdgeNodes} from "./libraries/EdgeNodes.sol";
 import {Migrations} from "./libraries/Migrations.sol";
@@ -16,7 +15,6 @@ import {Migrations} from "./libraries/Migrations.sol";
 contract MigrationRegistry is IMigrationRegistry, AccessControl {
     using EdgeNodes for EdgeNodes.State;
     using Migrations for Migrations.State;
-    using EnumerableSet for EnumerableSet.UintSet;
 
     /// @notice Held by every registered, active edge node's operator key.
     bytes32 public constant EDGE_NODE_ROLE = keccak256("EDGE_NODE_ROLE");
@@ -32,7 +30,7 @@ contract MigrationRegistry is IMigrationRegistry, AccessControl {
     constructor(address admin, uint32 offerWindowSeconds, NodeRegistration[] memory initialNodes) {
         if (admin == address(0)) revert MigrationRegistryInvalidOperator(admin);
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
-        _migrations.setOfferWindow(offerWindowSeconds);
+        _migrations.initialize(offerWindowSeconds);
         for (uint256 i = 0; i < initialNodes.length; ++i) {
             _register(initialNodes[i]);
         }
@@ -145,28 +143,28 @@ contract MigrationRegistry is IMigrationRegistry, AccessControl {
     /// - caller is the assigned destination and an active edge node; the migration is SnapshotPublished;
     /// - totalMs is non-zero and no phase exceeds it.
     function complete(uint256 id, Timings calldata timings) external onlyActiveNode {
-        _migrations.complete(id, msg.sender, timings);
+        _migrations.complete(_nodes, id, msg.sender, timings);
     }
 
     /// @notice Either party marks an assigned migration failed; the source then restarts its container.
     /// Requirements:
     /// - caller is the source or the destination; the migration is Assigned or SnapshotPublished; code is non-zero.
     function fail(uint256 id, uint16 code) external {
-        _migrations.fail(id, msg.sender, code);
+        _migrations.fail(_nodes, id, msg.sender, code);
     }
 
     /// @notice The source withdraws a request before it is assigned.
     /// Requirements:
     /// - caller is the source; the migration is Requested or Offered.
     function cancel(uint256 id) external {
-        _migrations.cancel(id, msg.sender);
+        _migrations.cancel(_nodes, id, msg.sender);
     }
 
     /// @notice Anyone ends a migration whose deadline has passed, so no migration stays open forever.
     /// Requirements:
     /// - the migration has not ended and block.timestamp > deadline.
     function expire(uint256 id) external {
-        _migrations.expire(id, msg.sender);
+        _migrations.expire(_nodes, id, msg.sender);
     }
 
     // ------------------------------------------------------------------ views
@@ -178,20 +176,17 @@ contract MigrationRegistry is IMigrationRegistry, AccessControl {
         return _migrations.state(id);
     }
 
-    /// @notice A migration as stored. Requirements: the migration exists.
+    /// @notice What the contract keeps of a migration (see {Migration}: the request's other details are in its
+    /// MigrationRequested event at `requestedBlock`). Requirements: the migration exists.
     function getMigration(uint256 id) external view returns (Migration memory) {
         return _migrations.get(id);
     }
 
-    /// @notice A migration's offers in the order they were made. Requirements: the migration exists.
+    /// @notice A migration's kept offers (the best {maxOffers}; a displaced offer's slot holds the one that took
+    /// its place). The preferred destination's offer is assigned at once and not kept here.
+    /// Requirements: the migration exists.
     function getOffers(uint256 id) external view returns (Offer[] memory) {
-        _migrations.get(id);
-        return _migrations.offers[id];
-    }
-
-    /// @notice Open migrations in which `node` is the source or the assigned destination.
-    function openMigrationsOf(address node) external view returns (uint256[] memory) {
-        return _migrations.openOf[node].values();
+        return _migrations.offersOf(id);
     }
 
     /// @notice A service's newest migration (0 if it never moved) and the node it runs on by the record: that
@@ -201,9 +196,21 @@ contract MigrationRegistry is IMigrationRegistry, AccessControl {
         return (_migrations.latestOf[serviceId], _migrations.holderOf(serviceId));
     }
 
-    /// @notice A page of all open migrations (candidates rebuild their offers from it after a restart).
-    function openMigrations(uint256 offset, uint256 limit) external view returns (uint256[] memory ids, uint256 total) {
-        return _migrations.openPage(offset, limit);
+    /// @notice Migrations not yet ended in which `party` is the source or the assigned destination (any, if
+    /// `party` is zero), among `limit` ids from `fromId` up (never below {oldestOpenMigration}); `next` is where
+    /// the following page starts, 0 when there is none. Workers rebuild their view from it after a restart.
+    /// A migration past its deadline stays here until someone calls {expire}.
+    function openMigrations(address party, uint256 fromId, uint256 limit)
+        external
+        view
+        returns (uint256[] memory ids, uint256 next)
+    {
+        return _migrations.openPage(party, fromId, limit);
+    }
+
+    /// @notice Every migration with a lower id has ended (migrationCount() + 1 when all have).
+    function oldestOpenMigration() external view returns (uint256) {
+        return _migrations.firstMaybeOpen();
     }
 
     /// @notice An edge node as stored. Requirements: the node was registered once.

@@ -58,6 +58,9 @@ interface IMigrationRegistry {
         address operator;
         bool active;
         uint64 registeredAt;
+        /// @dev Migrations this node requested that have not ended (bounded; packed beside `active` so counting
+        /// costs a warm slot, not a fresh one).
+        uint16 openAsSource;
         uint64 freeReportedAt;
         uint32 coverageRadiusM;
         Position location;
@@ -111,26 +114,24 @@ interface IMigrationRegistry {
         uint64 offeredAt;
     }
 
-    /// @notice A migration as stored; {state} derives its current state.
+    /// @notice What the contract keeps of a migration: what later calls check, and nothing else. The request's
+    /// other details (reason, stateful, client position, snapshot size, base image) are in its
+    /// {MigrationRequested} event in block `requestedBlock`, the timings in {MigrationCompleted}: every node keeps
+    /// storage forever, so details that no call checks live in logs. {state} derives the current state.
     struct Migration {
         address source;
-        uint64 requestedAt;
-        address destination;
+        uint64 requestedBlock;
+        address destination; // zero until assigned
         uint64 offerWindowEnd;
         address preferredDestination;
         uint64 deadline;
-        MigrationReason reason;
-        bool stateful;
-        bool hasClientPosition;
         MigrationState outcome; // None while open; Completed/Failed/Cancelled/Expired once ended
         uint16 failureCode;
-        Position clientPosition;
-        Requirements requirements;
+        uint8 offerCount;
+        Capacity needs; // the requirements a candidate's total capacity must hold
         bytes32 serviceId;
         bytes32 appType;
         bytes32 snapshotDigest;
-        Timings timings;
-        string baseImage;
     }
 
     // ----------------------------------------------------------------- events
@@ -168,7 +169,6 @@ interface IMigrationRegistry {
         address indexed destination,
         bytes32 indexed serviceId,
         address source,
-        bytes32 appType,
         bytes32 imageDigest,
         Timings timings
     );
@@ -213,7 +213,7 @@ interface IMigrationRegistry {
     error MigrationRegistryOfferNotBetter(uint256 id, uint32 score, uint32 lowestKept);
     error MigrationRegistryOfferWindowClosed(uint256 id, uint64 offerWindowEnd);
     error MigrationRegistryOfferWindowOpen(uint256 id, uint64 offerWindowEnd);
-    error MigrationRegistryInsufficientCapacity(address node, Requirements requirements);
+    error MigrationRegistryInsufficientCapacity(address node, Capacity needs);
     error MigrationRegistryNoOffers(uint256 id);
     error MigrationRegistryInvalidDigest();
     error MigrationRegistryInvalidFailureCode();
@@ -241,9 +241,12 @@ interface IMigrationRegistry {
     function state(uint256 id) external view returns (MigrationState);
     function getMigration(uint256 id) external view returns (Migration memory);
     function getOffers(uint256 id) external view returns (Offer[] memory);
-    function openMigrationsOf(address node) external view returns (uint256[] memory);
     function serviceOf(bytes32 serviceId) external view returns (uint256 latestMigrationId, address holder);
-    function openMigrations(uint256 offset, uint256 limit) external view returns (uint256[] memory ids, uint256 total);
+    function openMigrations(address party, uint256 fromId, uint256 limit)
+        external
+        view
+        returns (uint256[] memory ids, uint256 next);
+    function oldestOpenMigration() external view returns (uint256);
     function getNode(address operator) external view returns (EdgeNode memory);
     function nodes(uint256 offset, uint256 limit) external view returns (EdgeNode[] memory page, uint256 total);
     function supportsAppType(address operator, bytes32 appType) external view returns (bool);

@@ -99,11 +99,18 @@ library EdgeNodes {
         return self.nodes[operator].active;
     }
 
-    /// @dev Whether a node's registered total capacity can hold the requirements at all.
-    function canHold(State storage self, address operator, I.Requirements memory req) internal view returns (bool) {
-        I.Capacity storage t = self.nodes[operator].total;
-        return t.cpuMillicores >= req.cpuMillicores && t.memoryMiB >= req.memoryMiB && t.gpuCount >= req.gpuCount
-            && t.gpuMemoryMiB >= req.gpuMemoryMiB;
+    /// @dev Whether a node's registered total capacity can hold a container's needs at all.
+    function canHold(State storage self, address operator, I.Capacity memory needs) internal view returns (bool) {
+        return _fits(needs, self.nodes[operator].total);
+    }
+
+    /// @dev A migration the node requested opened (the caller bounds the count) or ended.
+    function openedAsSource(State storage self, address operator) internal {
+        ++self.nodes[operator].openAsSource;
+    }
+
+    function endedAsSource(State storage self, address operator) internal {
+        --self.nodes[operator].openAsSource;
     }
 
     function page(State storage self, uint256 offset, uint256 limit)

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
 import {IMigrationRegistry as I} from "../interfaces/IMigrationRegistry.sol";
 import {EdgeNodes} from "./EdgeNodes.sol";
 
@@ -10,8 +9,10 @@ import {EdgeNodes} from "./EdgeNodes.sol";
 /// Governor. Every transition checks the caller's role for that migration and the current state with one guard.
 /// Every open migration can always be left: the source may cancel before assignment, either party may fail it
 /// after, and anyone may expire it past its (bounded) deadline.
+/// @dev Storage keeps only what a later call checks, packed in five slots written once by the request; every
+/// other detail is in the events (a block explorer and the workers read them there). No per-node sets: open
+/// migrations are found by scanning ids upward from a low-water mark below which every migration has ended.
 library Migrations {
-    using EnumerableSet for EnumerableSet.UintSet;
     using EdgeNodes for EdgeNodes.State;
 
     uint256 internal constant MAX_OFFERS = 16;
@@ -21,16 +22,42 @@ library Migrations {
     uint64 internal constant MAX_SNAPSHOT_BYTES = 1 << 40; // 1 TiB
     uint32 internal constant MIN_OFFER_WINDOW = 1;
     uint32 internal constant MAX_OFFER_WINDOW = 1 hours;
+    /// @dev How far one ending moves the low-water mark at most (bounded gas; the next ending goes on).
+    uint256 internal constant MAX_MARK_STEPS = 16;
+
+    /// @dev One migration as stored. Field order is the packing: slot 0 is written by the request and rewritten
+    /// (warm) when it ends; slot 1 by the request and at assignment; slots 2-4 once; slot 5 when the snapshot is
+    /// published. Times are uint32 seconds (good until 2106); the request bounds every value stored here.
+    struct Record {
+        // slot 0
+        address source;
+        uint32 requestedBlock;
+        uint32 deadline;
+        I.MigrationState outcome;
+        uint8 offerCount;
+        uint16 failureCode;
+        // slot 1
+        address destination;
+        uint32 offerWindowEnd;
+        uint16 gpuCount;
+        // slot 2
+        address preferredDestination;
+        uint32 cpuMillicores;
+        uint32 memoryMiB;
+        uint32 gpuMemoryMiB;
+        // slots 3-5
+        bytes32 serviceId;
+        bytes32 appType;
+        bytes32 snapshotDigest;
+    }
 
     struct State {
-        uint256 count;
+        // one slot: read and written by every request
+        uint64 count;
+        uint64 oldestOpen; // every id below it has ended (set to 1 at deployment, so no request pays for it)
         uint32 offerWindow;
-        mapping(uint256 id => I.Migration) migrations;
-        mapping(uint256 id => I.Offer[]) offers;
-        mapping(uint256 id => mapping(address node => bool)) offered;
-        EnumerableSet.UintSet open;
-        mapping(address node => EnumerableSet.UintSet) openOf;
-        mapping(address node => uint256) openAsSource;
+        mapping(uint256 id => Record) records;
+        mapping(uint256 id => mapping(uint256 slot => I.Offer)) offers;
         /// @dev The newest migration of each service: one open at a time, and where it runs now.
         mapping(bytes32 serviceId => uint256 id) latestOf;
     }
@@ -38,10 +65,10 @@ library Migrations {
     // ------------------------------------------------------------------ state
 
     function state(State storage self, uint256 id) internal view returns (I.MigrationState) {
-        I.Migration storage m = _get(self, id);
+        Record storage m = _get(self, id);
         if (m.outcome != I.MigrationState.None) return m.outcome;
         if (block.timestamp > m.deadline) return I.MigrationState.Expired;
-        return _liveState(self, id, m);
+        return _liveState(m);
     }
 
     /// @dev Where a service runs by the record: the destination of its latest migration if that completed, else
@@ -49,8 +76,13 @@ library Migrations {
     function holderOf(State storage self, bytes32 serviceId) internal view returns (address) {
         uint256 last = self.latestOf[serviceId];
         if (last == 0) return address(0);
-        I.Migration storage m = self.migrations[last];
+        Record storage m = self.records[last];
         return m.outcome == I.MigrationState.Completed ? m.destination : m.source;
+    }
+
+    function initialize(State storage self, uint32 offerWindowSeconds) internal {
+        self.oldestOpen = 1;
+        setOfferWindow(self, offerWindowSeconds);
     }
 
     function setOfferWindow(State storage self, uint32 seconds_) internal {
@@ -69,63 +101,75 @@ library Migrations {
     {
         _checkRequest(self, nodes, source, req);
         id = ++self.count;
-        uint64 windowEnd = uint64(block.timestamp) + self.offerWindow;
-        I.Migration storage m = self.migrations[id];
+        uint32 windowEnd = uint32(block.timestamp) + self.offerWindow;
+        I.Requirements calldata r = req.requirements;
+        Record storage m = self.records[id];
         m.source = source;
-        m.requestedAt = uint64(block.timestamp);
+        m.requestedBlock = uint32(block.number);
+        m.deadline = uint32(req.deadline);
         m.offerWindowEnd = windowEnd;
+        m.gpuCount = r.gpuCount;
         m.preferredDestination = req.preferredDestination;
-        m.deadline = req.deadline;
-        m.reason = req.reason;
-        m.stateful = req.stateful;
-        m.hasClientPosition = req.hasClientPosition;
-        m.clientPosition = req.clientPosition;
-        m.requirements = req.requirements;
+        m.cpuMillicores = r.cpuMillicores;
+        m.memoryMiB = r.memoryMiB;
+        m.gpuMemoryMiB = r.gpuMemoryMiB;
         m.serviceId = req.serviceId;
         m.appType = req.appType;
-        m.baseImage = req.baseImage;
-        self.open.add(id);
-        self.openOf[source].add(id);
-        ++self.openAsSource[source];
+        nodes.openedAsSource(source);
         self.latestOf[req.serviceId] = id;
         emit I.MigrationRequested(id, source, req.appType, req, windowEnd);
     }
 
-    /// @dev Records an offer; the preferred destination's offer is assigned at once (the client is entering it).
+    /// @dev Records an offer; the preferred destination's offer is assigned at once (the client is entering it),
+    /// without taking a place in the list.
     function offer(State storage self, EdgeNodes.State storage nodes, uint256 id, address node, uint32 score) internal {
-        (I.Migration storage m,) = _require(self, id, _bit(I.MigrationState.Requested) | _bit(I.MigrationState.Offered));
+        (Record storage m,) = _require(self, id, _bit(I.MigrationState.Requested) | _bit(I.MigrationState.Offered));
         if (node == m.source) revert I.MigrationRegistrySourceCannotOffer(id);
         if (block.timestamp >= m.offerWindowEnd) revert I.MigrationRegistryOfferWindowClosed(id, m.offerWindowEnd);
         if (!nodes.runs[node][m.appType]) revert I.MigrationRegistryUnsupportedAppType(node, m.appType);
         if (!nodes.canReceive(node)) revert I.MigrationRegistryNoRegistryCert(node);
-        if (!nodes.canHold(node, m.requirements)) revert I.MigrationRegistryInsufficientCapacity(node, m.requirements);
-        if (self.offered[id][node]) revert I.MigrationRegistryAlreadyOffered(id, node);
-        I.Offer[] storage list = self.offers[id];
-        I.Offer memory o = I.Offer({node: node, score: score, offeredAt: uint64(block.timestamp)});
-        if (list.length < MAX_OFFERS) {
-            list.push(o);
+        I.Capacity memory needs = _needs(m);
+        if (!nodes.canHold(node, needs)) revert I.MigrationRegistryInsufficientCapacity(node, needs);
+        if (node == m.preferredDestination) {
+            emit I.MigrationOffered(id, node, m.appType, score);
+            _assign(m, id, node, score, true);
+            return;
+        }
+        mapping(uint256 => I.Offer) storage list = self.offers[id];
+        uint256 count = m.offerCount;
+        // One pass over the kept offers finds both a repeat and the lowest (<= MAX_OFFERS reads; a mapping of who
+        // offered would cost a fresh slot per offer instead).
+        uint256 worst;
+        for (uint256 i = 0; i < count; ++i) {
+            I.Offer storage o = list[i];
+            if (o.node == node) revert I.MigrationRegistryAlreadyOffered(id, node);
+            I.Offer storage w = list[worst];
+            // Among equals the latest is the lowest, so earlier offers keep their place on ties.
+            if (o.score < w.score || (o.score == w.score && o.offeredAt >= w.offeredAt)) worst = i;
+        }
+        I.Offer memory made = I.Offer({node: node, score: score, offeredAt: uint64(block.timestamp)});
+        if (count < MAX_OFFERS) {
+            list[count] = made;
+            m.offerCount = uint8(count + 1);
         } else {
             // Full: the best MAX_OFFERS stay, so a better offer is never locked out by earlier, worse ones.
-            uint256 worst = _lowestOffer(list);
             I.Offer memory out = list[worst];
             if (score <= out.score) revert I.MigrationRegistryOfferNotBetter(id, score, out.score);
-            list[worst] = o;
+            list[worst] = made;
             emit I.MigrationOfferDisplaced(id, out.node, out.score);
         }
-        self.offered[id][node] = true;
         emit I.MigrationOffered(id, node, m.appType, score);
-        if (node == m.preferredDestination) _assign(self, id, m, node, score, true);
     }
 
     /// @dev After the offer window: the highest score wins; ties go to the earliest offer. Offerers deactivated
     /// since they offered are passed over.
     function finalize(State storage self, EdgeNodes.State storage nodes, uint256 id) internal returns (address winner) {
-        (I.Migration storage m,) = _require(self, id, _bit(I.MigrationState.Requested) | _bit(I.MigrationState.Offered));
+        (Record storage m,) = _require(self, id, _bit(I.MigrationState.Requested) | _bit(I.MigrationState.Offered));
         if (block.timestamp < m.offerWindowEnd) revert I.MigrationRegistryOfferWindowOpen(id, m.offerWindowEnd);
-        I.Offer[] storage list = self.offers[id];
+        mapping(uint256 => I.Offer) storage list = self.offers[id];
         uint32 best;
         uint64 bestAt;
-        for (uint256 i = 0; i < list.length; ++i) {
+        for (uint256 i = 0; i < m.offerCount; ++i) {
             I.Offer storage o = list[i];
             // Ties go to the earliest offer by time, not by slot: a displaced slot holds a later offer.
             bool better = winner == address(0) || o.score > best || (o.score == best && o.offeredAt < bestAt);
@@ -136,86 +180,112 @@ library Migrations {
             }
         }
         if (winner == address(0)) revert I.MigrationRegistryNoOffers(id);
-        _assign(self, id, m, winner, best, false);
-    }
-
-    /// @dev The slot of the lowest offer; among equals the latest, so earlier offers keep their place on ties.
-    function _lowestOffer(I.Offer[] storage list) private view returns (uint256 slot) {
-        for (uint256 i = 1; i < list.length; ++i) {
-            I.Offer storage o = list[i];
-            I.Offer storage w = list[slot];
-            if (o.score < w.score || (o.score == w.score && o.offeredAt >= w.offeredAt)) slot = i;
-        }
+        _assign(m, id, winner, best, false);
     }
 
     function publishSnapshot(State storage self, uint256 id, address caller, bytes32 digest) internal {
-        (I.Migration storage m,) = _require(self, id, _bit(I.MigrationState.Assigned));
+        (Record storage m,) = _require(self, id, _bit(I.MigrationState.Assigned));
         if (caller != m.source) revert I.MigrationRegistryNotSource(id, caller);
         if (digest == bytes32(0)) revert I.MigrationRegistryInvalidDigest();
         m.snapshotDigest = digest;
         emit I.MigrationSnapshotPublished(id, m.source, m.destination, digest);
     }
 
-    function complete(State storage self, uint256 id, address caller, I.Timings calldata t) internal {
-        (I.Migration storage m,) = _require(self, id, _bit(I.MigrationState.SnapshotPublished));
+    function complete(State storage self, EdgeNodes.State storage nodes, uint256 id, address caller, I.Timings calldata t)
+        internal
+    {
+        (Record storage m,) = _require(self, id, _bit(I.MigrationState.SnapshotPublished));
         if (caller != m.destination) revert I.MigrationRegistryNotDestination(id, caller);
         // Phases may overlap (make-before-break), but none can outlast the whole.
         if (
             t.totalMs == 0 || t.stopMs > t.totalMs || t.snapshotMs > t.totalMs || t.pushMs > t.totalMs
                 || t.pullMs > t.totalMs || t.startMs > t.totalMs || t.downtimeMs > t.totalMs
         ) revert I.MigrationRegistryInvalidTimings(t);
-        m.timings = t;
-        m.outcome = I.MigrationState.Completed;
-        _close(self, id, m);
-        emit I.MigrationCompleted(id, m.destination, m.serviceId, m.source, m.appType, m.snapshotDigest, t);
+        _close(self, nodes, m, I.MigrationState.Completed);
+        emit I.MigrationCompleted(id, m.destination, m.serviceId, m.source, m.snapshotDigest, t);
     }
 
-    function fail(State storage self, uint256 id, address caller, uint16 code) internal {
-        (I.Migration storage m, I.MigrationState current) =
+    function fail(State storage self, EdgeNodes.State storage nodes, uint256 id, address caller, uint16 code) internal {
+        (Record storage m, I.MigrationState current) =
             _require(self, id, _bit(I.MigrationState.Assigned) | _bit(I.MigrationState.SnapshotPublished));
         if (caller != m.source && caller != m.destination) revert I.MigrationRegistryNotParty(id, caller);
         if (code == 0) revert I.MigrationRegistryInvalidFailureCode();
         m.failureCode = code;
-        m.outcome = I.MigrationState.Failed;
-        _close(self, id, m);
+        _close(self, nodes, m, I.MigrationState.Failed);
         emit I.MigrationFailed(id, caller, m.serviceId, code, current);
     }
 
-    function cancel(State storage self, uint256 id, address caller) internal {
-        (I.Migration storage m,) = _require(self, id, _bit(I.MigrationState.Requested) | _bit(I.MigrationState.Offered));
+    function cancel(State storage self, EdgeNodes.State storage nodes, uint256 id, address caller) internal {
+        (Record storage m,) = _require(self, id, _bit(I.MigrationState.Requested) | _bit(I.MigrationState.Offered));
         if (caller != m.source) revert I.MigrationRegistryNotSource(id, caller);
-        m.outcome = I.MigrationState.Cancelled;
-        _close(self, id, m);
+        _close(self, nodes, m, I.MigrationState.Cancelled);
         emit I.MigrationCancelled(id, m.source, m.serviceId);
     }
 
-    function expire(State storage self, uint256 id, address caller) internal {
-        I.Migration storage m = _get(self, id);
+    function expire(State storage self, EdgeNodes.State storage nodes, uint256 id, address caller) internal {
+        Record storage m = _get(self, id);
         if (m.outcome != I.MigrationState.None) revert I.MigrationRegistryUnexpectedState(id, m.outcome, _openStates());
         if (block.timestamp <= m.deadline) revert I.MigrationRegistryNotExpired(id, m.deadline);
-        I.MigrationState atExpiry = _liveState(self, id, m);
-        m.outcome = I.MigrationState.Expired;
-        _close(self, id, m);
+        I.MigrationState atExpiry = _liveState(m);
+        _close(self, nodes, m, I.MigrationState.Expired);
         emit I.MigrationExpired(id, caller, m.serviceId, atExpiry);
     }
 
     // ------------------------------------------------------------------ views
 
-    function openPage(State storage self, uint256 offset, uint256 limit)
+    /// @dev Ids in [max(fromId, oldestOpen), +limit) that have not ended and in which `party` is the source or the
+    /// destination (any migration if `party` is zero), and the id the next page starts at (0: no more).
+    function openPage(State storage self, address party, uint256 fromId, uint256 limit)
         internal
         view
-        returns (uint256[] memory ids, uint256 total)
+        returns (uint256[] memory ids, uint256 next)
     {
-        total = self.open.length();
-        uint256 end = offset >= total ? offset : (limit > total - offset ? total : offset + limit);
-        ids = new uint256[](end - offset);
-        for (uint256 i = offset; i < end; ++i) {
-            ids[i - offset] = self.open.at(i);
+        uint256 count = self.count;
+        uint256 start = fromId > self.oldestOpen ? fromId : self.oldestOpen;
+        uint256 end = start > count || limit == 0 ? start : (limit > count - start + 1 ? count + 1 : start + limit);
+        uint256[] memory found = new uint256[](end - start);
+        uint256 n;
+        for (uint256 id = start; id < end; ++id) {
+            Record storage m = self.records[id];
+            if (m.outcome != I.MigrationState.None) continue;
+            if (party == address(0) || m.source == party || m.destination == party) found[n++] = id;
         }
+        assembly ("memory-safe") {
+            mstore(found, n)
+        }
+        return (found, end <= count ? end : 0);
     }
 
-    function get(State storage self, uint256 id) internal view returns (I.Migration storage) {
-        return _get(self, id);
+    /// @dev The low-water mark: every id below it has ended.
+    function firstMaybeOpen(State storage self) internal view returns (uint256) {
+        return self.oldestOpen;
+    }
+
+    function get(State storage self, uint256 id) internal view returns (I.Migration memory) {
+        Record storage m = _get(self, id);
+        return I.Migration({
+            source: m.source,
+            requestedBlock: m.requestedBlock,
+            destination: m.destination,
+            offerWindowEnd: m.offerWindowEnd,
+            preferredDestination: m.preferredDestination,
+            deadline: m.deadline,
+            outcome: m.outcome,
+            failureCode: m.failureCode,
+            offerCount: m.offerCount,
+            needs: _needs(m),
+            serviceId: m.serviceId,
+            appType: m.appType,
+            snapshotDigest: m.snapshotDigest
+        });
+    }
+
+    function offersOf(State storage self, uint256 id) internal view returns (I.Offer[] memory list) {
+        Record storage m = _get(self, id);
+        list = new I.Offer[](m.offerCount);
+        for (uint256 i = 0; i < list.length; ++i) {
+            list[i] = self.offers[id][i];
+        }
     }
 
     // ------------------------------------------------------------- internals
@@ -242,13 +312,14 @@ library Migrations {
         if (
             preferred != address(0)
                 && (preferred == source || !nodes.isActive(preferred) || !nodes.runs[preferred][req.appType]
-                    || !nodes.canReceive(preferred) || !nodes.canHold(preferred, req.requirements))
+                    || !nodes.canReceive(preferred)
+                    || !nodes.canHold(preferred, I.Capacity(r.cpuMillicores, r.memoryMiB, r.gpuCount, r.gpuMemoryMiB)))
         ) revert I.MigrationRegistryInvalidPreferredDestination(preferred);
         if (bytes(req.baseImage).length > MAX_BASE_IMAGE_LENGTH) {
             revert I.MigrationRegistryInvalidBaseImage(bytes(req.baseImage).length, MAX_BASE_IMAGE_LENGTH);
         }
         if (req.hasClientPosition) EdgeNodes.checkPosition(req.clientPosition);
-        if (self.openAsSource[source] >= MAX_OPEN_AS_SOURCE) {
+        if (nodes.nodes[source].openAsSource >= MAX_OPEN_AS_SOURCE) {
             revert I.MigrationRegistryTooManyOpenMigrations(source, MAX_OPEN_AS_SOURCE);
         }
         _checkService(self, source, req.serviceId);
@@ -265,42 +336,54 @@ library Migrations {
         if (holder != source) revert I.MigrationRegistryNotServiceHolder(serviceId, holder);
     }
 
-    function _assign(State storage self, uint256 id, I.Migration storage m, address node, uint32 score, bool preferred)
-        private
-    {
+    function _assign(Record storage m, uint256 id, address node, uint32 score, bool preferred) private {
         m.destination = node;
-        self.openOf[node].add(id);
         emit I.MigrationAssigned(id, m.source, node, m.serviceId, score, preferred);
     }
 
-    function _close(State storage self, uint256 id, I.Migration storage m) private {
-        self.open.remove(id);
-        self.openOf[m.source].remove(id);
-        --self.openAsSource[m.source];
-        if (m.destination != address(0)) self.openOf[m.destination].remove(id);
+    /// @dev Ends a migration: its outcome, the source's open count, and the low-water mark moved past every ended
+    /// id it can reach (at most MAX_MARK_STEPS; a mark held by an open migration waits for that one to end).
+    function _close(State storage self, EdgeNodes.State storage nodes, Record storage m, I.MigrationState how)
+        private
+    {
+        m.outcome = how;
+        nodes.endedAsSource(m.source);
+        // Not only when `id` is the mark: a mark that stopped at the step bound moves on with any later ending.
+        uint256 mark = self.oldestOpen;
+        uint256 count = self.count;
+        uint256 steps;
+        while (mark <= count && steps < MAX_MARK_STEPS && self.records[mark].outcome != I.MigrationState.None) {
+            ++mark;
+            ++steps;
+        }
+        if (steps > 0) self.oldestOpen = uint64(mark);
     }
 
-    function _get(State storage self, uint256 id) private view returns (I.Migration storage m) {
-        m = self.migrations[id];
+    function _get(State storage self, uint256 id) private view returns (Record storage m) {
+        m = self.records[id];
         if (m.source == address(0)) revert I.MigrationRegistryUnknownMigration(id);
     }
 
-    /// @dev The state from stored facts alone, ignoring the deadline.
-    function _liveState(State storage self, uint256 id, I.Migration storage m) private view returns (I.MigrationState) {
-        if (m.snapshotDigest != bytes32(0)) return I.MigrationState.SnapshotPublished;
-        if (m.destination != address(0)) return I.MigrationState.Assigned;
-        if (self.offers[id].length > 0) return I.MigrationState.Offered;
-        return I.MigrationState.Requested;
+    function _needs(Record storage m) private view returns (I.Capacity memory) {
+        return I.Capacity(m.cpuMillicores, m.memoryMiB, m.gpuCount, m.gpuMemoryMiB);
+    }
+
+    /// @dev The state from stored facts alone, ignoring the deadline. Reads slot 1 before slot 5: before assignment (every offer) the digest's slot need not be touched.
+    function _liveState(Record storage m) private view returns (I.MigrationState) {
+        if (m.destination == address(0)) {
+            return m.offerCount > 0 ? I.MigrationState.Offered : I.MigrationState.Requested;
+        }
+        return m.snapshotDigest != bytes32(0) ? I.MigrationState.SnapshotPublished : I.MigrationState.Assigned;
     }
 
     /// @dev The one guard: reverts with the current state and the bitmap of the states the call needs.
     function _require(State storage self, uint256 id, bytes32 allowed)
         private
         view
-        returns (I.Migration storage m, I.MigrationState current)
+        returns (Record storage m, I.MigrationState current)
     {
         current = state(self, id);
-        m = self.migrations[id];
+        m = self.records[id];
         if (_bit(current) & allowed == bytes32(0)) revert I.MigrationRegistryUnexpectedState(id, current, allowed);
     }
 

@@ -141,6 +141,7 @@ describe(`MigrationRegistry input bounds (FUZZ_SEED=${FUZZ_SEED})`, () => {
     await expectRevert(src.write.requestMigration([request(65)]), "MigrationRegistryTooManyOpenMigrations");
     await src.write.cancel([2n]); // ending one frees a slot
     await src.write.requestMigration([request(65)]);
-    expect((await fresh.registry.read.openMigrationsOf([source.account.address])).length).toBe(64);
+    expect((await fresh.registry.read.openMigrations([source.account.address, 0n, 100n]))[0].length).toBe(64);
+    expect((await fresh.registry.read.getNode([source.account.address])).openAsSource).toBe(64);
   });
 });

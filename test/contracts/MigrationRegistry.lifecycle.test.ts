@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { getAddress, parseEventLogs, zeroAddress, type Hex } from "viem";
+import { getAddress, parseEventLogs, zeroAddress, type Address, type Hex } from "viem";
 import {
   DRIVER, IMAGE, Reason, State, deployRegistry, expectRevert, nodeRegistration, now, requirements, serviceId, stateBits,
 } from "../helpers/registry.ts";
@@ -31,6 +31,10 @@ async function request(ctx: Ctx, overrides: Record<string, unknown> = {}, from =
   return { id: log!.args.id, log: log!, args, receipt };
 }
 
+/** The migrations not ended in which `node` takes part (one page is all these tests make). */
+const openOf = async (ctx: Ctx, node: { account: { address: Address } }) =>
+  (await ctx.registry.read.openMigrations([node.account.address, 0n, 100n]))[0];
+
 async function eventsOf(ctx: Ctx, hash: Hex) {
   const receipt = await ctx.publicClient.waitForTransactionReceipt({ hash });
   return parseEventLogs({ abi: ctx.registry.abi, logs: receipt.logs });
@@ -44,7 +48,7 @@ describe("MigrationRegistry lifecycle", () => {
 
   it("plays source, candidates and destination from request to completion", async () => {
     const { registry, a, b, c } = ctx;
-    const { id, log, args } = await request(ctx);
+    const { id, log, args, receipt } = await request(ctx);
     expect(id).toBe(1n);
     expect(log.args.source).toBe(getAddress(a.account.address));
     expect(log.args.appType).toBe(DRIVER);
@@ -52,7 +56,7 @@ describe("MigrationRegistry lifecycle", () => {
     expect(log.args.request.baseImage).toBe(args.baseImage);
     expect(log.args.request.requirements.snapshotSizeBytes).toBe(264_000_000n);
     expect(await registry.read.state([id])).toBe(State.Requested);
-    expect(await registry.read.openMigrationsOf([a.account.address])).toEqual([id]);
+    expect(await openOf(ctx, a)).toEqual([id]);
 
     // Candidates self-evaluated (off-chain) and offer; b scores lower than c.
     const offered = await eventsOf(ctx, await (await ctx.as(b)).write.offer([id, 500]));
@@ -74,7 +78,7 @@ describe("MigrationRegistry lifecycle", () => {
       id, source: getAddress(a.account.address), destination: getAddress(c.account.address), score: 900, preferred: false,
     });
     expect(await registry.read.state([id])).toBe(State.Assigned);
-    expect(await registry.read.openMigrationsOf([c.account.address])).toEqual([id]);
+    expect(await openOf(ctx, c)).toEqual([id]);
 
     // Source publishes the snapshot digest; destination completes with timings.
     const published = await eventsOf(ctx, await (await ctx.as(a)).write.publishSnapshot([id, DIGEST]));
@@ -85,15 +89,20 @@ describe("MigrationRegistry lifecycle", () => {
     expect(completed[0]?.eventName).toBe("MigrationCompleted");
     expect(completed[0]?.args).toMatchObject({
       id, destination: getAddress(c.account.address), serviceId: args.serviceId,
-      source: getAddress(a.account.address), appType: DRIVER, imageDigest: DIGEST, timings,
+      source: getAddress(a.account.address), imageDigest: DIGEST, timings,
     });
     expect(await registry.read.state([id])).toBe(State.Completed);
+    // Storage keeps what later calls check; the request's details and the timings live in the events above.
     const stored = await registry.read.getMigration([id]);
-    expect(stored.timings).toEqual(timings);
-    expect(stored.snapshotDigest).toBe(DIGEST);
-    expect(await registry.read.openMigrationsOf([a.account.address])).toEqual([]);
-    expect(await registry.read.openMigrationsOf([c.account.address])).toEqual([]);
-    expect(await registry.read.openMigrations([0n, 10n])).toEqual([[], 0n]);
+    expect(stored).toMatchObject({
+      source: getAddress(a.account.address), destination: getAddress(c.account.address), requestedBlock: receipt.blockNumber,
+      serviceId: args.serviceId, appType: DRIVER, snapshotDigest: DIGEST, outcome: State.Completed, offerCount: 2,
+      needs: { cpuMillicores: args.requirements.cpuMillicores, memoryMiB: args.requirements.memoryMiB, gpuCount: args.requirements.gpuCount, gpuMemoryMiB: args.requirements.gpuMemoryMiB },
+    });
+    expect(await openOf(ctx, a)).toEqual([]);
+    expect(await openOf(ctx, c)).toEqual([]);
+    expect(await registry.read.openMigrations([zeroAddress, 0n, 10n])).toEqual([[], 0n]);
+    expect(await registry.read.oldestOpenMigration()).toBe(2n);
   });
 
   it("assigns the preferred destination as soon as it offers, whatever its score", async () => {
@@ -130,7 +139,7 @@ describe("MigrationRegistry lifecycle", () => {
     const events = await eventsOf(ctx, await (await ctx.as(a)).write.cancel([id]));
     expect(events[0]).toMatchObject({ eventName: "MigrationCancelled", args: { id, serviceId: serviceId(7) } });
     expect(await registry.read.state([id])).toBe(State.Cancelled);
-    expect(await registry.read.openMigrationsOf([a.account.address])).toEqual([]);
+    expect(await openOf(ctx, a)).toEqual([]);
     await expectRevert((await ctx.as(a)).write.cancel([id]), "MigrationRegistryUnexpectedState");
   });
 
@@ -188,7 +197,7 @@ describe("MigrationRegistry lifecycle", () => {
     await expectRevert((await ctx.as(c)).write.complete([second.id, timings]), "MigrationRegistryUnexpectedState", [
       second.id, State.Failed, stateBits(State.SnapshotPublished),
     ]);
-    expect(await registry.read.openMigrationsOf([c.account.address])).toEqual([]);
+    expect(await openOf(ctx, c)).toEqual([]);
   });
 
   it("lets only the source publish and only the destination complete, in order", async () => {
@@ -245,18 +254,25 @@ describe("MigrationRegistry lifecycle", () => {
     ]);
     const events = await eventsOf(ctx, await (await ctx.as(outsider)).write.expire([id]));
     expect(events[0]?.args).toMatchObject({ id, by: getAddress(outsider.account.address), stateAtExpiry: State.Assigned });
-    expect(await registry.read.openMigrationsOf([b.account.address])).toEqual([]);
+    expect(await openOf(ctx, b)).toEqual([]);
     await expectRevert((await ctx.as(outsider)).write.expire([id]), "MigrationRegistryUnexpectedState");
   });
 
-  it("lists open migrations in pages for workers rebuilding their view", async () => {
+  it("lists open migrations in pages for workers rebuilding their view, above a mark every ended one passes", async () => {
     const ids = [];
     for (let i = 1; i <= 5; i++) ids.push((await request(ctx, { serviceId: serviceId(100 + i) })).id);
     await (await ctx.as(ctx.a)).write.cancel([ids[1]!]);
-    const [page1, total] = await ctx.registry.read.openMigrations([0n, 3n]);
-    const [page2] = await ctx.registry.read.openMigrations([3n, 3n]);
-    expect(total).toBe(4n);
-    expect([...page1, ...page2].sort()).toEqual([ids[0], ids[2], ids[3], ids[4]].sort());
-    expect(await ctx.registry.read.openMigrations([10n, 3n])).toEqual([[], 4n]);
+    const [page1, next] = await ctx.registry.read.openMigrations([zeroAddress, 0n, 3n]);
+    expect(next).toBe(4n);
+    const [page2, end] = await ctx.registry.read.openMigrations([zeroAddress, next, 3n]);
+    expect(end).toBe(0n);
+    expect([...page1, ...page2]).toEqual([ids[0], ids[2], ids[3], ids[4]]);
+    expect(await ctx.registry.read.openMigrations([ctx.b.account.address, 0n, 10n])).toEqual([[], 0n]);
+    // The mark stays at the oldest open one; ending it moves the mark past every ended id behind it.
+    expect(await ctx.registry.read.oldestOpenMigration()).toBe(1n);
+    await (await ctx.as(ctx.a)).write.cancel([ids[0]!]);
+    expect(await ctx.registry.read.oldestOpenMigration()).toBe(3n);
+    expect((await ctx.registry.read.openMigrations([zeroAddress, 0n, 10n]))[0]).toEqual([ids[2], ids[3], ids[4]]);
+    expect((await ctx.registry.read.getNode([ctx.a.account.address])).openAsSource).toBe(3);
   });
 });

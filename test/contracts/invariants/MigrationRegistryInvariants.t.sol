@@ -62,7 +62,7 @@ contract MigrationRegistryInvariants {
     /// Every open migration can be ended by someone, whatever happened to its parties: the source cancels before
     /// assignment, a party fails it after, anyone expires it past its deadline. Tried for real, then rolled back.
     function invariant_everyOpenMigrationCanEnd() public {
-        (uint256[] memory open,) = registry.openMigrations(0, type(uint256).max);
+        (uint256[] memory open,) = registry.openMigrations(address(0), 0, type(uint256).max);
         for (uint256 i = 0; i < open.length; ++i) {
             try this.probeEnd(open[i]) {
                 revert("probeEnd returned without ending the migration");
@@ -82,7 +82,8 @@ contract MigrationRegistryInvariants {
         }
     }
 
-    /// At most one open migration per service, and the open set is exactly the migrations not yet ended.
+    /// At most one open migration per service; the open list (and each node's open count) is exactly the migrations
+    /// not yet ended, and every migration below the low-water mark has ended.
     function invariant_atMostOneOpenMigrationPerService() public view {
         uint256 count = registry.migrationCount();
         for (uint256 s = 0; s < handler.serviceCount(); ++s) {
@@ -95,12 +96,26 @@ contract MigrationRegistryInvariants {
             }
             require(open <= 1, "two open migrations of one service");
         }
-        (, uint256 total) = registry.openMigrations(0, 0);
+        (uint256[] memory open,) = registry.openMigrations(address(0), 0, type(uint256).max);
+        uint256 mark = registry.oldestOpenMigration();
         uint256 notEnded;
         for (uint256 id = 1; id <= count; ++id) {
-            if (registry.getMigration(id).outcome == I.MigrationState.None) ++notEnded;
+            if (registry.getMigration(id).outcome != I.MigrationState.None) continue;
+            require(id >= mark, "a migration below the low-water mark has not ended");
+            require(notEnded < open.length && open[notEnded] == id, "the open list and the migrations not ended disagree");
+            ++notEnded;
         }
-        require(total == notEnded, "the open set and the migrations not ended disagree");
+        require(open.length == notEnded, "the open list holds an ended migration");
+        // Each node's count of open requests (what bounds them) is exactly its migrations not ended.
+        for (uint256 i = 0; i < handler.nodeCount(); ++i) {
+            address node = handler.nodeList(i);
+            (uint256[] memory mine,) = registry.openMigrations(node, 0, type(uint256).max);
+            uint256 asSource;
+            for (uint256 k = 0; k < mine.length; ++k) {
+                if (registry.getMigration(mine[k]).source == node) ++asSource;
+            }
+            require(registry.getNode(node).openAsSource == asSource, "a node's open count disagrees with its migrations");
+        }
     }
 
     /// Offers stay within maxOffers and are always the best: an offer no longer kept (displaced, or refused as not

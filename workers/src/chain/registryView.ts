@@ -1,4 +1,4 @@
-import { hexToString, isHex, type Address, type ContractFunctionReturnType, type Hex } from "viem";
+import { hexToString, isHex, type Address, type ContractFunctionArgs, type ContractFunctionReturnType, type Hex } from "viem";
 import type { ChainClient } from "./client.ts";
 import { BlosmError } from "../lib/errors.ts";
 import { State, migrationRegistryAbi } from "./abi/migrationRegistry.ts";
@@ -6,8 +6,13 @@ import { State, migrationRegistryAbi } from "./abi/migrationRegistry.ts";
 export { Reason, State, migrationRegistryAbi } from "./abi/migrationRegistry.ts";
 
 export type RegistryAbi = typeof migrationRegistryAbi;
-/** One migration as getMigration returns it: every field typed from the ABI. */
-export type Migration = ContractFunctionReturnType<RegistryAbi, "view", "getMigration">;
+/** What the contract keeps of a migration (getMigration): what its calls check. */
+export type MigrationRecord = ContractFunctionReturnType<RegistryAbi, "view", "getMigration">;
+/** A request as requestMigration takes it and its MigrationRequested event carries it. */
+export type MigrationRequest = ContractFunctionArgs<RegistryAbi, "nonpayable", "requestMigration">[0];
+/** A migration as workers use it: the stored record joined with its request's details from the event log. */
+export type Migration = MigrationRecord & Pick<MigrationRequest, "reason" | "stateful" | "hasClientPosition" | "clientPosition" | "requirements" | "baseImage">;
+export type Timings = ContractFunctionArgs<RegistryAbi, "nonpayable", "complete">[1];
 export type EdgeNodeView = ContractFunctionReturnType<RegistryAbi, "view", "getNode">;
 export type Offer = ContractFunctionReturnType<RegistryAbi, "view", "getOffers">[number];
 
@@ -28,13 +33,60 @@ export const MAX_OFFERS = 16;
 
 export const stateName = (s: number) => Object.keys(State).find((k) => State[k as keyof typeof State] === s) ?? `#${s}`;
 
+/** Whether a request is the one a stored record was made from (the fields the contract kept of it). */
+const matches = (r: MigrationRequest, m: MigrationRecord) =>
+  r.serviceId === m.serviceId && r.appType === m.appType && r.deadline === m.deadline && r.preferredDestination.toLowerCase() === m.preferredDestination.toLowerCase();
+
+/** Requests remembered per view (immutable once mined); the oldest go first past this many. */
+const REQUESTS_KEPT = 4096;
+/** Ids per openMigrations page: one eth_call scans this many stored records. */
+const OPEN_PAGE = 512n;
+
 /** The registry's read model: typed views over the deployed MigrationRegistry. */
 export class RegistryView {
   readonly abi = migrationRegistryAbi;
+  private readonly requests = new Map<bigint, MigrationRequest>();
   constructor(readonly client: ChainClient, readonly address: Address) {}
 
-  migration(id: bigint): Promise<Migration> {
+  /**
+   * The stored record joined with the request's details, which the contract keeps in the MigrationRequested
+   * event only (read once from the request's block, then remembered; the event source hands them over as it
+   * delivers the event, so a worker seldom asks).
+   */
+  async migration(id: bigint): Promise<Migration> {
+    const record = await this.record(id);
+    const known = this.requests.get(id);
+    // A remembered request from a block a reorg dropped would belong to another migration with this id.
+    const request = known && matches(known, record) ? known : await this.requestFromLog(id, record);
+    return {
+      ...record, reason: request.reason, stateful: request.stateful, hasClientPosition: request.hasClientPosition,
+      clientPosition: request.clientPosition, requirements: request.requirements, baseImage: request.baseImage,
+    };
+  }
+  record(id: bigint): Promise<MigrationRecord> {
     return this.client.readContract({ address: this.address, abi: migrationRegistryAbi, functionName: "getMigration", args: [id] });
+  }
+  /** Keeps a request seen in a MigrationRequested event, so {migration} need not read the log again. */
+  remember(id: bigint, request: MigrationRequest) {
+    if (this.requests.size >= REQUESTS_KEPT) this.requests.delete(this.requests.keys().next().value!);
+    this.requests.set(id, request);
+  }
+  private async requestFromLog(id: bigint, record: MigrationRecord): Promise<MigrationRequest> {
+    const block = record.requestedBlock;
+    const logs = await this.client.getContractEvents({
+      address: this.address, abi: migrationRegistryAbi, eventName: "MigrationRequested", args: { id }, fromBlock: block, toBlock: block, strict: true,
+    });
+    const request = logs.map((l) => l.args.request).find((r) => matches(r, record));
+    if (!request) throw new BlosmError(`migration ${id}: no MigrationRequested event matching it in block ${block} (does the chain node keep logs that old?)`);
+    this.remember(id, request);
+    return request;
+  }
+  /** The timings a completed migration recorded (in its MigrationCompleted event); undefined before it completes. */
+  async timings(id: bigint, fromBlock: bigint): Promise<Timings | undefined> {
+    const [log] = await this.client.getContractEvents({
+      address: this.address, abi: migrationRegistryAbi, eventName: "MigrationCompleted", args: { id }, fromBlock, strict: true,
+    });
+    return log?.args.timings;
   }
   async state(id: bigint): Promise<State> {
     return (await this.client.readContract({ address: this.address, abi: migrationRegistryAbi, functionName: "state", args: [id] })) as State;
@@ -42,8 +94,15 @@ export class RegistryView {
   offers(id: bigint): Promise<readonly Offer[]> {
     return this.client.readContract({ address: this.address, abi: migrationRegistryAbi, functionName: "getOffers", args: [id] });
   }
-  openOf(node: Address): Promise<readonly bigint[]> {
-    return this.client.readContract({ address: this.address, abi: migrationRegistryAbi, functionName: "openMigrationsOf", args: [node] });
+  /** The migrations not yet ended in which `node` is the source or the destination, a page of ids at a time. */
+  async openOf(node: Address): Promise<bigint[]> {
+    const all: bigint[] = [];
+    for (let from = 0n; ; ) {
+      const [ids, next] = await this.client.readContract({ address: this.address, abi: migrationRegistryAbi, functionName: "openMigrations", args: [node, from, OPEN_PAGE] });
+      all.push(...ids);
+      if (next === 0n) return all;
+      from = next;
+    }
   }
   node(operator: Address): Promise<EdgeNodeView> {
     return this.client.readContract({ address: this.address, abi: migrationRegistryAbi, functionName: "getNode", args: [operator] });

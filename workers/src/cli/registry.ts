@@ -6,7 +6,7 @@ import { loadAccount } from "../chain/keys.ts";
 import { TxSender } from "../chain/txSender.ts";
 import { describeError } from "../lib/describeError.ts";
 import { BlosmError, ConfigError } from "../lib/errors.ts";
-import { REASONS, RegistryView, appTypeName, stateName } from "../chain/registryView.ts";
+import { REASONS, RegistryView, State, appTypeName, stateName } from "../chain/registryView.ts";
 import { intFlag, printJson, urlFlag, type Runner } from "./command.ts";
 
 async function connect(values: Record<string, unknown>) {
@@ -49,7 +49,8 @@ export const runStatus: Runner = async ({ values, positionals }) => {
     id: id.toString(), state: stateName(state), app: appName(m.appType), service: m.serviceId, reason: reasonName[m.reason],
     source: m.source, destination: isZero(m.destination) ? null : m.destination, preferred: isZero(m.preferredDestination) ? null : m.preferredDestination,
     offers: offers.map((o) => ({ node: o.node, score: o.score })), digest: BigInt(m.snapshotDigest) === 0n ? null : `sha256:${m.snapshotDigest.slice(2)}`,
-    deadline: new Date(Number(m.deadline) * 1000).toISOString(), timings: state === 5 ? m.timings : null,
+    deadline: new Date(Number(m.deadline) * 1000).toISOString(),
+    timings: state === State.Completed ? ((await chain.timings(id, m.requestedBlock)) ?? null) : null,
     failureCode: m.failureCode || null,
   };
   if (values.json) return printJson(out), 0;

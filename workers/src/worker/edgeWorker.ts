@@ -4,7 +4,7 @@ import { Redis } from "ioredis";
 import { createPublicClient, http, type Address, type Hex } from "viem";
 import type { PrivateKeyAccount } from "viem/accounts";
 import { EventSource, type DeliveredLog, type Reorg } from "../chain/eventSource.ts";
-import { RegistryView } from "../chain/registryView.ts";
+import { RegistryView, type MigrationRequest } from "../chain/registryView.ts";
 import { RegistryWriter, type RegistryWriteArgs, type RegistryWriteName } from "../chain/registryWriter.ts";
 import { TxSender } from "../chain/txSender.ts";
 import { Reservations } from "../evaluation/reservations.ts";
@@ -203,6 +203,7 @@ export class EdgeWorker {
   /** Chain event → the jobs routeEvent says it calls for here. */
   async route(l: DeliveredLog): Promise<void> {
     this.metrics.observeEvent(l.eventName, l.args as Record<string, unknown>, this.address);
+    if (l.eventName === "MigrationRequested") this.chain.remember(l.args.id as bigint, l.args.request as MigrationRequest);
     for (const job of routeEvent(l, { self: this.address, now: Date.now(), retireGraceMs: this.config.retireGraceMs })) await this.enqueue(job);
   }
 

@@ -96,16 +96,16 @@ contract MigrationRegistryInvariants {
             }
             require(open <= 1, "two open migrations of one service");
         }
-        (uint256[] memory open,) = registry.openMigrations(address(0), 0, type(uint256).max);
+        (uint256[] memory listed,) = registry.openMigrations(address(0), 0, type(uint256).max);
         uint256 mark = registry.oldestOpenMigration();
         uint256 notEnded;
         for (uint256 id = 1; id <= count; ++id) {
             if (registry.getMigration(id).outcome != I.MigrationState.None) continue;
             require(id >= mark, "a migration below the low-water mark has not ended");
-            require(notEnded < open.length && open[notEnded] == id, "the open list and the migrations not ended disagree");
+            require(notEnded < listed.length && listed[notEnded] == id, "the open list and the migrations not ended disagree");
             ++notEnded;
         }
-        require(open.length == notEnded, "the open list holds an ended migration");
+        require(listed.length == notEnded, "the open list holds an ended migration");
         // Each node's count of open requests (what bounds them) is exactly its migrations not ended.
         for (uint256 i = 0; i < handler.nodeCount(); ++i) {
             address node = handler.nodeList(i);

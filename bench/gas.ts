@@ -3,13 +3,15 @@
  * migration is assigned (preferred destination's fast path; best offer after the window), with 3 candidates,
  * beside the same calls before storage was cut to what later calls check (bench/gas-before.json, measured at
  * commit 569ce75). Goal (issue 18): <= 450 000 gas on the preferred-destination path.
- * Run: npm run bench:gas   (prints a table; --json for machines)
+ * Each call also shows what it adds for every node to keep forever: fresh storage slots, log and calldata bytes.
+ * Run: npm run bench:gas   (prints a table; BENCH_JSON=1 prints JSON, the shape of gas-before.json's rows)
  */
 import { readFileSync } from "node:fs";
 import { network } from "hardhat";
 import { stringToHex, zeroAddress, type Address, type Hex } from "viem";
 
-const json = process.argv.includes("--json");
+// An environment variable: `hardhat run` refuses flags it does not know.
+const json = process.env.BENCH_JSON === "1";
 const { viem, networkHelpers } = await network.create();
 const publicClient = await viem.getPublicClient();
 const [admin, src, b, c, d] = await viem.getWalletClients();
@@ -22,12 +24,36 @@ const registry = await viem.deployContract("MigrationRegistry", [
   admin!.account.address, 5, [src, b, c, d].map((w, i) => node(w!.account.address, i)),
 ]);
 const at = (w: typeof admin) => viem.getContractAt("MigrationRegistry", registry.address, { client: { wallet: w! } });
-const rows: Array<{ flow: string; call: string; by: string; gas: bigint }> = [];
+type Growth = { stateSlots: number; logBytes: number; calldataBytes: number };
+const rows: Array<{ flow: string; call: string; by: string; gas: bigint } & Growth> = [];
 // Each node publishes its registry certificate's hash once, at its worker's first start (not per migration).
 for (const [i, w] of [src, b, c, d].entries()) await (await at(w)).write.updateEndpoint([`http://edge-${i}.example:8600`, `0x${"ce".repeat(32)}`]);
+/**
+ * What a transaction adds to what every node keeps forever: storage slots it turned from zero to non-zero, less
+ * those it cleared (from the SSTOREs of its trace, each slot compared before and after its block), log bytes
+ * (data plus 32 per topic) and calldata bytes.
+ */
+async function growthOf(hash: Hex, block: bigint): Promise<Growth> {
+  const tx = await publicClient.getTransaction({ hash });
+  const receipt = await publicClient.getTransactionReceipt({ hash });
+  const trace = (await publicClient.request({
+    method: "debug_traceTransaction" as never, params: [hash, { disableMemory: true, disableStorage: true }] as never,
+  })) as { structLogs: Array<{ op: string; stack?: string[] }> };
+  const keys = new Set(trace.structLogs.filter((l) => l.op === "SSTORE").map((l) => l.stack!.at(-1)!));
+  let stateSlots = 0;
+  for (const key of keys) {
+    const slot = `0x${BigInt(key).toString(16).padStart(64, "0")}` as Hex;
+    const [then, now] = await Promise.all([block - 1n, block].map((b) => publicClient.getStorageAt({ address: registry.address, slot, blockNumber: b })));
+    const zero = (v?: Hex) => !v || BigInt(v) === 0n;
+    if (zero(then) && !zero(now)) stateSlots++;
+    if (!zero(then) && zero(now)) stateSlots--;
+  }
+  const logBytes = receipt.logs.reduce((n, l) => n + (l.data.length - 2) / 2 + 32 * l.topics.length, 0);
+  return { stateSlots, logBytes, calldataBytes: (tx.input.length - 2) / 2 };
+}
 const gasOf = async (flow: string, call: string, by: string, hash: Hex) => {
   const receipt = await publicClient.waitForTransactionReceipt({ hash });
-  rows.push({ flow, call, by, gas: receipt.gasUsed });
+  rows.push({ flow, call, by, gas: receipt.gasUsed, ...(await growthOf(hash, receipt.blockNumber)) });
 };
 const request = async (n: number, preferred: Address) =>
   (await at(src)).write.requestMigration([{
@@ -59,28 +85,32 @@ await gasOf(flow, "finalizeAssignment", "anyone", await (await at(d)).write.fina
 await gasOf(flow, "publishSnapshot", "source", await (await at(src)).write.publishSnapshot([2n, digest]));
 await gasOf(flow, "complete", "destination", await (await at(c)).write.complete([2n, timings]));
 
+const sum = (rs: typeof rows, k: keyof Growth) => rs.reduce((s, r) => s + r[k], 0);
 const totals = Object.entries(Object.groupBy(rows, (r) => r.flow)).map(([f, rs]) => ({
   flow: f, gas: rs!.reduce((s, r) => s + r.gas, 0n), txs: rs!.length,
+  stateSlots: sum(rs!, "stateSlots"), logBytes: sum(rs!, "logBytes"), calldataBytes: sum(rs!, "calldataBytes"),
 }));
-const before = (JSON.parse(readFileSync(new URL("./gas-before.json", import.meta.url), "utf8")) as { rows: Array<{ flow: string; call: string; gas: number }> }).rows;
+type Row = { flow: string; call: string; gas: number } & Growth;
+const before = (JSON.parse(readFileSync(new URL("./gas-before.json", import.meta.url), "utf8")) as { rows: Row[] }).rows;
 // Rows are matched by position within a flow: both runs make the same calls in the same order.
 const beforeOf = (flow: string, i: number) => before.filter((r) => r.flow === flow)[i]?.gas;
 const withBefore = rows.map((r) => ({ ...r, before: beforeOf(r.flow, rows.filter((x) => x.flow === r.flow).indexOf(r)) }));
-const totalBefore = (flow: string) => before.filter((r) => r.flow === flow).reduce((s, r) => s + r.gas, 0);
+const beforeTotal = (flow: string, k: "gas" | keyof Growth) => before.filter((r) => r.flow === flow).reduce((s, r) => s + r[k], 0);
 const ratio = (now: bigint | number, then?: number) => (then ? `${(Number(now) / then).toFixed(2)}x` : "-");
 if (json) {
-  console.log(JSON.stringify({ rows: withBefore, totals: totals.map((t) => ({ ...t, before: totalBefore(t.flow) })) }, (_, v) => (typeof v === "bigint" ? Number(v) : v), 2));
+  console.log(JSON.stringify({ rows: withBefore }, (_, v) => (typeof v === "bigint" ? Number(v) : v), 2));
 } else {
   console.log("Gas per migration lifecycle (London rules, solc optimizer 200 runs); before = commit 569ce75\n");
-  console.log("flow                   call                          by              gas    before   ratio");
+  console.log("flow                   call                          by              gas    before   ratio   new slots  log B  calldata B");
   for (const r of withBefore) {
-    console.log(`${r.flow.padEnd(22)} ${r.call.padEnd(29)} ${r.by.padEnd(12)} ${r.gas.toString().padStart(8)} ${String(r.before ?? "-").padStart(9)} ${ratio(r.gas, r.before).padStart(7)}`);
+    console.log(`${r.flow.padEnd(22)} ${r.call.padEnd(29)} ${r.by.padEnd(12)} ${r.gas.toString().padStart(8)} ${String(r.before ?? "-").padStart(9)} ${ratio(r.gas, r.before).padStart(7)} ${String(r.stateSlots).padStart(11)} ${String(r.logBytes).padStart(6)} ${String(r.calldataBytes).padStart(11)}`);
   }
   console.log("");
   for (const t of totals) {
     // On a private Clique chain gas is free to members; what matters is how many lifecycles fit a block.
-    const b = totalBefore(t.flow);
+    const b = beforeTotal(t.flow, "gas");
     console.log(`${t.flow.padEnd(22)} total ${t.gas.toString().padStart(8)} gas in ${t.txs} txs, before ${b} (${ratio(t.gas, b)}); ${Math.floor(30_000_000 / Number(t.gas))} lifecycles per 30M-gas block (before ${Math.floor(30_000_000 / b)})`);
+    console.log(`${"".padEnd(22)} kept by every node: ${t.stateSlots} storage slots (${t.stateSlots * 32} B), ${t.logBytes} B of logs, ${t.calldataBytes} B of calldata; before ${beforeTotal(t.flow, "stateSlots")} slots (${beforeTotal(t.flow, "stateSlots") * 32} B), ${beforeTotal(t.flow, "logBytes")} B, ${beforeTotal(t.flow, "calldataBytes")} B`);
   }
   const preferred = totals.find((t) => t.flow === "preferred destination")!.gas;
   console.log(`\ngoal: <= 450000 gas on the preferred-destination path: ${preferred <= 450_000n ? "met" : "NOT met"} (${preferred})`);

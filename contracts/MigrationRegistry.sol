@@ -210,7 +210,7 @@ contract MigrationRegistry is IMigrationRegistry, AccessControl {
 
     /// @notice Every migration with a lower id has ended (migrationCount() + 1 when all have).
     function oldestOpenMigration() external view returns (uint256) {
-        return _migrations.firstMaybeOpen();
+        return _migrations.oldestOpen;
     }
 
     /// @notice An edge node as stored. Requirements: the node was registered once.

@@ -256,11 +256,6 @@ library Migrations {
         return (found, end <= count ? end : 0);
     }
 
-    /// @dev The low-water mark: every id below it has ended.
-    function firstMaybeOpen(State storage self) internal view returns (uint256) {
-        return self.oldestOpen;
-    }
-
     function get(State storage self, uint256 id) internal view returns (I.Migration memory) {
         Record storage m = _get(self, id);
         return I.Migration({

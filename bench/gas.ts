@@ -8,7 +8,7 @@
  */
 import { readFileSync } from "node:fs";
 import { network } from "hardhat";
-import { stringToHex, zeroAddress, type Address, type Hex } from "viem";
+import { stringToHex, zeroAddress, type Address, type Hex, type TransactionReceipt } from "viem";
 
 // An environment variable: `hardhat run` refuses flags it does not know.
 const json = process.env.BENCH_JSON === "1";
@@ -33,9 +33,10 @@ for (const [i, w] of [src, b, c, d].entries()) await (await at(w)).write.updateE
  * those it cleared (from the SSTOREs of its trace, each slot compared before and after its block), log bytes
  * (data plus 32 per topic) and calldata bytes.
  */
-async function growthOf(hash: Hex, block: bigint): Promise<Growth> {
+async function growthOf(receipt: TransactionReceipt): Promise<Growth> {
+  const hash = receipt.transactionHash;
+  const block = receipt.blockNumber;
   const tx = await publicClient.getTransaction({ hash });
-  const receipt = await publicClient.getTransactionReceipt({ hash });
   const trace = (await publicClient.request({
     method: "debug_traceTransaction" as never, params: [hash, { disableMemory: true, disableStorage: true }] as never,
   })) as { structLogs: Array<{ op: string; stack?: string[] }> };
@@ -53,7 +54,7 @@ async function growthOf(hash: Hex, block: bigint): Promise<Growth> {
 }
 const gasOf = async (flow: string, call: string, by: string, hash: Hex) => {
   const receipt = await publicClient.waitForTransactionReceipt({ hash });
-  rows.push({ flow, call, by, gas: receipt.gasUsed, ...(await growthOf(hash, receipt.blockNumber)) });
+  rows.push({ flow, call, by, gas: receipt.gasUsed, ...(await growthOf(receipt)) });
 };
 const request = async (n: number, preferred: Address) =>
   (await at(src)).write.requestMigration([{

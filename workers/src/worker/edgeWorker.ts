@@ -33,6 +33,8 @@ import { ClusterRegistry } from "../registryAuth/clusterRegistry.ts";
 import { issuePushCredential } from "./pushCredential.ts";
 import { PrestageFlights } from "./prestaged.ts";
 import { prestage } from "./steps/prestage.ts";
+import { appTypeSet, type NodeReach } from "../evaluation/reach.ts";
+import type { EdgeNodeView } from "../chain/registryView.ts";
 
 /**
  * One edge cluster's worker, as wiring: it builds the adapters (viem, dockerode, Redis) behind the worker's ports,
@@ -64,6 +66,8 @@ export class EdgeWorker {
   // worker must still stop within its grace (about 20 s at worst: event source, workers, queues, Redis).
   private readonly shutdown = createShutdown({ stepTimeoutMs: 5000 });
   private events?: EventSource;
+  /** Where this node is and what it runs, as registered: read at start, again when the registry updates it. */
+  private reach?: NodeReach;
   private readonly log: Logger;
   private readonly prefix: string;
 
@@ -129,6 +133,7 @@ export class EdgeWorker {
     });
     const node = await this.chain.node(this.address).catch(() => undefined);
     if (!node?.active) throw new BlosmError(`${this.address} is not an active edge node in the registry at ${this.config.registryAddress}`);
+    this.setReach(node);
     this.clusterRegistry = await ClusterRegistry.load(this.config.imageRegistry, this.config.registryAuth, this.config.engineCertsDir);
     await this.clusterRegistry.trustOwn();
     this.shutdown.add("registry pins", () => this.clusterRegistry!.removePins());
@@ -200,11 +205,23 @@ export class EdgeWorker {
     });
   }
 
+  private setReach(node: Pick<EdgeNodeView, "location" | "coverageRadiusM">) {
+    this.reach = { self: this.address, appTypes: appTypeSet(this.config.appTypes), location: node.location, coverageRadiusM: node.coverageRadiusM };
+  }
+
   /** Chain event → the jobs routeEvent says it calls for here. */
   async route(l: DeliveredLog): Promise<void> {
     this.metrics.observeEvent(l.eventName, l.args as Record<string, unknown>, this.address);
     if (l.eventName === "MigrationRequested") this.chain.remember(l.args.id as bigint, l.args.request as MigrationRequest);
-    for (const job of routeEvent(l, { self: this.address, now: Date.now(), retireGraceMs: this.config.retireGraceMs })) await this.enqueue(job);
+    if (l.eventName === "NodeUpdated" && String(l.args.operator).toLowerCase() === this.address.toLowerCase()) {
+      this.setReach(l.args as Pick<EdgeNodeView, "location" | "coverageRadiusM">);
+    }
+    for (const job of routeEvent(l, { self: this.address, now: Date.now(), retireGraceMs: this.config.retireGraceMs, reach: this.reach })) {
+      // Another node was chosen: only a node that offered holds a reservation to free. Checking here (one Redis
+      // read) instead of in a job keeps what each assignment costs the nodes that were never part of it to nothing.
+      if (job.data.step === "release" && l.eventName === "MigrationAssigned" && !(await this.reservations.get(job.data.id))) continue;
+      await this.enqueue(job);
+    }
   }
 
   /** Jobs from logs of dropped blocks that have not started are withdrawn; steps re-check the chain anyway. */

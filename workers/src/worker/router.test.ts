@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { stringToHex, zeroAddress } from "viem";
+import { appTypeSet, REACH_RADII } from "../evaluation/reach.ts";
 import { routeEvent } from "./router.ts";
 
 const SELF = "0x00000000000000000000000000000000000000aa";
@@ -65,5 +67,29 @@ describe("routeEvent", () => {
     const requested = log("MigrationRequested", { source: OTHER, offerWindowEnd: 0n, request: { deadline: 0n } });
     const again = { ...requested, key: "31337-0xdef-9" }; // the same event delivered again, after a reorg re-included it
     expect(routeEvent(again, o)).toEqual(routeEvent(requested, o));
+  });
+
+  describe("with this node's reach", () => {
+    // This node's site and coverage; a client 1 km east is in reach, one 10 km east is not.
+    const reach = { self: SELF, appTypes: appTypeSet(["driver-profiling"]), location: { latE6: 35_885_000, lonE6: 128_640_000 }, coverageRadiusM: 1500 } as const;
+    const oneKmEast = { latE6: 35_885_000, lonE6: 128_651_070 };
+    const tenKmEast = { latE6: 35_885_000, lonE6: 128_750_700 };
+    const requested = (fields: Record<string, unknown>) => log("MigrationRequested", {
+      source: OTHER, offerWindowEnd: 0n,
+      request: { deadline: 0n, appType: stringToHex("driver-profiling", { size: 32 }), preferredDestination: zeroAddress, hasClientPosition: true, clientPosition: oneKmEast, ...fields },
+    });
+    const routed = (fields: Record<string, unknown>) => routeEvent(requested(fields), { ...o, reach }).map((j) => j.data.step);
+
+    it("evaluates a request whose client is in reach, and one that names no client position", () => {
+      expect(routed({})).toEqual(["evaluate"]);
+      expect(routed({ hasClientPosition: false, clientPosition: tenKmEast })).toEqual(["evaluate"]);
+    });
+
+    it(`passes over a client beyond ${REACH_RADII} coverage radii and an app type not run here, unless it is the preferred destination`, () => {
+      expect(routed({ clientPosition: tenKmEast })).toEqual([]);
+      expect(routed({ appType: stringToHex("image-recognition", { size: 32 }) })).toEqual([]);
+      expect(routed({ clientPosition: tenKmEast, preferredDestination: SELF })).toEqual(["evaluate"]);
+      expect(routed({ clientPosition: tenKmEast, preferredDestination: THIRD })).toEqual([]);
+    });
   });
 });

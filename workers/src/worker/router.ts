@@ -1,6 +1,7 @@
 import type { Address } from "viem";
 import type { DeliveredLog } from "../chain/eventSource.ts";
 import type { JobSpec, StepName } from "./jobs.ts";
+import { passOver, type NodeReach } from "../evaluation/reach.ts";
 
 export type RouteOptions = {
   /** This node's operator address. */
@@ -9,6 +10,8 @@ export type RouteOptions = {
   now: number;
   /** The source keeps serving this long after completion, until clients have been pointed elsewhere. */
   retireGraceMs: number;
+  /** This node's site, coverage and app types: requests it could never win are passed over (evaluation/reach.ts). */
+  reach?: NodeReach;
 };
 
 /**
@@ -28,7 +31,7 @@ export function routeEvent(l: Pick<DeliveredLog, "eventName" | "args">, o: Route
   const me = (x: unknown) => typeof x === "string" && x.toLowerCase() === o.self.toLowerCase();
   switch (l.eventName) {
     case "MigrationRequested": {
-      if (!me(a.source)) return [job("evaluate", "evaluate")];
+      if (!me(a.source)) return o.reach && passOver(a.request as Parameters<typeof passOver>[0], o.reach) ? [] : [job("evaluate", "evaluate")];
       const windowEnd = Number(a.offerWindowEnd) * 1000;
       const deadline = Number((a.request as { deadline: bigint }).deadline) * 1000;
       return [job("record", "finalize", windowEnd - o.now + 500), job("record", "expire", deadline - o.now + 1500)];

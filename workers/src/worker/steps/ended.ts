@@ -9,16 +9,16 @@ export type EndedResult = { resumed?: string; removedIncoming: number };
  */
 export async function endedStep(ctx: StepContext, id: bigint): Promise<EndedResult> {
   const { registry, engine, outbound, log } = ctx;
-  const m = await registry.migration(id);
   let resumed: string | undefined;
-  if (m.source.toLowerCase() === registry.self.toLowerCase()) {
-    const record = await outbound.get(id);
-    if (record) {
-      await engine.rollback(record);
-      await outbound.delete(id);
-      resumed = record.container;
-      log.warn("migration ended without completing; source container resumed", { container: record.container, outcome: stateName(m.outcome) });
-    }
+  // Only the source writes an outbound record, so a node holding none has nothing to resume and need not read the
+  // chain: every node runs this step for every ending, and most were never part of the migration.
+  const record = await outbound.get(id);
+  if (record) {
+    const outcome = await registry.state(id);
+    await engine.rollback(record);
+    await outbound.delete(id);
+    resumed = record.container;
+    log.warn("migration ended without completing; source container resumed", { container: record.container, outcome: stateName(outcome) });
   }
   const incoming = await engine.incoming(String(id));
   for (const c of incoming) await engine.removeContainer(c.id);

@@ -40,6 +40,12 @@ describe("endedStep", () => {
     expect(ctx.outbound.records.size).toBe(0);
   });
 
+  it("on a node that was never part of it: does nothing and reads nothing from the chain", async () => {
+    const ctx = fakeContext(); // holds no migration 2: any chain read would throw
+    expect(await endedStep(ctx, 2n)).toEqual({ resumed: undefined, removedIncoming: 0 });
+    expect(ctx.engine.calls.filter(([call]) => call !== "incoming")).toEqual([]);
+  });
+
   it("at the destination: removes what it created for the migration and frees the reservation", async () => {
     const ctx = fakeContext();
     ctx.registry.set(2n, migration({ source: PEER, outcome: State.Expired }), State.Expired);

@@ -8,6 +8,7 @@ import { BlosmError, ContractRevertError, RpcError } from "../lib/errors.ts";
 import { describeError } from "../lib/describeError.ts";
 import { silentLogger, type Logger } from "../lib/log.ts";
 import { sleep } from "../lib/sleep.ts";
+import { createExclusive } from "../lib/exclusive.ts";
 import { decodeRevert } from "./decodeRevert.ts";
 import { rpc } from "./rpc.ts";
 
@@ -47,7 +48,10 @@ export type WriteResult = { hash: Hex; receipt: TransactionReceipt; resubmission
 export class TxSender {
   readonly address: Address;
   private nextNonce: number | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Nonce-ordered sends: one broadcast (or nonce resync) at a time. */
+  private readonly serialized = createExclusive();
+  /** The chain's id does not change under a running sender: asked once. */
+  private chainId?: number;
   private readonly log: Logger;
 
   constructor(private readonly opts: TxSenderOptions) {
@@ -82,19 +86,13 @@ export class TxSender {
     }
   }
 
-  private serialized<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => undefined);
-    return run;
-  }
-
   private async broadcast(req: WriteRequest, attempt = 0): Promise<Pending> {
     if (this.nextNonce === undefined) await this.syncNonce();
     const nonce = this.nextNonce!;
     const data = encode(req);
     const gas = req.gas ?? this.opts.gasLimits?.[req.functionName] ?? (await this.estimateGas(req, data));
     const fees = await rpc("eth_feeHistory", () => this.opts.client.estimateFeesPerGas());
-    const chainId = await rpc("eth_chainId", () => this.opts.client.getChainId());
+    const chainId = (this.chainId ??= await rpc("eth_chainId", () => this.opts.client.getChainId()));
     const tx = { chainId, nonce, to: req.address, data, gas, maxFeePerGas: fees.maxFeePerGas!, maxPriorityFeePerGas: fees.maxPriorityFeePerGas!, type: "eip1559" as const };
     try {
       const hash = await this.sendRaw(tx);

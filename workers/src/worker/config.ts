@@ -47,10 +47,11 @@ export const WorkerConfigSchema = z.object({
   nvidiaSmiFile: z.string().optional(),
   policy: z.enum(["strict", "blosm"]).default("strict"),
   concurrency: z.object({
-    evaluate: z.number().int().min(1).max(16).default(1),
+    // Evaluations overlap only in their chain reads and offer transactions: probe, decide and reserve take a lock.
+    evaluate: z.number().int().min(1).max(16).default(4),
     outbound: z.number().int().min(1).max(16).default(2),
     inbound: z.number().int().min(1).max(16).default(1),
-  }).default({ evaluate: 1, outbound: 2, inbound: 1 }),
+  }).default({ evaluate: 4, outbound: 2, inbound: 1 }),
   api: z.object({ host: z.string().default("127.0.0.1"), port: z.number().int().min(0).max(65535).default(0), tokenEnv: z.string().default("BLOSM_API_TOKEN") }).default({ host: "127.0.0.1", port: 0, tokenEnv: "BLOSM_API_TOKEN" }),
   readyTimeoutMs: z.number().int().min(100).max(600_000).default(60_000),
   deadlineSeconds: z.number().int().min(10).max(86_400).default(600),

@@ -12,6 +12,7 @@ import { describeError } from "../lib/describeError.ts";
 import { BlosmError, isRetryable } from "../lib/errors.ts";
 import { silentLogger, type Logger } from "../lib/log.ts";
 import { createShutdown } from "../lib/shutdown.ts";
+import { createExclusive } from "../lib/exclusive.ts";
 import { detectCheckpointSupport } from "../transfer/checkpoint.ts";
 import { CapacityReporter } from "./capacityReport.ts";
 import { ChainRegistry } from "./chainRegistry.ts";
@@ -80,7 +81,9 @@ export class EdgeWorker {
     const client = createPublicClient({ transport: http(config.rpcUrl, { retryCount: 2, timeout: 15_000 }), cacheTime: 0, pollingInterval: 250 });
     this.chain = new RegistryView(client, config.registryAddress);
     this.peerVerifier = new PeerVerifier(activeNodes(this.chain));
-    const sender = new TxSender({ client, account, confirmations: 1, stuckAfterMs: config.txStuckAfterMs, pollMs: 100, log: this.log });
+    // Receipts are polled every 250 ms: a quarter of a 1 s Clique period (at 100 ms a pending transaction cost ten
+    // calls a second, the largest share of a worker's RPC load in bench:scale).
+    const sender = new TxSender({ client, account, confirmations: 1, stuckAfterMs: config.txStuckAfterMs, pollMs: 250, log: this.log });
     this.docker = new Docker({ socketPath: config.dockerSocket });
     this.redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
     // While Redis is away ioredis reconnects and emits an error per try: one warning a minute, not a flood.
@@ -94,6 +97,7 @@ export class EdgeWorker {
       config, registry, engine, outbound: this.outbound, reservations: this.reservations, metrics: this.metrics, log: this.log,
       peers: new HttpPeers(async (node) => (await this.chain.node(node)).endpoint, this.peerSigner),
       prestaged: new PrestageFlights(),
+      exclusive: createExclusive(),
       snapshots: {
         address: config.imageRegistry,
         mint: (...a) => this.ownRegistry().mint(...a),

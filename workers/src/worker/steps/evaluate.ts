@@ -1,4 +1,4 @@
-import { MAX_OFFERS, appTypeName, stateName } from "../../chain/registryView.ts";
+import { MAX_OFFERS, appTypeName, stateName, type Migration } from "../../chain/registryView.ts";
 import { State } from "../../chain/abi/migrationRegistry.ts";
 import { decide, type Decision } from "../../evaluation/decide.ts";
 import { describeError } from "../../lib/describeError.ts";
@@ -10,14 +10,30 @@ export type EvaluateResult = { skipped: string } | Decision;
 
 /**
  * Candidate side (BloSM Algorithm 2, strict and scored): probe this node, decide, reserve what the offer promises,
- * then offer on-chain. Callers serialize evaluations: probe, decide and reserve must not interleave, or two
- * offers count on one GPU. An offer the contract refuses releases its reservation.
+ * then offer on-chain. Probe, decide and reserve run one evaluation at a time (ctx.exclusive), or two offers
+ * would count on one GPU; the offer's transaction is sent outside that, so several requests in one block are
+ * all answered within the offer window. An offer the contract refuses releases its reservation.
  */
 export async function evaluateStep(ctx: StepContext, id: bigint): Promise<EvaluateResult> {
-  const { registry, engine, reservations, log } = ctx;
+  const { registry, log } = ctx;
   const [m, state] = await Promise.all([registry.migration(id), registry.state(id)]);
   if (state !== State.Requested && state !== State.Offered) return skip(ctx, "not open for offers", { state: stateName(state) });
   if ((await registry.chainNow()) >= m.offerWindowEnd) return skip(ctx, "offer window closed");
+  const exclusive = ctx.exclusive ?? (<T>(f: () => Promise<T>) => f());
+  const reserved = await exclusive(() => decideAndReserve(ctx, id, m));
+  if ("skipped" in reserved || !reserved.offer) return reserved;
+  try {
+    await registry.write("offer", [id, reserved.score]);
+  } catch (e) {
+    await ctx.reservations.release(String(id));
+    if (e instanceof ContractRevertError) return log.info("offer refused on-chain", { error: e.shortMessage }), reserved;
+    throw e;
+  }
+  return reserved;
+}
+
+async function decideAndReserve(ctx: StepContext, id: bigint, m: Migration): Promise<EvaluateResult> {
+  const { registry, engine, reservations, log } = ctx;
   if (await reservations.get(String(id))) return skip(ctx, "already offered");
   let appType: string;
   try {
@@ -52,13 +68,6 @@ export async function evaluateStep(ctx: StepContext, id: bigint): Promise<Evalua
   }
   const r = m.requirements;
   await reservations.reserve(String(id), { cpuMillicores: r.cpuMillicores, memoryMiB: r.memoryMiB, gpuIds: decision.gpuIds, gpuMemoryMiB: r.gpuMemoryMiB });
-  try {
-    await registry.write("offer", [id, decision.score]);
-  } catch (e) {
-    await reservations.release(String(id));
-    if (e instanceof ContractRevertError) return log.info("offer refused on-chain", { error: e.shortMessage }), decision;
-    throw e;
-  }
   return decision;
 }
 

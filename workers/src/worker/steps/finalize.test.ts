@@ -23,10 +23,19 @@ describe("finalizeStep", () => {
   it("waits, retryably, while the chain's clock has not reached the window's end", async () => {
     const ctx = fakeContext();
     ctx.registry.set(1n, migration({ offerWindowEnd: 600n }), State.Offered);
-    const error = await finalizeStep(ctx, 1n).catch((e: unknown) => e);
+    const error = await finalizeStep(ctx, 1n, { clockWaitMs: 600 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BlosmError);
     expect((error as BlosmError).retryable).toBe(true);
     expect(ctx.registry.writes).toEqual([]);
+  });
+
+  it("assigns as soon as the chain's clock reaches the window's end while it waits", async () => {
+    const ctx = fakeContext();
+    ctx.registry.set(1n, migration({ offerWindowEnd: 600n }), State.Offered);
+    ctx.registry.offerLists.set(1n, [{ node: PEER, score: 5, offeredAt: 550n }]);
+    setTimeout(() => (ctx.registry.now = 600n), 300); // the next block's timestamp
+    expect(await finalizeStep(ctx, 1n, { clockWaitMs: 5000 })).toMatchObject({ done: "assigned" });
+    expect(ctx.registry.written("finalizeAssignment")).toEqual([[1n]]);
   });
 
   it("does nothing once the migration is past assignment", async () => {

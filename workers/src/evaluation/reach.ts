@@ -1,4 +1,4 @@
-import { stringToHex, zeroAddress, type Address, type Hex } from "viem";
+import { hexToString, stringToHex, zeroAddress, type Address, type Hex } from "viem";
 import { distanceM, type Position } from "../lib/geo.ts";
 
 /** What a node knows of itself without a chain read: enough to pass over requests it could never win. */
@@ -25,12 +25,13 @@ type RequestFields = { appType: Hex; preferredDestination: Address; hasClientPos
  * near the client do any work for a request, however many nodes the registry holds. The contract still checks
  * everything an offer claims; this only decides who tries.
  */
-export function passOver(request: RequestFields, reach: NodeReach): string | undefined {
-  if (request.preferredDestination !== zeroAddress) {
-    if (request.preferredDestination.toLowerCase() === reach.self.toLowerCase()) return undefined;
-  }
-  if (!reach.appTypes.has(request.appType.toLowerCase() as Hex)) return "app type not run here";
-  if (!request.hasClientPosition) return undefined;
+export function passOver(request: Partial<RequestFields> | undefined, reach: NodeReach): string | undefined {
+  // A log without the fields (never from the registry's ABI) is evaluated: that step reads the request from the
+  // chain and says what is wrong with it, where a filter could only guess.
+  if (typeof request?.appType !== "string" || typeof request.preferredDestination !== "string") return undefined;
+  if (request.preferredDestination.toLowerCase() === reach.self.toLowerCase()) return undefined;
+  if (!reach.appTypes.has(request.appType.toLowerCase() as Hex)) return `app type ${appTypeName(request.appType)} is not run here`;
+  if (!request.hasClientPosition || !request.clientPosition) return undefined;
   const d = distanceM(request.clientPosition, reach.location);
   if (d > REACH_RADII * reach.coverageRadiusM) return `client ${Math.round(d)} m away, beyond ${REACH_RADII} × coverage (${reach.coverageRadiusM} m)`;
   return undefined;
@@ -39,4 +40,13 @@ export function passOver(request: RequestFields, reach: NodeReach): string | und
 /** The app types a worker's config names, as the registry stores them (bytes32, lower-case hex). */
 export function appTypeSet(names: readonly string[]): ReadonlySet<Hex> {
   return new Set(names.map((n) => stringToHex(n, { size: 32 }).toLowerCase() as Hex));
+}
+
+/** A bytes32 app type as the name it was made from (trailing zero bytes dropped), or the hex where it is no text. */
+function appTypeName(appType: Hex): string {
+  try {
+    return hexToString(appType, { size: 32 }).replace(/\0+$/, "");
+  } catch {
+    return appType;
+  }
 }

@@ -220,7 +220,8 @@ export class EdgeWorker {
     if (l.eventName === "NodeUpdated" && String(l.args.operator).toLowerCase() === this.address.toLowerCase()) {
       this.setReach(l.args as Pick<EdgeNodeView, "location" | "coverageRadiusM">);
     }
-    for (const job of routeEvent(l, { self: this.address, now: Date.now(), retireGraceMs: this.config.retireGraceMs, reach: this.reach })) {
+    const onPassOver = (migration: string, reason: string) => this.log.debug("passed over", { migration, reason });
+    for (const job of routeEvent(l, { self: this.address, now: Date.now(), retireGraceMs: this.config.retireGraceMs, reach: this.reach, onPassOver })) {
       // Another node was chosen: only a node that offered holds a reservation to free. Checking here (one Redis
       // read) instead of in a job keeps what each assignment costs the nodes that were never part of it to nothing.
       if (job.data.step === "release" && l.eventName === "MigrationAssigned" && !(await this.reservations.get(job.data.id))) continue;

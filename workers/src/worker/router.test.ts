@@ -91,5 +91,19 @@ describe("routeEvent", () => {
       expect(routed({ clientPosition: tenKmEast, preferredDestination: SELF })).toEqual(["evaluate"]);
       expect(routed({ clientPosition: tenKmEast, preferredDestination: THIRD })).toEqual([]);
     });
+
+    it("says why it passed over a request, and evaluates a log without the request's fields instead of throwing", () => {
+      const reasons: string[] = [];
+      const onPassOver = (id: string, reason: string) => reasons.push(`${id}: ${reason}`);
+      routeEvent(requested({ clientPosition: tenKmEast }), { ...o, reach, onPassOver });
+      routeEvent(requested({ appType: stringToHex("image-recognition", { size: 32 }) }), { ...o, reach, onPassOver });
+      expect(reasons).toEqual([
+        expect.stringMatching(/: client 9\d{3} m away, beyond 2 × coverage \(1500 m\)$/),
+        expect.stringMatching(/: app type image-recognition is not run here$/),
+      ]);
+      const bare = log("MigrationRequested", { source: OTHER, offerWindowEnd: 0n, request: { deadline: 0n } });
+      expect(routeEvent(bare, { ...o, reach, onPassOver }).map((j) => j.data.step)).toEqual(["evaluate"]);
+      expect(reasons).toHaveLength(2);
+    });
   });
 });

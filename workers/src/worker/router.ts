@@ -12,6 +12,8 @@ export type RouteOptions = {
   retireGraceMs: number;
   /** This node's site, coverage and app types: requests it could never win are passed over (evaluation/reach.ts). */
   reach?: NodeReach;
+  /** Told why a request is passed over, so the node's log says why it never offered. */
+  onPassOver?: (id: string, reason: string) => void;
 };
 
 /**
@@ -31,7 +33,12 @@ export function routeEvent(l: Pick<DeliveredLog, "eventName" | "args">, o: Route
   const me = (x: unknown) => typeof x === "string" && x.toLowerCase() === o.self.toLowerCase();
   switch (l.eventName) {
     case "MigrationRequested": {
-      if (!me(a.source)) return o.reach && passOver(a.request as Parameters<typeof passOver>[0], o.reach) ? [] : [job("evaluate", "evaluate")];
+      if (!me(a.source)) {
+        const reason = o.reach && passOver(a.request as Parameters<typeof passOver>[0], o.reach);
+        if (!reason) return [job("evaluate", "evaluate")];
+        o.onPassOver?.(id, reason);
+        return [];
+      }
       const windowEnd = Number(a.offerWindowEnd) * 1000;
       const deadline = Number((a.request as { deadline: bigint }).deadline) * 1000;
       return [job("record", "finalize", windowEnd - o.now + 500), job("record", "expire", deadline - o.now + 1500)];

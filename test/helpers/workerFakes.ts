@@ -5,6 +5,7 @@ import type { RegistryWriteArgs, RegistryWriteName } from "../../workers/src/cha
 import type { WriteResult } from "../../workers/src/chain/txSender.ts";
 import type { NodeState } from "../../workers/src/evaluation/decide.ts";
 import type { Reservation } from "../../workers/src/evaluation/reservations.ts";
+import { createExclusive } from "../../workers/src/lib/exclusive.ts";
 import { silentLogger } from "../../workers/src/lib/log.ts";
 import type { OutboundRecord } from "../../workers/src/worker/outbound.ts";
 import { PrestageFlights } from "../../workers/src/worker/prestaged.ts";
@@ -55,6 +56,8 @@ export class FakeRegistry implements RegistryPort {
   now = 500n;
   /** Makes the next write of this function throw this error. */
   readonly failNext = new Map<string, Error>();
+  /** How long each write takes, as a transaction waiting for its block would. */
+  writeDelayMs = 0;
 
   set(id: bigint, m: Migration, state: State) {
     this.migrations.set(id, m);
@@ -89,6 +92,7 @@ export class FakeRegistry implements RegistryPort {
     return this.now;
   }
   async write<F extends RegistryWriteName>(functionName: F, args: RegistryWriteArgs<F>): Promise<WriteResult> {
+    if (this.writeDelayMs) await new Promise((r) => setTimeout(r, this.writeDelayMs));
     const failure = this.failNext.get(functionName);
     if (failure) {
       this.failNext.delete(functionName);
@@ -266,6 +270,6 @@ export function fakeContext(): Fakes {
   return {
     config: { imageRegistry: "127.0.0.1:5000", readyTimeoutMs: 1000, policy: "strict" },
     registry: new FakeRegistry(), engine: new FakeEngine(), outbound: new MemoryOutbound(), reservations: new MemoryReservations(),
-    peers: new FakePeers(), snapshots: new FakeSnapshots(), prestaged: new PrestageFlights(), log: silentLogger,
+    peers: new FakePeers(), snapshots: new FakeSnapshots(), prestaged: new PrestageFlights(), exclusive: createExclusive(), log: silentLogger,
   };
 }

@@ -92,8 +92,9 @@ describe("TxSender against a real chain node", () => {
     await dev.rpc("evm_setIntervalMining", [0]);
     let results: PromiseSettledResult<unknown>[];
     try {
-      const cancel = source.write({ address: dev.address, abi: registryAbi, functionName: "cancel", args: [id] });
-      const offer = sender(2).write({ address: dev.address, abi: registryAbi, functionName: "offer", args: [id, 5] });
+      // Explicit gas: an estimate made after the other is pending would already fail, before anything is sent.
+      const cancel = source.write({ address: dev.address, abi: registryAbi, functionName: "cancel", args: [id], gas: 300_000n });
+      const offer = sender(2).write({ address: dev.address, abi: registryAbi, functionName: "offer", args: [id, 5], gas: 300_000n });
       await new Promise((r) => setTimeout(r, 500));
       await dev.rpc("evm_setIntervalMining", [200]);
       results = await Promise.allSettled([cancel, offer]);

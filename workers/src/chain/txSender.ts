@@ -52,6 +52,7 @@ export class TxSender {
   private readonly serialized = createExclusive();
   /** The chain's id does not change under a running sender: asked once. */
   private chainId?: number;
+  private fees?: { at: number; value: Awaited<ReturnType<PublicClient["estimateFeesPerGas"]>> };
   private readonly log: Logger;
 
   constructor(private readonly opts: TxSenderOptions) {
@@ -91,7 +92,7 @@ export class TxSender {
     const nonce = this.nextNonce!;
     const data = encode(req);
     const gas = req.gas ?? this.opts.gasLimits?.[req.functionName] ?? (await this.estimateGas(req, data));
-    const fees = await rpc("eth_feeHistory", () => this.opts.client.estimateFeesPerGas());
+    const fees = await this.currentFees();
     const chainId = (this.chainId ??= await rpc("eth_chainId", () => this.opts.client.getChainId()));
     const tx = { chainId, nonce, to: req.address, data, gas, maxFeePerGas: fees.maxFeePerGas!, maxPriorityFeePerGas: fees.maxPriorityFeePerGas!, type: "eip1559" as const };
     try {
@@ -109,6 +110,18 @@ export class TxSender {
       this.nextNonce = undefined;
       throw this.classify(req, e);
     }
+  }
+
+  /**
+   * Fees for a new transaction, asked at most once a second: several sends in one block (a burst of offers) pay
+   * the same base fee, and each estimate costs two calls inside the nonce lock, where the sends queue behind it.
+   * Resubmissions ask afresh.
+   */
+  private async currentFees() {
+    if (this.fees && Date.now() - this.fees.at < 1000) return this.fees.value;
+    const value = await rpc("eth_feeHistory", () => this.opts.client.estimateFeesPerGas());
+    this.fees = { at: Date.now(), value };
+    return value;
   }
 
   private async estimateGas(req: WriteRequest, data: Hex): Promise<bigint> {

@@ -18,11 +18,14 @@ export async function probeNode(
   docker: Docker,
   opts: { appTypes: string[]; allocatable?: Allocatable; gpuFile?: string; reservations?: Reservation[]; position?: NodeState["position"]; coverageRadiusM?: number },
 ): Promise<NodeState & { rawGpus: Gpu[]; nvidiaRuntime: boolean }> {
-  const info = await docker.info();
+  // One round trip each, side by side: a candidate probes inside the offer window, while other requests wait
+  // for the same probe (evaluation is one at a time), so its latency is paid once per request in flight.
+  const [info, containers] = await Promise.all([engineInfo(docker), docker.listContainers()]);
   let usedCpu = 0;
   let usedMem = 0;
-  for (const c of await docker.listContainers()) {
-    const hc = (await docker.getContainer(c.Id).inspect()).HostConfig;
+  const limits = await Promise.all(containers.map((c) => docker.getContainer(c.Id).inspect().then((i) => i.HostConfig, () => undefined)));
+  for (const hc of limits) {
+    if (!hc) continue; // removed between the list and the inspect: it holds nothing now
     usedCpu += hc.NanoCpus ? hc.NanoCpus / 1e6 : hc.CpuQuota && hc.CpuPeriod ? (hc.CpuQuota / hc.CpuPeriod) * 1000 : 0;
     usedMem += (hc.Memory ?? 0) / 2 ** 20;
   }
@@ -49,6 +52,20 @@ export async function probeNode(
     rawGpus,
     nvidiaRuntime,
   };
+}
+
+/**
+ * The engine's totals, runtimes and data root change only when the engine restarts, and `docker info` is its
+ * slowest call (it walks storage and plugins): asked at most once a minute per engine.
+ */
+const infoCache = new WeakMap<Docker, { at: number; info: Promise<Awaited<ReturnType<Docker["info"]>>> }>();
+function engineInfo(docker: Docker) {
+  const cached = infoCache.get(docker);
+  if (cached && Date.now() - cached.at < 60_000) return cached.info;
+  const info = docker.info();
+  infoCache.set(docker, { at: Date.now(), info });
+  info.catch(() => infoCache.delete(docker)); // an engine that did not answer is asked again next time
+  return info;
 }
 
 /**

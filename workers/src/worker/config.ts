@@ -48,14 +48,22 @@ export const WorkerConfigSchema = z.object({
   policy: z.enum(["strict", "blosm"]).default("strict"),
   concurrency: z.object({
     // Evaluations overlap only in their chain reads and offer transactions: probe, decide and reserve take a lock.
-    evaluate: z.number().int().min(1).max(16).default(4),
+    // An evaluation holds its slot until the offer's receipt (one or two blocks), so a burst of requests for this
+    // node must not queue behind slots that only wait: a request still queued when the window closes is lost.
+    evaluate: z.number().int().min(1).max(64).default(16),
     outbound: z.number().int().min(1).max(16).default(2),
     inbound: z.number().int().min(1).max(16).default(1),
-  }).default({ evaluate: 4, outbound: 2, inbound: 1 }),
+  }).default({ evaluate: 16, outbound: 2, inbound: 1 }),
   api: z.object({ host: z.string().default("127.0.0.1"), port: z.number().int().min(0).max(65535).default(0), tokenEnv: z.string().default("BLOSM_API_TOKEN") }).default({ host: "127.0.0.1", port: 0, tokenEnv: "BLOSM_API_TOKEN" }),
   readyTimeoutMs: z.number().int().min(100).max(600_000).default(60_000),
   deadlineSeconds: z.number().int().min(10).max(86_400).default(600),
   txStuckAfterMs: z.number().int().min(100).default(30_000),
+  /**
+   * A node that is not a request's preferred destination waits this long before evaluating it: the preferred
+   * destination's offer assigns at once, so the others usually find it settled and spend no probe and no gas; if
+   * it does not offer, theirs still land within the window. Keep it under the registry's offer window.
+   */
+  fallbackOfferDelayMs: z.number().int().min(0).max(60_000).default(1000),
   /** The source keeps serving this long after completion, so clients switched late lose nothing. */
   retireGraceMs: z.number().int().min(0).max(600_000).default(5000),
   /** This cluster's gateway, as peers' gateways reach it; served on GET /cluster so they can forward to it. */

@@ -221,7 +221,9 @@ export class EdgeWorker {
       this.setReach(l.args as Pick<EdgeNodeView, "location" | "coverageRadiusM">);
     }
     const onPassOver = (migration: string, reason: string) => this.log.debug("passed over", { migration, reason });
-    for (const job of routeEvent(l, { self: this.address, now: Date.now(), retireGraceMs: this.config.retireGraceMs, reach: this.reach, onPassOver })) {
+    for (const job of routeEvent(l, {
+      self: this.address, now: Date.now(), retireGraceMs: this.config.retireGraceMs, fallbackOfferDelayMs: this.config.fallbackOfferDelayMs, reach: this.reach, onPassOver,
+    })) {
       // Another node was chosen: only a node that offered holds a reservation to free. Checking here (one Redis
       // read) instead of in a job keeps what each assignment costs the nodes that were never part of it to nothing.
       if (job.data.step === "release" && l.eventName === "MigrationAssigned" && !(await this.reservations.get(job.data.id))) continue;

@@ -144,7 +144,7 @@ export type StepContext = {
   /** Each migration's pre-staging, run once for the step and the push credential (worker/prestaged.ts). */
   prestaged: PrestageFlights;
   metrics?: Pick<WorkerMetrics, "observeTimings">;
-  /** Runs one evaluation's probe, decide and reserve at a time on this node (the worker's lock); none: as called. */
-  exclusive?: <T>(f: () => Promise<T>) => Promise<T>;
+  /** Runs one evaluation's probe, decide and reserve at a time on this node (the worker's lock, lib/exclusive.ts). */
+  exclusive: <T>(f: () => Promise<T>) => Promise<T>;
   log: Logger;
 };

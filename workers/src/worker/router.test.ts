@@ -92,6 +92,13 @@ describe("routeEvent", () => {
       expect(routed({ clientPosition: tenKmEast, preferredDestination: THIRD })).toEqual([]);
     });
 
+    it("evaluates a request that names another preferred destination only after the fallback delay", () => {
+      const delays = (fields: Record<string, unknown>) => routeEvent(requested(fields), { ...o, reach, fallbackOfferDelayMs: 1000 }).map((j) => j.delayMs);
+      expect(delays({ preferredDestination: THIRD })).toEqual([1000]);
+      expect(delays({ preferredDestination: SELF })).toEqual([undefined]);
+      expect(delays({})).toEqual([undefined]);
+    });
+
     it("says why it passed over a request, and evaluates a log without the request's fields instead of throwing", () => {
       const reasons: string[] = [];
       const onPassOver = (id: string, reason: string) => reasons.push(`${id}: ${reason}`);

@@ -1,4 +1,4 @@
-import type { Address } from "viem";
+import { zeroAddress, type Address } from "viem";
 import type { DeliveredLog } from "../chain/eventSource.ts";
 import type { JobSpec, StepName } from "./jobs.ts";
 import { passOver, type NodeReach } from "../evaluation/reach.ts";
@@ -10,6 +10,8 @@ export type RouteOptions = {
   now: number;
   /** The source keeps serving this long after completion, until clients have been pointed elsewhere. */
   retireGraceMs: number;
+  /** A node that is not the request's preferred destination evaluates this much later (config.fallbackOfferDelayMs). */
+  fallbackOfferDelayMs?: number;
   /** This node's site, coverage and app types: requests it could never win are passed over (evaluation/reach.ts). */
   reach?: NodeReach;
   /** Told why a request is passed over, so the node's log says why it never offered. */
@@ -35,9 +37,13 @@ export function routeEvent(l: Pick<DeliveredLog, "eventName" | "args">, o: Route
     case "MigrationRequested": {
       if (!me(a.source)) {
         const reason = o.reach && passOver(a.request as Parameters<typeof passOver>[0], o.reach);
-        if (!reason) return [job("evaluate", "evaluate")];
-        o.onPassOver?.(id, reason);
-        return [];
+        if (reason) {
+          o.onPassOver?.(id, reason);
+          return [];
+        }
+        const preferred = (a.request as { preferredDestination?: unknown } | undefined)?.preferredDestination;
+        const fallback = typeof preferred === "string" && preferred !== zeroAddress && !me(preferred);
+        return [job("evaluate", "evaluate", fallback ? o.fallbackOfferDelayMs : undefined)];
       }
       const windowEnd = Number(a.offerWindowEnd) * 1000;
       const deadline = Number((a.request as { deadline: bigint }).deadline) * 1000;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { State } from "../../chain/abi/migrationRegistry.ts";
 import { ContractRevertError } from "../../lib/errors.ts";
-import { fakeContext, migration, nodeState } from "../../../../test/helpers/workerFakes.ts";
+import { PEER, fakeContext, migration, nodeState } from "../../../../test/helpers/workerFakes.ts";
 import { evaluateStep } from "./evaluate.ts";
 
 describe("evaluateStep", () => {
@@ -34,6 +34,24 @@ describe("evaluateStep", () => {
     ctx.registry.set(3n, migration(), State.Offered);
     expect(await evaluateStep(ctx, 3n)).toMatchObject({ offer: true });
     expect(ctx.registry.written("offer")).toEqual([[3n, own.score]]);
+  });
+
+  it("as a fallback candidate, gives up a request the preferred destination took while it waited for the lock", async () => {
+    const ctx = fakeContext();
+    ctx.registry.set(1n, migration({ preferredDestination: PEER }), State.Requested);
+    let probed = 0;
+    const probe = ctx.engine.probe.bind(ctx.engine);
+    ctx.engine.probe = async (o) => (probed++, probe(o));
+    let unlock!: () => void;
+    const held = ctx.exclusive(() => new Promise<void>((r) => (unlock = r))); // another evaluation holds the lock
+    const evaluation = evaluateStep(ctx, 1n);
+    await new Promise((r) => setTimeout(r, 10));
+    ctx.registry.set(1n, migration({ preferredDestination: PEER }), State.Assigned); // the preferred destination offered
+    unlock();
+    await held;
+    expect(await evaluation).toEqual({ skipped: "not open for offers" });
+    expect(probed).toBe(0);
+    expect(ctx.registry.written("offer")).toEqual([]);
   });
 
   it("does not offer when the node lacks room, and reserves nothing", async () => {

@@ -1,3 +1,4 @@
+import { zeroAddress } from "viem";
 import { MAX_OFFERS, appTypeName, stateName, type Migration } from "../../chain/registryView.ts";
 import { State } from "../../chain/abi/migrationRegistry.ts";
 import { decide, type Decision } from "../../evaluation/decide.ts";
@@ -19,8 +20,7 @@ export async function evaluateStep(ctx: StepContext, id: bigint): Promise<Evalua
   const [m, state] = await Promise.all([registry.migration(id), registry.state(id)]);
   if (state !== State.Requested && state !== State.Offered) return skip(ctx, "not open for offers", { state: stateName(state) });
   if ((await registry.chainNow()) >= m.offerWindowEnd) return skip(ctx, "offer window closed");
-  const exclusive = ctx.exclusive ?? (<T>(f: () => Promise<T>) => f());
-  const reserved = await exclusive(() => decideAndReserve(ctx, id, m));
+  const reserved = await ctx.exclusive(() => decideAndReserve(ctx, id, m));
   if ("skipped" in reserved || !reserved.offer) return reserved;
   try {
     await registry.write("offer", [id, reserved.score]);
@@ -34,7 +34,12 @@ export async function evaluateStep(ctx: StepContext, id: bigint): Promise<Evalua
 
 async function decideAndReserve(ctx: StepContext, id: bigint, m: Migration): Promise<EvaluateResult> {
   const { registry, engine, reservations, log } = ctx;
-  if (await reservations.get(String(id))) return skip(ctx, "already offered");
+  // A fallback candidate (another node is preferred) waited for the lock while the preferred destination may have
+  // been assigned: one read now saves a probe, and the lock's time, for requests still open.
+  const fallback = m.preferredDestination !== zeroAddress && m.preferredDestination.toLowerCase() !== registry.self.toLowerCase();
+  const [held, state] = await Promise.all([reservations.get(String(id)), fallback ? registry.state(id) : undefined]);
+  if (held) return skip(ctx, "already offered");
+  if (state !== undefined && state !== State.Requested && state !== State.Offered) return skip(ctx, "not open for offers", { state: stateName(state) });
   let appType: string;
   try {
     appType = appTypeName(m.appType);
@@ -42,9 +47,11 @@ async function decideAndReserve(ctx: StepContext, id: bigint, m: Migration): Pro
     log.warn("rejected request: bad app type", { reason: describeError(e), appType: m.appType });
     return { skipped: "bad app type" };
   }
-  const imageArchitecture = m.baseImage === "" ? undefined : await engine.localImageArchitecture(m.baseImage);
-  const self = await registry.node(registry.self);
-  const nodeState = await engine.probe({ reservations: [...(await reservations.all()).values()], position: self.location, coverageRadiusM: self.coverageRadiusM });
+  const [imageArchitecture, self, reserved] = await Promise.all([
+    m.baseImage === "" ? undefined : engine.localImageArchitecture(m.baseImage), registry.node(registry.self), reservations.all(),
+  ]);
+  const probeStart = performance.now();
+  const nodeState = await engine.probe({ reservations: [...reserved.values()], position: self.location, coverageRadiusM: self.coverageRadiusM });
   const decision = decide(
     {
       appType, requirements: m.requirements, baseImagePresent: imageArchitecture !== undefined, imageArchitecture,
@@ -55,6 +62,7 @@ async function decideAndReserve(ctx: StepContext, id: bigint, m: Migration): Pro
   log.info(decision.offer ? "offering" : "not offering", {
     policy: ctx.config.policy, score: decision.score, reasons: decision.reasons,
     free: { cpu: nodeState.cpuFreeMillicores, memoryMiB: nodeState.memoryFreeMiB, gpus: nodeState.gpus.length },
+    probeMs: Math.round(performance.now() - probeStart),
   });
   if (!decision.offer) return decision;
   // The contract keeps the best MAX_OFFERS offers: one that cannot beat the lowest kept is not worth its gas.

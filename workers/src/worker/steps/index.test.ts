@@ -6,22 +6,28 @@ import { PEER, SELF, fakeContext, migration, outboundRecord } from "../../../../
 import { createStepRunner, onPermanentFailure } from "./index.ts";
 
 describe("createStepRunner", () => {
-  it("runs evaluations one at a time, other steps at once", async () => {
+  it("never overlaps two evaluations' probes, but does not hold the next one behind an offer's receipt", async () => {
     const ctx = fakeContext();
     for (const id of [1n, 2n]) ctx.registry.set(id, migration(), State.Requested);
+    ctx.registry.writeDelayMs = 200; // an offer waiting for its block
     let probing = 0;
     let overlap = false;
+    const probed: number[] = [];
     const probe = ctx.engine.probe.bind(ctx.engine);
     ctx.engine.probe = async (o) => {
       if (++probing > 1) overlap = true;
       await new Promise((r) => setTimeout(r, 20));
       probing--;
+      probed.push(performance.now());
       return probe(o);
     };
     const run = createStepRunner();
+    const t0 = performance.now();
     await Promise.all([run(ctx, { step: "evaluate", id: "1" }), run(ctx, { step: "evaluate", id: "2" })]);
     expect(overlap).toBe(false);
     expect(ctx.registry.written("offer")).toHaveLength(2);
+    // The second probe ran while the first offer waited (serialized whole, it would come after 200 ms).
+    expect(probed[1]! - t0).toBeLessThan(150);
   });
 
   it("takes a transaction refused because the migration moved on as done, not as a failure", async () => {

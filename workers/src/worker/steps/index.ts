@@ -44,17 +44,16 @@ export async function unlessMovedOn(ctx: StepContext, step: StepName, run: () =>
   }
 }
 
-/** Runs one step job. Evaluations run one at a time: probe, decide and reserve must not interleave. */
+/**
+ * Runs one step job. Evaluations overlap except in their probe, decide and reserve, which take the node's lock
+ * inside the step (ctx.exclusive): serializing whole evaluations would make each wait for the one before it to
+ * land its offer, and a node with several requests in one block would answer the later ones after the window.
+ */
 export function createStepRunner() {
-  let evaluating: Promise<unknown> = Promise.resolve();
   return (ctx: StepContext, job: StepJob): Promise<unknown> => {
     const handler = handlers[job.step];
     if (!handler) throw new Error(`unknown step "${job.step}"`);
-    const run = () => unlessMovedOn(ctx, job.step, () => handler(ctx, BigInt(job.id), job));
-    if (job.step !== "evaluate") return run();
-    const next = evaluating.then(run, run);
-    evaluating = next.catch(() => undefined);
-    return next;
+    return unlessMovedOn(ctx, job.step, () => handler(ctx, BigInt(job.id), job));
   };
 }
 

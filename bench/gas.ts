@@ -8,7 +8,8 @@
  */
 import { readFileSync } from "node:fs";
 import { network } from "hardhat";
-import { stringToHex, zeroAddress, type Address, type Hex, type TransactionReceipt } from "viem";
+import { stringToHex, zeroAddress, type Address, type Hex } from "viem";
+import { growthOf } from "./chainGrowth.ts";
 
 // An environment variable: `hardhat run` refuses flags it does not know.
 const json = process.env.BENCH_JSON === "1";
@@ -24,37 +25,13 @@ const registry = await viem.deployContract("MigrationRegistry", [
   admin!.account.address, 5, [src, b, c, d].map((w, i) => node(w!.account.address, i)),
 ]);
 const at = (w: typeof admin) => viem.getContractAt("MigrationRegistry", registry.address, { client: { wallet: w! } });
-type Growth = { stateSlots: number; logBytes: number; calldataBytes: number };
+type Growth = Awaited<ReturnType<typeof growthOf>>;
 const rows: Array<{ flow: string; call: string; by: string; gas: bigint } & Growth> = [];
 // Each node publishes its registry certificate's hash once, at its worker's first start (not per migration).
 for (const [i, w] of [src, b, c, d].entries()) await (await at(w)).write.updateEndpoint([`http://edge-${i}.example:8600`, `0x${"ce".repeat(32)}`]);
-/**
- * What a transaction adds to what every node keeps forever: storage slots it turned from zero to non-zero, less
- * those it cleared (from the SSTOREs of its trace, each slot compared before and after its block), log bytes
- * (data plus 32 per topic) and calldata bytes.
- */
-async function growthOf(receipt: TransactionReceipt): Promise<Growth> {
-  const hash = receipt.transactionHash;
-  const block = receipt.blockNumber;
-  const tx = await publicClient.getTransaction({ hash });
-  const trace = (await publicClient.request({
-    method: "debug_traceTransaction" as never, params: [hash, { disableMemory: true, disableStorage: true }] as never,
-  })) as { structLogs: Array<{ op: string; stack?: string[] }> };
-  const keys = new Set(trace.structLogs.filter((l) => l.op === "SSTORE").map((l) => l.stack!.at(-1)!));
-  let stateSlots = 0;
-  for (const key of keys) {
-    const slot = `0x${BigInt(key).toString(16).padStart(64, "0")}` as Hex;
-    const [then, now] = await Promise.all([block - 1n, block].map((b) => publicClient.getStorageAt({ address: registry.address, slot, blockNumber: b })));
-    const zero = (v?: Hex) => !v || BigInt(v) === 0n;
-    if (zero(then) && !zero(now)) stateSlots++;
-    if (!zero(then) && zero(now)) stateSlots--;
-  }
-  const logBytes = receipt.logs.reduce((n, l) => n + (l.data.length - 2) / 2 + 32 * l.topics.length, 0);
-  return { stateSlots, logBytes, calldataBytes: (tx.input.length - 2) / 2 };
-}
 const gasOf = async (flow: string, call: string, by: string, hash: Hex) => {
   const receipt = await publicClient.waitForTransactionReceipt({ hash });
-  rows.push({ flow, call, by, gas: receipt.gasUsed, ...(await growthOf(receipt)) });
+  rows.push({ flow, call, by, gas: receipt.gasUsed, ...(await growthOf(publicClient, registry.address, receipt)) });
 };
 const request = async (n: number, preferred: Address) =>
   (await at(src)).write.requestMigration([{

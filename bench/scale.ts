@@ -1,0 +1,65 @@
+/**
+ * `npm run bench:scale`: blosm at N = 3, 10, 30 and 100 clusters, M migrations each, beside a central broker
+ * driving the same moves (bench/broker.ts). Each cluster is the real worker (its own key, API, event source,
+ * BullMQ queues, evaluation and transaction sender) against the real chain node (1 s blocks) and Redis; the
+ * containers move between real Docker Engines. One 2-core machine cannot run 100 engines: the N logical clusters
+ * share up to four engines (and their registries), laid out so that two neighbouring clusters never share one,
+ * so every migration crosses engines. Nothing on the decision path is simulated.
+ *
+ *   npm run bench:scale                                     N = 3,10,30,100, 1000 migrations each, 60 in flight
+ *   npm run bench:scale -- --clusters 3,10 --migrations 100   a shorter run
+ *
+ * Prints one table per plane and how each figure grows from the smallest N to the largest; writes the figures
+ * and an SVG plot to .blosm/bench/ (ignored by git).
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { projectRoot } from "../workers/src/lib/projectRoot.ts";
+import { runChain } from "./scale/chainRun.ts";
+import type { Figures } from "./scale/figures.ts";
+import { printTable } from "./scale/report.ts";
+
+const { values } = parseArgs({
+  options: {
+    clusters: { type: "string", default: "3,10,30,100" },
+    migrations: { type: "string", default: "1000" },
+    services: { type: "string", default: "60" },
+    "open-share": { type: "string", default: "0.2" },
+    seed: { type: "string", default: "1" },
+    "keep-logs": { type: "boolean", default: false },
+  },
+});
+const sizes = values.clusters.split(",").map((s) => Number(s.trim()));
+const migrations = Number(values.migrations);
+const services = Number(values.services);
+const openShare = Number(values["open-share"]);
+const problems = [
+  ...(sizes.some((n) => !Number.isInteger(n) || n < 2 || n > 400) ? [`--clusters: "${values.clusters}" must be a comma-separated list of integers 2..400`] : []),
+  ...(!Number.isInteger(migrations) || migrations < 1 ? [`--migrations: "${values.migrations}" must be a positive integer`] : []),
+  ...(!Number.isInteger(services) || services < 1 || services > 500 ? [`--services: "${values.services}" must be an integer 1..500 (moves in flight at once)`] : []),
+  ...(!(openShare >= 0 && openShare <= 1) ? [`--open-share: "${values["open-share"]}" must be between 0 and 1`] : []),
+];
+if (problems.length) {
+  console.error(problems.map((p) => `bench:scale: ${p}`).join("\n"));
+  process.exit(2);
+}
+if (process.getuid?.() !== 0) {
+  console.error("bench:scale: needs root (it runs dockerd engines)");
+  process.exit(2);
+}
+
+const results: Figures[] = [];
+for (const n of sizes) {
+  const t0 = performance.now();
+  const progress = (m: string) => console.log(`  [N=${n}, ${((performance.now() - t0) / 1000).toFixed(0)} s] ${m}`);
+  console.log(`\nN = ${n}: ${migrations} migrations, ${services} in flight, ${Math.round(openShare * 100)} % with no preferred destination`);
+  results.push(await runChain({ n, migrations, services, openShare, seed: Number(values.seed), progress, keepLogs: values["keep-logs"] }));
+}
+printTable(results);
+
+const out = path.join(projectRoot, ".blosm/bench");
+await mkdir(out, { recursive: true });
+await writeFile(path.join(out, "scale.json"), JSON.stringify(results, null, 2));
+console.log(`\nfigures: ${path.relative(projectRoot, path.join(out, "scale.json"))}`);
+process.exit(0);

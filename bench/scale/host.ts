@@ -1,0 +1,54 @@
+/**
+ * One process hosting some of the bench's logical clusters: each is the real worker (runWorker: its own key, API,
+ * event source, BullMQ queues, evaluation, transaction sender), exactly as `blosm worker` runs it. The parent
+ * (bench/scale/plane.ts) sends the configs and keys over IPC (keys never touch a file), asks for CPU and memory
+ * use, and stops it. Warnings and errors go to the log file the parent names.
+ */
+import { createWriteStream } from "node:fs";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { createLogger } from "../../workers/src/lib/log.ts";
+import type { WorkerConfig } from "../../workers/src/worker/config.ts";
+import { parseWorkerConfig } from "../../workers/src/worker/config.ts";
+import { runWorker, type RunningWorker } from "../../workers/src/worker/runWorker.ts";
+
+export type HostStart = { kind: "start"; workers: Array<{ config: unknown; key: string }>; apiToken: string; logFile: string };
+export type HostMessage =
+  | { kind: "ready"; workers: Array<{ name: string; address: string; apiUrl: string }>; baselineRss: number }
+  | { kind: "usage"; cpuUs: number; rss: number; loopDelayP99Ms: number }
+  | { kind: "failed"; error: string };
+
+const send = (m: HostMessage) => process.send!(m);
+const running: RunningWorker[] = [];
+const baselineRss = process.memoryUsage().rss;
+// How late this process's event loop runs callbacks: N workers share it, so a busy loop delays every worker's
+// event delivery and offers alike.
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
+
+process.on("message", (m: HostStart | { kind: "usage" } | { kind: "stop" }) => {
+  if (m.kind === "start") void start(m);
+  if (m.kind === "usage") {
+    const u = process.cpuUsage();
+    send({ kind: "usage", cpuUs: u.user + u.system, rss: process.memoryUsage().rss, loopDelayP99Ms: loopDelay.percentile(99) / 1e6 });
+    loopDelay.reset();
+  }
+  if (m.kind === "stop") void Promise.all(running.map((w) => w.stop().catch(() => {}))).then(() => process.exit(0));
+});
+
+async function start(m: HostStart) {
+  const out = createWriteStream(m.logFile, { flags: "a" });
+  const log = createLogger({ level: (process.env.BLOSM_LOG_LEVEL as "info" | undefined) ?? "warn", sink: (line) => out.write(`${line}\n`) });
+  try {
+    // A few at a time: each start reads the chain, probes its engine and sends updateEndpoint.
+    for (let i = 0; i < m.workers.length; i += 8) {
+      const batch = m.workers.slice(i, i + 8);
+      running.push(...(await Promise.all(batch.map(({ config, key }) => {
+        const c: WorkerConfig = parseWorkerConfig(config);
+        return runWorker(c, { log, env: { KEY: key, BLOSM_API_TOKEN: m.apiToken } });
+      }))));
+    }
+    send({ kind: "ready", workers: running.map((w) => ({ name: w.worker.config.name, address: w.worker.address, apiUrl: w.apiUrl })), baselineRss });
+  } catch (e) {
+    send({ kind: "failed", error: (e as Error).message });
+  }
+}

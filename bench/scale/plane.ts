@@ -1,0 +1,183 @@
+import { fork, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createPublicClient, createWalletClient, http, parseEther, stringToHex, type Address, type Hex, type PublicClient } from "viem";
+import { mnemonicToAccount } from "viem/accounts";
+import { LABEL } from "../../workers/src/engine/labels.ts";
+import { pullImage } from "../../workers/src/engine/pull.ts";
+import { projectRoot } from "../../workers/src/lib/projectRoot.ts";
+import { startDevChain, type DevChain } from "../../workers/src/plane/devChain.ts";
+import { startRedis, type RedisServer } from "../../workers/src/plane/redisServer.ts";
+import { startRig, type Rig } from "../../workers/src/plane/rig.ts";
+import { registryAbi } from "../../test/helpers/devRegistry.ts";
+import { readFileSync } from "node:fs";
+import { COVERAGE_M, engineCount, layGrid, type Site } from "./grid.ts";
+import type { HostMessage, HostStart } from "./host.ts";
+import { RpcCounter } from "./rpcCounter.ts";
+import { Sealer } from "./sealer.ts";
+
+/** Hardhat's public test mnemonic: throwaway keys of the local chain, never real ones. */
+const MNEMONIC = "test test test test test test test test test test test junk";
+const DRIVER = "driver-profiling";
+export const BLOCK_MS = 1000;
+/**
+ * The registry's offer window: what `ignition deploy` uses by default (five 1 s blocks). A preferred destination's
+ * offer assigns at once, so the window bounds only best-offer decisions and how late a fallback offer may land.
+ */
+export const OFFER_WINDOW_S = 5;
+/** Logical clusters per host process (each a real worker); a host is one Node process, as `blosm worker` is. */
+const PER_HOST = 50;
+export const API_TOKEN = "scale-bench-token";
+
+export type Cluster = Site & { name: string; address: Address; apiUrl: string };
+
+/** A process hosting some clusters' workers (bench/scale/host.ts). */
+class Host {
+  baselineRss = 0;
+  constructor(readonly child: ChildProcess, readonly workers: number) {}
+  usage(): Promise<{ cpuUs: number; rss: number; loopDelayP99Ms: number }> {
+    return new Promise((resolve) => {
+      const on = (m: HostMessage) => {
+        if (m.kind !== "usage") return;
+        this.child.off("message", on);
+        resolve(m);
+      };
+      this.child.on("message", on);
+      this.child.send({ kind: "usage" });
+    });
+  }
+}
+
+/**
+ * The chain-coordinated plane at one size: the chain node (1 s blocks sealed as a Clique signer stamps them,
+ * bench/scale/sealer.ts), Redis, up to four
+ * Docker Engines with one private registry each, N registered nodes on a grid, and N real workers in host
+ * processes, each calling the chain through a counting relay.
+ */
+export class ScalePlane {
+  private constructor(
+    readonly sites: Cluster[], readonly chain: DevChain, readonly client: PublicClient, readonly registry: Address,
+    readonly redis: RedisServer, readonly rig: Rig, readonly counter: RpcCounter, readonly hosts: Host[], readonly dir: string,
+    readonly sealer: Sealer,
+  ) {}
+
+  static async start(n: number, progress: (m: string) => void): Promise<ScalePlane> {
+    const grid = layGrid(n);
+    const dir = await mkdtemp(path.join(tmpdir(), "blosm-scale-"));
+    progress(`chain node, Redis, ${engineCount(grid)} Docker Engines with their registries`);
+    const [chain, redis, rig] = await Promise.all([startDevChain({ blockTimeMs: BLOCK_MS }), startRedis(), startRig(engineCount(grid))]);
+    const client = createPublicClient({ transport: http(chain.url), pollingInterval: 100, cacheTime: 0 });
+    const sealer = await Sealer.start(chain.url, client, BLOCK_MS);
+    const accounts = grid.map((s) => mnemonicToAccount(MNEMONIC, { addressIndex: s.index + 1 }));
+    progress(`registry with ${n} nodes`);
+    const registry = await deployWithNodes(chain.url, client, grid, accounts.map((a) => a.address));
+    const counter = await RpcCounter.start(chain.url);
+    const configs = grid.map((s) => ({
+      name: `c${s.index}`, rpcUrl: counter.urlFor(`c${s.index}`), registryAddress: registry, confirmations: 1, pollMs: 500,
+      redisUrl: redis.url, dockerSocket: rig.engines[s.engine]!.socket, ...rig.clusters[s.engine]!.config, appTypes: [DRIVER],
+      allocatable: { cpuMillicores: 64_000, memoryMiB: 65_536 }, key: { env: "KEY" }, readyTimeoutMs: 30_000, txStuckAfterMs: 15_000,
+      deadlineSeconds: 180, retireGraceMs: 300, capacityReportSeconds: 0, api: { host: "127.0.0.1", port: 0 },
+      // Logical clusters on one engine see each other's containers: the reconcile loop (a backstop that retires
+      // copies the record places elsewhere) would take a neighbour's for a stale copy of its own, so it is off here.
+      reconcileSeconds: 0,
+    }));
+    const keys = accounts.map((a) => `0x${Buffer.from(a.getHdKey().privateKey!).toString("hex")}` as Hex);
+    const hosts: Host[] = [];
+    const ready: Array<{ name: string; address: string; apiUrl: string }> = [];
+    progress(`${n} workers in ${Math.ceil(n / PER_HOST)} host process(es)`);
+    for (let i = 0; i < n; i += PER_HOST) {
+      const child = fork(path.join(projectRoot, "bench/scale/host.ts"), [], {
+        execArgv: ["--import", `file://${projectRoot}/node_modules/tsx/dist/loader.mjs`], stdio: ["ignore", "inherit", "inherit", "ipc"],
+        env: { ...process.env, NODE_OPTIONS: "" },
+      });
+      const host = new Host(child, Math.min(PER_HOST, n - i));
+      hosts.push(host);
+      const started = new Promise<HostMessage>((resolve, reject) => {
+        child.once("message", (m: HostMessage) => resolve(m));
+        child.once("exit", (code) => reject(new Error(`a worker host exited with ${code} while starting (log: ${dir}/host-${hosts.length - 1}.log)`)));
+      });
+      const msg: HostStart = {
+        kind: "start", apiToken: API_TOKEN, logFile: path.join(dir, `host-${hosts.length - 1}.log`),
+        workers: configs.slice(i, i + PER_HOST).map((config, j) => ({ config, key: keys[i + j]! })),
+      };
+      child.send(msg);
+      const m = await started;
+      if (m.kind === "failed") throw new Error(`workers did not start: ${m.error} (log: ${msg.logFile})`);
+      if (m.kind === "ready") {
+        host.baselineRss = m.baselineRss;
+        ready.push(...m.workers);
+      }
+    }
+    const sites = grid.map((s, i) => ({ ...s, name: configs[i]!.name, address: accounts[i]!.address, apiUrl: ready.find((r) => r.name === configs[i]!.name)!.apiUrl }));
+    return new ScalePlane(sites, chain, client, registry, redis, rig, counter, hosts, dir, sealer);
+  }
+
+  /** Starts `count` service containers (`svc-<k>`), the k-th on site k mod N, each with CPU and memory limits. */
+  async placeServices(count: number): Promise<Array<{ name: string; site: number }>> {
+    await Promise.all(this.rig.engines.map((e) => pullImage(e.docker, this.rig.base)));
+    const placed = [];
+    for (let k = 0; k < count; k++) {
+      const site = this.sites[k % this.sites.length]!;
+      const name = `svc-${k}`;
+      const c = await this.rig.engines[site.engine]!.docker.createContainer({
+        name, Image: this.rig.base, Cmd: ["sh", "-c", "exec sleep 100000"],
+        Labels: { [LABEL.appType]: DRIVER, [LABEL.mode]: "stateless" },
+        // 10 millicores each: the bench's logical clusters share four engines of two cores, and a probe counts
+        // every container on its engine (60 services at 100 millicores would leave no cluster room to offer).
+        HostConfig: { NetworkMode: "none", Memory: 32 * 2 ** 20, NanoCpus: 10_000_000 },
+      });
+      await c.start();
+      placed.push({ name, site: site.index });
+    }
+    return placed;
+  }
+
+  async usage(): Promise<Array<{ cpuUs: number; rss: number; loopDelayP99Ms: number; baselineRss: number; workers: number }>> {
+    return Promise.all(this.hosts.map(async (h) => ({ ...(await h.usage()), baselineRss: h.baselineRss, workers: h.workers })));
+  }
+
+  async stop(keepLogs = false): Promise<void> {
+    await Promise.all(this.hosts.map((h) => new Promise<void>((resolve) => {
+      if (h.child.exitCode !== null) return resolve();
+      const timer = setTimeout(() => h.child.kill("SIGKILL"), 30_000);
+      h.child.once("exit", () => (clearTimeout(timer), resolve()));
+      h.child.send({ kind: "stop" });
+    })));
+    await this.counter.close();
+    this.sealer.stop();
+    await Promise.all([this.rig.stop(), this.chain.stop(), this.redis.stop()]);
+    if (!keepLogs) await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Deploys the registry and registers one node per site (admin's transactions, sent at once with explicit nonces). */
+async function deployWithNodes(url: string, client: PublicClient, grid: Site[], operators: Address[]): Promise<Address> {
+  const artifact = JSON.parse(readFileSync(path.join(projectRoot, "artifacts/contracts/MigrationRegistry.sol/MigrationRegistry.json"), "utf8")) as { bytecode: Hex };
+  const admin = mnemonicToAccount(MNEMONIC, { addressIndex: 0 });
+  const wallet = createWalletClient({ account: admin, transport: http(url) });
+  const deployed = await client.waitForTransactionReceipt({
+    hash: await wallet.deployContract({ abi: registryAbi, bytecode: artifact.bytecode, args: [admin.address, OFFER_WINDOW_S, []], chain: null }),
+  });
+  const registry = deployed.contractAddress!;
+  let nonce = await client.getTransactionCount({ address: admin.address, blockTag: "pending" });
+  const hashes: Hex[] = [];
+  for (const [i, s] of grid.entries()) {
+    // The dev node funds the first 20 accounts; the others get enough for a run's gas.
+    if ((await client.getBalance({ address: operators[i]! })) < parseEther("1")) {
+      hashes.push(await wallet.sendTransaction({ to: operators[i]!, value: parseEther("20"), nonce: nonce++, chain: null }));
+    }
+    hashes.push(await wallet.writeContract({
+      address: registry, abi: registryAbi, functionName: "registerNode", nonce: nonce++, chain: null,
+      args: [{
+        operator: operators[i]!, endpoint: `http://c${s.index}.invalid:8600`, location: s.position, coverageRadiusM: COVERAGE_M,
+        total: { cpuMillicores: 64_000, memoryMiB: 65_536, gpuCount: 0, gpuMemoryMiB: 0 }, appTypes: [stringToHex(DRIVER, { size: 32 })],
+      }],
+    }));
+  }
+  for (const hash of hashes) {
+    const r = await client.waitForTransactionReceipt({ hash });
+    if (r.status !== "success") throw new Error(`registering the bench's nodes failed in transaction ${hash}`);
+  }
+  return registry;
+}

@@ -18,6 +18,7 @@ import { parseArgs } from "node:util";
 import { projectRoot } from "../workers/src/lib/projectRoot.ts";
 import { runChain } from "./scale/chainRun.ts";
 import type { Figures } from "./scale/figures.ts";
+import { plotSvg } from "./scale/plot.ts";
 import { printTable } from "./scale/report.ts";
 
 const { values } = parseArgs({
@@ -61,5 +62,6 @@ printTable(results);
 const out = path.join(projectRoot, ".blosm/bench");
 await mkdir(out, { recursive: true });
 await writeFile(path.join(out, "scale.json"), JSON.stringify(results, null, 2));
-console.log(`\nfigures: ${path.relative(projectRoot, path.join(out, "scale.json"))}`);
+await writeFile(path.join(out, "scale.svg"), plotSvg(results));
+console.log(`\nfigures: ${path.relative(projectRoot, path.join(out, "scale.json"))}, plot: ${path.relative(projectRoot, path.join(out, "scale.svg"))}`);
 process.exit(0);

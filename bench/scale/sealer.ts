@@ -12,7 +12,12 @@ export class Sealer {
   private stopped = false;
   sealed = 0;
 
-  private constructor(private readonly url: string, private readonly periodMs: number, private timestamp: bigint) {}
+  /** What each block adds to its parent's timestamp: the period in whole seconds, as Clique's `period`. */
+  private readonly step: bigint;
+
+  private constructor(private readonly url: string, private readonly periodMs: number, private timestamp: bigint) {
+    this.step = BigInt(Math.max(1, Math.round(periodMs / 1000)));
+  }
 
   static async start(url: string, client: PublicClient, periodMs: number): Promise<Sealer> {
     await rpc(url, "evm_setIntervalMining", [0]);
@@ -25,12 +30,12 @@ export class Sealer {
   private schedule(at: number) {
     this.timer = setTimeout(async () => {
       if (this.stopped) return;
-      this.timestamp += BigInt(Math.round(this.periodMs / 1000)) || 1n;
+      this.timestamp += this.step;
       try {
         await rpc(this.url, "evm_mine", [Number(this.timestamp)]);
         this.sealed++;
       } catch {
-        this.timestamp -= BigInt(Math.round(this.periodMs / 1000)) || 1n; // not sealed: the next tick tries the same time
+        this.timestamp -= this.step; // not sealed: the next tick tries the same time
       }
       // On the period's grid, not "period after the last seal": a slow seal does not push every later one back.
       this.schedule(Math.max(Date.now() + 50, at + this.periodMs));

@@ -1,4 +1,5 @@
-import { hexToString, stringToHex, zeroAddress, type Address, type Hex } from "viem";
+import { stringToHex, type Address, type Hex } from "viem";
+import { appTypeName } from "../chain/registryView.ts";
 import { distanceM, type Position } from "../lib/geo.ts";
 
 /** What a node knows of itself without a chain read: enough to pass over requests it could never win. */
@@ -30,7 +31,7 @@ export function passOver(request: Partial<RequestFields> | undefined, reach: Nod
   // chain and says what is wrong with it, where a filter could only guess.
   if (typeof request?.appType !== "string" || typeof request.preferredDestination !== "string") return undefined;
   if (request.preferredDestination.toLowerCase() === reach.self.toLowerCase()) return undefined;
-  if (!reach.appTypes.has(request.appType.toLowerCase() as Hex)) return `app type ${appTypeName(request.appType)} is not run here`;
+  if (!reach.appTypes.has(request.appType.toLowerCase() as Hex)) return `app type ${nameOf(request.appType)} is not run here`;
   if (!request.hasClientPosition || !request.clientPosition) return undefined;
   const d = distanceM(request.clientPosition, reach.location);
   if (d > REACH_RADII * reach.coverageRadiusM) return `client ${Math.round(d)} m away, beyond ${REACH_RADII} × coverage (${reach.coverageRadiusM} m)`;
@@ -42,10 +43,10 @@ export function appTypeSet(names: readonly string[]): ReadonlySet<Hex> {
   return new Set(names.map((n) => stringToHex(n, { size: 32 }).toLowerCase() as Hex));
 }
 
-/** A bytes32 app type as the name it was made from (trailing zero bytes dropped), or the hex where it is no text. */
-function appTypeName(appType: Hex): string {
+/** The request's app type as the name it was made from (registryView's decoding), or its hex where it is none. */
+function nameOf(appType: Hex): string {
   try {
-    return hexToString(appType, { size: 32 }).replace(/\0+$/, "");
+    return appTypeName(appType);
   } catch {
     return appType;
   }

@@ -8,6 +8,7 @@
  *
  *   npm run bench:scale                                     N = 3,10,30,100, 1000 migrations each, 60 in flight
  *   npm run bench:scale -- --clusters 3,10 --migrations 100   a shorter run
+ *   npm run bench:scale -- --no-broker                       the chain plane only
  *
  * Prints one table per plane and how each figure grows from the smallest N to the largest; writes the figures
  * and an SVG plot to .blosm/bench/ (ignored by git).
@@ -16,6 +17,8 @@ import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { projectRoot } from "../workers/src/lib/projectRoot.ts";
+import { createShutdown, onStopSignal } from "../workers/src/lib/shutdown.ts";
+import { runBroker } from "./broker/run.ts";
 import { runChain } from "./scale/chainRun.ts";
 import type { Figures } from "./scale/figures.ts";
 import { plotSvg } from "./scale/plot.ts";
@@ -29,6 +32,7 @@ const { values } = parseArgs({
     "open-share": { type: "string", default: "0.2" },
     seed: { type: "string", default: "1" },
     "keep-logs": { type: "boolean", default: false },
+    "no-broker": { type: "boolean", default: false },
   },
 });
 const sizes = values.clusters.split(",").map((s) => Number(s.trim()));
@@ -50,18 +54,28 @@ if (process.getuid?.() !== 0) {
   process.exit(2);
 }
 
+// Ctrl-C or a kill stops the plane that is running (engines, registries, chain node, workers), never leaves it.
+const shutdown = createShutdown({ stepTimeoutMs: 90_000 });
+void onStopSignal(async () => {
+  console.error("bench:scale: stopping the running plane (engines, registries, chain node, workers)…");
+  await shutdown.run();
+}, { graceMs: 120_000, onForced: (why) => console.error(`bench:scale: ${why}`) }).then(() => process.exit(130));
+
 const results: Figures[] = [];
+const broker: Figures[] = [];
 for (const n of sizes) {
   const t0 = performance.now();
   const progress = (m: string) => console.log(`  [N=${n}, ${((performance.now() - t0) / 1000).toFixed(0)} s] ${m}`);
   console.log(`\nN = ${n}: ${migrations} migrations, ${services} in flight, ${Math.round(openShare * 100)} % with no preferred destination`);
-  results.push(await runChain({ n, migrations, services, openShare, seed: Number(values.seed), progress, keepLogs: values["keep-logs"] }));
+  const o = { n, migrations, services, openShare, seed: Number(values.seed), progress, keepLogs: values["keep-logs"], shutdown };
+  results.push(await runChain(o));
+  if (!values["no-broker"]) broker.push(await runBroker(o));
 }
-printTable(results);
+printTable(results, broker);
 
 const out = path.join(projectRoot, ".blosm/bench");
 await mkdir(out, { recursive: true });
-await writeFile(path.join(out, "scale.json"), JSON.stringify(results, null, 2));
-await writeFile(path.join(out, "scale.svg"), plotSvg(results));
+await writeFile(path.join(out, "scale.json"), JSON.stringify([...results, ...broker], null, 2));
+await writeFile(path.join(out, "scale.svg"), plotSvg(results, broker));
 console.log(`\nfigures: ${path.relative(projectRoot, path.join(out, "scale.json"))}, plot: ${path.relative(projectRoot, path.join(out, "scale.svg"))}`);
 process.exit(0);

@@ -1,17 +1,24 @@
 import { toEventSelector, type AbiEvent, type Hex } from "viem";
 import { registryAbi } from "../../test/helpers/devRegistry.ts";
+import type { Shutdown } from "../../workers/src/lib/shutdown.ts";
 import { bytesOf, growthOf } from "../chainGrowth.ts";
 import { drive, type Attempt, type Mover } from "./drive.ts";
 import type { Figures, Latency } from "./figures.ts";
 import { API_TOKEN, ScalePlane } from "./plane.ts";
+import { runningOn } from "./services.ts";
 import { mapLimit, mean, quantile } from "./stats.ts";
 import { RegistryWatch, type MigrationTrace } from "./watch.ts";
 
-export type RunOptions = { n: number; migrations: number; services: number; openShare: number; seed: number; progress: (m: string) => void; keepLogs?: boolean };
+export type RunOptions = {
+  n: number; migrations: number; services: number; openShare: number; seed: number; progress: (m: string) => void; keepLogs?: boolean;
+  /** Where the run registers how to stop its plane, so a signal stops engines, chain node and workers too. */
+  shutdown?: Shutdown;
+};
 
 /** One size of the chain-coordinated plane: start it, drive the workload, measure, stop. */
 export async function runChain(o: RunOptions): Promise<Figures> {
   const plane = await ScalePlane.start(o.n, o.progress);
+  const release = o.shutdown?.add(`chain plane N=${o.n}`, () => plane.stop(o.keepLogs));
   try {
     const services = await plane.placeServices(o.services);
     const watch = new RegistryWatch(plane.client, plane.registry, registryAbi);
@@ -61,6 +68,7 @@ export async function runChain(o: RunOptions): Promise<Figures> {
       copies,
     };
   } finally {
+    release?.();
     await plane.stop(o.keepLogs);
   }
 }
@@ -119,10 +127,7 @@ async function countCopies(plane: ScalePlane, attempts: Attempt[], watch: Regist
   const result = { lost: 0, duplicated: 0, misplaced: 0 };
   const services = [...new Set(attempts.map((a) => a.service))];
   for (const name of services) {
-    const found: number[] = [];
-    for (const [i, e] of plane.rig.engines.entries()) {
-      for (const c of await e.docker.listContainers({ filters: { name: [`^/${name}$`] } })) if (c.State === "running") found.push(i);
-    }
+    const found = await runningOn(plane.rig.engines, name);
     const last = attempts.filter((a) => a.service === name && a.id).at(-1);
     const trace = last?.id ? watch.trace(BigInt(last.id)) : undefined;
     let holderEngine: number | undefined;

@@ -1,11 +1,8 @@
-import { fork, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createPublicClient, createWalletClient, http, parseEther, stringToHex, type Address, type Hex, type PublicClient } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
-import { LABEL } from "../../workers/src/engine/labels.ts";
-import { pullImage } from "../../workers/src/engine/pull.ts";
 import { projectRoot } from "../../workers/src/lib/projectRoot.ts";
 import { startDevChain, type DevChain } from "../../workers/src/plane/devChain.ts";
 import { startRedis, type RedisServer } from "../../workers/src/plane/redisServer.ts";
@@ -14,12 +11,13 @@ import { registryAbi } from "../../test/helpers/devRegistry.ts";
 import { readFileSync } from "node:fs";
 import { COVERAGE_M, engineCount, layGrid, type Site } from "./grid.ts";
 import type { HostMessage, HostStart } from "./host.ts";
+import { HostProcess } from "./hostProcess.ts";
 import { RpcCounter } from "./rpcCounter.ts";
+import { DRIVER, placeServices } from "./services.ts";
 import { Sealer } from "./sealer.ts";
 
 /** Hardhat's public test mnemonic: throwaway keys of the local chain, never real ones. */
 const MNEMONIC = "test test test test test test test test test test test junk";
-const DRIVER = "driver-profiling";
 export const BLOCK_MS = 1000;
 /**
  * The registry's offer window: what `ignition deploy` uses by default (five 1 s blocks). A preferred destination's
@@ -32,23 +30,6 @@ export const API_TOKEN = "scale-bench-token";
 
 export type Cluster = Site & { name: string; address: Address; apiUrl: string };
 
-/** A process hosting some clusters' workers (bench/scale/host.ts). */
-class Host {
-  baselineRss = 0;
-  constructor(readonly child: ChildProcess, readonly workers: number) {}
-  usage(): Promise<{ cpuUs: number; rss: number; loopDelayP99Ms: number }> {
-    return new Promise((resolve) => {
-      const on = (m: HostMessage) => {
-        if (m.kind !== "usage") return;
-        this.child.off("message", on);
-        resolve(m);
-      };
-      this.child.on("message", on);
-      this.child.send({ kind: "usage" });
-    });
-  }
-}
-
 /**
  * The chain-coordinated plane at one size: the chain node (1 s blocks sealed as a Clique signer stamps them,
  * bench/scale/sealer.ts), Redis, up to four
@@ -58,7 +39,7 @@ class Host {
 export class ScalePlane {
   private constructor(
     readonly sites: Cluster[], readonly chain: DevChain, readonly client: PublicClient, readonly registry: Address,
-    readonly redis: RedisServer, readonly rig: Rig, readonly counter: RpcCounter, readonly hosts: Host[], readonly dir: string,
+    readonly redis: RedisServer, readonly rig: Rig, readonly counter: RpcCounter, readonly hosts: HostProcess[], readonly dir: string,
     readonly sealer: Sealer,
   ) {}
 
@@ -83,54 +64,24 @@ export class ScalePlane {
       reconcileSeconds: 0,
     }));
     const keys = accounts.map((a) => `0x${Buffer.from(a.getHdKey().privateKey!).toString("hex")}` as Hex);
-    const hosts: Host[] = [];
+    const hosts: HostProcess[] = [];
     const ready: Array<{ name: string; address: string; apiUrl: string }> = [];
     progress(`${n} workers in ${Math.ceil(n / PER_HOST)} host process(es)`);
     for (let i = 0; i < n; i += PER_HOST) {
-      const child = fork(path.join(projectRoot, "bench/scale/host.ts"), [], {
-        execArgv: ["--import", `file://${projectRoot}/node_modules/tsx/dist/loader.mjs`], stdio: ["ignore", "inherit", "inherit", "ipc"],
-        env: { ...process.env, NODE_OPTIONS: "" },
-      });
-      const host = new Host(child, Math.min(PER_HOST, n - i));
-      hosts.push(host);
-      const started = new Promise<HostMessage>((resolve, reject) => {
-        child.once("message", (m: HostMessage) => resolve(m));
-        child.once("exit", (code) => reject(new Error(`a worker host exited with ${code} while starting (log: ${dir}/host-${hosts.length - 1}.log)`)));
-      });
       const msg: HostStart = {
-        kind: "start", apiToken: API_TOKEN, logFile: path.join(dir, `host-${hosts.length - 1}.log`),
+        kind: "start", apiToken: API_TOKEN, logFile: path.join(dir, `host-${hosts.length}.log`),
         workers: configs.slice(i, i + PER_HOST).map((config, j) => ({ config, key: keys[i + j]! })),
       };
-      child.send(msg);
-      const m = await started;
-      if (m.kind === "failed") throw new Error(`workers did not start: ${m.error} (log: ${msg.logFile})`);
-      if (m.kind === "ready") {
-        host.baselineRss = m.baselineRss;
-        ready.push(...m.workers);
-      }
+      const { host, ready: r } = await HostProcess.fork<Extract<HostMessage, { kind: "ready" }>>("bench/scale/host.ts", msg, msg.workers.length);
+      hosts.push(host);
+      ready.push(...r.workers);
     }
     const sites = grid.map((s, i) => ({ ...s, name: configs[i]!.name, address: accounts[i]!.address, apiUrl: ready.find((r) => r.name === configs[i]!.name)!.apiUrl }));
     return new ScalePlane(sites, chain, client, registry, redis, rig, counter, hosts, dir, sealer);
   }
 
-  /** Starts `count` service containers (`svc-<k>`), the k-th on site k mod N, each with CPU and memory limits. */
-  async placeServices(count: number): Promise<Array<{ name: string; site: number }>> {
-    await Promise.all(this.rig.engines.map((e) => pullImage(e.docker, this.rig.base)));
-    const placed = [];
-    for (let k = 0; k < count; k++) {
-      const site = this.sites[k % this.sites.length]!;
-      const name = `svc-${k}`;
-      const c = await this.rig.engines[site.engine]!.docker.createContainer({
-        name, Image: this.rig.base, Cmd: ["sh", "-c", "exec sleep 100000"],
-        Labels: { [LABEL.appType]: DRIVER, [LABEL.mode]: "stateless" },
-        // 10 millicores each: the bench's logical clusters share four engines of two cores, and a probe counts
-        // every container on its engine (60 services at 100 millicores would leave no cluster room to offer).
-        HostConfig: { NetworkMode: "none", Memory: 32 * 2 ** 20, NanoCpus: 10_000_000 },
-      });
-      await c.start();
-      placed.push({ name, site: site.index });
-    }
-    return placed;
+  placeServices(count: number): Promise<Array<{ name: string; site: number }>> {
+    return placeServices(this.rig, this.sites, count);
   }
 
   async usage(): Promise<Array<{ cpuUs: number; rss: number; loopDelayP99Ms: number; baselineRss: number; workers: number }>> {
@@ -138,12 +89,7 @@ export class ScalePlane {
   }
 
   async stop(keepLogs = false): Promise<void> {
-    await Promise.all(this.hosts.map((h) => new Promise<void>((resolve) => {
-      if (h.child.exitCode !== null) return resolve();
-      const timer = setTimeout(() => h.child.kill("SIGKILL"), 30_000);
-      h.child.once("exit", () => (clearTimeout(timer), resolve()));
-      h.child.send({ kind: "stop" });
-    })));
+    await Promise.all(this.hosts.map((h) => h.stop()));
     await this.counter.close();
     this.sealer.stop();
     await Promise.all([this.rig.stop(), this.chain.stop(), this.redis.stop()]);

@@ -45,15 +45,24 @@ export function growth(first: number, last: number, n0: number, n1: number): str
   return `${word} (N^${k.toFixed(2)})`;
 }
 
+/**
+ * The chain plane's figures per N with their growth and goals; with a broker run, the broker's figures on the same
+ * workload and the ratio chain ÷ broker at each N (n/a where a figure has no meaning for the broker: gas, offers).
+ */
 export function printTable(results: Figures[], broker?: Figures[]): void {
   const ns = results.map((f) => f.n);
-  const head = ["figure".padEnd(40), ...ns.map((n) => `N=${n}`.padStart(11)), ...(broker ? ns.map((n) => `broker N=${n}`.padStart(13)) : []), "  growth (chain)", "  goal"];
-  console.log(`\n${head.join("")}`);
-  for (const r of ROWS) {
-    const cells = results.map((f) => fmt(r.value(f), r.digits).padStart(11));
-    const b = broker ? broker.map((f) => fmt(r.value(f), r.digits).padStart(13)) : [];
-    const g = growth(r.value(results[0]!), r.value(results.at(-1)!), ns[0]!, ns.at(-1)!);
-    console.log(`${r.label.padEnd(40)}${cells.join("")}${b.join("")}  ${g.padEnd(24)}${r.goal ?? ""}`);
+  table("blosm (chain-coordinated)", ns, ROWS.map((r) => ({ ...r, cells: results.map(r.value) })));
+  if (!broker?.length) return;
+  table("central broker, same workload", ns, ROWS.map((r) => ({ ...r, goal: undefined, cells: broker.map(r.value) })));
+  const ratio = (r: Row) => results.map((f, i) => r.value(f) / r.value(broker[i]!));
+  table("chain ÷ broker", ns, ROWS.map((r) => ({ ...r, digits: 2, goal: undefined, cells: ratio(r), noGrowth: true })));
+}
+
+function table(title: string, ns: number[], rows: Array<Row & { cells: number[]; noGrowth?: boolean }>): void {
+  console.log(`\n${title}\n${["figure".padEnd(40), ...ns.map((n) => `N=${n}`.padStart(11)), "  growth".padEnd(26), "goal"].join("")}`);
+  for (const r of rows) {
+    const g = r.noGrowth ? "" : growth(r.cells[0]!, r.cells.at(-1)!, ns[0]!, ns.at(-1)!);
+    console.log(`${r.label.padEnd(40)}${r.cells.map((v) => fmt(v, r.digits).padStart(11)).join("")}  ${g.padEnd(24)}${r.goal ?? ""}`);
   }
 }
 

@@ -1,0 +1,40 @@
+import type Docker from "dockerode";
+import { LABEL } from "../../workers/src/engine/labels.ts";
+import { pullImage } from "../../workers/src/engine/pull.ts";
+import type { Rig } from "../../workers/src/plane/rig.ts";
+import type { Site } from "./grid.ts";
+
+/** The app type every bench service serves and every bench cluster runs. */
+export const DRIVER = "driver-profiling";
+
+/**
+ * Starts `count` service containers (`svc-<k>`), the k-th on site k mod N, each with CPU and memory limits, after
+ * giving every engine the base image (as pre-staging would). Both planes start the same services.
+ */
+export async function placeServices(rig: Rig, sites: Site[], count: number): Promise<Array<{ name: string; site: number }>> {
+  await Promise.all(rig.engines.map((e) => pullImage(e.docker, rig.base)));
+  const placed = [];
+  for (let k = 0; k < count; k++) {
+    const site = sites[k % sites.length]!;
+    const name = `svc-${k}`;
+    const c = await rig.engines[site.engine]!.docker.createContainer({
+      name, Image: rig.base, Cmd: ["sh", "-c", "exec sleep 100000"],
+      Labels: { [LABEL.appType]: DRIVER, [LABEL.mode]: "stateless" },
+      // 10 millicores each: the bench's logical clusters share four engines of two cores, and a probe counts
+      // every container on its engine (60 services at 100 millicores would leave no cluster room to offer).
+      HostConfig: { NetworkMode: "none", Memory: 32 * 2 ** 20, NanoCpus: 10_000_000 },
+    });
+    await c.start();
+    placed.push({ name, site: site.index });
+  }
+  return placed;
+}
+
+/** The engines on which `name` runs now (by index in the rig). */
+export async function runningOn(engines: Array<{ docker: Docker }>, name: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const [i, e] of engines.entries()) {
+    for (const c of await e.docker.listContainers({ filters: { name: [`^/${name}$`] } })) if (c.State === "running") found.push(i);
+  }
+  return found;
+}

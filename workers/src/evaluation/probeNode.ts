@@ -16,19 +16,13 @@ const ARCH: Record<string, string> = { x86_64: "amd64", aarch64: "arm64", armv7l
  */
 export async function probeNode(
   docker: Docker,
-  opts: { appTypes: string[]; allocatable?: Allocatable; gpuFile?: string; reservations?: Reservation[]; position?: NodeState["position"]; coverageRadiusM?: number },
+  opts: {
+    appTypes: string[]; allocatable?: Allocatable; gpuFile?: string; reservations?: Reservation[]; position?: NodeState["position"]; coverageRadiusM?: number;
+    /** What the running containers hold, when the caller has a recent reading (see engineUsage); read now if not. */
+    usage?: Promise<EngineUsage>;
+  },
 ): Promise<NodeState & { rawGpus: Gpu[]; nvidiaRuntime: boolean }> {
-  // One round trip each, side by side: a candidate probes inside the offer window, while other requests wait
-  // for the same probe (evaluation is one at a time), so its latency is paid once per request in flight.
-  const [info, containers] = await Promise.all([engineInfo(docker), docker.listContainers()]);
-  let usedCpu = 0;
-  let usedMem = 0;
-  const limits = await Promise.all(containers.map((c) => docker.getContainer(c.Id).inspect().then((i) => i.HostConfig, () => undefined)));
-  for (const hc of limits) {
-    if (!hc) continue; // removed between the list and the inspect: it holds nothing now
-    usedCpu += hc.NanoCpus ? hc.NanoCpus / 1e6 : hc.CpuQuota && hc.CpuPeriod ? (hc.CpuQuota / hc.CpuPeriod) * 1000 : 0;
-    usedMem += (hc.Memory ?? 0) / 2 ** 20;
-  }
+  const [info, { usedCpuMillicores: usedCpu, usedMemoryMiB: usedMem }] = await Promise.all([engineInfo(docker), opts.usage ?? engineUsage(docker)]);
   const reserved = opts.reservations ?? [];
   const cpuTotal = Math.min(info.NCPU * 1000, opts.allocatable?.cpuMillicores ?? Infinity);
   const memTotal = Math.min(info.MemTotal / 2 ** 20, opts.allocatable?.memoryMiB ?? Infinity);
@@ -52,6 +46,26 @@ export async function probeNode(
     rawGpus,
     nvidiaRuntime,
   };
+}
+
+export type EngineUsage = { usedCpuMillicores: number; usedMemoryMiB: number };
+
+/**
+ * What the running containers' limits hold: one list and an inspect per container, side by side. A candidate
+ * probes inside the offer window, while other evaluations wait on its lock, so this is paid per request in flight
+ * unless the caller reuses a recent reading (worker/dockerEngine.ts does, for a second).
+ */
+export async function engineUsage(docker: Docker): Promise<EngineUsage> {
+  const containers = await docker.listContainers();
+  let usedCpuMillicores = 0;
+  let usedMemoryMiB = 0;
+  const limits = await Promise.all(containers.map((c) => docker.getContainer(c.Id).inspect().then((i) => i.HostConfig, () => undefined)));
+  for (const hc of limits) {
+    if (!hc) continue; // removed between the list and the inspect: it holds nothing now
+    usedCpuMillicores += hc.NanoCpus ? hc.NanoCpus / 1e6 : hc.CpuQuota && hc.CpuPeriod ? (hc.CpuQuota / hc.CpuPeriod) * 1000 : 0;
+    usedMemoryMiB += (hc.Memory ?? 0) / 2 ** 20;
+  }
+  return { usedCpuMillicores, usedMemoryMiB };
 }
 
 /**

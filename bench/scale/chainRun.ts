@@ -37,6 +37,7 @@ export async function runChain(o: RunOptions): Promise<Figures> {
     const blocks = Number((await plane.client.getBlockNumber()) - block0);
     const methods = [...plane.counter.methods].sort((a, b) => b[1] - a[1]).slice(0, 6);
     const lat = plane.counter.latencies;
+    o.progress(`blocks: ${plane.sealer.sealed} sealed, ${plane.sealer.late} of them late (stamped when sealed, as Clique does)`);
     o.progress(`chain node answered in p50 ${quantile(lat, 0.5).toFixed(0)} ms, p99 ${quantile(lat, 0.99).toFixed(0)} ms (${lat.length} calls)`);
     o.progress(`RPC calls per worker per block, by method: ${methods.map(([m, c]) => `${m} ${(c / Math.max(1, blocks) / o.n).toFixed(2)}`).join(", ")}`);
     const cpu1 = await plane.usage();

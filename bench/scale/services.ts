@@ -3,6 +3,7 @@ import { LABEL } from "../../workers/src/engine/labels.ts";
 import { pullImage } from "../../workers/src/engine/pull.ts";
 import type { Rig } from "../../workers/src/plane/rig.ts";
 import type { Site } from "./grid.ts";
+import { mapLimit } from "./stats.ts";
 
 /** The app type every bench service serves and every bench cluster runs. */
 export const DRIVER = "driver-profiling";
@@ -13,8 +14,8 @@ export const DRIVER = "driver-profiling";
  */
 export async function placeServices(rig: Rig, sites: Site[], count: number): Promise<Array<{ name: string; site: number }>> {
   await Promise.all(rig.engines.map((e) => pullImage(e.docker, rig.base)));
-  const placed = [];
-  for (let k = 0; k < count; k++) {
+  // A few at a time: on a loaded machine one create-and-start takes seconds, and 60 in a row held up every run.
+  return mapLimit(Array.from({ length: count }, (_, k) => k), 8, async (k) => {
     const site = sites[k % sites.length]!;
     const name = `svc-${k}`;
     const c = await rig.engines[site.engine]!.docker.createContainer({
@@ -25,9 +26,8 @@ export async function placeServices(rig: Rig, sites: Site[], count: number): Pro
       HostConfig: { NetworkMode: "none", Memory: 32 * 2 ** 20, NanoCpus: 10_000_000 },
     });
     await c.start();
-    placed.push({ name, site: site.index });
-  }
-  return placed;
+    return { name, site: site.index };
+  });
 }
 
 /** The engines on which `name` runs now (by index in the rig). */

@@ -4,7 +4,7 @@
  * (the same messages as the chain plane's hosts) and stops it. Warnings go to the log file the parent names.
  */
 import { createWriteStream } from "node:fs";
-import { monitorEventLoopDelay } from "node:perf_hooks";
+import { usageReporter } from "../scale/hostProcess.ts";
 import { createLogger } from "../../workers/src/lib/log.ts";
 import { Agent, type AgentConfig } from "./agent.ts";
 import { Broker, serveBroker } from "./broker.ts";
@@ -19,16 +19,11 @@ const send = (m: BrokerHostMessage) => process.send!(m);
 const agents: Agent[] = [];
 let closeBroker: (() => void) | undefined;
 const baselineRss = process.memoryUsage().rss;
-const loopDelay = monitorEventLoopDelay({ resolution: 10 });
-loopDelay.enable();
+const usage = usageReporter();
 
 process.on("message", (m: BrokerHostStart | { kind: "usage" } | { kind: "stop" }) => {
   if (m.kind === "start") void start(m);
-  if (m.kind === "usage") {
-    const u = process.cpuUsage();
-    send({ kind: "usage", cpuUs: u.user + u.system, rss: process.memoryUsage().rss, loopDelayP99Ms: loopDelay.percentile(99) / 1e6 });
-    loopDelay.reset();
-  }
+  if (m.kind === "usage") send(usage());
   if (m.kind === "stop") {
     closeBroker?.();
     void Promise.all(agents.map((a) => a.stop().catch(() => {}))).then(() => process.exit(0));

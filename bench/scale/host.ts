@@ -5,7 +5,7 @@
  * use, and stops it. Warnings and errors go to the log file the parent names.
  */
 import { createWriteStream } from "node:fs";
-import { monitorEventLoopDelay } from "node:perf_hooks";
+import { usageReporter } from "./hostProcess.ts";
 import { createLogger } from "../../workers/src/lib/log.ts";
 import type { WorkerConfig } from "../../workers/src/worker/config.ts";
 import { parseWorkerConfig } from "../../workers/src/worker/config.ts";
@@ -20,18 +20,11 @@ export type HostMessage =
 const send = (m: HostMessage) => process.send!(m);
 const running: RunningWorker[] = [];
 const baselineRss = process.memoryUsage().rss;
-// How late this process's event loop runs callbacks: N workers share it, so a busy loop delays every worker's
-// event delivery and offers alike.
-const loopDelay = monitorEventLoopDelay({ resolution: 10 });
-loopDelay.enable();
+const usage = usageReporter();
 
 process.on("message", (m: HostStart | { kind: "usage" } | { kind: "stop" }) => {
   if (m.kind === "start") void start(m);
-  if (m.kind === "usage") {
-    const u = process.cpuUsage();
-    send({ kind: "usage", cpuUs: u.user + u.system, rss: process.memoryUsage().rss, loopDelayP99Ms: loopDelay.percentile(99) / 1e6 });
-    loopDelay.reset();
-  }
+  if (m.kind === "usage") send(usage());
   if (m.kind === "stop") void Promise.all(running.map((w) => w.stop().catch(() => {}))).then(() => process.exit(0));
 });
 

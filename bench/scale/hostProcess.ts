@@ -1,5 +1,6 @@
 import { fork, type ChildProcess } from "node:child_process";
 import path from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { projectRoot } from "../../workers/src/lib/projectRoot.ts";
 
 type Usage = { cpuUs: number; rss: number; loopDelayP99Ms: number };
@@ -54,4 +55,19 @@ export class HostProcess {
       this.child.send({ kind: "stop" });
     });
   }
+}
+
+/**
+ * The child's side of `usage`: this process's CPU time, memory and event-loop delay p99 since the last answer. Its
+ * clusters share one event loop, so a busy loop delays every cluster's event delivery and offers alike.
+ */
+export function usageReporter(): () => Usage & { kind: "usage" } {
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
+  return () => {
+    const u = process.cpuUsage();
+    const answer = { kind: "usage" as const, cpuUs: u.user + u.system, rss: process.memoryUsage().rss, loopDelayP99Ms: loopDelay.percentile(99) / 1e6 };
+    loopDelay.reset();
+    return answer;
+  };
 }

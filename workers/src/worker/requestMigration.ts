@@ -45,6 +45,10 @@ export async function requestMigration(worker: EdgeWorker, req: MigrateRequest):
   const inherited = image.Config?.Labels?.[LABEL.base];
   const baseImage = (inherited && isPinned(inherited) ? inherited : undefined)
     ?? (image.RepoDigests ?? []).find((t) => !t.includes("/blosm/svc-")) ?? "";
+  // Remembered before the request is sent: the preferred destination's offer can assign it in the next block, and
+  // the snapshot step that follows looks the container up here (CI once saw it run before the receipt came back
+  // and fail the move as ContainerMissing). The mapping is true whether or not the request lands.
+  await worker.services.remember(serviceId, info.Id);
   const receipt = await worker.write("requestMigration", [{
     serviceId, appType: stringToHex(appType, { size: 32 }),
     requirements: { cpuMillicores: Math.ceil(cpu), memoryMiB: Math.ceil(spec.memory / 2 ** 20), gpuCount, gpuMemoryMiB, snapshotSizeBytes: size },
@@ -55,6 +59,5 @@ export async function requestMigration(worker: EdgeWorker, req: MigrateRequest):
   }]);
   const [event] = parseEventLogs({ abi: worker.chain.abi, logs: receipt.receipt.logs, eventName: "MigrationRequested" }) as unknown as Array<{ args: { id: bigint } }>;
   if (!event) throw new BlosmError("requestMigration succeeded but emitted no MigrationRequested event");
-  await worker.services.remember(serviceId, info.Id);
   return { id: event.args.id, txHash: receipt.hash, serviceId };
 }

@@ -188,11 +188,7 @@ export class EventSource {
     return this.advance({ block: to, hash: end.hash! });
   }
 
-  /**
-   * Delivers one block's logs in order, each at most once. Redis is asked twice per block, not three times per log:
-   * every worker reads every log of the contract, so at N = 100 with 50 requests in a block, per-log round trips
-   * queued each worker's delivery for seconds, past the offer windows (bench:scale).
-   */
+  /** One block's logs in order, each at most once, with two Redis round trips per block (every worker reads every log). */
   private async deliverBlock(logs: Awaited<ReturnType<PublicClient["getLogs"]>>, signer: Address | undefined) {
     const keys = logs.map((l) => `${this.o.chainId}-${l.transactionHash}-${l.logIndex}`);
     const seen = await this.o.redis.mget(keys.map((key) => this.k(`seen:${key}`)));
@@ -221,7 +217,7 @@ export class EventSource {
       marks.set(this.k(`seen:${key}`), "1").hset(this.k(`logs:${l.blockNumber}`), key, serialize(delivered));
       marked++;
     }
-    if (marked) await marks.exec(); // an unsent pipeline holds nothing on the server
+    if (marked) await marks.exec();
 
   }
 

@@ -218,7 +218,6 @@ export class EventSource {
       marked++;
     }
     if (marked) await marks.exec();
-
   }
 
   private async advance(cursor: Cursor & { hash: Hex }): Promise<Cursor> {

@@ -69,13 +69,8 @@ export class DockerEngine implements EnginePort {
   async startSnapshot(reference: string, opts: { migrationId: string; serviceId: Hex; gpuDeviceIds?: string[]; readyTimeoutMs: number; token: string }) {
     const spec = decodeSpec((await this.docker.getImage(reference).inspect()).Config.Labels, reference);
     const { token, ...rest } = opts;
-    this.usage = undefined;
-    try {
-      const restored = await restoreContainer(this.docker, spec, reference, { name: spec.name, ...rest, auth: { registrytoken: token } });
-      return { containerId: restored.containerId };
-    } finally {
-      this.usage = undefined;
-    }
+    const restored = await this.changing(() => restoreContainer(this.docker, spec, reference, { name: spec.name, ...rest, auth: { registrytoken: token } }));
+    return { containerId: restored.containerId };
   }
 
   async incoming(migrationId?: string): Promise<IncomingContainer[]> {
@@ -85,19 +80,18 @@ export class DockerEngine implements EnginePort {
   }
 
   async removeContainer(id: string) {
-    this.usage = undefined;
-    await this.docker.getContainer(id).remove({ force: true }).catch((e: { statusCode?: number; message?: string }) => {
+    await this.changing(() => this.docker.getContainer(id).remove({ force: true })).catch((e: { statusCode?: number; message?: string }) => {
       // Gone already, or another remove (the retire step, a reconcile round) is at it.
       if (e.statusCode !== 404 && !(e.statusCode === 409 && /already in progress/.test(e.message ?? ""))) throw e;
     });
   }
 
   retire(record: { container: string; imageId: string; frozen: boolean }) {
-    return this.changing(retireSource(this.docker, record, record.container));
+    return this.changing(() => retireSource(this.docker, record, record.container));
   }
 
   rollback(record: { container: string; imageId: string }) {
-    return this.changing(rollbackSource(this.docker, record.container, { imageId: record.imageId }));
+    return this.changing(() => rollbackSource(this.docker, record.container, { imageId: record.imageId }));
   }
 
   /**
@@ -119,11 +113,10 @@ export class DockerEngine implements EnginePort {
   }
 
   async resume(container: string) {
-    await this.changing(rollbackSource(this.docker, container));
+    await this.changing(() => rollbackSource(this.docker, container));
   }
 
   async removeCopy(container: string) {
-    this.usage = undefined;
     await stopContainer(this.docker, container, 2000).catch(() => {});
     await this.removeContainer(container);
   }
@@ -157,10 +150,10 @@ export class DockerEngine implements EnginePort {
   }
 
   /** Runs a change to this engine's containers: the probe's reading is dropped before and after it. */
-  private async changing<T>(change: Promise<T>): Promise<T> {
+  private async changing<T>(change: () => Promise<T>): Promise<T> {
     this.usage = undefined;
     try {
-      return await change;
+      return await change();
     } finally {
       this.usage = undefined;
     }

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { createShutdown, type Shutdown } from "../../workers/src/lib/shutdown.ts";
 import { ClusterRegistry } from "../../workers/src/registryAuth/clusterRegistry.ts";
 import { startRig, type Rig } from "../../workers/src/plane/rig.ts";
 import { COVERAGE_M, engineCount, layGrid, type Site } from "../scale/grid.ts";
@@ -24,16 +25,33 @@ export class BrokerPlane {
     readonly rig: Rig, private readonly pins: ClusterRegistry[], readonly dir: string,
   ) {}
 
-  static async start(n: number, progress: (m: string) => void): Promise<BrokerPlane> {
+  /** As ScalePlane.start: what was started is stopped again if a later part fails or `shutdown` runs first. */
+  static async start(n: number, progress: (m: string) => void, shutdown?: Shutdown): Promise<BrokerPlane> {
+    const undo = createShutdown({ stepTimeoutMs: 60_000 });
+    const release = shutdown?.add(`starting broker plane N=${n}`, () => undo.run());
+    try {
+      return await BrokerPlane.build(n, progress, undo);
+    } catch (e) {
+      await undo.run();
+      throw e;
+    } finally {
+      release?.();
+    }
+  }
+
+  private static async build(n: number, progress: (m: string) => void, undo: Shutdown): Promise<BrokerPlane> {
     const grid = layGrid(n);
     const dir = await mkdtemp(path.join(tmpdir(), "blosm-broker-"));
     progress(`broker plane: ${engineCount(grid)} Docker Engines with their registries`);
     const rig = await startRig(engineCount(grid));
+    undo.add("engines", () => rig.stop());
     // Every engine trusts every cluster registry by its certificate (the chain plane's workers pin the hashes
     // their peers recorded on-chain; under a broker everyone trusts the broker's word for it).
     const pins = await Promise.all(rig.clusters.map((c) => ClusterRegistry.load(c.config.imageRegistry, c.config.registryAuth, "/etc/docker/certs.d")));
     for (const p of pins) await p.trustOwn();
+    undo.add("registry pins", async () => { for (const p of pins) await p.removePins(); });
     const { host: broker, ready } = await HostProcess.fork<Ready, BrokerHostStart>("bench/broker/host.ts", { kind: "start", role: "broker", logFile: path.join(dir, "broker.log") }, 0);
+    undo.add("broker", () => broker.stop());
     const configs: AgentConfig[] = grid.map((s) => ({
       name: `c${s.index}`, position: s.position, coverageRadiusM: COVERAGE_M, dockerSocket: rig.engines[s.engine]!.socket, appTypes: [DRIVER],
       allocatable: { cpuMillicores: 64_000, memoryMiB: 65_536 }, ...rig.clusters[s.engine]!.config, brokerUrl: ready.brokerUrl!,
@@ -46,6 +64,7 @@ export class BrokerPlane {
       const start: BrokerHostStart = { kind: "start", role: "agents", agents, logFile: path.join(dir, `agents-${hosts.length}.log`) };
       const { host, ready: r } = await HostProcess.fork<Ready>("bench/broker/host.ts", start, agents.length);
       hosts.push(host);
+      undo.add("agent host", () => host.stop());
       for (const a of r.agents) urls.set(a.name, a.url);
     }
     const sites = grid.map((s) => ({ ...s, name: `c${s.index}`, url: urls.get(`c${s.index}`)! }));

@@ -10,7 +10,7 @@ type Trace = { assignedAt?: number; endedAt?: number; outcome?: string; destinat
 
 /** One size of the central-broker plane: the same workload (same seed, same moves) as the chain plane's run. */
 export async function runBroker(o: RunOptions): Promise<Figures> {
-  const plane = await BrokerPlane.start(o.n, o.progress);
+  const plane = await BrokerPlane.start(o.n, o.progress, o.shutdown);
   const release = o.shutdown?.add(`broker plane N=${o.n}`, () => plane.stop(o.keepLogs));
   const traces = new Map<string, Trace>();
   let stopped = false;

@@ -17,7 +17,7 @@ export type RunOptions = {
 
 /** One size of the chain-coordinated plane: start it, drive the workload, measure, stop. */
 export async function runChain(o: RunOptions): Promise<Figures> {
-  const plane = await ScalePlane.start(o.n, o.progress);
+  const plane = await ScalePlane.start(o.n, o.progress, o.shutdown);
   const release = o.shutdown?.add(`chain plane N=${o.n}`, () => plane.stop(o.keepLogs));
   try {
     const services = await plane.placeServices(o.services);

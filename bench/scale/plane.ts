@@ -12,6 +12,7 @@ import { readFileSync } from "node:fs";
 import { COVERAGE_M, engineCount, layGrid, type Site } from "./grid.ts";
 import type { HostMessage, HostStart } from "./host.ts";
 import { HostProcess } from "./hostProcess.ts";
+import { createShutdown, type Shutdown } from "../../workers/src/lib/shutdown.ts";
 import { RpcCounter } from "./rpcCounter.ts";
 import { DRIVER, placeServices } from "./services.ts";
 import { Sealer } from "./sealer.ts";
@@ -43,17 +44,40 @@ export class ScalePlane {
     readonly sealer: Sealer,
   ) {}
 
-  static async start(n: number, progress: (m: string) => void): Promise<ScalePlane> {
+  /**
+   * Whatever was started is stopped again when a later part fails or `shutdown` runs (a signal) before the plane
+   * is whole; afterwards the plane's own stop() does it.
+   */
+  static async start(n: number, progress: (m: string) => void, shutdown?: Shutdown): Promise<ScalePlane> {
+    const undo = createShutdown({ stepTimeoutMs: 60_000 });
+    const release = shutdown?.add(`starting chain plane N=${n}`, () => undo.run());
+    try {
+      return await ScalePlane.build(n, progress, undo);
+    } catch (e) {
+      await undo.run();
+      throw e;
+    } finally {
+      release?.();
+    }
+  }
+
+  private static async build(n: number, progress: (m: string) => void, undo: Shutdown): Promise<ScalePlane> {
     const grid = layGrid(n);
     const dir = await mkdtemp(path.join(tmpdir(), "blosm-scale-"));
     progress(`chain node, Redis, ${engineCount(grid)} Docker Engines with their registries`);
-    const [chain, redis, rig] = await Promise.all([startDevChain({ blockTimeMs: BLOCK_MS }), startRedis(), startRig(engineCount(grid))]);
+    const [chain, redis, rig] = await Promise.all([
+      startDevChain({ blockTimeMs: BLOCK_MS }).then((c) => (undo.add("chain node", () => c.stop()), c)),
+      startRedis().then((r) => (undo.add("redis", () => r.stop()), r)),
+      startRig(engineCount(grid)).then((r) => (undo.add("engines", () => r.stop()), r)),
+    ]);
     const client = createPublicClient({ transport: http(chain.url), pollingInterval: 100, cacheTime: 0 });
     const sealer = await Sealer.start(chain.url, client, BLOCK_MS);
+    undo.add("sealer", () => sealer.stop());
     const accounts = grid.map((s) => mnemonicToAccount(MNEMONIC, { addressIndex: s.index + 1 }));
     progress(`registry with ${n} nodes`);
     const registry = await deployWithNodes(chain.url, client, grid, accounts.map((a) => a.address));
     const counter = await RpcCounter.start(chain.url);
+    undo.add("rpc relay", () => counter.close());
     const configs = grid.map((s) => ({
       name: `c${s.index}`, rpcUrl: counter.urlFor(`c${s.index}`), registryAddress: registry, confirmations: 1, pollMs: 500,
       redisUrl: redis.url, dockerSocket: rig.engines[s.engine]!.socket, ...rig.clusters[s.engine]!.config, appTypes: [DRIVER],
@@ -74,6 +98,7 @@ export class ScalePlane {
       };
       const { host, ready: r } = await HostProcess.fork<Extract<HostMessage, { kind: "ready" }>>("bench/scale/host.ts", msg, msg.workers.length);
       hosts.push(host);
+      undo.add("worker host", () => host.stop());
       ready.push(...r.workers);
     }
     const sites = grid.map((s, i) => ({ ...s, name: configs[i]!.name, address: accounts[i]!.address, apiUrl: ready.find((r) => r.name === configs[i]!.name)!.apiUrl }));

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { getAddress, zeroAddress, type Address } from "viem";
 import { DRIVER, IMAGE, Reason, TEST_CERT_SHA256, deployRegistry, expectRevert, nodeRegistration, now, serviceId } from "../helpers/registry.ts";
 import { FUZZ_SEED, prng } from "../helpers/prng.ts";
-import { MAX_OFFERS } from "../../workers/src/chain/registryView.ts";
+import { MAX_OFFERS, OFFER_GAS_LIMIT } from "../../workers/src/chain/registryView.ts";
 
 // Bounds as documented in the contract; the fuzz model predicts the outcome of each request from them.
 const MAX_CPU = 4_096_000, MAX_MEM = 64 * 1024 * 1024, MAX_GPU = 256, MAX_GPU_MEM = 256 * 1024 * 256;
@@ -127,7 +127,13 @@ describe(`MigrationRegistry input bounds (FUZZ_SEED=${FUZZ_SEED})`, () => {
     const better = await (await fresh.as(offerers[16]!)).write.offer([1n, 99]);
     const displaced = await fresh.publicClient.getContractEvents({ address: fresh.registry.address, abi: fresh.registry.abi, eventName: "MigrationOfferDisplaced", blockHash: (await fresh.publicClient.waitForTransactionReceipt({ hash: better })).blockHash });
     expect(displaced.map((e) => [getAddress(e.args.node!), e.args.score])).toEqual([[getAddress(offerers[0]!.account.address), 10]]);
-    await (await fresh.as(offerers[17]!)).write.offer([1n, 50]); // displaces 11
+    const last = await (await fresh.as(offerers[17]!)).write.offer([1n, 50]); // displaces 11
+    // Workers send offers with a fixed gas limit (no estimate per offer): a displacing offer scans and rewrites the
+    // most, and must fit it.
+    for (const hash of [better, last]) {
+      const { gasUsed } = await fresh.publicClient.waitForTransactionReceipt({ hash });
+      expect(gasUsed).toBeLessThan(OFFER_GAS_LIMIT);
+    }
     const kept = await fresh.registry.read.getOffers([1n]);
     expect(kept).toHaveLength(16);
     expect(kept.map((o) => o.score).sort((a, b) => a - b)).toEqual([...Array.from({ length: 14 }, (_, i) => 12 + i), 50, 99]);

@@ -41,14 +41,24 @@ describe("TxSender against a real chain node", () => {
     expect(head - receipt.blockNumber + 1n).toBeGreaterThanOrEqual(3n);
   });
 
-  it("surfaces a revert as a typed error by name with its arguments, and sends nothing", async () => {
-    const s = sender(2);
+  it.each([
+    ["its gas estimated", {}],
+    ["a fixed gas limit (simulated instead)", { gasLimits: { offer: 160_000n } }],
+  ])("surfaces a revert as a typed error by name with its arguments, and sends nothing: %s", async (_, extra) => {
+    const s = sender(2, extra);
     const before = await s.syncNonce();
     const error = await s.write({ address: dev.address, abi: registryAbi, functionName: "offer", args: [999n, 1] }).catch((e) => e);
     expect(error).toBeInstanceOf(ContractRevertError);
     expect(error).toMatchObject({ errorName: "MigrationRegistryUnknownMigration", args: [999n], retryable: false });
     expect(error.shortMessage).toBe("offer reverted: MigrationRegistryUnknownMigration(999)");
     expect(await dev.client.getTransactionCount({ address: s.address, blockTag: "pending" })).toBe(before);
+  });
+
+  it("sends a function with the gas limit given for it instead of an estimate", async () => {
+    const { hash } = await request(sender(1, { gasLimits: { requestMigration: 900_000n } }));
+    expect((await dev.client.getTransaction({ hash })).gas).toBe(900_000n);
+    const { hash: estimated } = await request(sender(1));
+    expect((await dev.client.getTransaction({ hash: estimated })).gas).toBeLessThan(900_000n);
   });
 
   it("recovers its nonce after another process used the same key", async () => {

@@ -42,8 +42,9 @@ export type WriteResult = { hash: Hex; receipt: TransactionReceipt; resubmission
 
 /**
  * Sends a worker's transactions with one key: local nonces (synced from the chain at start and after any nonce
- * error), a simulation first so reverts surface as typed errors before anything is signed, explicit or padded gas,
- * resubmission of stuck transactions with bumped fees, and receipts awaited to the configured depth.
+ * error), a simulation or gas estimate first so reverts surface as typed errors before anything is signed,
+ * explicit or padded gas, resubmission of stuck transactions with bumped fees, and receipts awaited to the
+ * configured depth.
  */
 export class TxSender {
   readonly address: Address;
@@ -72,8 +73,13 @@ export class TxSender {
 
   /** Simulates, signs, broadcasts and waits for `confirmations`. Throws ContractRevertError or RpcError. */
   async write(req: WriteRequest): Promise<WriteResult> {
-    await this.simulate(req);
-    const sent = await this.serialized(() => this.broadcast(req));
+    // One call before signing, outside the nonce lock: with a gas limit given, a simulation; without one, the
+    // estimate, which reverts exactly as the simulation would (asking both cost the node twice per transaction).
+    const data = encode(req);
+    const given = req.gas ?? this.opts.gasLimits?.[req.functionName];
+    const gas = given ?? (await this.estimateGas(req, data));
+    if (given !== undefined) await this.simulate(req);
+    const sent = await this.serialized(() => this.broadcast(req, data, gas));
     return this.awaitReceipt(req, sent);
   }
 
@@ -87,11 +93,9 @@ export class TxSender {
     }
   }
 
-  private async broadcast(req: WriteRequest, attempt = 0): Promise<Pending> {
+  private async broadcast(req: WriteRequest, data: Hex, gas: bigint, attempt = 0): Promise<Pending> {
     if (this.nextNonce === undefined) await this.syncNonce();
     const nonce = this.nextNonce!;
-    const data = encode(req);
-    const gas = req.gas ?? this.opts.gasLimits?.[req.functionName] ?? (await this.estimateGas(req, data));
     const fees = await this.currentFees();
     const chainId = (this.chainId ??= await rpc("eth_chainId", () => this.opts.client.getChainId()));
     const tx = { chainId, nonce, to: req.address, data, gas, maxFeePerGas: fees.maxFeePerGas!, maxPriorityFeePerGas: fees.maxPriorityFeePerGas!, type: "eip1559" as const };
@@ -104,7 +108,7 @@ export class TxSender {
       if (isNonceError(e) && attempt < 2) {
         this.log.warn("nonce rejected; resyncing from the chain", { fn: req.functionName, nonce, reason: describeError(e) });
         await this.syncNonce();
-        return this.broadcast(req, attempt + 1);
+        return this.broadcast(req, data, gas, attempt + 1);
       }
       // The nonce was not consumed; make the next send ask the chain rather than trust the local count.
       this.nextNonce = undefined;

@@ -4,7 +4,7 @@ import { Redis } from "ioredis";
 import { createPublicClient, http, type Address, type Hex } from "viem";
 import type { PrivateKeyAccount } from "viem/accounts";
 import { EventSource, type DeliveredLog, type Reorg } from "../chain/eventSource.ts";
-import { RegistryView, type MigrationRequest } from "../chain/registryView.ts";
+import { OFFER_GAS_LIMIT, RegistryView, type MigrationRequest } from "../chain/registryView.ts";
 import { RegistryWriter, type RegistryWriteArgs, type RegistryWriteName } from "../chain/registryWriter.ts";
 import { TxSender } from "../chain/txSender.ts";
 import { Reservations } from "../evaluation/reservations.ts";
@@ -83,7 +83,10 @@ export class EdgeWorker {
     this.peerVerifier = new PeerVerifier(activeNodes(this.chain));
     // Receipts are polled every 250 ms: a quarter of a 1 s Clique period (at 100 ms a pending transaction cost ten
     // calls a second, the largest share of a worker's RPC load in bench:scale).
-    const sender = new TxSender({ client, account, confirmations: 1, stuckAfterMs: config.txStuckAfterMs, pollMs: 250, log: this.log });
+    const sender = new TxSender({
+      client, account, confirmations: 1, stuckAfterMs: config.txStuckAfterMs, pollMs: 250, log: this.log,
+      gasLimits: { offer: OFFER_GAS_LIMIT },
+    });
     this.docker = new Docker({ socketPath: config.dockerSocket });
     this.redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
     // While Redis is away ioredis reconnects and emits an error per try: one warning a minute, not a flood.

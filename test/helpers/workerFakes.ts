@@ -67,7 +67,9 @@ export class FakeRegistry implements RegistryPort {
   async migration(id: bigint) {
     const m = this.migrations.get(id);
     if (!m) throw new Error(`no migration ${id}`);
-    return m;
+    // As the contract's record does: the count of the offers it keeps.
+    const offers = this.offerLists.get(id);
+    return offers ? { ...m, offerCount: offers.length } : m;
   }
   async state(id: bigint) {
     return this.states.get(id) ?? State.None;

@@ -246,7 +246,9 @@ export class EdgeWorker {
 
   private async run(queue: QueueName, job: Job<StepJob>): Promise<unknown> {
     const { step, id } = job.data;
-    const log = this.log.child({ queue, step, migration: id, jobId: job.id });
+    // How long the job waited for a slot past its due time: under a burst, the first place a deadline is lost.
+    const queuedMs = Math.max(0, Date.now() - job.timestamp - (job.opts.delay ?? 0));
+    const log = this.log.child({ queue, step, migration: id, jobId: job.id, queuedMs });
     const ctx = { ...this.ctx, log };
     try {
       const result = await this.runStep(ctx, job.data);

@@ -1,5 +1,5 @@
 import { zeroAddress } from "viem";
-import { MAX_OFFERS, appTypeName, stateName, type Migration } from "../../chain/registryView.ts";
+import { MAX_OFFERS, appTypeName, stateName, type EdgeNodeView, type Migration } from "../../chain/registryView.ts";
 import { State } from "../../chain/abi/migrationRegistry.ts";
 import { decide, type Decision } from "../../evaluation/decide.ts";
 import { describeError } from "../../lib/describeError.ts";
@@ -16,30 +16,13 @@ export type EvaluateResult = { skipped: string } | Decision;
  * all answered within the offer window. An offer the contract refuses releases its reservation.
  */
 export async function evaluateStep(ctx: StepContext, id: bigint): Promise<EvaluateResult> {
-  const { registry, log } = ctx;
-  const [m, state] = await Promise.all([registry.migration(id), registry.state(id)]);
+  const { registry, engine, log } = ctx;
+  const started = performance.now();
+  // Everything that does not depend on this node's other evaluations is read at once, before the lock: under a
+  // burst of requests the lock is where deadlines are lost, so it holds only probe, decide and reserve.
+  const [m, state, now, self] = await Promise.all([registry.migration(id), registry.state(id), registry.chainNow(), registry.node(registry.self)]);
   if (state !== State.Requested && state !== State.Offered) return skip(ctx, "not open for offers", { state: stateName(state) });
-  if ((await registry.chainNow()) >= m.offerWindowEnd) return skip(ctx, "offer window closed");
-  const reserved = await ctx.exclusive(() => decideAndReserve(ctx, id, m));
-  if ("skipped" in reserved || !reserved.offer) return reserved;
-  try {
-    await registry.write("offer", [id, reserved.score]);
-  } catch (e) {
-    await ctx.reservations.release(String(id));
-    if (e instanceof ContractRevertError) return log.info("offer refused on-chain", { error: e.shortMessage }), reserved;
-    throw e;
-  }
-  return reserved;
-}
-
-async function decideAndReserve(ctx: StepContext, id: bigint, m: Migration): Promise<EvaluateResult> {
-  const { registry, engine, reservations, log } = ctx;
-  // A fallback candidate (another node is preferred) waited for the lock while the preferred destination may have
-  // been assigned: one read now saves a probe, and the lock's time, for requests still open.
-  const fallback = m.preferredDestination !== zeroAddress && m.preferredDestination.toLowerCase() !== registry.self.toLowerCase();
-  const [held, state] = await Promise.all([reservations.get(String(id)), fallback ? registry.state(id) : undefined]);
-  if (held) return skip(ctx, "already offered");
-  if (state !== undefined && state !== State.Requested && state !== State.Offered) return skip(ctx, "not open for offers", { state: stateName(state) });
+  if (now >= m.offerWindowEnd) return skip(ctx, "offer window closed");
   let appType: string;
   try {
     appType = appTypeName(m.appType);
@@ -47,32 +30,64 @@ async function decideAndReserve(ctx: StepContext, id: bigint, m: Migration): Pro
     log.warn("rejected request: bad app type", { reason: describeError(e), appType: m.appType });
     return { skipped: "bad app type" };
   }
-  const [imageArchitecture, self, reserved] = await Promise.all([
-    m.baseImage === "" ? undefined : engine.localImageArchitecture(m.baseImage), registry.node(registry.self), reservations.all(),
+  // The contract keeps the best MAX_OFFERS: only when that many are kept can this offer be one not worth its gas.
+  const [imageArchitecture, kept] = await Promise.all([
+    m.baseImage === "" ? undefined : engine.localImageArchitecture(m.baseImage),
+    m.offerCount >= MAX_OFFERS ? registry.offers(id) : undefined,
   ]);
+  const facts: Facts = { appType, imageArchitecture, self, lowestKept: kept && Math.min(...kept.map((o) => o.score)) };
+  // Where an evaluation's time goes (reads, waiting for the node's lock, the locked part), logged with its outcome.
+  const timing = { readMs: Math.round(performance.now() - started), lockWaitMs: 0 };
+  const waitStart = performance.now();
+  const reserved = await ctx.exclusive(() => {
+    timing.lockWaitMs = Math.round(performance.now() - waitStart);
+    return decideAndReserve(ctx, id, m, facts, timing);
+  });
+  if ("skipped" in reserved || !reserved.offer) return reserved;
+  const sendStart = performance.now();
+  try {
+    await registry.write("offer", [id, reserved.score]);
+    log.info("offer mined", { score: reserved.score, sendMs: Math.round(performance.now() - sendStart) });
+  } catch (e) {
+    await ctx.reservations.release(String(id));
+    if (e instanceof ContractRevertError) {
+      return log.info("offer refused on-chain", { error: e.shortMessage, sendMs: Math.round(performance.now() - sendStart) }), reserved;
+    }
+    throw e;
+  }
+  return reserved;
+}
+
+/** What the evaluation read before taking the lock. */
+type Facts = { appType: string; imageArchitecture: string | undefined; self: EdgeNodeView; lowestKept: number | undefined };
+
+async function decideAndReserve(ctx: StepContext, id: bigint, m: Migration, facts: Facts, timing: Record<string, number>): Promise<EvaluateResult> {
+  const { registry, engine, reservations, log } = ctx;
+  // A fallback candidate (another node is preferred) waited for the lock while the preferred destination may have
+  // been assigned: one read now saves a probe, and the lock's time, for requests still open.
+  const fallback = m.preferredDestination !== zeroAddress && m.preferredDestination.toLowerCase() !== registry.self.toLowerCase();
+  const [held, state, reserved] = await Promise.all([reservations.get(String(id)), fallback ? registry.state(id) : undefined, reservations.all()]);
+  if (held) return skip(ctx, "already offered");
+  if (state !== undefined && state !== State.Requested && state !== State.Offered) return skip(ctx, "not open for offers", { state: stateName(state) });
   const probeStart = performance.now();
-  const nodeState = await engine.probe({ reservations: [...reserved.values()], position: self.location, coverageRadiusM: self.coverageRadiusM });
+  const nodeState = await engine.probe({ reservations: [...reserved.values()], position: facts.self.location, coverageRadiusM: facts.self.coverageRadiusM });
   const decision = decide(
     {
-      appType, requirements: m.requirements, baseImagePresent: imageArchitecture !== undefined, imageArchitecture,
-      clientPosition: m.hasClientPosition ? m.clientPosition : undefined,
+      appType: facts.appType, requirements: m.requirements, baseImagePresent: facts.imageArchitecture !== undefined,
+      imageArchitecture: facts.imageArchitecture, clientPosition: m.hasClientPosition ? m.clientPosition : undefined,
     },
     nodeState, ctx.config.policy,
   );
   log.info(decision.offer ? "offering" : "not offering", {
     policy: ctx.config.policy, score: decision.score, reasons: decision.reasons,
     free: { cpu: nodeState.cpuFreeMillicores, memoryMiB: nodeState.memoryFreeMiB, gpus: nodeState.gpus.length },
-    probeMs: Math.round(performance.now() - probeStart),
+    probeMs: Math.round(performance.now() - probeStart), ...timing,
   });
   if (!decision.offer) return decision;
-  // The contract keeps the best MAX_OFFERS offers: one that cannot beat the lowest kept is not worth its gas.
-  const kept = await registry.offers(id);
-  if (kept.length >= MAX_OFFERS) {
-    const lowest = Math.min(...kept.map((o) => o.score));
-    if (decision.score <= lowest) {
-      log.info("not offering: the offers kept all score higher", { score: decision.score, lowestKept: lowest });
-      return { ...decision, offer: false, reasons: [...decision.reasons, `the ${MAX_OFFERS} offers kept all score at least ${lowest}, this one ${decision.score}`] };
-    }
+  const lowest = facts.lowestKept;
+  if (lowest !== undefined && decision.score <= lowest) {
+    log.info("not offering: the offers kept all score higher", { score: decision.score, lowestKept: lowest });
+    return { ...decision, offer: false, reasons: [...decision.reasons, `the ${MAX_OFFERS} offers kept all score at least ${lowest}, this one ${decision.score}`] };
   }
   const r = m.requirements;
   await reservations.reserve(String(id), { cpuMillicores: r.cpuMillicores, memoryMiB: r.memoryMiB, gpuIds: decision.gpuIds, gpuMemoryMiB: r.gpuMemoryMiB });

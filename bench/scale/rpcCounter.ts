@@ -10,6 +10,8 @@ export class RpcCounter {
   readonly methods = new Map<string, number>();
   /** How long the chain node took to answer each relayed request, in ms (the relay's own time included). */
   readonly latencies: number[] = [];
+  /** The same, by method (a batch counts under "batch"): which calls a loaded node is slow to answer. */
+  readonly latencyByMethod = new Map<string, number[]>();
   private constructor(private readonly server: Server, readonly url: string) {}
 
   static async start(upstream: string): Promise<RpcCounter> {
@@ -20,12 +22,12 @@ export class RpcCounter {
       req.on("end", () => {
         const body = Buffer.concat(chunks);
         const who = /^\/w\/([a-z0-9-]+)$/.exec(req.url ?? "")?.[1] ?? "unknown";
-        counter!.count(who, body);
+        const method = counter!.count(who, body);
         const t0 = performance.now();
         fetch(upstream, { method: "POST", headers: { "content-type": "application/json" }, body })
           .then(async (r) => {
             const answer = Buffer.from(await r.arrayBuffer());
-            counter!.latencies.push(performance.now() - t0);
+            counter!.observe(method, performance.now() - t0);
             res.writeHead(r.status, { "content-type": "application/json" });
             res.end(answer);
           })
@@ -46,7 +48,15 @@ export class RpcCounter {
     return `${this.url}/w/${name}`;
   }
 
-  private count(who: string, body: Buffer) {
+  private observe(method: string, ms: number) {
+    this.latencies.push(ms);
+    const list = this.latencyByMethod.get(method) ?? [];
+    list.push(ms);
+    this.latencyByMethod.set(method, list);
+  }
+
+  /** Counts the request's calls for `who`; returns its method ("batch" for several). */
+  private count(who: string, body: Buffer): string {
     let parsed: unknown;
     try {
       parsed = JSON.parse(body.toString("utf8"));
@@ -56,6 +66,7 @@ export class RpcCounter {
     const calls = (Array.isArray(parsed) ? parsed : [parsed]) as Array<{ method?: string }>;
     this.calls.set(who, (this.calls.get(who) ?? 0) + calls.length);
     for (const c of calls) this.methods.set(c.method ?? "?", (this.methods.get(c.method ?? "?") ?? 0) + 1);
+    return calls.length === 1 ? (calls[0]!.method ?? "?") : "batch";
   }
 
   /** Calls so far per worker; `reset` starts a fresh count (after start-up, before the workload). */
@@ -65,6 +76,7 @@ export class RpcCounter {
       this.calls.clear();
       this.methods.clear();
       this.latencies.length = 0;
+      this.latencyByMethod.clear();
     }
     return copy;
   }

@@ -79,7 +79,7 @@ export class ScalePlane {
     const counter = await RpcCounter.start(chain.url);
     undo.add("rpc relay", () => counter.close());
     const configs = grid.map((s) => ({
-      name: `c${s.index}`, rpcUrl: counter.urlFor(`c${s.index}`), registryAddress: registry, confirmations: 1, pollMs: 500,
+      name: `c${s.index}`, rpcUrl: counter.urlFor(`c${s.index}`), rpcWsUrl: chain.url.replace(/^http/, "ws"), registryAddress: registry, confirmations: 1, pollMs: 500,
       redisUrl: redis.url, dockerSocket: rig.engines[s.engine]!.socket, ...rig.clusters[s.engine]!.config, appTypes: [DRIVER],
       allocatable: { cpuMillicores: 64_000, memoryMiB: 65_536 }, key: { env: "KEY" }, readyTimeoutMs: 30_000, txStuckAfterMs: 15_000,
       deadlineSeconds: 180, retireGraceMs: 300, capacityReportSeconds: 0, api: { host: "127.0.0.1", port: 0 },

@@ -49,6 +49,7 @@ describe("Clique network kit", () => {
       expect(svc.command[0]).toContain("--mine");
       expect(svc.command[0]).toContain("--networkid 4242");
       expect(svc.command[0]).toContain("--http.api eth,net,web3,clique");
+      expect(svc.command[0]).toContain("--ws --ws.addr 0.0.0.0 --ws.port 8545 --ws.api eth");
     }
     const listed = JSON.parse(await readFile(path.join(out, "signers.json"), "utf8"));
     expect(listed.signers.map((s: { address: string }) => getAddress(s.address))).toEqual(net.signers.map((s) => s.address));

@@ -94,7 +94,9 @@ export async function generateCliqueNetwork(outDir: string, o: CliqueNetworkOpti
       `exec geth --datadir /data --config /config/config.toml --networkid ${o.chainId} --syncmode full --nodiscover --nat none` +
         ` --port 30303 --nodekey /secrets/nodekey --keystore /secrets/keystore --unlock ${addr} --password /secrets/password` +
         ` --mine --miner.etherbase ${addr} --allow-insecure-unlock` +
-        ` --http --http.addr 0.0.0.0 --http.port 8545 --http.vhosts '*' --http.api eth,net,web3,clique`,
+        ` --http --http.addr 0.0.0.0 --http.port 8545 --http.vhosts '*' --http.api eth,net,web3,clique` +
+        // WebSocket on the same port (geth serves both there): workers take new heads pushed (rpcWsUrl).
+        ` --ws --ws.addr 0.0.0.0 --ws.port 8545 --ws.api eth`,
     ].join(" && ");
     services[s.name] = {
       image: GETH_IMAGE,

@@ -7,6 +7,7 @@ import { silentLogger, type Logger } from "../lib/log.ts";
 import { backoff, sleep } from "../lib/sleep.ts";
 import { verifyCliqueHeader, type RpcHeader } from "./clique.ts";
 import { isRangeError, rpc } from "./rpc.ts";
+import type { HeadFeed } from "./headFeed.ts";
 
 /** A contract event, delivered once it is `confirmations` deep. `key` is `chainId-txHash-logIndex`. */
 export type DeliveredLog = {
@@ -39,6 +40,11 @@ export type EventSourceOptions = {
   /** Largest eth_getLogs range; halves on "range too large" answers, down to one block. */
   maxRange?: bigint;
   pollMs?: number;
+  /**
+   * New heads pushed by the node: while fresh, the source wakes on each new block instead of every pollMs, and
+   * takes the head and its header from the feed instead of asking (polls only when it goes quiet).
+   */
+  heads?: HeadFeed;
   /** How many processed blocks to remember for reorg detection and rollback. */
   reorgWindow?: number;
   /** Clique seal verification: off (undefined) for non-Clique chains such as the local EDR node. */
@@ -97,7 +103,9 @@ export class EventSource {
       try {
         await this.poll(signal);
         failures = 0;
-        await sleep(this.o.pollMs ?? 1000, signal);
+        // A fresh feed wakes the source at the next block; a quiet one is checked by polling now and then anyway.
+        if (this.o.heads?.fresh()) await this.o.heads.next(Math.max(5000, 5 * (this.o.pollMs ?? 1000)), signal);
+        else await sleep(this.o.pollMs ?? 1000, signal);
       } catch (e) {
         failures++;
         const level = e instanceof ChainIntegrityError ? "error" : "warn";
@@ -109,7 +117,7 @@ export class EventSource {
 
   /** One pass: catch up from the cursor to the confirmed head. Exposed for tests and one-shot backfills. */
   async poll(signal?: AbortSignal): Promise<void> {
-    const head = await rpc("eth_blockNumber", () => this.o.client.getBlockNumber({ cacheTime: 0 }));
+    const head = this.o.heads?.head() ?? (await rpc("eth_blockNumber", () => this.o.client.getBlockNumber({ cacheTime: 0 })));
     this.head = head;
     let cursor = await this.loadCursor();
     const safe = head - BigInt(this.o.confirmations - 1);
@@ -160,7 +168,12 @@ export class EventSource {
 
   private async process(cursor: Cursor, from: bigint, to: bigint, logs: Awaited<ReturnType<PublicClient["getLogs"]>>): Promise<Cursor> {
     // The first block must extend the cursor's block, or the chain changed under us.
-    const first = await this.header(from);
+    let first = await this.header(from, true);
+    // A pushed header can be one a reorg has since replaced: fetched again before it counts as a reorg.
+    if (cursor.hash !== null && first.parentHash !== cursor.hash && this.o.heads?.header(from) === first) {
+      this.o.heads.forget(from);
+      first = await this.header(from);
+    }
     if (cursor.hash !== null && first.parentHash !== cursor.hash) {
       this.log.warn("parent hash mismatch: reorg below the cursor", { block: from, parentHash: first.parentHash, cursorHash: cursor.hash });
       return this.rollback(cursor);
@@ -173,12 +186,13 @@ export class EventSource {
       list.push(l);
       byBlock.set(l.blockNumber, list);
     }
-    for (const n of [...byBlock.keys(), to]) if (!headers.has(n)) headers.set(n, await this.header(n));
+    for (const n of [...byBlock.keys(), to]) if (!headers.has(n)) headers.set(n, await this.header(n, true));
 
     for (const n of [...byBlock.keys()].sort((a, b) => (a < b ? -1 : 1))) {
       const header = headers.get(n)!;
       const blockLogs = byBlock.get(n)!.sort((a, b) => a.logIndex! - b.logIndex!);
       if (blockLogs.some((l) => l.blockHash !== header.hash)) {
+        this.o.heads?.forget(n);
         throw new RpcError(`block ${n} changed while reading it (reorg in progress); retrying`);
       }
       await this.deliverBlock(blockLogs, await this.verify(header));
@@ -295,7 +309,10 @@ export class EventSource {
     this.signers = new Set(signers.map((s) => getAddress(s).toLowerCase()));
   }
 
-  private async header(n: bigint): Promise<RpcHeader> {
+  /** Block n's header: the feed's pushed one when `pushed` allows and it has it (no call), else fetched. */
+  private async header(n: bigint, pushed = false): Promise<RpcHeader> {
+    const kept = pushed ? this.o.heads?.header(n) : undefined;
+    if (kept) return kept;
     const h = await rpc("eth_getBlockByNumber", () =>
       this.o.client.request({ method: "eth_getBlockByNumber", params: [`0x${n.toString(16)}`, false] }),
     );

@@ -170,7 +170,7 @@ export class LocalPlane {
       accounts.forEach((a, i) => (env[`KEY_${i}`] = `0x${Buffer.from(a.getHdKey().privateKey!).toString("hex")}`));
       for (const [i, c] of CLUSTERS.entries()) {
         const config = parseWorkerConfig({
-          name: c.name, rpcUrl: chain.url, registryAddress, confirmations: 1, pollMs: 250, redisUrl: redis.url,
+          name: c.name, rpcUrl: chain.url, rpcWsUrl: chain.url.replace(/^http/, "ws"), registryAddress, confirmations: 1, pollMs: 250, redisUrl: redis.url,
           dockerSocket: this.engines[i]!.socket, ...snapshotRegistries[i]!.config, appTypes: [...APPS],
           key: { env: `KEY_${i}` }, readyTimeoutMs: 30_000, gatewayUrl: gatewayUrl(i), capacityReportSeconds: 10,
           api: { host: nets[i]!.gatewayIp, port: 8700, tokenEnv: "BLOSM_API_TOKEN" },

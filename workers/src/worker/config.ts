@@ -17,6 +17,11 @@ const url = (protocols: string[]) =>
 export const WorkerConfigSchema = z.object({
   name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "lowercase letters, digits and dashes, up to 63"),
   rpcUrl: url(["http:", "https:"]),
+  /**
+   * The same node's WebSocket endpoint, for new heads pushed as blocks are sealed (geth: --ws; the Hardhat node:
+   * its HTTP port). Optional: without it, or while it is down, the worker polls every pollMs.
+   */
+  rpcWsUrl: url(["ws:", "wss:"]).optional(),
   registryAddress: address,
   chainId: z.number().int().positive().optional(),
   startBlock: z.number().int().nonnegative().default(0),

@@ -4,6 +4,7 @@ import { Redis } from "ioredis";
 import { createPublicClient, http, type Address, type Hex } from "viem";
 import type { PrivateKeyAccount } from "viem/accounts";
 import { EventSource, type DeliveredLog, type Reorg } from "../chain/eventSource.ts";
+import { HeadFeed } from "../chain/headFeed.ts";
 import { OFFER_GAS_LIMIT, RegistryView, type MigrationRequest } from "../chain/registryView.ts";
 import { RegistryWriter, type RegistryWriteArgs, type RegistryWriteName } from "../chain/registryWriter.ts";
 import { TxSender } from "../chain/txSender.ts";
@@ -146,10 +147,11 @@ export class EdgeWorker {
     this.shutdown.add("registry pins", () => this.clusterRegistry!.removePins());
     this.startQueues();
     for (const job of await recover(this.ctx)) await this.enqueue(job);
+    const heads = await this.openHeadFeed();
     this.events = new EventSource({
       client: this.chain.client, address: this.chain.address, abi: this.chain.abi, chainId, redis: this.redis,
       keyPrefix: this.prefix, confirmations: this.config.confirmations, startBlock: BigInt(this.config.startBlock),
-      pollMs: this.config.pollMs, clique: this.config.clique, log: this.log,
+      pollMs: this.config.pollMs, heads, clique: this.config.clique, log: this.log,
       onLog: (l) => this.route(l), onReorg: (r) => this.onReorg(r),
     });
     this.events.start();
@@ -265,6 +267,15 @@ export class EdgeWorker {
       }
       throw e;
     }
+  }
+
+  /** New heads from config.rpcWsUrl, if set; a feed that cannot connect yet keeps trying while the worker polls. */
+  private async openHeadFeed(): Promise<HeadFeed | undefined> {
+    if (!this.config.rpcWsUrl) return undefined;
+    const feed = new HeadFeed({ url: this.config.rpcWsUrl, log: this.log });
+    this.shutdown.add("head feed", () => feed.close());
+    await feed.start().catch(() => undefined); // the feed has warned why, and keeps trying; the source polls meanwhile
+    return feed;
   }
 
   /** This node's transactions on the registry (typed from the ABI). */

@@ -1,0 +1,117 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createPublicClient, createWalletClient, http, zeroAddress, type Hex } from "viem";
+import { registryAbi, startDevRegistry, type DevRegistry } from "../../../test/helpers/devRegistry.ts";
+import { DRIVER, Reason, requirements, serviceId } from "../../../test/helpers/registry.ts";
+import { startRedis, type TestRedis } from "../../../test/helpers/redis.ts";
+import { startRpcProxy, type RpcProxy } from "../../../test/helpers/rpcProxy.ts";
+import { freePort } from "../lib/freePort.ts";
+import { waitFor } from "../lib/waitFor.ts";
+import { EventSource, type DeliveredLog, type Reorg } from "./eventSource.ts";
+import { HeadFeed } from "./headFeed.ts";
+
+describe("HeadFeed and the event source it wakes, against a real chain node", () => {
+  let dev: DevRegistry;
+  let redis: TestRedis;
+  let proxy: RpcProxy;
+  let wsUrl: string;
+  const feeds: HeadFeed[] = [];
+  beforeAll(async () => {
+    [dev, redis] = await Promise.all([startDevRegistry({ blockTimeMs: 200 }), startRedis()]);
+    await dev.rpc("evm_setIntervalMining", [0]); // blocks only when a test mines them
+    proxy = await startRpcProxy(dev.chain.url);
+    wsUrl = dev.chain.url.replace(/^http/, "ws"); // the Hardhat node serves WebSocket on its HTTP port
+  });
+  afterAll(async () => {
+    for (const f of feeds) f.close();
+    await Promise.all([proxy?.stop(), dev?.stop(), redis?.stop()]);
+  });
+
+  const open = async (staleAfterMs?: number) => {
+    const feed = new HeadFeed({ url: wsUrl, staleAfterMs });
+    feeds.push(feed);
+    await feed.start();
+    return feed;
+  };
+  const mine = (blocks = 1) => dev.rpc("hardhat_mine", [`0x${blocks.toString(16)}`]);
+  const head = () => dev.client.getBlockNumber({ cacheTime: 0 });
+  let n = 0;
+  const emit = (): Promise<Hex> =>
+    createWalletClient({ account: dev.nodes[0]!, transport: http(dev.chain.url) }).writeContract({
+      address: dev.address, abi: registryAbi, functionName: "requestMigration", chain: null,
+      args: [{ serviceId: serviceId(5000 + ++n), appType: DRIVER, requirements: requirements(), reason: Reason.Manual,
+        preferredDestination: zeroAddress, deadline: BigInt(Math.floor(Date.now() / 1000)) + 3600n, stateful: false,
+        hasClientPosition: false, clientPosition: { latE6: 0, lonE6: 0 }, baseImage: "" }],
+    });
+
+  it("pushes each block's header as it is sealed, and goes stale when none come", async () => {
+    const feed = await open(400);
+    expect(feed.fresh()).toBe(false); // nothing pushed yet: readers poll
+    await mine(1);
+    await waitFor(async () => feed.head() === (await head()), { timeoutMs: 3000, what: "the mined block's head" });
+    const n1 = (await head());
+    const fetched = await dev.client.getBlock({ blockNumber: n1 });
+    expect(feed.header(n1)?.hash).toBe(fetched.hash);
+    expect(feed.header(n1)?.parentHash).toBe(fetched.parentHash);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(feed.fresh()).toBe(false);
+    expect(feed.head()).toBeUndefined();
+  });
+
+  it("says which endpoint it could not subscribe at", async () => {
+    const port = await freePort();
+    const nowhere = new HeadFeed({ url: `ws://127.0.0.1:${port}` });
+    feeds.push(nowhere); // it keeps trying in the background until closed
+    await expect(nowhere.start()).rejects.toThrow(`cannot subscribe to new heads at ws://127.0.0.1:${port}`);
+    expect(nowhere.fresh()).toBe(false);
+    expect(() => new HeadFeed({ url: dev.chain.url })).toThrow("is not a ws:// or wss:// URL");
+  });
+
+  const source = (feed: HeadFeed, startBlock: bigint) => {
+    const delivered: DeliveredLog[] = [];
+    const reorgs: Reorg[] = [];
+    const es = new EventSource({
+      client: createPublicClient({ transport: http(proxy.url, { retryCount: 0 }), cacheTime: 0 }),
+      address: dev.address, abi: registryAbi, chainId: 31337, redis: redis.client(), keyPrefix: `feed${++n}`,
+      confirmations: 1, startBlock, pollMs: 60_000, heads: feed,
+      onLog: async (l) => void delivered.push(l), onReorg: async (r) => void reorgs.push(r),
+    });
+    return { es, delivered, reorgs };
+  };
+
+  it("wakes the event source at each new block, which then asks the node for the logs only", async () => {
+    const feed = await open();
+    const { es, delivered } = source(feed, (await head()) + 1n);
+    es.start();
+    try {
+      await mine(1); // the feed turns fresh; the source (polling once a minute otherwise) follows it
+      await waitFor(async () => es.cursor?.block === (await head()), { timeoutMs: 3000, what: "the source at the head" });
+      proxy.requests.length = 0;
+      const hash = await emit();
+      await mine(1);
+      await waitFor(async () => delivered.some((l) => l.transactionHash === hash), { timeoutMs: 3000, what: "the request's log" });
+      expect(proxy.requests.map((r) => r.method)).toEqual(["eth_getLogs"]);
+    } finally {
+      await es.stop();
+    }
+  });
+
+  it("still finds a reorg when the dropped block's header was pushed", async () => {
+    const feed = await open();
+    const { es, delivered, reorgs } = source(feed, (await head()) + 1n);
+    await mine(1);
+    await waitFor(async () => feed.head() === (await head()), { timeoutMs: 3000, what: "a pushed head" });
+    await es.poll();
+    const snapshot = await dev.rpc("evm_snapshot");
+    const dropped = await emit();
+    await mine(1);
+    await waitFor(async () => feed.head() === (await head()), { timeoutMs: 3000, what: "the dropped block's head" });
+    await es.poll();
+    expect(delivered.map((l) => l.transactionHash)).toEqual([dropped]);
+    await dev.rpc("evm_revert", [snapshot]);
+    await mine(2); // a longer chain without it; the feed pushes its headers under the same numbers
+    await waitFor(async () => feed.head() === (await head()), { timeoutMs: 3000, what: "the new chain's head" });
+    await es.poll();
+    expect(reorgs.map((r) => r.removed.map((l) => l.transactionHash))).toEqual([[dropped]]);
+    expect(delivered).toHaveLength(1);
+  });
+});

@@ -1,8 +1,8 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { getAddress, zeroAddress, type Address } from "viem";
+import { getAddress, zeroAddress, type Address, type Hex } from "viem";
 import { DRIVER, IMAGE, Reason, TEST_CERT_SHA256, deployRegistry, expectRevert, nodeRegistration, now, serviceId } from "../helpers/registry.ts";
 import { FUZZ_SEED, prng } from "../helpers/prng.ts";
-import { MAX_OFFERS, OFFER_GAS_LIMIT } from "../../workers/src/chain/registryView.ts";
+import { CLOSE_GAS_LIMITS, MAX_OFFERS, OFFER_GAS_LIMIT } from "../../workers/src/chain/registryView.ts";
 
 // Bounds as documented in the contract; the fuzz model predicts the outcome of each request from them.
 const MAX_CPU = 4_096_000, MAX_MEM = 64 * 1024 * 1024, MAX_GPU = 256, MAX_GPU_MEM = 256 * 1024 * 256;
@@ -96,6 +96,44 @@ describe(`MigrationRegistry input bounds (FUZZ_SEED=${FUZZ_SEED})`, () => {
       "MigrationRegistryInvalidPreferredDestination",
     );
     await expect(w.simulate.requestMigration([{ ...base, preferredDestination: ctx.b.account.address }], from)).resolves.toBeDefined();
+  });
+
+  it("ends a migration within the workers' fixed gas limits however far the open mark has to move", async () => {
+    // Ending the oldest open migration moves the mark past up to 16 ended ones: how many depends on transactions
+    // landing in the same block, so an estimate made before them can fall short (seen at N = 100: cancels out of
+    // gas in a burst). The worst walk for each closing function must fit the limit workers send it with.
+    const fresh = await deployRegistry(3600);
+    const { a, b } = fresh;
+    const src = await fresh.as(a);
+    const t = await now(fresh.publicClient);
+    const request = (n: number, preferred: Address = zeroAddress) => src.write.requestMigration([{
+      serviceId: serviceId(500 + n), appType: DRIVER,
+      requirements: { cpuMillicores: 100, memoryMiB: 64, gpuCount: 0, gpuMemoryMiB: 0, snapshotSizeBytes: 1n },
+      reason: Reason.Rebalance, preferredDestination: preferred, deadline: t + 7200n, stateful: false,
+      hasClientPosition: false, clientPosition: { latE6: 0, lonE6: 0 }, baseImage: "",
+    }]);
+    const used = async (hash: Hex) => (await fresh.publicClient.waitForTransactionReceipt({ hash })).gasUsed;
+    const endedBehind = async (from: number) => {
+      for (let n = from; n < from + 16; n++) await request(n);
+      for (let id = from; id < from + 16; id++) await src.write.cancel([BigInt(id)]);
+    };
+    // The mark is #1 (open) with 16 ended behind it: cancelling it walks the whole bound.
+    await request(1);
+    await endedBehind(2);
+    const cancel = await used(await src.write.cancel([1n]));
+    expect(await fresh.registry.read.oldestOpenMigration()).toBe(17n);
+    // The mark is then #18 (assigned, its snapshot published) with 16 ended behind it: completing it walks it all.
+    await request(18, b.account.address);
+    await (await fresh.as(b)).write.offer([18n, 1]);
+    await src.write.publishSnapshot([18n, `0x${"ab".repeat(32)}`]);
+    await endedBehind(19);
+    expect(await fresh.registry.read.oldestOpenMigration()).toBe(18n);
+    const complete = await used(await (await fresh.as(b)).write.complete([18n, {
+      stopMs: 1, snapshotMs: 1, pushMs: 1, pullMs: 1, startMs: 1, totalMs: 10, downtimeMs: 1, bytesMoved: 1n,
+    }]));
+    expect(await fresh.registry.read.oldestOpenMigration()).toBe(34n);
+    expect(cancel).toBeLessThan(CLOSE_GAS_LIMITS.cancel);
+    expect(complete).toBeLessThan(CLOSE_GAS_LIMITS.complete);
   });
 
   it("keeps the best 16 offers per migration whoever offered first, and caps open migrations per source at 64", async () => {

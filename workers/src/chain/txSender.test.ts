@@ -3,7 +3,7 @@ import { createPublicClient, createWalletClient, http, zeroAddress, type Address
 import { privateKeyToAccount } from "viem/accounts";
 import { devAccount, registryAbi, startDevRegistry, type DevRegistry } from "../../../test/helpers/devRegistry.ts";
 import { DRIVER, Reason, requirements, serviceId } from "../../../test/helpers/registry.ts";
-import { ContractRevertError, RpcError } from "../lib/errors.ts";
+import { BlosmError, ContractRevertError, RpcError } from "../lib/errors.ts";
 import { createLogger } from "../lib/log.ts";
 import { freePort } from "../lib/freePort.ts";
 import { TxSender } from "./txSender.ts";
@@ -59,6 +59,15 @@ describe("TxSender against a real chain node", () => {
     expect((await dev.client.getTransaction({ hash })).gas).toBe(900_000n);
     const { hash: estimated } = await request(sender(1));
     expect((await dev.client.getTransaction({ hash: estimated })).gas).toBeLessThan(900_000n);
+  });
+
+  it("reports a transaction that ran out of gas as retryable, not as an unknown revert", async () => {
+    const s = sender(1, { gasLimits: { requestMigration: 60_000n } }); // above the intrinsic cost, below the run's
+    const error = await request(s).catch((e) => e);
+    expect(error).toBeInstanceOf(BlosmError);
+    expect(error).not.toBeInstanceOf(ContractRevertError);
+    expect(error.message).toMatch(/^requestMigration: transaction 0x[0-9a-f]{64} ran out of gas \(all 60000 used\)$/);
+    expect(error.retryable).toBe(true);
   });
 
   it("recovers its nonce after another process used the same key", async () => {

@@ -155,7 +155,7 @@ export class TxSender {
             if (e instanceof BaseError && e.name === "TransactionReceiptNotFoundError") return undefined;
             throw e;
           });
-          if (receipt) return await this.confirm(req, hash, receipt, resubmissions);
+          if (receipt) return await this.confirm(req, hash, receipt, resubmissions, pending.tx.gas);
         }
         failures = 0;
         if (Date.now() - lastSubmit > stuckAfter) {
@@ -198,7 +198,12 @@ export class TxSender {
     }
   }
 
-  private async confirm(req: WriteRequest, hash: Hex, receipt: TransactionReceipt, resubmissions: number): Promise<WriteResult> {
+  private async confirm(req: WriteRequest, hash: Hex, receipt: TransactionReceipt, resubmissions: number, gasLimit: bigint): Promise<WriteResult> {
+    if (receipt.status === "reverted" && receipt.gasUsed >= gasLimit) {
+      // Out of gas: the state it ran on cost more than the limit allowed (transactions ahead of it in its block).
+      // Nothing happened on-chain; sent again, it is sized afresh.
+      throw new BlosmError(`${req.functionName}: transaction ${hash} ran out of gas (all ${gasLimit} used)`, { retryable: true });
+    }
     if (receipt.status === "reverted") {
       // Replay the call on the state after its block, which holds whatever made it fail (usually another
       // node's transaction racing it), to learn the custom error by name.

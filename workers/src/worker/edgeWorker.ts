@@ -5,7 +5,7 @@ import { createPublicClient, http, type Address, type Hex } from "viem";
 import type { PrivateKeyAccount } from "viem/accounts";
 import { EventSource, type DeliveredLog, type Reorg } from "../chain/eventSource.ts";
 import { HeadFeed } from "../chain/headFeed.ts";
-import { OFFER_GAS_LIMIT, RegistryView, type MigrationRequest } from "../chain/registryView.ts";
+import { CLOSE_GAS_LIMITS, OFFER_GAS_LIMIT, RegistryView, type MigrationRequest } from "../chain/registryView.ts";
 import { RegistryWriter, type RegistryWriteArgs, type RegistryWriteName } from "../chain/registryWriter.ts";
 import { TxSender } from "../chain/txSender.ts";
 import { Reservations } from "../evaluation/reservations.ts";
@@ -86,7 +86,7 @@ export class EdgeWorker {
     // calls a second, the largest share of a worker's RPC load in bench:scale).
     const sender = new TxSender({
       client, account, confirmations: 1, stuckAfterMs: config.txStuckAfterMs, pollMs: 250, log: this.log,
-      gasLimits: { offer: OFFER_GAS_LIMIT },
+      gasLimits: { offer: OFFER_GAS_LIMIT, ...CLOSE_GAS_LIMITS },
     });
     this.docker = new Docker({ socketPath: config.dockerSocket });
     this.redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });

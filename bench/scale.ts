@@ -31,6 +31,8 @@ const { values } = parseArgs({
     services: { type: "string", default: "60" },
     "open-share": { type: "string", default: "0.2" },
     seed: { type: "string", default: "1" },
+    stagger: { type: "string", default: "20" },
+    "offer-window": { type: "string", default: "5" },
     "keep-logs": { type: "boolean", default: false },
     "no-broker": { type: "boolean", default: false },
   },
@@ -39,11 +41,15 @@ const sizes = values.clusters.split(",").map((s) => Number(s.trim()));
 const migrations = Number(values.migrations);
 const services = Number(values.services);
 const openShare = Number(values["open-share"]);
+const stagger = Number(values.stagger);
+const offerWindow = Number(values["offer-window"]);
 const problems = [
   ...(sizes.some((n) => !Number.isInteger(n) || n < 2 || n > 400) ? [`--clusters: "${values.clusters}" must be a comma-separated list of integers 2..400`] : []),
   ...(!Number.isInteger(migrations) || migrations < 1 ? [`--migrations: "${values.migrations}" must be a positive integer`] : []),
   ...(!Number.isInteger(services) || services < 1 || services > 500 ? [`--services: "${values.services}" must be an integer 1..500 (moves in flight at once)`] : []),
   ...(!(openShare >= 0 && openShare <= 1) ? [`--open-share: "${values["open-share"]}" must be between 0 and 1`] : []),
+  ...(!Number.isInteger(offerWindow) || offerWindow < 1 || offerWindow > 3600 ? [`--offer-window: "${values["offer-window"]}" must be whole seconds 1..3600 (the registry's bounds)`] : []),
+  ...(!(stagger >= 0 && stagger <= 600) ? [`--stagger: "${values.stagger}" must be seconds between 0 and 600 (0: every car's first crossing at once)`] : []),
 ];
 if (problems.length) {
   console.error(problems.map((p) => `bench:scale: ${p}`).join("\n"));
@@ -66,8 +72,8 @@ const broker: Figures[] = [];
 for (const n of sizes) {
   const t0 = performance.now();
   const progress = (m: string) => console.log(`  [N=${n}, ${((performance.now() - t0) / 1000).toFixed(0)} s] ${m}`);
-  console.log(`\nN = ${n}: ${migrations} migrations, ${services} in flight, ${Math.round(openShare * 100)} % with no preferred destination`);
-  const o = { n, migrations, services, openShare, seed: Number(values.seed), progress, keepLogs: values["keep-logs"], shutdown };
+  console.log(`\nN = ${n}: ${migrations} migrations, ${services} in flight, ${Math.round(openShare * 100)} % with no preferred destination, first crossings over ${stagger} s, ${offerWindow} s offer window`);
+  const o = { n, migrations, services, openShare, seed: Number(values.seed), staggerMs: stagger * 1000, offerWindowS: offerWindow, progress, keepLogs: values["keep-logs"], shutdown };
   results.push(await runChain(o));
   if (!values["no-broker"]) broker.push(await runBroker(o));
 }

@@ -61,7 +61,7 @@ export async function runBroker(o: RunOptions): Promise<Figures> {
     const calls0 = await brokerCalls(plane);
     const t0 = performance.now();
     let shown = 0;
-    const attempts = await drive(plane.sites, mover, { migrations: o.migrations, services, openShare: o.openShare, seed: o.seed, timeoutMs: 240_000 }, (done) => {
+    const attempts = await drive(plane.sites, mover, { migrations: o.migrations, services, openShare: o.openShare, seed: o.seed, staggerMs: o.staggerMs, timeoutMs: 240_000 }, (done) => {
       if (done - shown >= Math.max(10, o.migrations / 10)) o.progress(`broker: ${(shown = done)}/${o.migrations} migrations`);
     });
     const seconds = (performance.now() - t0) / 1000;

@@ -10,14 +10,14 @@ import { mapLimit, mean, quantile } from "./stats.ts";
 import { RegistryWatch, type MigrationTrace } from "./watch.ts";
 
 export type RunOptions = {
-  n: number; migrations: number; services: number; openShare: number; seed: number; progress: (m: string) => void; keepLogs?: boolean;
+  n: number; migrations: number; services: number; openShare: number; seed: number; staggerMs: number; offerWindowS: number; progress: (m: string) => void; keepLogs?: boolean;
   /** Where the run registers how to stop its plane, so a signal stops engines, chain node and workers too. */
   shutdown?: Shutdown;
 };
 
 /** One size of the chain-coordinated plane: start it, drive the workload, measure, stop. */
 export async function runChain(o: RunOptions): Promise<Figures> {
-  const plane = await ScalePlane.start(o.n, o.progress, o.shutdown);
+  const plane = await ScalePlane.start(o.n, o.progress, o.shutdown, o.offerWindowS);
   const release = o.shutdown?.add(`chain plane N=${o.n}`, () => plane.stop(o.keepLogs));
   try {
     const services = await plane.placeServices(o.services);
@@ -25,20 +25,20 @@ export async function runChain(o: RunOptions): Promise<Figures> {
     await watch.start();
     const mover = chainMover(plane, watch);
     const cpu0 = await plane.usage();
-    plane.counter.snapshot(true);
+    await plane.counter.snapshot(true);
     const block0 = await plane.client.getBlockNumber();
     const t0 = performance.now();
     let shown = 0;
-    const attempts = await drive(plane.sites, mover, { migrations: o.migrations, services, openShare: o.openShare, seed: o.seed, timeoutMs: 240_000 }, (done) => {
+    const attempts = await drive(plane.sites, mover, { migrations: o.migrations, services, openShare: o.openShare, seed: o.seed, staggerMs: o.staggerMs, timeoutMs: 240_000 }, (done) => {
       if (done - shown >= Math.max(10, o.migrations / 10)) o.progress(`${(shown = done)}/${o.migrations} migrations`);
     });
     const seconds = (performance.now() - t0) / 1000;
-    const calls = plane.counter.snapshot();
+    const calls = await plane.counter.snapshot();
     const blocks = Number((await plane.client.getBlockNumber()) - block0);
     const methods = [...plane.counter.methods].sort((a, b) => b[1] - a[1]).slice(0, 6);
     const lat = plane.counter.latencies;
     o.progress(`blocks: ${plane.sealer.sealed} sealed, ${plane.sealer.late} of them late (stamped when sealed, as Clique does)`);
-    o.progress(`chain node answered in p50 ${quantile(lat, 0.5).toFixed(0)} ms, p99 ${quantile(lat, 0.99).toFixed(0)} ms (${lat.length} calls)`);
+    o.progress(`chain node answered (as the workers saw it) in p50 ${quantile(lat, 0.5).toFixed(0)} ms, p99 ${quantile(lat, 0.99).toFixed(0)} ms (${lat.length} calls)`);
     o.progress(`RPC calls per worker per block, by method: ${methods.map(([m, c]) => `${m} ${(c / Math.max(1, blocks) / o.n).toFixed(2)}`).join(", ")}`);
     const slowest = [...plane.counter.latencyByMethod].map(([m, l]) => [m, quantile(l, 0.99)] as const).sort((a, b) => b[1] - a[1]).slice(0, 5);
     o.progress(`answer time p99 by method: ${slowest.map(([m, p]) => `${m} ${p.toFixed(0)} ms`).join(", ")}`);

@@ -11,14 +11,19 @@ export interface Mover {
 
 export type Attempt = { service: string; from: number; preferred?: number; open: boolean; sentAt: number; id?: string; error?: string; outcome?: string; to?: number };
 
-export type Workload = { migrations: number; services: Array<{ name: string; site: number }>; openShare: number; seed: number; timeoutMs: number };
+export type Workload = {
+  migrations: number; services: Array<{ name: string; site: number }>; openShare: number; seed: number; timeoutMs: number;
+  /** Cars' first crossings are spread over this long (independent cars do not cross at once); 0: all at once. */
+  staggerMs: number;
+};
 
 /**
  * Cars, one per service, each driving from site to site: at every step it picks a grid neighbour, and its
  * current site asks for the move with the client halfway-and-a-bit across (55 %: inside the next site's
  * coverage). A share of moves names no preferred destination (a site out of resources asks the market), the rest
  * name the site being entered (a predicted crossing). Every car keeps one move in flight until `migrations`
- * moves have been asked for in all: with S services, S moves are in flight at once. Seeded: the chain run and
+ * moves have been asked for in all: with S services, S moves are in flight at once once the cars' first
+ * crossings, spread over `staggerMs`, have come. Seeded: the chain run and
  * the broker run drive the same moves.
  */
 export async function drive(sites: Site[], mover: Mover, w: Workload, progress: (done: number) => void): Promise<Attempt[]> {
@@ -27,6 +32,7 @@ export async function drive(sites: Site[], mover: Mover, w: Workload, progress: 
   await Promise.all(w.services.map(async (svc, k) => {
     const random = seeded(w.seed * 7919 + k);
     let at = sites[svc.site]!;
+    await new Promise((r) => setTimeout(r, random() * w.staggerMs));
     while (asked < w.migrations) {
       asked++;
       const options = neighbours(sites, at);

@@ -6,6 +6,7 @@
  */
 import { createWriteStream } from "node:fs";
 import { usageReporter } from "./hostProcess.ts";
+import { installRpcTally, type RpcTally } from "./rpcTally.ts";
 import { createLogger } from "../../workers/src/lib/log.ts";
 import type { WorkerConfig } from "../../workers/src/worker/config.ts";
 import { parseWorkerConfig } from "../../workers/src/worker/config.ts";
@@ -15,16 +16,19 @@ export type HostStart = { kind: "start"; workers: Array<{ config: unknown; key: 
 export type HostMessage =
   | { kind: "ready"; workers: Array<{ name: string; address: string; apiUrl: string }>; baselineRss: number }
   | { kind: "usage"; cpuUs: number; rss: number; loopDelayP99Ms: number }
+  | { kind: "rpc"; tally: RpcTally }
   | { kind: "failed"; error: string };
 
 const send = (m: HostMessage) => process.send!(m);
 const running: RunningWorker[] = [];
 const baselineRss = process.memoryUsage().rss;
 const usage = usageReporter();
+const rpcTally = installRpcTally(); // before any worker makes a call
 
-process.on("message", (m: HostStart | { kind: "usage" } | { kind: "stop" }) => {
+process.on("message", (m: HostStart | { kind: "usage" } | { kind: "rpc"; reset: boolean } | { kind: "stop" }) => {
   if (m.kind === "start") void start(m);
   if (m.kind === "usage") send(usage());
+  if (m.kind === "rpc") send({ kind: "rpc", tally: rpcTally(m.reset) });
   if (m.kind === "stop") void Promise.all(running.map((w) => w.stop().catch(() => {}))).then(() => process.exit(0));
 });
 

@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { projectRoot } from "../../workers/src/lib/projectRoot.ts";
+import type { RpcTally } from "./rpcTally.ts";
 
 type Usage = { cpuUs: number; rss: number; loopDelayP99Ms: number };
 type Ready = { kind: "ready"; baselineRss: number };
@@ -43,6 +44,19 @@ export class HostProcess {
       };
       this.child.on("message", on);
       this.child.send({ kind: "usage" });
+    });
+  }
+
+  /** Its workers' JSON-RPC calls counted since the last reset (bench/scale/rpcTally.ts); hosts without workers answer none. */
+  rpcTally(reset: boolean): Promise<RpcTally> {
+    return new Promise((resolve) => {
+      const on = (m: { kind: string; tally?: RpcTally }) => {
+        if (m.kind !== "rpc") return;
+        this.child.off("message", on);
+        resolve(m.tally!);
+      };
+      this.child.on("message", on);
+      this.child.send({ kind: "rpc", reset });
     });
   }
 

@@ -24,6 +24,7 @@ export const BLOCK_MS = 1000;
  * The registry's offer window: what `ignition deploy` uses by default (five 1 s blocks). A preferred destination's
  * offer assigns at once, so the window bounds only best-offer decisions and how late a fallback offer may land.
  */
+/** The registry's offer window unless --offer-window says otherwise (the deployment default). */
 export const OFFER_WINDOW_S = 5;
 /** Logical clusters per host process (each a real worker); a host is one Node process, as `blosm worker` is. */
 const PER_HOST = 50;
@@ -35,7 +36,8 @@ export type Cluster = Site & { name: string; address: Address; apiUrl: string };
  * The chain-coordinated plane at one size: the chain node (1 s blocks sealed as a Clique signer stamps them,
  * bench/scale/sealer.ts), Redis, up to four
  * Docker Engines with one private registry each, N registered nodes on a grid, and N real workers in host
- * processes, each calling the chain through a counting relay.
+ * processes, whose calls to the chain are counted where they are made (rpcTally.ts), and new heads pushed to
+ * each over the node's WebSocket.
  */
 export class ScalePlane {
   private constructor(
@@ -48,11 +50,11 @@ export class ScalePlane {
    * Whatever was started is stopped again when a later part fails or `shutdown` runs (a signal) before the plane
    * is whole; afterwards the plane's own stop() does it.
    */
-  static async start(n: number, progress: (m: string) => void, shutdown?: Shutdown): Promise<ScalePlane> {
+  static async start(n: number, progress: (m: string) => void, shutdown?: Shutdown, offerWindowS = OFFER_WINDOW_S): Promise<ScalePlane> {
     const undo = createShutdown({ stepTimeoutMs: 60_000 });
     const release = shutdown?.add(`starting chain plane N=${n}`, () => undo.run());
     try {
-      return await ScalePlane.build(n, progress, undo);
+      return await ScalePlane.build(n, progress, undo, offerWindowS);
     } catch (e) {
       await undo.run();
       throw e;
@@ -61,7 +63,7 @@ export class ScalePlane {
     }
   }
 
-  private static async build(n: number, progress: (m: string) => void, undo: Shutdown): Promise<ScalePlane> {
+  private static async build(n: number, progress: (m: string) => void, undo: Shutdown, offerWindowS: number): Promise<ScalePlane> {
     const grid = layGrid(n);
     const dir = await mkdtemp(path.join(tmpdir(), "blosm-scale-"));
     progress(`chain node, Redis, ${engineCount(grid)} Docker Engines with their registries`);
@@ -75,9 +77,8 @@ export class ScalePlane {
     undo.add("sealer", () => sealer.stop());
     const accounts = grid.map((s) => mnemonicToAccount(MNEMONIC, { addressIndex: s.index + 1 }));
     progress(`registry with ${n} nodes`);
-    const registry = await deployWithNodes(chain.url, client, grid, accounts.map((a) => a.address));
-    const counter = await RpcCounter.start(chain.url);
-    undo.add("rpc relay", () => counter.close());
+    const registry = await deployWithNodes(chain.url, client, grid, accounts.map((a) => a.address), offerWindowS);
+    const counter = new RpcCounter(chain.url);
     const configs = grid.map((s) => ({
       name: `c${s.index}`, rpcUrl: counter.urlFor(`c${s.index}`), rpcWsUrl: chain.url.replace(/^http/, "ws"), registryAddress: registry, confirmations: 1, pollMs: 500,
       redisUrl: redis.url, dockerSocket: rig.engines[s.engine]!.socket, ...rig.clusters[s.engine]!.config, appTypes: [DRIVER],
@@ -102,6 +103,7 @@ export class ScalePlane {
       ready.push(...r.workers);
     }
     const sites = grid.map((s, i) => ({ ...s, name: configs[i]!.name, address: accounts[i]!.address, apiUrl: ready.find((r) => r.name === configs[i]!.name)!.apiUrl }));
+    counter.hosts = hosts;
     return new ScalePlane(sites, chain, client, registry, redis, rig, counter, hosts, dir, sealer);
   }
 
@@ -115,7 +117,6 @@ export class ScalePlane {
 
   async stop(keepLogs = false): Promise<void> {
     await Promise.all(this.hosts.map((h) => h.stop()));
-    await this.counter.close();
     this.sealer.stop();
     await Promise.all([this.rig.stop(), this.chain.stop(), this.redis.stop()]);
     if (!keepLogs) await rm(this.dir, { recursive: true, force: true });
@@ -123,12 +124,12 @@ export class ScalePlane {
 }
 
 /** Deploys the registry and registers one node per site (admin's transactions, sent at once with explicit nonces). */
-async function deployWithNodes(url: string, client: PublicClient, grid: Site[], operators: Address[]): Promise<Address> {
+async function deployWithNodes(url: string, client: PublicClient, grid: Site[], operators: Address[], offerWindowS: number): Promise<Address> {
   const artifact = JSON.parse(readFileSync(path.join(projectRoot, "artifacts/contracts/MigrationRegistry.sol/MigrationRegistry.json"), "utf8")) as { bytecode: Hex };
   const admin = mnemonicToAccount(MNEMONIC, { addressIndex: 0 });
   const wallet = createWalletClient({ account: admin, transport: http(url) });
   const deployed = await client.waitForTransactionReceipt({
-    hash: await wallet.deployContract({ abi: registryAbi, bytecode: artifact.bytecode, args: [admin.address, OFFER_WINDOW_S, []], chain: null }),
+    hash: await wallet.deployContract({ abi: registryAbi, bytecode: artifact.bytecode, args: [admin.address, offerWindowS, []], chain: null }),
   });
   const registry = deployed.contractAddress!;
   let nonce = await client.getTransactionCount({ address: admin.address, blockTag: "pending" });

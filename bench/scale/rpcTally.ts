@@ -1,0 +1,44 @@
+/**
+ * Counts each worker's JSON-RPC calls inside the process that hosts it, instead of relaying them: every worker is
+ * given `<node>/w/<name>` as its rpcUrl, and this wrapper around the process's fetch takes the name off the path,
+ * counts the calls by worker and method, times the node's answers, and sends the request to the node itself. A
+ * relay in the bench's own process put one more HTTP hop, on the same two cores, in every call's path (at N = 100
+ * about a fifth of a core, and its queueing in every answer time); the workers' code is untouched either way.
+ */
+export type RpcTally = { calls: Array<[string, number]>; methods: Array<[string, number]>; latencyByMethod: Array<[string, number[]]> };
+
+const WORKER_PATH = /\/w\/([a-z0-9-]+)$/;
+
+export function installRpcTally(): (reset: boolean) => RpcTally {
+  const calls = new Map<string, number>();
+  const methods = new Map<string, number>();
+  const latency = new Map<string, number[]>();
+  const add = <V>(m: Map<string, V>, k: string, f: (v: V | undefined) => V) => m.set(k, f(m.get(k)));
+  const original = globalThis.fetch;
+  globalThis.fetch = async (input, init) => {
+    const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    const who = WORKER_PATH.exec(url)?.[1];
+    if (who === undefined || typeof init?.body !== "string") return original(input, init);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(init.body);
+    } catch {
+      parsed = {};
+    }
+    const list = (Array.isArray(parsed) ? parsed : [parsed]) as Array<{ method?: string }>;
+    add(calls, who, (n) => (n ?? 0) + list.length);
+    for (const c of list) add(methods, c.method ?? "?", (n) => (n ?? 0) + 1);
+    const method = list.length === 1 ? (list[0]!.method ?? "?") : "batch";
+    const t0 = performance.now();
+    const answer = await original(url.replace(WORKER_PATH, "/"), init);
+    const times = latency.get(method) ?? [];
+    times.push(performance.now() - t0);
+    latency.set(method, times);
+    return answer;
+  };
+  return (reset) => {
+    const tally: RpcTally = { calls: [...calls], methods: [...methods], latencyByMethod: [...latency] };
+    if (reset) [calls, methods, latency].forEach((m) => m.clear());
+    return tally;
+  };
+}

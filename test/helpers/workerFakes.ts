@@ -80,6 +80,9 @@ export class FakeRegistry implements RegistryPort {
   async node(operator: Address) {
     return node({ operator });
   }
+  async selfNode() {
+    return this.node(this.self);
+  }
   async openOf() {
     return [...this.states.entries()].filter(([, s]) => s >= State.Requested && s <= State.SnapshotPublished).map(([id]) => id);
   }

@@ -212,7 +212,9 @@ export class TxSender {
         .then(() => undefined, (e: unknown) => decodeRevert(e, req.abi));
       throw new ContractRevertError(req.functionName, decoded?.errorName ?? "unknown", decoded?.args ?? [], { txHash: hash });
     }
-    const depth = BigInt(Math.max(1, this.opts.confirmations));
+    // At depth 1 the receipt just found is the answer; deeper, it must still be there once the depth is reached.
+    if (this.opts.confirmations <= 1) return { hash, receipt, resubmissions };
+    const depth = BigInt(this.opts.confirmations);
     for (;;) {
       const head = await this.opts.client.getBlockNumber({ cacheTime: 0 });
       if (head - receipt.blockNumber + 1n >= depth) {

@@ -1,7 +1,10 @@
 import type { Address, Hex } from "viem";
-import type { RegistryView } from "../chain/registryView.ts";
+import type { EdgeNodeView, RegistryView } from "../chain/registryView.ts";
 import type { RegistryWriteArgs, RegistryWriteName, RegistryWriter } from "../chain/registryWriter.ts";
 import type { RegistryPort } from "./ports.ts";
+
+/** How long this node's own record is reused by selfNode(). */
+const SELF_NODE_REUSE_MS = 5000;
 
 /** The RegistryPort over the deployed contract: reads from the view, writes through this node's sender. */
 export class ChainRegistry implements RegistryPort {
@@ -18,6 +21,15 @@ export class ChainRegistry implements RegistryPort {
   }
   node(operator: Address) {
     return this.view.node(operator);
+  }
+  private own?: { at: number; node: Promise<EdgeNodeView> };
+  selfNode() {
+    if (!this.own || Date.now() - this.own.at > SELF_NODE_REUSE_MS) {
+      const entry = { at: Date.now(), node: this.view.node(this.self) };
+      entry.node.catch(() => this.own === entry && (this.own = undefined)); // a failed read is not reused
+      this.own = entry;
+    }
+    return this.own.node;
   }
   openOf(operator: Address) {
     return this.view.openOf(operator);

@@ -38,6 +38,11 @@ export interface RegistryPort {
   state(id: bigint): Promise<State>;
   offers(id: bigint): Promise<readonly Offer[]>;
   node(operator: Address): Promise<EdgeNodeView>;
+  /**
+   * This node's own record where a few seconds' staleness does no harm (its location and coverage, for scoring
+   * offers): read at most once every few seconds, not once per request in a burst.
+   */
+  selfNode(): Promise<EdgeNodeView>;
   openOf(operator: Address): Promise<readonly bigint[]>;
   /** A service's newest migration (0n if it never moved) and the node it runs on by the record. */
   serviceOf(serviceId: Hex): Promise<{ latest: bigint; holder: Address }>;

@@ -1,0 +1,36 @@
+import { describe, expect, it, vi } from "vitest";
+import type { Address } from "viem";
+import type { RegistryView } from "../chain/registryView.ts";
+import type { RegistryWriter } from "../chain/registryWriter.ts";
+import { ChainRegistry } from "./chainRegistry.ts";
+
+const SELF = "0x00000000000000000000000000000000000000a1" as Address;
+
+describe("ChainRegistry.selfNode", () => {
+  it("reads this node's record once for a burst of evaluations, and again after a few seconds or a failed read", async () => {
+    vi.useFakeTimers();
+    try {
+      let reads = 0;
+      let fail = false;
+      const view = { node: async (operator: Address) => {
+        reads++;
+        if (fail) throw new Error("node unreachable");
+        return { operator, active: true, coverageRadiusM: 1500 + reads };
+      } } as unknown as RegistryView;
+      const registry = new ChainRegistry(SELF, view, {} as RegistryWriter);
+      const burst = await Promise.all(Array.from({ length: 20 }, () => registry.selfNode()));
+      expect(reads).toBe(1);
+      expect(new Set(burst.map((n) => n.coverageRadiusM))).toEqual(new Set([1501]));
+      vi.advanceTimersByTime(5001);
+      expect((await registry.selfNode()).coverageRadiusM).toBe(1502);
+      vi.advanceTimersByTime(5001);
+      fail = true;
+      await expect(registry.selfNode()).rejects.toThrow("node unreachable");
+      fail = false;
+      expect((await registry.selfNode()).coverageRadiusM).toBe(1504); // the failure was not kept
+      expect(reads).toBe(4);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});

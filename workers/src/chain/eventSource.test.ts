@@ -150,6 +150,22 @@ describe("EventSource against a real chain node and Redis", () => {
     }
   });
 
+  it("marks and keeps only the logs its consumer made something of", async () => {
+    const start = await next();
+    const [kept, ignored] = [await emit(), await emit()];
+    await mine(1);
+    const decide = async (l: DeliveredLog) => l.transactionHash === kept;
+    const first = make({ startBlock: start, onLog: decide });
+    await first.es.poll();
+    const stored = await redis.client().hkeys(`${prefix}:31337:${dev.address.toLowerCase()}:logs:${start}`);
+    expect(stored.map((k) => k.split("-")[1])).toEqual([kept]);
+    // From the start again (a lost cursor): the kept log is not delivered twice, the other one comes again.
+    const again: string[] = [];
+    await redis.client().del(`${prefix}:31337:${dev.address.toLowerCase()}:cursor`);
+    await make({ startBlock: start, onLog: async (l) => void again.push(l.transactionHash) }).es.poll();
+    expect(again).toEqual([ignored]);
+  });
+
   it("detects a reorg by parent hash and hands back the logs of the dropped blocks", async () => {
     const { es, delivered, reorgs } = make({ confirmations: 1 });
     await es.poll();

@@ -49,7 +49,12 @@ export type EventSourceOptions = {
   reorgWindow?: number;
   /** Clique seal verification: off (undefined) for non-Clique chains such as the local EDR node. */
   clique?: { signers: readonly Address[] } | { signers: "rpc" };
-  onLog: (log: DeliveredLog) => Promise<void>;
+  /**
+   * Takes one log. Answering `false` says nothing came of it here (delivering it again would change nothing): it
+   * is then neither marked nor kept for reorgs, so a worker's Redis writes follow its own migrations, not all of
+   * the consortium's.
+   */
+  onLog: (log: DeliveredLog) => Promise<boolean | void>;
   onReorg: (reorg: Reorg) => Promise<void>;
   log?: Logger;
 };
@@ -202,7 +207,10 @@ export class EventSource {
     return this.advance({ block: to, hash: end.hash! });
   }
 
-  /** One block's logs in order, each at most once, with two Redis round trips per block (every worker reads every log). */
+  /**
+   * One block's logs in order, each kept one at most once (one its consumer made nothing of may come again after a
+   * restart or reorg, to the same effect: nothing), with two Redis round trips per block (every worker reads every log).
+   */
   private async deliverBlock(logs: Awaited<ReturnType<PublicClient["getLogs"]>>, signer: Address | undefined) {
     const keys = logs.map((l) => `${this.o.chainId}-${l.transactionHash}-${l.logIndex}`);
     const seen = await this.o.redis.mget(keys.map((key) => this.k(`seen:${key}`)));
@@ -227,7 +235,7 @@ export class EventSource {
         key, chainId: this.o.chainId, blockNumber: l.blockNumber!, blockHash: l.blockHash!, transactionHash: l.transactionHash!,
         logIndex: l.logIndex!, eventName: decoded.eventName, args: decoded.args, ...(signer ? { signer } : {}),
       };
-      await this.o.onLog(delivered);
+      if ((await this.o.onLog(delivered)) === false) continue;
       marks.set(this.k(`seen:${key}`), "1").hset(this.k(`logs:${l.blockNumber}`), key, serialize(delivered));
       marked++;
     }

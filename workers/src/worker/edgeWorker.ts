@@ -219,13 +219,15 @@ export class EdgeWorker {
   }
 
   /** Chain event → the jobs routeEvent says it calls for here. */
-  async route(l: DeliveredLog): Promise<void> {
+  /** Answers whether anything came of the log here (a job), so that the event source keeps only such logs. */
+  async route(l: DeliveredLog): Promise<boolean> {
     this.metrics.observeEvent(l.eventName, l.args as Record<string, unknown>, this.address);
     if (l.eventName === "MigrationRequested") this.chain.remember(l.args.id as bigint, l.args.request as MigrationRequest);
     if (l.eventName === "NodeUpdated" && String(l.args.operator).toLowerCase() === this.address.toLowerCase()) {
       this.setReach(l.args as Pick<EdgeNodeView, "location" | "coverageRadiusM">);
     }
     const onPassOver = (migration: string, reason: string) => this.log.debug("passed over", { migration, reason });
+    let enqueued = 0;
     for (const job of routeEvent(l, {
       self: this.address, now: Date.now(), retireGraceMs: this.config.retireGraceMs, fallbackOfferDelayMs: this.config.fallbackOfferDelayMs, reach: this.reach, onPassOver,
     })) {
@@ -233,7 +235,9 @@ export class EdgeWorker {
       // read) instead of in a job keeps what each assignment costs the nodes that were never part of it to nothing.
       if (job.data.step === "release" && l.eventName === "MigrationAssigned" && !(await this.reservations.get(job.data.id))) continue;
       await this.enqueue(job);
+      enqueued++;
     }
+    return enqueued > 0;
   }
 
   /** Jobs from logs of dropped blocks that have not started are withdrawn; steps re-check the chain anyway. */

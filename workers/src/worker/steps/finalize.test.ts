@@ -38,6 +38,17 @@ describe("finalizeStep", () => {
     expect(ctx.registry.written("finalizeAssignment")).toEqual([[1n]]);
   });
 
+  it("does not cancel a migration its preferred destination's offer assigned while the step waited for the clock", async () => {
+    const ctx = fakeContext();
+    ctx.registry.set(1n, migration({ offerWindowEnd: 600n }), State.Requested);
+    setTimeout(() => {
+      ctx.registry.set(1n, migration({ offerWindowEnd: 600n }), State.Assigned); // assignment clears the offers
+      ctx.registry.now = 600n;
+    }, 300);
+    expect(await finalizeStep(ctx, 1n, { clockWaitMs: 5000 })).toEqual({ done: "already past assignment" });
+    expect(ctx.registry.writes).toEqual([]);
+  });
+
   it("does nothing once the migration is past assignment", async () => {
     const ctx = fakeContext();
     ctx.registry.set(1n, migration(), State.Assigned);

@@ -23,6 +23,12 @@ export async function finalizeStep(ctx: StepContext, id: bigint, o: { clockWaitM
   const m = await registry.migration(id);
   if (!(await chainReaches(ctx, m.offerWindowEnd, o.clockWaitMs ?? 5000))) throw new BlosmError(`offer window of ${id} still open on-chain`, { retryable: true });
   if ((await registry.offers(id)).length === 0) {
+    // Assignment clears the offers: no offers after a wait may mean the preferred destination's offer assigned it.
+    const now = await registry.state(id);
+    if (now !== State.Requested && now !== State.Offered) {
+      log.info("already past assignment", { state: stateName(now) });
+      return { done: "already past assignment" };
+    }
     log.warn("no node offered; cancelling (the container keeps running here)");
     return { done: "cancelled", txHash: (await registry.write("cancel", [id])).hash };
   }

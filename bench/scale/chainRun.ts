@@ -44,6 +44,12 @@ export async function runChain(o: RunOptions): Promise<Figures> {
     o.progress(`answer time p99 by method: ${slowest.map(([m, p]) => `${m} ${p.toFixed(0)} ms`).join(", ")}`);
     const cpu1 = await plane.usage();
     o.progress(`worker hosts' event loop delay p99: ${cpu1.map((h) => `${h.loopDelayP99Ms.toFixed(0)} ms`).join(", ")}`);
+    const endings = new Map<string, number>();
+    for (const a of attempts) {
+      const how = a.id ? watch.trace(BigInt(a.id)).endedHow : undefined;
+      if (how) endings.set(how, (endings.get(how) ?? 0) + 1);
+    }
+    if (endings.size) o.progress(`not completed: ${[...endings].sort((a, b) => b[1] - a[1]).map(([how, c]) => `${c} ${how}`).join(", ")}`);
     watch.stop();
     o.progress("settling, then counting copies and reading receipts");
     await new Promise((r) => setTimeout(r, 3000)); // the sources' retire grace (300 ms) and their retire steps

@@ -1,3 +1,4 @@
+import { FailureCode } from "../../workers/src/worker/failure.ts";
 import { decodeEventLog, type Abi, type Address, type Hex, type PublicClient } from "viem";
 
 export type MigrationTrace = {
@@ -8,6 +9,8 @@ export type MigrationTrace = {
   endedBlock?: bigint;
   endedAt?: number;
   outcome?: "Completed" | "Failed" | "Cancelled" | "Expired";
+  /** Why it did not complete: the failure code and the state it failed or expired in (the events carry both). */
+  endedHow?: string;
   destination?: Address;
   serviceId?: Hex;
   offers: number;
@@ -84,9 +87,20 @@ export class RegistryWatch {
         t.endedBlock = l.blockNumber!;
         t.endedAt = now;
         t.outcome = ENDINGS[event.eventName as keyof typeof ENDINGS];
+        t.endedHow = endedHow(event.eventName, event.args);
       }
     }
     this.head = head;
     this.next = head + 1n;
   }
+}
+
+const STATES = ["None", "Requested", "Offered", "Assigned", "SnapshotPublished", "Completed", "Failed", "Cancelled", "Expired"];
+const CODES: Record<number, string> = Object.fromEntries(Object.entries(FailureCode).map(([name, code]) => [code, name]));
+
+function endedHow(eventName: string, args: Record<string, unknown>): string | undefined {
+  if (eventName === "MigrationFailed") return `failed ${CODES[Number(args.code)] ?? `code ${args.code}`} in ${STATES[Number(args.stateAtFailure)]}`;
+  if (eventName === "MigrationExpired") return `expired in ${STATES[Number(args.stateAtExpiry)]}`;
+  if (eventName === "MigrationCancelled") return "cancelled";
+  return undefined;
 }

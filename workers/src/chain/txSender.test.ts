@@ -54,6 +54,16 @@ describe("TxSender against a real chain node", () => {
     expect(await dev.client.getTransactionCount({ address: s.address, blockTag: "pending" })).toBe(before);
   });
 
+  it("sends an unchecked function without asking the node first; a refusal is decoded from its receipt", async () => {
+    const s = sender(2, { gasLimits: { offer: 160_000n }, unchecked: new Set(["offer"]), confirmations: 1 });
+    const before = await s.syncNonce();
+    const error = await s.write({ address: dev.address, abi: registryAbi, functionName: "offer", args: [999n, 1] }).catch((e) => e);
+    expect(error).toBeInstanceOf(ContractRevertError);
+    expect(error).toMatchObject({ errorName: "MigrationRegistryUnknownMigration", args: [999n] });
+    expect(error.txHash).toMatch(/^0x[0-9a-f]{64}$/); // it was mined: the refusal cost a nonce and block space
+    expect(await dev.client.getTransactionCount({ address: s.address, blockTag: "pending" })).toBe(before + 1);
+  });
+
   it("sends a function with the gas limit given for it instead of an estimate", async () => {
     const { hash } = await request(sender(1, { gasLimits: { requestMigration: 900_000n } }));
     expect((await dev.client.getTransaction({ hash })).gas).toBe(900_000n);

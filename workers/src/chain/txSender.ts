@@ -19,6 +19,13 @@ export type TxSenderOptions = {
   confirmations: number;
   /** Explicit gas limits by function name, where the node's estimate is unreliable. */
   gasLimits?: Readonly<Record<string, bigint>>;
+  /**
+   * Functions sent without asking the node first (they need a limit in gasLimits). For a transaction whose
+   * preconditions its caller read a moment before and that is sent in bulk: the pre-call is a round trip to a
+   * loaded node on the path that decides latency, while a refusal costs only block space and is decoded from
+   * the receipt as before.
+   */
+  unchecked?: ReadonlySet<string>;
   /** Margin on estimated gas (estimates can be off by state changes between estimate and inclusion). */
   gasMultiplier?: number;
   /** A transaction not mined after this long is resubmitted with the same nonce and higher fees. */
@@ -51,9 +58,9 @@ export class TxSender {
   private nextNonce: number | undefined;
   /** Nonce-ordered sends: one broadcast (or nonce resync) at a time. */
   private readonly serialized = createExclusive();
-  /** The chain's id does not change under a running sender: asked once. */
-  private chainId?: number;
-  private fees?: { at: number; value: Awaited<ReturnType<PublicClient["estimateFeesPerGas"]>> };
+  /** The chain's id does not change under a running sender: asked once (again only if that failed). */
+  private chainIdAsked?: Promise<number>;
+  private fees?: { at: number; value: Promise<Fees> };
   private readonly log: Logger;
 
   constructor(private readonly opts: TxSenderOptions) {
@@ -73,14 +80,27 @@ export class TxSender {
 
   /** Simulates, signs, broadcasts and waits for `confirmations`. Throws ContractRevertError or RpcError. */
   async write(req: WriteRequest): Promise<WriteResult> {
-    // One call before signing, outside the nonce lock: with a gas limit given, a simulation; without one, the
-    // estimate, which reverts exactly as the simulation would (asking both cost the node twice per transaction).
+    // One call before signing, outside the nonce lock: with a gas limit given, a simulation (unless the function is
+    // unchecked); without one, the estimate, which reverts exactly as the simulation would (asking both cost the
+    // node twice per transaction).
+    const t0 = performance.now();
     const data = encode(req);
     const given = req.gas ?? this.opts.gasLimits?.[req.functionName];
     const gas = given ?? (await this.estimateGas(req, data));
-    if (given !== undefined) await this.simulate(req);
-    const sent = await this.serialized(() => this.broadcast(req, data, gas));
+    if (given !== undefined && !this.opts.unchecked?.has(req.functionName)) await this.simulate(req);
+    // Fees and the chain id are asked outside the nonce lock too: inside it, each send costs one round trip only,
+    // so a burst of sends from one key (offers for several migrations) does not queue behind each other's reads.
+    const [fees, chainId] = await Promise.all([this.currentFees(), this.chain()]);
+    const t1 = performance.now();
+    const sent = await this.serialized(() => this.broadcast(req, { data, gas, fees, chainId, checkedMs: t1 - t0, lockedAt: performance.now() }));
     return this.awaitReceipt(req, sent);
+  }
+
+  private chain(): Promise<number> {
+    return (this.chainIdAsked ??= rpc("eth_chainId", () => this.opts.client.getChainId()).catch((e: unknown) => {
+      this.chainIdAsked = undefined;
+      throw e;
+    }));
   }
 
   private async simulate(req: WriteRequest) {
@@ -93,22 +113,24 @@ export class TxSender {
     }
   }
 
-  private async broadcast(req: WriteRequest, data: Hex, gas: bigint, attempt = 0): Promise<Pending> {
+  private async broadcast(req: WriteRequest, p: Prepared, attempt = 0): Promise<Pending> {
+    const lockWaitMs = performance.now() - p.lockedAt;
     if (this.nextNonce === undefined) await this.syncNonce();
     const nonce = this.nextNonce!;
-    const fees = await this.currentFees();
-    const chainId = (this.chainId ??= await rpc("eth_chainId", () => this.opts.client.getChainId()));
-    const tx = { chainId, nonce, to: req.address, data, gas, maxFeePerGas: fees.maxFeePerGas!, maxPriorityFeePerGas: fees.maxPriorityFeePerGas!, type: "eip1559" as const };
+    const tx = { chainId: p.chainId, nonce, to: req.address, data: p.data, gas: p.gas, maxFeePerGas: p.fees.maxFeePerGas!, maxPriorityFeePerGas: p.fees.maxPriorityFeePerGas!, type: "eip1559" as const };
     try {
       const hash = await this.sendRaw(tx);
       this.nextNonce = nonce + 1;
-      this.log.info("transaction sent", { fn: req.functionName, hash, nonce, gas });
-      return { tx, hashes: [hash] };
+      this.log.info("transaction sent", {
+        fn: req.functionName, hash, nonce, gas: p.gas, checkedMs: Math.round(p.checkedMs), lockWaitMs: Math.round(lockWaitMs),
+        sendMs: Math.round(performance.now() - p.lockedAt - lockWaitMs),
+      });
+      return { tx, hashes: [hash], sentAt: performance.now() };
     } catch (e) {
       if (isNonceError(e) && attempt < 2) {
         this.log.warn("nonce rejected; resyncing from the chain", { fn: req.functionName, nonce, reason: describeError(e) });
         await this.syncNonce();
-        return this.broadcast(req, data, gas, attempt + 1);
+        return this.broadcast(req, { ...p, lockedAt: performance.now() }, attempt + 1);
       }
       // The nonce was not consumed; make the next send ask the chain rather than trust the local count.
       this.nextNonce = undefined;
@@ -117,14 +139,18 @@ export class TxSender {
   }
 
   /**
-   * Fees for a new transaction, asked at most once a second: several sends in one block (a burst of offers) pay
-   * the same base fee, and each estimate costs two calls inside the nonce lock, where the sends queue behind it.
+   * Fees for a new transaction, asked at most once a second (and once for all sends that want them at the same
+   * moment): several sends in one block (a burst of offers) pay the same base fee, and each ask costs two calls.
    * Resubmissions ask afresh.
    */
-  private async currentFees() {
+  private currentFees(): Promise<Fees> {
     if (this.fees && Date.now() - this.fees.at < 1000) return this.fees.value;
-    const value = await rpc("eth_feeHistory", () => this.opts.client.estimateFeesPerGas());
-    this.fees = { at: Date.now(), value };
+    const at = Date.now();
+    const value = rpc("eth_feeHistory", () => this.opts.client.estimateFeesPerGas());
+    this.fees = { at, value };
+    value.catch(() => {
+      if (this.fees?.value === value) this.fees = undefined;
+    });
     return value;
   }
 
@@ -155,7 +181,10 @@ export class TxSender {
             if (e instanceof BaseError && e.name === "TransactionReceiptNotFoundError") return undefined;
             throw e;
           });
-          if (receipt) return await this.confirm(req, hash, receipt, resubmissions, pending.tx.gas);
+          if (receipt) {
+            this.log.debug("transaction mined", { fn: req.functionName, hash, block: receipt.blockNumber, minedMs: Math.round(performance.now() - pending.sentAt) });
+            return await this.confirm(req, hash, receipt, resubmissions, pending.tx.gas);
+          }
         }
         failures = 0;
         if (Date.now() - lastSubmit > stuckAfter) {
@@ -246,7 +275,12 @@ type UnsignedTx = {
   chainId: number; nonce: number; to: Address; data: Hex; gas: bigint;
   maxFeePerGas: bigint; maxPriorityFeePerGas: bigint; type: "eip1559";
 };
-type Pending = { tx: UnsignedTx; hashes: Hex[] };
+type Pending = { tx: UnsignedTx; hashes: Hex[]; sentAt: number };
+type Fees = Awaited<ReturnType<PublicClient["estimateFeesPerGas"]>>;
+/** What a send needs that was asked before the nonce lock; `lockedAt` is when it began waiting for the lock. */
+type Prepared = {
+  data: Hex; gas: bigint; fees: Fees; chainId: number; checkedMs: number; lockedAt: number;
+};
 
 const encode = (req: WriteRequest): Hex =>
   encodeFunctionData({ abi: req.abi, functionName: req.functionName, args: req.args } as Parameters<typeof encodeFunctionData>[0]);

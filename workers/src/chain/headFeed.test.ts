@@ -52,9 +52,11 @@ describe("HeadFeed and the event source it wakes, against a real chain node", ()
     const fetched = await dev.client.getBlock({ blockNumber: n1 });
     expect(feed.header(n1)?.hash).toBe(fetched.hash);
     expect(feed.header(n1)?.parentHash).toBe(fetched.parentHash);
+    expect(feed.baseFee()).toBe(fetched.baseFeePerGas);
     await new Promise((r) => setTimeout(r, 500));
     expect(feed.fresh()).toBe(false);
     expect(feed.head()).toBeUndefined();
+    expect(feed.baseFee()).toBeUndefined(); // a stale head's fee is not offered as the current one
   });
 
   it("says which endpoint it could not subscribe at", async () => {

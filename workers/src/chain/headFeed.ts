@@ -56,6 +56,12 @@ export class HeadFeed {
     return this.fresh() ? this.latestNumber : undefined;
   }
 
+  /** The newest head's base fee (London), if the feed is fresh: a transaction's fee cap without asking the node. */
+  baseFee(): bigint | undefined {
+    const h = this.latestNumber === undefined || !this.fresh() ? undefined : this.headers.get(this.latestNumber);
+    return h?.baseFeePerGas ? BigInt(h.baseFeePerGas) : undefined;
+  }
+
   /** A pushed header by number, if still kept (the latest push for that number: a reorg overwrites it). */
   header(n: bigint): RpcHeader | undefined {
     return this.headers.get(n);

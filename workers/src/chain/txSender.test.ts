@@ -64,6 +64,15 @@ describe("TxSender against a real chain node", () => {
     expect(await dev.client.getTransactionCount({ address: s.address, blockTag: "pending" })).toBe(before + 1);
   });
 
+  it("caps fees from the base fee it is given (a head feed's) and the node's tip, without asking for fee history", async () => {
+    const latest = await dev.client.getBlock();
+    const tip = await dev.client.estimateMaxPriorityFeePerGas();
+    const { hash } = await request(sender(1, { baseFee: () => latest.baseFeePerGas!, confirmations: 1 }));
+    const tx = await dev.client.getTransaction({ hash });
+    expect(tx.maxFeePerGas).toBe(2n * latest.baseFeePerGas! + tip);
+    expect(tx.maxPriorityFeePerGas).toBe(tip);
+  });
+
   it("sends a function with the gas limit given for it instead of an estimate", async () => {
     const { hash } = await request(sender(1, { gasLimits: { requestMigration: 900_000n } }));
     expect((await dev.client.getTransaction({ hash })).gas).toBe(900_000n);

@@ -26,6 +26,12 @@ export type TxSenderOptions = {
    * the receipt as before.
    */
   unchecked?: ReadonlySet<string>;
+  /**
+   * The latest block's base fee where the caller already has it (a worker's head feed): fees are then the base
+   * fee doubled (room for six full blocks of rises) plus a priority fee asked at most every 30 s, instead of two
+   * calls a second on the path of every send.
+   */
+  baseFee?: () => bigint | undefined;
   /** Margin on estimated gas (estimates can be off by state changes between estimate and inclusion). */
   gasMultiplier?: number;
   /** A transaction not mined after this long is resubmitted with the same nonce and higher fees. */
@@ -61,6 +67,7 @@ export class TxSender {
   /** The chain's id does not change under a running sender: asked once (again only if that failed). */
   private chainIdAsked?: Promise<number>;
   private fees?: { at: number; value: Promise<Fees> };
+  private tip?: { at: number; value: Promise<bigint> };
   private readonly log: Logger;
 
   constructor(private readonly opts: TxSenderOptions) {
@@ -117,7 +124,7 @@ export class TxSender {
     const lockWaitMs = performance.now() - p.lockedAt;
     if (this.nextNonce === undefined) await this.syncNonce();
     const nonce = this.nextNonce!;
-    const tx = { chainId: p.chainId, nonce, to: req.address, data: p.data, gas: p.gas, maxFeePerGas: p.fees.maxFeePerGas!, maxPriorityFeePerGas: p.fees.maxPriorityFeePerGas!, type: "eip1559" as const };
+    const tx = { chainId: p.chainId, nonce, to: req.address, data: p.data, gas: p.gas, maxFeePerGas: p.fees.maxFeePerGas, maxPriorityFeePerGas: p.fees.maxPriorityFeePerGas, type: "eip1559" as const };
     try {
       const hash = await this.sendRaw(tx);
       this.nextNonce = nonce + 1;
@@ -139,17 +146,31 @@ export class TxSender {
   }
 
   /**
-   * Fees for a new transaction, asked at most once a second (and once for all sends that want them at the same
-   * moment): several sends in one block (a burst of offers) pay the same base fee, and each ask costs two calls.
-   * Resubmissions ask afresh.
+   * Fees for a new transaction. From the caller's base fee when it has one; otherwise asked at most once a second
+   * (and once for all sends that want them at the same moment): several sends in one block (a burst of offers) pay
+   * the same base fee, and each ask costs two calls. Resubmissions ask afresh.
    */
   private currentFees(): Promise<Fees> {
+    const base = this.opts.baseFee?.();
+    if (base !== undefined) return this.priorityFee().then((tip) => ({ maxFeePerGas: 2n * base + tip, maxPriorityFeePerGas: tip }));
     if (this.fees && Date.now() - this.fees.at < 1000) return this.fees.value;
     const at = Date.now();
-    const value = rpc("eth_feeHistory", () => this.opts.client.estimateFeesPerGas());
+    const value = rpc("eth_feeHistory", () => this.opts.client.estimateFeesPerGas()).then((f) => ({ maxFeePerGas: f.maxFeePerGas!, maxPriorityFeePerGas: f.maxPriorityFeePerGas! }));
     this.fees = { at, value };
     value.catch(() => {
       if (this.fees?.value === value) this.fees = undefined;
+    });
+    return value;
+  }
+
+  /** The node's suggested tip (on a consortium chain it seldom changes): asked at most every 30 s. */
+  private priorityFee(): Promise<bigint> {
+    if (this.tip && Date.now() - this.tip.at < 30_000) return this.tip.value;
+    const at = Date.now();
+    const value = rpc("eth_maxPriorityFeePerGas", () => this.opts.client.estimateMaxPriorityFeePerGas());
+    this.tip = { at, value };
+    value.catch(() => {
+      if (this.tip?.value === value) this.tip = undefined;
     });
     return value;
   }
@@ -276,7 +297,7 @@ type UnsignedTx = {
   maxFeePerGas: bigint; maxPriorityFeePerGas: bigint; type: "eip1559";
 };
 type Pending = { tx: UnsignedTx; hashes: Hex[]; sentAt: number };
-type Fees = Awaited<ReturnType<PublicClient["estimateFeesPerGas"]>>;
+type Fees = { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint };
 /** What a send needs that was asked before the nonce lock; `lockedAt` is when it began waiting for the lock. */
 type Prepared = {
   data: Hex; gas: bigint; fees: Fees; chainId: number; checkedMs: number; lockedAt: number;

@@ -68,6 +68,8 @@ export class EdgeWorker {
   // worker must still stop within its grace (about 20 s at worst: event source, workers, queues, Redis).
   private readonly shutdown = createShutdown({ stepTimeoutMs: 5000 });
   private events?: EventSource;
+  /** New heads pushed by the node (with rpcWsUrl): wake the event source and give the sender its base fee. */
+  private heads?: HeadFeed;
   /** Where this node is and what it runs, as registered: read at start, again when the registry updates it. */
   private reach?: NodeReach;
   private readonly log: Logger;
@@ -91,6 +93,7 @@ export class EdgeWorker {
       // cost a loaded node's round trip (p50 0.4 s, p90 1.3 s at N = 10 in bench:scale) on the decision path, and
       // late offers missed the window. A refused offer costs block space only and is decoded from its receipt.
       unchecked: new Set(["offer"]),
+      baseFee: () => this.heads?.baseFee(),
     });
     this.docker = new Docker({ socketPath: config.dockerSocket });
     this.redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
@@ -151,7 +154,7 @@ export class EdgeWorker {
     this.shutdown.add("registry pins", () => this.clusterRegistry!.removePins());
     this.startQueues();
     for (const job of await recover(this.ctx)) await this.enqueue(job);
-    const heads = await this.openHeadFeed();
+    const heads = (this.heads = await this.openHeadFeed());
     this.events = new EventSource({
       client: this.chain.client, address: this.chain.address, abi: this.chain.abi, chainId, redis: this.redis,
       keyPrefix: this.prefix, confirmations: this.config.confirmations, startBlock: BigInt(this.config.startBlock),

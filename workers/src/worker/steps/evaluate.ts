@@ -37,7 +37,9 @@ export async function evaluateStep(ctx: StepContext, id: bigint): Promise<Evalua
   ]);
   const facts: Facts = { appType, imageArchitecture, self, lowestKept: kept && Math.min(...kept.map((o) => o.score)) };
   // Where an evaluation's time goes (reads, waiting for the node's lock, the locked part), logged with its outcome.
-  const timing = { readMs: Math.round(performance.now() - started), lockWaitMs: 0 };
+  // windowLeftS: how much of the offer window the chain's clock had left when this node read the request (what
+  // the event's delivery and the job's queue took from it).
+  const timing = { windowLeftS: Number(m.offerWindowEnd - now), readMs: Math.round(performance.now() - started), lockWaitMs: 0 };
   const waitStart = performance.now();
   const reserved = await ctx.exclusive(() => {
     timing.lockWaitMs = Math.round(performance.now() - waitStart);

@@ -113,11 +113,14 @@ contract MigrationRegistry is IMigrationRegistry, AccessControl {
     }
 
     /// @notice A candidate that passed self-evaluation offers to host the container, with its score.
-    /// The preferred destination's offer is assigned at once.
+    /// The preferred destination's offer is assigned at once, and is not bound by the offer window (which collects
+    /// offers to choose among; the preferred destination is not chosen, the client is entering it): a preferred
+    /// destination slowed by load still gets the migration until the source assigns another offer or cancels.
     /// Requirements:
     /// - caller is an active edge node other than the source, supports the app type, has published its registry
     ///   certificate (snapshots can be sent to it), and its total capacity holds the requirements;
-    /// - the migration is Requested or Offered, the offer window is open, and the caller has not offered yet;
+    /// - the migration is Requested or Offered; for any other caller the offer window is open and the caller has
+    ///   not offered yet;
     /// - fewer than {maxOffers} offers exist, or this one scores higher than the lowest kept, whose place it takes
     ///   (MigrationOfferDisplaced): the list is bounded but always holds the best, whoever offered first.
     function offer(uint256 id, uint32 score) external onlyActiveNode {

@@ -125,16 +125,18 @@ library Migrations {
     function offer(State storage self, EdgeNodes.State storage nodes, uint256 id, address node, uint32 score) internal {
         (Record storage m,) = _require(self, id, _bit(I.MigrationState.Requested) | _bit(I.MigrationState.Offered));
         if (node == m.source) revert I.MigrationRegistrySourceCannotOffer(id);
-        if (block.timestamp >= m.offerWindowEnd) revert I.MigrationRegistryOfferWindowClosed(id, m.offerWindowEnd);
         if (!nodes.runs[node][m.appType]) revert I.MigrationRegistryUnsupportedAppType(node, m.appType);
         if (!nodes.canReceive(node)) revert I.MigrationRegistryNoRegistryCert(node);
         I.Capacity memory needs = _needs(m);
         if (!nodes.canHold(node, needs)) revert I.MigrationRegistryInsufficientCapacity(node, needs);
+        // The window bounds the offers the source chooses among; the preferred destination is not chosen, so it is
+        // assigned whenever its offer lands while the migration is still open (the deadline still ends that).
         if (node == m.preferredDestination) {
             emit I.MigrationOffered(id, node, m.appType, score);
             _assign(m, id, node, score, true);
             return;
         }
+        if (block.timestamp >= m.offerWindowEnd) revert I.MigrationRegistryOfferWindowClosed(id, m.offerWindowEnd);
         mapping(uint256 => I.Offer) storage list = self.offers[id];
         uint256 count = m.offerCount;
         // One pass over the kept offers finds both a repeat and the lowest (<= MAX_OFFERS reads; a mapping of who

@@ -175,12 +175,22 @@ describe("MigrationRegistry lifecycle", () => {
     expect((await request(ctx, {}, c)).id).toBe(third.id + 1n);
   });
 
-  it("closes the offer window to late offers", async () => {
-    const { id, log } = await request(ctx);
+  it("closes the offer window to late offers, except the preferred destination's until the source ends it", async () => {
+    const { registry, a, b, c } = ctx;
+    const { id, log } = await request(ctx, { preferredDestination: c.account.address });
     await ctx.networkHelpers.time.increase(6);
-    await expectRevert((await ctx.as(ctx.b)).write.offer([id, 1]), "MigrationRegistryOfferWindowClosed", [
+    await expectRevert((await ctx.as(b)).write.offer([id, 1]), "MigrationRegistryOfferWindowClosed", [
       id, log.args.offerWindowEnd,
     ]);
+    // Late, under load: the client is entering it, so its offer still assigns the migration.
+    await (await ctx.as(c)).write.offer([id, 1]);
+    expect(await registry.read.state([id])).toBe(State.Assigned);
+    expect((await registry.read.getMigration([id])).destination).toBe(getAddress(c.account.address));
+    // Once the source has cancelled, it is too late for the preferred destination as well.
+    const other = await request(ctx, { preferredDestination: c.account.address, serviceId: serviceId(77) });
+    await ctx.networkHelpers.time.increase(6);
+    await (await ctx.as(a)).write.cancel([other.id]);
+    await expectRevert((await ctx.as(c)).write.offer([other.id, 1]), "MigrationRegistryUnexpectedState");
   });
 
   it("lets either party fail an assigned migration with a reason code, and no one else", async () => {

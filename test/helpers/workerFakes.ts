@@ -273,7 +273,7 @@ export type Fakes = StepContext & { registry: FakeRegistry; engine: FakeEngine; 
 
 export function fakeContext(): Fakes {
   return {
-    config: { imageRegistry: "127.0.0.1:5000", readyTimeoutMs: 1000, policy: "strict" },
+    config: { imageRegistry: "127.0.0.1:5000", readyTimeoutMs: 1000, policy: "strict", preferredGraceMs: 1500 },
     registry: new FakeRegistry(), engine: new FakeEngine(), outbound: new MemoryOutbound(), reservations: new MemoryReservations(),
     peers: new FakePeers(), snapshots: new FakeSnapshots(), prestaged: new PrestageFlights(), exclusive: createExclusive(), log: silentLogger,
   };

@@ -114,6 +114,8 @@ contract RegistryHandler {
         try registry.offer(id, score) {
             if (actor == STRANGER || !_isActive(actor)) _violate("offer by a stranger or inactive node");
             if (actor == m.source) _violate("offer by the source");
+            // Only the preferred destination may offer after the window (it is assigned, not chosen among offers).
+            if (block.timestamp >= m.offerWindowEnd && actor != m.preferredDestination) _violate("a late offer by a candidate");
             I.Offer[] memory afterwards = registry.getOffers(id);
             if (afterwards.length == before.length) {
                 // Full: one offer left the list for this one.

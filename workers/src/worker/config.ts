@@ -69,6 +69,12 @@ export const WorkerConfigSchema = z.object({
    * it does not offer, theirs still land within the window. Keep it under the registry's offer window.
    */
   fallbackOfferDelayMs: z.number().int().min(0).max(60_000).default(1000),
+  /**
+   * A source whose request has a preferred destination and got no offer in the window waits this long more for
+   * it before cancelling: the registry assigns the preferred destination's offer after the window too, and under
+   * load it is the one most often late. 0 = cancel at the window's end.
+   */
+  preferredGraceMs: z.number().int().min(0).max(60_000).default(5000),
   /** The source keeps serving this long after completion, so clients switched late lose nothing. */
   retireGraceMs: z.number().int().min(0).max(600_000).default(5000),
   /** This cluster's gateway, as peers' gateways reach it; served on GET /cluster so they can forward to it. */

@@ -139,7 +139,7 @@ export interface SnapshotRegistryPort {
 
 /** Everything a step handler may use. */
 export type StepContext = {
-  config: Pick<WorkerConfig, "imageRegistry" | "readyTimeoutMs" | "policy">;
+  config: Pick<WorkerConfig, "imageRegistry" | "readyTimeoutMs" | "policy" | "preferredGraceMs">;
   registry: RegistryPort;
   engine: EnginePort;
   outbound: OutboundStore;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { State } from "../../chain/abi/migrationRegistry.ts";
 import { ContractRevertError } from "../../lib/errors.ts";
-import { PEER, fakeContext, migration, nodeState } from "../../../../test/helpers/workerFakes.ts";
+import { PEER, SELF, fakeContext, migration, nodeState } from "../../../../test/helpers/workerFakes.ts";
 import { evaluateStep } from "./evaluate.ts";
 
 describe("evaluateStep", () => {
@@ -75,12 +75,15 @@ describe("evaluateStep", () => {
     const ctx = fakeContext();
     ctx.registry.set(1n, migration({ offerWindowEnd: 400n }), State.Requested);
     expect(await evaluateStep(ctx, 1n)).toEqual({ skipped: "offer window closed" });
+    // The preferred destination still offers after the window: the registry assigns it until the source ends it.
+    ctx.registry.set(9n, migration({ offerWindowEnd: 400n, preferredDestination: SELF }), State.Requested);
+    expect(await evaluateStep(ctx, 9n)).toMatchObject({ offer: true });
     ctx.registry.set(2n, migration(), State.Offered);
     await ctx.reservations.reserve("2", { cpuMillicores: 1, memoryMiB: 1, gpuIds: [], gpuMemoryMiB: 0 });
     expect(await evaluateStep(ctx, 2n)).toEqual({ skipped: "already offered" });
     ctx.registry.set(3n, migration(), State.Assigned);
     expect(await evaluateStep(ctx, 3n)).toEqual({ skipped: "not open for offers" });
-    expect(ctx.registry.writes).toEqual([]);
+    expect(ctx.registry.written("offer")).toEqual([[9n, expect.any(Number)]]); // the preferred destination's only
   });
 
   it("rejects an app type that is not a short name without offering", async () => {

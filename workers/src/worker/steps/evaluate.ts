@@ -22,7 +22,9 @@ export async function evaluateStep(ctx: StepContext, id: bigint): Promise<Evalua
   // burst of requests the lock is where deadlines are lost, so it holds only probe, decide and reserve.
   const [m, state, now, self] = await Promise.all([registry.migration(id), registry.state(id), registry.chainNow(), registry.selfNode()]);
   if (state !== State.Requested && state !== State.Offered) return skip(ctx, "not open for offers", { state: stateName(state) });
-  if (now >= m.offerWindowEnd) return skip(ctx, "offer window closed");
+  // The registry assigns the preferred destination's offer after the window too (until the source ends it).
+  const preferredHere = m.preferredDestination.toLowerCase() === registry.self.toLowerCase();
+  if (now >= m.offerWindowEnd && !preferredHere) return skip(ctx, "offer window closed");
   let appType: string;
   try {
     appType = appTypeName(m.appType);

@@ -49,6 +49,20 @@ describe("finalizeStep", () => {
     expect(ctx.registry.writes).toEqual([]);
   });
 
+  it("waits preferredGraceMs for a late preferred destination before cancelling, and cancels after it", async () => {
+    const ctx = fakeContext();
+    ctx.registry.set(1n, migration({ offerWindowEnd: 400n, preferredDestination: PEER }), State.Requested);
+    setTimeout(() => ctx.registry.set(1n, migration({ offerWindowEnd: 400n, preferredDestination: PEER }), State.Assigned), 600);
+    expect(await finalizeStep(ctx, 1n, { preferredGraceMs: 3000 })).toEqual({ done: "already past assignment" });
+    expect(ctx.registry.writes).toEqual([]);
+
+    ctx.registry.set(2n, migration({ offerWindowEnd: 400n, preferredDestination: PEER }), State.Requested);
+    const started = Date.now();
+    expect(await finalizeStep(ctx, 2n, { preferredGraceMs: 800 })).toMatchObject({ done: "cancelled" });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(750);
+    expect(ctx.registry.written("cancel")).toEqual([[2n]]);
+  });
+
   it("does nothing once the migration is past assignment", async () => {
     const ctx = fakeContext();
     ctx.registry.set(1n, migration(), State.Assigned);

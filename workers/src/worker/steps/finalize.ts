@@ -1,3 +1,4 @@
+import { zeroAddress } from "viem";
 import { State } from "../../chain/abi/migrationRegistry.ts";
 import { stateName } from "../../chain/registryView.ts";
 import { BlosmError } from "../../lib/errors.ts";
@@ -8,12 +9,13 @@ export type FinalizeResult = { done: "already past assignment" | "cancelled" | "
 
 /**
  * Source, when the offer window closes: assign the best offer, or cancel when nobody offered (the container
- * keeps running here). The contract judges the window by block time, which trails this clock by up to a block
+ * keeps running here), after waiting `preferredGraceMs` for a preferred destination whose late offer the registry
+ * still assigns. The contract judges the window by block time, which trails this clock by up to a block
  * and a second (timestamps are whole seconds): the step waits for the chain's clock a few seconds, polling at a
  * quarter of a 1 s block, and only then throws a retryable error for BullMQ's backoff (which, started at once,
  * added seconds to every decision made after the window).
  */
-export async function finalizeStep(ctx: StepContext, id: bigint, o: { clockWaitMs?: number } = {}): Promise<FinalizeResult> {
+export async function finalizeStep(ctx: StepContext, id: bigint, o: { clockWaitMs?: number; preferredGraceMs?: number } = {}): Promise<FinalizeResult> {
   const { registry, log } = ctx;
   const state = await registry.state(id);
   if (state !== State.Requested && state !== State.Offered) {
@@ -23,16 +25,29 @@ export async function finalizeStep(ctx: StepContext, id: bigint, o: { clockWaitM
   const m = await registry.migration(id);
   if (!(await chainReaches(ctx, m.offerWindowEnd, o.clockWaitMs ?? 5000))) throw new BlosmError(`offer window of ${id} still open on-chain`, { retryable: true });
   if ((await registry.offers(id)).length === 0) {
-    // Assignment clears the offers: no offers after a wait may mean the preferred destination's offer assigned it.
-    const now = await registry.state(id);
-    if (now !== State.Requested && now !== State.Offered) {
-      log.info("already past assignment", { state: stateName(now) });
+    // Assignment clears the offers: none may mean the preferred destination's offer assigned it meanwhile. The
+    // registry takes that offer after the window too, so a preferred destination slowed by load gets a grace.
+    const preferred = m.preferredDestination !== zeroAddress;
+    const past = await assignedWithin(ctx, id, preferred ? o.preferredGraceMs ?? ctx.config.preferredGraceMs : 0);
+    if (past !== undefined) {
+      log.info("already past assignment", { state: stateName(past), ...(preferred ? { preferredDestination: m.preferredDestination } : {}) });
       return { done: "already past assignment" };
     }
-    log.warn("no node offered; cancelling (the container keeps running here)");
+    log.warn(preferred ? "neither the preferred destination nor another node offered; cancelling (the container keeps running here)" : "no node offered; cancelling (the container keeps running here)");
     return { done: "cancelled", txHash: (await registry.write("cancel", [id])).hash };
   }
   return { done: "assigned", txHash: (await registry.write("finalizeAssignment", [id])).hash };
+}
+
+/** The state once the migration is past assignment within `waitMs` (checked at once, then every second), else undefined. */
+async function assignedWithin(ctx: StepContext, id: bigint, waitMs: number): Promise<State | undefined> {
+  const until = Date.now() + waitMs;
+  for (;;) {
+    const now = await ctx.registry.state(id);
+    if (now !== State.Requested && now !== State.Offered) return now;
+    if (Date.now() >= until) return undefined;
+    await sleep(Math.min(1000, until - Date.now()));
+  }
 }
 
 /** Whether the chain's latest block reaches `time` (seconds) within `waitMs`. */

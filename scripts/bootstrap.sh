@@ -51,8 +51,9 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm dependencies"
   # Not `npm ci`: it insists that every platform's optional package (EDR ships one per OS/CPU) is in the lock,
-  # and registries that mirror only Linux packages cannot produce such a lock. `npm install` follows the lock.
-  npm install --no-audit --no-fund --loglevel=error
+  # and registries that mirror only Linux packages cannot produce such a lock. `npm install` follows the lock;
+  # --no-save keeps it from rewriting the lock, so bootstrapping a clone leaves `git status` clean.
+  npm install --no-save --no-audit --no-fund --loglevel=error
 fi
 # npm skips optional dependencies whose engines exclude the running Node; EDR's native binding requires
 # Node >= 22, so an install run under an older Node leaves Hardhat unable to start. Catch that here.

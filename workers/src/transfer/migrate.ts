@@ -60,6 +60,9 @@ export type MigrateOptions = {
   readyTimeoutMs?: number;
   /** Without a healthcheck or probe: how long the container must run to count as ready. */
   steadyMs?: number;
+  /** Stateful: pre-copy the writable layer while the source serves (the destination pulls it then), and send
+   * only what changed after the freeze (transfer/layerDelta.ts). */
+  precopy?: boolean;
 };
 
 /**
@@ -69,7 +72,21 @@ export type MigrateOptions = {
  */
 export async function migrateContainer(o: MigrateOptions): Promise<{ timings: PhaseTimings; snapshot: Snapshot; restored: Restored }> {
   const t0 = performance.now();
-  const snapshot = await snapshotContainer(o.source, o.container, { registry: o.registry, repository: o.repository, tag: o.tag, migrationId: o.migrationId, auth: o.auth });
+  let prePulled: string | undefined;
+  const precopy = o.precopy ? {
+    onPushed: async (p: { repository: string; digest: string }) => {
+      prePulled = (await pullByDigest(o.destination, o.pullRegistry ? `${o.pullRegistry}/${o.repository}` : p.repository, p.digest, o.pullAuth)).reference;
+    },
+  } : undefined;
+  let snapshot: Snapshot;
+  try {
+    snapshot = await snapshotContainer(o.source, o.container, { registry: o.registry, repository: o.repository, tag: o.tag, migrationId: o.migrationId, auth: o.auth, precopy });
+  } catch (e) {
+    if (prePulled) await o.destination.getImage(prePulled).remove({ force: true }).catch(() => {});
+    throw e;
+  }
+  // The pre-copy's name at the destination; its layers stay, under the final image.
+  const dropPrePulled = () => (prePulled ? o.destination.getImage(prePulled).remove({ noprune: true }).catch(() => {}) : undefined);
   let restored: Restored;
   let pulled: { reference: string; bytes: number } | undefined = undefined;
   let pullMs = 0;
@@ -85,9 +102,11 @@ export async function migrateContainer(o: MigrateOptions): Promise<{ timings: Ph
   } catch (e) {
     await rollbackSource(o.source, o.container, snapshot);
     if (pulled) await o.destination.getImage(pulled.reference).remove({ force: true }).catch(() => {});
+    if (prePulled) await o.destination.getImage(prePulled).remove({ force: true }).catch(() => {});
     throw e instanceof BlosmError ? e : new BlosmError(`migration of ${o.container} failed: ${(e as Error).message}`, { cause: e });
   }
   const readyAt = Date.now();
+  await dropPrePulled();
   const stopMs = await retireSource(o.source, snapshot, o.container);
   const s = snapshot.timings;
   return {

@@ -4,6 +4,7 @@ import { encodeSpec, inspectSpec, type ContainerSpec } from "./containerSpec.ts"
 import { LABEL } from "../engine/labels.ts";
 import { isPinned } from "../engine/imageRef.ts";
 import { pushImage, type RegistryAuth } from "../engine/push.ts";
+import { buildLayerDelta, loadOnTop, recordWritableLayer, type LayerRecord } from "./layerDelta.ts";
 import { copyVolume } from "./volumes.ts";
 
 export type Snapshot = {
@@ -17,9 +18,14 @@ export type Snapshot = {
   imageId: string;
   frozen: boolean;
   pausedAt: number | undefined;
-  timings: { freezeMs: number; snapshotMs: number; pushMs: number; volumePrecopyMs: number; volumeDeltaMs: number };
+  timings: { freezeMs: number; snapshotMs: number; pushMs: number; volumePrecopyMs: number; volumeDeltaMs: number; layerPrecopyMs: number };
   bytesPushed: number;
+  /** With `precopy`: what the final delta carried, or why the whole writable layer was committed instead. */
+  layerDelta?: { files: number; deleted: number; bytes: number } | { fallback: string };
 };
+
+/** The writable layer's pre-copy (image P), pushed before the freeze; see layerDelta.ts. */
+type Precopy = { imageId: string; record: LayerRecord; reference: string; digest: `sha256:${string}`; bytes: number };
 
 /**
  * Source side: snapshots a running container into an image in the registry.
@@ -30,7 +36,12 @@ export type Snapshot = {
 export async function snapshotContainer(
   docker: Docker,
   container: string,
-  opts: { registry: string; repository: string; tag: string; migrationId?: string; auth?: RegistryAuth; baseImage?: string },
+  opts: {
+    registry: string; repository: string; tag: string; migrationId?: string; auth?: RegistryAuth; baseImage?: string;
+    /** Stateful only: commit and push the writable layer while the container still serves, then, frozen, only
+     * what changed since. `onPushed` runs before the freeze (a destination can pull P meanwhile). */
+    precopy?: boolean | { onPushed: (p: { repository: string; digest: `sha256:${string}` }) => Promise<void> };
+  },
 ): Promise<Snapshot> {
   const spec = await inspectSpec(docker, container);
   const c = docker.getContainer(container);
@@ -52,6 +63,9 @@ export async function snapshotContainer(
     volumeBytes += copy.bytes;
   }
   const volumePrecopyMs = performance.now() - tPre;
+  const tLayer = performance.now();
+  const pre = frozen && opts.precopy ? await precopyLayer(docker, container, opts) : undefined;
+  const layerPrecopyMs = performance.now() - tLayer;
   const started = performance.now();
   let pausedAt: number | undefined;
   if (frozen) {
@@ -70,13 +84,38 @@ export async function snapshotContainer(
       }
     } catch (e) {
       await c.unpause().catch(() => {});
+      if (pre) await docker.getImage(pre.imageId).remove({ force: true }).catch(() => {});
       throw e;
     }
     volumeDeltaMs = performance.now() - tDelta;
   }
   const frozenAt = performance.now();
-  let imageId: string;
+  const reference = `${opts.registry}/${opts.repository}:${opts.tag}`;
+  const labels: Record<string, string> = {
+    [LABEL.spec]: encodeSpec(spec), ...(opts.migrationId ? { [LABEL.migration]: opts.migrationId } : {}), ...(base ? { [LABEL.base]: base } : {}),
+  };
+  let imageId: string | undefined;
+  let layerDelta: Snapshot["layerDelta"];
+  if (pre) {
+    try {
+      const delta = await buildLayerDelta(docker, container, pre.record);
+      if (delta) {
+        imageId = await loadOnTop(docker, pre.imageId, delta, reference, labels);
+        layerDelta = { files: delta.files, deleted: delta.deleted, bytes: delta.layer.length };
+      } else layerDelta = { fallback: "too many changes since the pre-copy" };
+    } catch (e) {
+      // The whole layer still goes, by the commit below: slower, never wrong.
+      layerDelta = { fallback: (e as Error).message };
+    }
+    await docker.getImage(pre.imageId).remove({ force: true }).catch(() => {});
+  }
   try {
+    imageId ??= await commitSnapshot();
+  } catch (e) {
+    if (frozen) await c.unpause().catch(() => {});
+    throw new BlosmError(`commit of "${container}" failed: ${(e as Error).message}`, { cause: e, retryable: true });
+  }
+  async function commitSnapshot(): Promise<string> {
     const committed = await c.commit({
       repo: `${opts.registry}/${opts.repository}`,
       tag: opts.tag,
@@ -86,15 +125,11 @@ export async function snapshotContainer(
       pause: false,
       comment: `blosm snapshot of ${spec.name}${opts.migrationId ? ` for migration ${opts.migrationId}` : ""}`,
       // The spec travels inside the image, so the destination reads it from content pinned by digest.
-      changes: `LABEL ${LABEL.spec}=${encodeSpec(spec)}${opts.migrationId ? ` ${LABEL.migration}=${opts.migrationId}` : ""}${base ? ` ${LABEL.base}=${base}` : ""}`,
+      changes: `LABEL ${Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(" ")}`,
     });
-    imageId = committed.Id as string;
-  } catch (e) {
-    if (frozen) await c.unpause().catch(() => {});
-    throw new BlosmError(`commit of "${container}" failed: ${(e as Error).message}`, { cause: e, retryable: true });
+    return committed.Id as string;
   }
   const committedAt = performance.now();
-  const reference = `${opts.registry}/${opts.repository}:${opts.tag}`;
   let pushed: { digest: `sha256:${string}`; bytes: number };
   try {
     pushed = await pushImage(docker, reference, opts.auth);
@@ -105,7 +140,29 @@ export async function snapshotContainer(
   }
   return {
     spec, reference, repository: `${opts.registry}/${opts.repository}`, digest: pushed.digest, imageId, frozen, pausedAt,
-    timings: { freezeMs: frozenAt - started - volumeDeltaMs, snapshotMs: committedAt - frozenAt, pushMs: performance.now() - committedAt, volumePrecopyMs, volumeDeltaMs },
-    bytesPushed: pushed.bytes + volumeBytes,
+    timings: { freezeMs: frozenAt - started - volumeDeltaMs, snapshotMs: committedAt - frozenAt, pushMs: performance.now() - committedAt, volumePrecopyMs, volumeDeltaMs, layerPrecopyMs },
+    bytesPushed: pushed.bytes + volumeBytes + (pre?.bytes ?? 0),
+    ...(layerDelta ? { layerDelta } : {}),
   };
+}
+
+/** Records the writable layer, then commits it live (never paused) as P and pushes P beside the snapshot. */
+async function precopyLayer(
+  docker: Docker,
+  container: string,
+  opts: { registry: string; repository: string; tag: string; auth?: RegistryAuth; precopy?: boolean | { onPushed: (p: { repository: string; digest: `sha256:${string}` }) => Promise<void> } },
+): Promise<Precopy> {
+  // Recorded before the commit: a file changed in between is in P and sent again, never missed.
+  const record = await recordWritableLayer(docker, container);
+  const repository = `${opts.registry}/${opts.repository}`;
+  const committed = await docker.getContainer(container).commit({ repo: repository, tag: `${opts.tag}-pre`, pause: false });
+  const imageId = committed.Id as string;
+  try {
+    const { digest, bytes } = await pushImage(docker, `${repository}:${opts.tag}-pre`, opts.auth);
+    if (typeof opts.precopy === "object") await opts.precopy.onPushed({ repository, digest });
+    return { imageId, record, reference: `${repository}:${opts.tag}-pre`, digest, bytes };
+  } catch (e) {
+    await docker.getImage(imageId).remove({ force: true }).catch(() => {});
+    throw e;
+  }
 }

@@ -41,10 +41,14 @@ export class DockerEngine implements EnginePort {
   }
 
   async snapshot(container: string, opts: { registry: string; repository: string; tag: string; migrationId: string; token: string; baseImage?: string }) {
-    const s = await snapshotContainer(this.docker, container, { ...opts, auth: { registrytoken: opts.token } });
+    // Stateful containers pre-copy their writable layer into the destination's registry while they still serve,
+    // so only what changes after the freeze crosses the link then (transfer/layerDelta.ts).
+    const s = await snapshotContainer(this.docker, container, { ...opts, auth: { registrytoken: opts.token }, precopy: true });
+    const d = s.layerDelta;
     return {
       imageId: s.imageId, frozen: s.frozen, digest: s.digest, pausedAt: s.pausedAt, bytesPushed: s.bytesPushed,
       freezeMs: s.timings.freezeMs, snapshotMs: s.timings.snapshotMs, pushMs: s.timings.pushMs,
+      ...(d ? { layerDelta: "fallback" in d ? `fallback: ${d.fallback}` : `${d.files} files, ${d.deleted} deleted, ${(d.bytes / 1024).toFixed(0)} KB` } : {}),
     };
   }
 

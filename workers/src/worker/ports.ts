@@ -51,7 +51,11 @@ export interface RegistryPort {
   write<F extends RegistryWriteName>(functionName: F, args: RegistryWriteArgs<F>): Promise<WriteResult>;
 }
 
-export type SnapshotTaken = Pick<OutboundRecord, "imageId" | "frozen" | "digest" | "pausedAt" | "freezeMs" | "snapshotMs" | "pushMs" | "bytesPushed">;
+export type SnapshotTaken = Pick<OutboundRecord, "imageId" | "frozen" | "digest" | "pausedAt" | "freezeMs" | "snapshotMs" | "pushMs" | "bytesPushed"> & {
+  /** Stateful: what the final delta after the pre-copy carried ("2 files, 1 deleted, 14 KB"), or why the whole
+   * writable layer went instead ("fallback: …"); for the log, not kept. */
+  layerDelta?: string;
+};
 export type PulledSnapshot = { reference: string; bytes: number };
 export type IncomingContainer = { id: string; migration: string; running: boolean };
 /** A container that serves a service (it carries the service-id label), as the reconcile loop sees it. */

@@ -27,11 +27,11 @@ export async function snapshotStep(ctx: StepContext, id: bigint): Promise<Snapsh
     if (!container) throw new StepFailure(FailureCode.ContainerMissing, `no container here for service ${m.serviceId}`, { retryable: false });
     const credential = await destinationCredential(ctx, id, m.destination, snapshotRepositoryPath(m.serviceId));
     const startedAt = Date.now();
-    const s = await StepFailure.during(FailureCode.SnapshotFailed, () =>
+    const { layerDelta, ...s } = await StepFailure.during(FailureCode.SnapshotFailed, () =>
       engine.snapshot(container, { registry: credential.registry, repository: credential.repository, tag: `m${id}`, migrationId: String(id), token: credential.token, baseImage: m.baseImage }));
     record = { container, startedAt, ...s };
     await outbound.put(id, record);
-    log.info("snapshot pushed", { registry: credential.registry, digest: s.digest, frozen: s.frozen, freezeMs: s.freezeMs, snapshotMs: s.snapshotMs, pushMs: s.pushMs });
+    log.info("snapshot pushed", { registry: credential.registry, digest: s.digest, frozen: s.frozen, freezeMs: s.freezeMs, snapshotMs: s.snapshotMs, pushMs: s.pushMs, ...(layerDelta ? { layerDelta } : {}) });
   }
   const { hash } = await registry.write("publishSnapshot", [id, digestToBytes32(record.digest)]);
   return { digest: record.digest, txHash: hash };

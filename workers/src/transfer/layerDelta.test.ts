@@ -1,0 +1,131 @@
+import { createHash } from "node:crypto";
+import type Docker from "dockerode";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readFileFrom, startRig, type Rig } from "../../../test/helpers/dockerRig.ts";
+import { LABEL } from "../engine/labels.ts";
+import { pullByDigest } from "../engine/pull.ts";
+import { BlosmError } from "../lib/errors.ts";
+import { migrateContainer } from "./migrate.ts";
+import { snapshotContainer } from "./snapshot.ts";
+
+/** Runs a shell script inside a running container and waits for it; fails on a non-zero exit. */
+async function execIn(docker: Docker, container: string, script: string) {
+  const exec = await docker.getContainer(container).exec({ Cmd: ["sh", "-c", script], AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({});
+  await new Promise((resolve) => {
+    stream.on("end", resolve);
+    stream.resume();
+  });
+  const { ExitCode } = await exec.inspect();
+  if (ExitCode !== 0) throw new Error(`"${script}" exited ${ExitCode}`);
+}
+
+const digestOf = async (docker: Docker, container: string, p: string) => createHash("sha256").update(await readFileFrom(docker, container, p)).digest("hex");
+
+/** Whether a path exists in a container (created from `image`, never started). */
+async function existsIn(docker: Docker, container: string, p: string) {
+  return docker.getContainer(container).infoArchive({ path: p }).then(() => true, () => false);
+}
+
+describe("writable-layer pre-copy and final delta (real engines and registry)", () => {
+  let rig: Rig;
+  let n = 0;
+  beforeAll(async () => {
+    rig = await startRig(2);
+  }, 180_000);
+  afterAll(async () => rig?.stop(), 120_000);
+  const src = () => rig.engines[0]!.docker;
+  const dst = () => rig.engines[1]!.docker;
+
+  async function runStateful() {
+    const name = `pre-${++n}`;
+    const c = await src().createContainer({
+      name, Image: rig.base, Labels: { [LABEL.mode]: "stateful" }, HostConfig: { NetworkMode: "none" },
+      // Writes its files once: the copy started at the destination must find them, not write new ones.
+      Cmd: ["sh", "-c", `[ -f /tmp/ready ] || { ${[
+        "mkdir -p /srv/dir /srv/gone", "dd if=/dev/urandom of=/srv/big bs=1M count=1 2>/dev/null",
+        "echo v1 > /srv/changed", "echo kept > /srv/kept", "echo doomed > /srv/doomed", "echo x > /srv/gone/x",
+        "touch /tmp/ready",
+      ].join("; ")}; }; exec sleep 100000`],
+    });
+    await c.start();
+    for (let i = 0; i < 100 && !(await existsIn(src(), name, "/tmp/ready")); i++) await new Promise((r) => setTimeout(r, 20));
+    return name;
+  }
+
+  it("sends only what changed after the pre-copy: changed and new files, deletions as whiteouts (layer and image below)", async () => {
+    const name = await runStateful();
+    const big = await digestOf(src(), name, "/srv/big");
+    const baseLayers = (await src().getImage(rig.base).inspect()).RootFS.Layers!.length;
+    let pausedAtPrecopy: boolean | undefined;
+    const snapshot = await snapshotContainer(src(), name, {
+      registry: rig.registry.address, repository: `blosm/${name}`, tag: "m1",
+      precopy: {
+        onPushed: async () => {
+          pausedAtPrecopy = (await src().getContainer(name).inspect()).State.Paused;
+          // Between the pre-copy and the freeze: a rewrite, a new file in a new directory, a file deleted, a
+          // directory deleted, and a file of the image below deleted.
+          await execIn(src(), name, "echo v2 > /srv/changed; mkdir /srv/new; echo fresh > /srv/new/file; rm /srv/doomed; rm -r /srv/gone; rm /bin/true");
+        },
+      },
+    });
+    expect(pausedAtPrecopy).toBe(false); // the pre-copy runs while the container serves
+    expect(snapshot.layerDelta).toMatchObject({ files: 2, deleted: 3 });
+    // The 1 MiB file did not change: it crossed with the pre-copy, not after the freeze.
+    expect((snapshot.layerDelta as { bytes: number }).bytes).toBeLessThan(64 * 1024);
+
+    const pulled = await pullByDigest(dst(), snapshot.repository, snapshot.digest);
+    const image = await dst().getImage(pulled.reference).inspect();
+    expect(image.RootFS.Layers).toHaveLength(baseLayers + 2); // base, the pre-copy, the delta
+    expect(image.Config.Labels?.[LABEL.spec]).toBeTruthy();
+    const restored = await dst().createContainer({ Image: pulled.reference, Cmd: ["true"], HostConfig: { NetworkMode: "none" } });
+    expect(await readFileFrom(dst(), restored.id, "/srv/changed")).toBe("v2\n");
+    expect(await readFileFrom(dst(), restored.id, "/srv/new/file")).toBe("fresh\n");
+    expect(await readFileFrom(dst(), restored.id, "/srv/kept")).toBe("kept\n");
+    expect(await digestOf(dst(), restored.id, "/srv/big")).toBe(big);
+    for (const gone of ["/srv/doomed", "/srv/gone", "/bin/true"]) expect(await existsIn(dst(), restored.id, gone)).toBe(false);
+    expect(await existsIn(dst(), restored.id, "/bin/sh")).toBe(true);
+    await restored.remove({ force: true });
+    // The source keeps only the final image (the pre-copy's name is gone, its layers are under the final one).
+    const tags = (await src().listImages()).flatMap((i) => i.RepoTags ?? []);
+    expect(tags.filter((t) => t.includes(`blosm/${name}:`))).toEqual([`${snapshot.repository}:m1`]);
+    await src().getContainer(name).remove({ force: true });
+  });
+
+  it("migrates with the pre-copy pulled by the destination before the freeze, and leaves no pre-copy behind", async () => {
+    const name = await runStateful();
+    const big = await digestOf(src(), name, "/srv/big");
+    const { snapshot, restored, timings } = await migrateContainer({
+      source: src(), destination: dst(), container: name, registry: rig.registry.address, repository: `blosm/${name}`, tag: "m1", precopy: true, steadyMs: 0,
+    });
+    expect(snapshot.layerDelta).toMatchObject({ files: 0, deleted: 0 });
+    expect(await digestOf(dst(), restored.containerId, "/srv/big")).toBe(big);
+    expect(timings.downtimeMs).toBeGreaterThan(0);
+    const left = (await dst().listImages()).flatMap((i) => [...(i.RepoTags ?? []), ...(i.RepoDigests ?? [])]).filter((r) => r.includes(`blosm/${name}`));
+    expect(left).toEqual([`${snapshot.repository}@${snapshot.digest}`]);
+    await expect(src().getContainer(name).inspect()).rejects.toMatchObject({ statusCode: 404 });
+  });
+
+  it("pre-copies a container whose writable layer is empty (the engine's diff is null)", async () => {
+    const name = `pre-${++n}`;
+    await (await src().createContainer({ name, Image: rig.base, Cmd: ["sh", "-c", "exec sleep 100000"], Labels: { [LABEL.mode]: "stateful" }, HostConfig: { NetworkMode: "none" } })).start();
+    const snapshot = await snapshotContainer(src(), name, { registry: rig.registry.address, repository: `blosm/${name}`, tag: "m1", precopy: true });
+    expect(snapshot.layerDelta).toMatchObject({ files: 0, deleted: 0 });
+    await src().getContainer(name).remove({ force: true });
+  });
+
+  it("rolls back a failed pre-copied migration: the source serves again and the destination keeps nothing", async () => {
+    const name = await runStateful();
+    const wrong = `sha256:${"0".repeat(64)}`;
+    const error = await migrateContainer({
+      source: src(), destination: dst(), container: name, registry: rig.registry.address, repository: `blosm/${name}`, tag: "m1", precopy: true,
+      digestForDestination: () => wrong,
+    }).catch((e) => e);
+    expect(error).toBeInstanceOf(BlosmError);
+    expect((await src().getContainer(name).inspect()).State).toMatchObject({ Running: true, Paused: false });
+    const left = (await dst().listImages()).flatMap((i) => [...(i.RepoTags ?? []), ...(i.RepoDigests ?? [])]).filter((r) => r.includes(`blosm/${name}`));
+    expect(left).toEqual([]);
+    expect((await src().listImages()).flatMap((i) => i.RepoTags ?? []).filter((t) => t.includes(`blosm/${name}`))).toEqual([]);
+    await src().getContainer(name).remove({ force: true });
+  });
+});

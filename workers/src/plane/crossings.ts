@@ -3,7 +3,17 @@ import type { Position } from "../gateway/neighbours.ts";
 import type { RequestRecord, SimCluster } from "./simulator.ts";
 
 /** One migration of a car's service as the plane watched it on-chain (ms since the simulation started). */
-export type WatchedMigration = { id: bigint; car: string; from: string; to: string; requestedAtMs: number; endedAtMs?: number; completed: boolean };
+export type WatchedMigration = {
+  id: bigint; car: string; from: string; to: string; requestedAtMs: number; endedAtMs?: number; completed: boolean;
+  /** When the plane first saw it assigned and its snapshot published (ms since the start). */
+  assignedAtMs?: number; publishedAtMs?: number;
+};
+
+/** Where in a migration a request fell: what the clusters were doing while the car waited for that answer. */
+export type HandoverPhase = "deciding" | "snapshot and push" | "pull and start" | "switch";
+
+/** The slowest answer during a handover, and what was going on then. */
+export type WorstAnswer = { ms: number; atMs: number; servedBy: string; route: string; phase: HandoverPhase; firstFromDestination: boolean };
 
 /** What a crossing looked like from the car: how early its service was ready, and what the handover cost it. */
 export type Crossing = {
@@ -14,6 +24,9 @@ export type Crossing = {
   wasted: boolean;
   /** The slowest answer to the car from the migration's request until 1 s after it completed. */
   worstMs: number;
+  worst?: WorstAnswer;
+  /** The car's median answer in each phase of this migration (absent: no request fell in it). */
+  p50ByPhase: Partial<Record<HandoverPhase, number>>;
 };
 
 export type CrossingSummary = {
@@ -39,11 +52,20 @@ export function crossingsOf(records: readonly RequestRecord[], migrations: reado
     // The first fix outside the source's coverage after the request (the car reports a few times a second).
     const left = source ? mine.find((r) => r.atMs >= m.requestedAtMs && !inside(r.position, source)) : undefined;
     const during = mine.filter((r) => r.atMs >= m.requestedAtMs && r.atMs <= m.endedAtMs! + 1000);
+    const phaseOf = (atMs: number): HandoverPhase =>
+      atMs > m.endedAtMs! ? "switch" : m.publishedAtMs !== undefined && atMs >= m.publishedAtMs ? "pull and start"
+        : m.assignedAtMs !== undefined && atMs >= m.assignedAtMs ? "snapshot and push" : "deciding";
+    const worst = during.reduce<RequestRecord | undefined>((w, r) => (!w || r.ms > w.ms ? r : w), undefined);
+    const firstFromDestination = mine.find((r) => r.atMs >= m.requestedAtMs && r.servedBy === m.to);
+    const byPhase = new Map<HandoverPhase, number[]>();
+    for (const r of during) byPhase.set(phaseOf(r.atMs), [...(byPhase.get(phaseOf(r.atMs)) ?? []), r.ms]);
     crossings.push({
       id: m.id, car: m.car, from: m.from, to: m.to,
       leadMs: left ? left.atMs - m.endedAtMs : undefined,
       wasted: left === undefined,
-      worstMs: Math.max(0, ...during.map((r) => r.ms)),
+      worstMs: worst?.ms ?? 0,
+      ...(worst ? { worst: { ms: worst.ms, atMs: worst.atMs, servedBy: worst.servedBy, route: worst.route, phase: phaseOf(worst.atMs), firstFromDestination: worst === firstFromDestination } } : {}),
+      p50ByPhase: Object.fromEntries([...byPhase].map(([p, ms]) => [p, median(ms)])),
     });
   }
   const ok = records.filter((r) => r.status >= 200 && r.status < 300).map((r) => r.ms).sort((a, b) => a - b);
@@ -56,4 +78,9 @@ export function crossingsOf(records: readonly RequestRecord[], migrations: reado
     p50Ms,
     worstOverP50: p50Ms > 0 ? Math.max(0, ...crossings.map((c) => c.worstMs)) / p50Ms : 0,
   };
+}
+
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
 }

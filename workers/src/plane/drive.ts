@@ -42,6 +42,8 @@ export async function driveCars(plane: LocalPlane, o: PlaneOptions, progress: Pr
     const car = carOf.get(e.migration.serviceId.toLowerCase());
     if (car && !watched.has(e.id)) watched.set(e.id, { id: e.id, car, from: name(e.migration.source), to: "", requestedAtMs: Date.now() - t0, completed: false });
     const w = watched.get(e.id);
+    if (w && e.state === State.Assigned) w.assignedAtMs ??= Date.now() - t0;
+    if (w && e.state === State.SnapshotPublished) w.publishedAtMs ??= Date.now() - t0;
     if (w && isEnded(e.state)) Object.assign(w, { endedAtMs: Date.now() - t0, completed: e.state === State.Completed, to: name(e.migration.destination) });
     if (o.json) json({ type: "migration", id: e.id, state: stateName(e.state) });
     else out(`  ${bold(describeMigrationEvent(e, name))}\n`);
@@ -115,7 +117,10 @@ function printedCrossings(s: CrossingSummary): string {
   const lines = [bold("Crossings") + " (lead: the service ready at the destination this long before the car left the source's coverage):"];
   for (const c of s.crossings) {
     const lead = c.wasted ? "wasted: the car turned back and never left" : `lead ${((c.leadMs ?? 0) / 1000).toFixed(1)} s`;
-    lines.push(`  #${c.id} ${c.car} ${c.from} → ${c.to}: ${lead}; worst answer during the handover ${c.worstMs.toFixed(0)} ms`);
+    const w = c.worst;
+    const where = w ? ` at ${(w.atMs / 1000).toFixed(1)} s, during ${w.phase}, served by ${w.servedBy}${w.route === "local" ? "" : ` (${w.route})`}${w.firstFromDestination ? ", the destination's first answer" : ""}` : "";
+    const phases = Object.entries(c.p50ByPhase).map(([p, ms]) => `${p} ${ms.toFixed(0)}`).join(", ");
+    lines.push(`  #${c.id} ${c.car} ${c.from} → ${c.to}: ${lead}; worst answer during the handover ${c.worstMs.toFixed(0)} ms${where}; p50 by phase (ms): ${phases}`);
   }
   lines.push(`  ready before the car left: ${(s.readyBeforeLeaving * 100).toFixed(0)} % of ${s.crossings.length - s.wasted} crossing(s) (goal ≥ 95 %); wasted migrations ${s.wasted}; worst answer during a handover ${s.worstOverP50.toFixed(1)} × the run's p50 of ${s.p50Ms.toFixed(0)} ms (goal ≤ 2 ×)`);
   return `${lines.join("\n")}\n\n`;

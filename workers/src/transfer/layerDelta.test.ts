@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type Docker from "dockerode";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readFileFrom, startRig, type Rig } from "../../../test/helpers/dockerRig.ts";
+import { describe, expect, it } from "vitest";
+import { readFileFrom, useTwoEngineRig } from "../../../test/helpers/dockerRig.ts";
 import { LABEL } from "../engine/labels.ts";
 import { pullByDigest } from "../engine/pull.ts";
 import { BlosmError } from "../lib/errors.ts";
@@ -28,19 +28,13 @@ async function existsIn(docker: Docker, container: string, p: string) {
 }
 
 describe("writable-layer pre-copy and final delta (real engines and registry)", () => {
-  let rig: Rig;
+  const { rig: running, src, dst } = useTwoEngineRig();
   let n = 0;
-  beforeAll(async () => {
-    rig = await startRig(2);
-  }, 180_000);
-  afterAll(async () => rig?.stop(), 120_000);
-  const src = () => rig.engines[0]!.docker;
-  const dst = () => rig.engines[1]!.docker;
 
   async function runStateful() {
     const name = `pre-${++n}`;
     const c = await src().createContainer({
-      name, Image: rig.base, Labels: { [LABEL.mode]: "stateful" }, HostConfig: { NetworkMode: "none" },
+      name, Image: running().base, Labels: { [LABEL.mode]: "stateful" }, HostConfig: { NetworkMode: "none" },
       // Writes its files once: the copy started at the destination must find them, not write new ones.
       Cmd: ["sh", "-c", `[ -f /tmp/ready ] || { ${[
         "mkdir -p /srv/dir /srv/gone", "dd if=/dev/urandom of=/srv/big bs=1M count=1 2>/dev/null",
@@ -56,10 +50,10 @@ describe("writable-layer pre-copy and final delta (real engines and registry)", 
   it("sends only what changed after the pre-copy: changed and new files, deletions as whiteouts (layer and image below)", async () => {
     const name = await runStateful();
     const big = await digestOf(src(), name, "/srv/big");
-    const baseLayers = (await src().getImage(rig.base).inspect()).RootFS.Layers!.length;
+    const baseLayers = (await src().getImage(running().base).inspect()).RootFS.Layers!.length;
     let pausedAtPrecopy: boolean | undefined;
     const snapshot = await snapshotContainer(src(), name, {
-      registry: rig.registry.address, repository: `blosm/${name}`, tag: "m1",
+      registry: running().registry.address, repository: `blosm/${name}`, tag: "m1",
       precopy: {
         onPushed: async () => {
           pausedAtPrecopy = (await src().getContainer(name).inspect()).State.Paused;
@@ -96,7 +90,7 @@ describe("writable-layer pre-copy and final delta (real engines and registry)", 
     const name = await runStateful();
     const big = await digestOf(src(), name, "/srv/big");
     const { snapshot, restored, timings } = await migrateContainer({
-      source: src(), destination: dst(), container: name, registry: rig.registry.address, repository: `blosm/${name}`, tag: "m1", precopy: true, steadyMs: 0,
+      source: src(), destination: dst(), container: name, registry: running().registry.address, repository: `blosm/${name}`, tag: "m1", precopy: true, steadyMs: 0,
     });
     expect(snapshot.layerDelta).toMatchObject({ files: 0, deleted: 0 });
     expect(await digestOf(dst(), restored.containerId, "/srv/big")).toBe(big);
@@ -108,8 +102,8 @@ describe("writable-layer pre-copy and final delta (real engines and registry)", 
 
   it("pre-copies a container whose writable layer is empty (the engine's diff is null)", async () => {
     const name = `pre-${++n}`;
-    await (await src().createContainer({ name, Image: rig.base, Cmd: ["sh", "-c", "exec sleep 100000"], Labels: { [LABEL.mode]: "stateful" }, HostConfig: { NetworkMode: "none" } })).start();
-    const snapshot = await snapshotContainer(src(), name, { registry: rig.registry.address, repository: `blosm/${name}`, tag: "m1", precopy: true });
+    await (await src().createContainer({ name, Image: running().base, Cmd: ["sh", "-c", "exec sleep 100000"], Labels: { [LABEL.mode]: "stateful" }, HostConfig: { NetworkMode: "none" } })).start();
+    const snapshot = await snapshotContainer(src(), name, { registry: running().registry.address, repository: `blosm/${name}`, tag: "m1", precopy: true });
     expect(snapshot.layerDelta).toMatchObject({ files: 0, deleted: 0 });
     await src().getContainer(name).remove({ force: true });
   });
@@ -118,7 +112,7 @@ describe("writable-layer pre-copy and final delta (real engines and registry)", 
     const name = await runStateful();
     const wrong = `sha256:${"0".repeat(64)}`;
     const error = await migrateContainer({
-      source: src(), destination: dst(), container: name, registry: rig.registry.address, repository: `blosm/${name}`, tag: "m1", precopy: true,
+      source: src(), destination: dst(), container: name, registry: running().registry.address, repository: `blosm/${name}`, tag: "m1", precopy: true,
       digestForDestination: () => wrong,
     }).catch((e) => e);
     expect(error).toBeInstanceOf(BlosmError);

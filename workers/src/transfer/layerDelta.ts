@@ -29,8 +29,9 @@ export const MAX_DELTA_BYTES = 256 * 2 ** 20;
 
 /** The engine's `docker diff` kinds. */
 const DELETED = 2;
-/** Go's os.ModeDir in the engine's path stat. */
+/** Go's os.ModeDir in the engine's path stat: its highest bit, beyond JavaScript's 32-bit `&`. */
 const MODE_DIR = 2 ** 31;
+const isDir = (s: { mode: number }) => s.mode >= MODE_DIR;
 
 type PathStat = { name: string; size: number; mode: number; mtime: string; linkTarget: string };
 
@@ -126,10 +127,10 @@ export async function buildLayerDelta(docker: Docker, container: string, before:
     throw e;
   }
   const present = new Set(now.filter((e) => !e.deleted && e.stat).map((e) => e.path));
-  const changed = now
-    .filter((e) => !e.deleted && e.stat && before.get(e.path) !== fingerprint(e.stat))
-    .map((e) => e.path)
-    .sort(); // parents before children
+  const changedEntries = now.filter((e) => !e.deleted && e.stat && before.get(e.path) !== fingerprint(e.stat));
+  // Checked from the stats before anything is read: a delta this big is not worth holding in memory.
+  if (changedEntries.reduce((sum, e) => sum + (isDir(e.stat!) ? 0 : e.stat!.size), 0) > MAX_DELTA_BYTES) return undefined;
+  const changed = changedEntries.map((e) => e.path).sort(); // parents before children
   const entries = await mapLimit(changed, 8, (p) => entryOf(c, p));
   // Deleted since the pre-copy: a path P has that is gone now (added then removed) or newly hidden (deleted from
   // the image below). A deleted directory's whiteout covers everything under it.

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import tar from "tar-stream";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readFileFrom, startRig, type Rig } from "../../../test/helpers/dockerRig.ts";
+import { describe, expect, it } from "vitest";
+import { readFileFrom, useTwoEngineRig } from "../../../test/helpers/dockerRig.ts";
 import { BlosmError } from "../lib/errors.ts";
 import { inspectSpec } from "./containerSpec.ts";
 import { LABEL } from "../engine/labels.ts";
@@ -33,20 +33,13 @@ async function treeOf(archive: NodeJS.ReadableStream): Promise<Map<string, strin
 }
 
 describe("container transfer between real Docker Engines", () => {
-  let rig: Rig;
+  const { rig: running, src, dst } = useTwoEngineRig();
   let n = 0;
-  beforeAll(async () => {
-    rig = await startRig(2);
-  }, 180_000);
-  afterAll(async () => rig?.stop(), 120_000);
-
-  const src = () => rig.engines[0]!.docker;
-  const dst = () => rig.engines[1]!.docker;
   /** A running container on the source engine that writes state into its filesystem, then idles. */
   async function runService(mode: "stateful" | "stateless", extra: Record<string, unknown> = {}) {
     const name = `svc-${++n}`;
     const c = await src().createContainer({
-      name, Image: rig.base,
+      name, Image: running().base,
       Cmd: ["sh", "-c", `[ -f /tmp/state ] || echo "state of ${name} written at $(date +%s%N)" > /tmp/state; exec sleep 100000`],
       Env: ["MODEL=driver-profiling-v3", "THRESHOLD=0.8"],
       Labels: { [LABEL.mode]: mode, [LABEL.serviceId]: `svc-${n}`, team: "edge" },
@@ -68,7 +61,7 @@ describe("container transfer between real Docker Engines", () => {
     const specBefore = await inspectSpec(src(), name);
     let frozenDuringTransfer = false;
     const { timings, snapshot, restored } = await migrateContainer({
-      source: src(), destination: dst(), container: name, registry: rig.registry.address, repository: `blosm/${name}`, tag: "m1",
+      source: src(), destination: dst(), container: name, registry: running().registry.address, repository: `blosm/${name}`, tag: "m1",
       onSnapshot: async () => {
         frozenDuringTransfer = (await src().getContainer(name).inspect()).State.Paused;
       },
@@ -105,7 +98,7 @@ describe("container transfer between real Docker Engines", () => {
       }
     })();
     const { timings, restored } = await migrateContainer({
-      source: src(), destination: dst(), container: name, registry: rig.registry.address, repository: `blosm/${name}`, tag: "m1",
+      source: src(), destination: dst(), container: name, registry: running().registry.address, repository: `blosm/${name}`, tag: "m1",
       onSnapshot: async () => {
         state = (await src().getContainer(name).inspect()).State;
       },
@@ -123,7 +116,7 @@ describe("container transfer between real Docker Engines", () => {
     const name = await runService("stateful");
     const wrong = `sha256:${"0".repeat(64)}`;
     const error = await migrateContainer({
-      source: src(), destination: dst(), container: name, registry: rig.registry.address, repository: `blosm/${name}`, tag: "m1",
+      source: src(), destination: dst(), container: name, registry: running().registry.address, repository: `blosm/${name}`, tag: "m1",
       digestForDestination: () => wrong,
     }).catch((e) => e);
     expect(error).toBeInstanceOf(BlosmError);
@@ -131,21 +124,21 @@ describe("container transfer between real Docker Engines", () => {
     const source = await src().getContainer(name).inspect();
     expect(source.State).toMatchObject({ Running: true, Paused: false }); // unfrozen, serving again
     expect((await dst().listContainers({ all: true })).filter((c) => c.Names.includes(`/${name}`))).toEqual([]);
-    await expect(pullByDigest(dst(), `${rig.registry.address}/blosm/${name}`, "latest")).rejects.toThrow(/not a sha256 manifest digest/);
-    await expect(pullByDigest(dst(), `${rig.registry.address}/blosm/${name}:m1`, wrong)).rejects.toThrow(/must not carry a tag/);
+    await expect(pullByDigest(dst(), `${running().registry.address}/blosm/${name}`, "latest")).rejects.toThrow(/not a sha256 manifest digest/);
+    await expect(pullByDigest(dst(), `${running().registry.address}/blosm/${name}:m1`, wrong)).rejects.toThrow(/must not carry a tag/);
   });
 
   it("rolls back when the pull fails midway (registry gone), leaving nothing behind", async () => {
     const name = await runService("stateful");
     const imagesBefore = (await dst().listImages()).length;
     const error = await migrateContainer({
-      source: src(), destination: dst(), container: name, registry: rig.registry.address, repository: `blosm/${name}`, tag: "m1",
+      source: src(), destination: dst(), container: name, registry: running().registry.address, repository: `blosm/${name}`, tag: "m1",
       onSnapshot: async () => {
-        await rig.registry.stop(); // the network to the registry fails after the push
+        await running().registry.stop(); // the network to the registry fails after the push
       },
     }).catch((e) => e);
     const { startRegistry } = await import("../plane/imageRegistry.ts");
-    rig.registry = await startRegistry(rig.registry.root, { port: rig.registry.port });
+    running().registry = await startRegistry(running().registry.root, { port: running().registry.port });
     expect(error).toBeInstanceOf(BlosmError);
     expect(error.message).toMatch(/pull of .* failed/);
     expect((await src().getContainer(name).inspect()).State).toMatchObject({ Running: true, Paused: false });
@@ -156,17 +149,17 @@ describe("container transfer between real Docker Engines", () => {
   it("passes GPU requests through and reports Docker's real refusal on a host without the NVIDIA runtime", async () => {
     const name = await runService("stateless");
     const spec = { ...(await inspectSpec(src(), name)), name: `${name}-gpu`, gpus: [{ driver: "", count: 1, deviceIds: [], capabilities: [["gpu"]], options: {} }] };
-    await pullImage(dst(), rig.base);
-    const error = await restoreContainer(dst(), spec, rig.base).catch((e) => e);
+    await pullImage(dst(), running().base);
+    const error = await restoreContainer(dst(), spec, running().base).catch((e) => e);
     expect(error).toBeInstanceOf(BlosmError);
     expect(error.message).toBe(`start of "${name}-gpu" failed: could not select device driver "" with capabilities: [[gpu]]`);
     expect((await dst().listContainers({ all: true })).some((c) => c.Names.includes(`/${name}-gpu`))).toBe(false);
   });
 
   it("stops a container whose PID 1 ignores SIGTERM at once, and gives a handler its grace", async () => {
-    const deaf = await src().createContainer({ Image: rig.base, Cmd: ["sh", "-c", "sleep 100000"], HostConfig: { NetworkMode: "none" } });
+    const deaf = await src().createContainer({ Image: running().base, Cmd: ["sh", "-c", "sleep 100000"], HostConfig: { NetworkMode: "none" } });
     await deaf.start();
-    const polite = await src().createContainer({ Image: rig.base, Cmd: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.05; done"], HostConfig: { NetworkMode: "none" } });
+    const polite = await src().createContainer({ Image: running().base, Cmd: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.05; done"], HostConfig: { NetworkMode: "none" } });
     await polite.start();
     await new Promise((r) => setTimeout(r, 200));
     const a = await stopContainer(src(), deaf.id, 5000);
@@ -180,7 +173,7 @@ describe("container transfer between real Docker Engines", () => {
     const name = `vol-svc-${++n}`;
     const volume = `${name}-data`;
     const c = await src().createContainer({
-      name, Image: rig.base,
+      name, Image: running().base,
       // 4 MB written once, then a counter that keeps changing (replaced whole, so a freeze never finds it half
       // written): the delta must carry the counter, not the 4 MB.
       Cmd: ["sh", "-c", "dd if=/dev/urandom of=/data/big bs=1M count=4 2>/dev/null; echo kept > /data/kept; i=0; while true; do i=$((i+1)); echo $i > /data/counter.new; mv /data/counter.new /data/counter; sleep 0.05; done"],
@@ -191,7 +184,7 @@ describe("container transfer between real Docker Engines", () => {
     await new Promise((r) => setTimeout(r, 2500)); // the 4 MB file is then older than the pre-copy by > 2 s
     let counterAtFreeze = "";
     const { snapshot, restored } = await migrateContainer({
-      source: src(), destination: dst(), container: name, registry: rig.registry.address, repository: `blosm/${name}`, tag: "m1",
+      source: src(), destination: dst(), container: name, registry: running().registry.address, repository: `blosm/${name}`, tag: "m1",
       onSnapshot: async () => {
         counterAtFreeze = await readFileFrom(src(), name, "/data/counter");
       },
@@ -214,7 +207,7 @@ describe("container transfer between real Docker Engines", () => {
     const volume = `${name}-data`;
     const target = "/srv/app/data"; // nested: the copy's image holds it as /data
     const c = await src().createContainer({
-      name, Image: rig.base,
+      name, Image: running().base,
       // Each turn deletes the previous turn's directory, makes a new one, and renames an old file (a rename keeps
       // its mtime, older than the pre-copy), so whatever the pre-copy caught is gone by the freeze. The files are
       // small so the pre-copy reads them at once (the engine leaves out files that vanish while it archives).
@@ -227,7 +220,7 @@ describe("container transfer between real Docker Engines", () => {
     });
     await c.start();
     await new Promise((r) => setTimeout(r, 2500));
-    const snapshot = await snapshotContainer(src(), name, { registry: rig.registry.address, repository: `blosm/${name}`, tag: "m1" });
+    const snapshot = await snapshotContainer(src(), name, { registry: running().registry.address, repository: `blosm/${name}`, tag: "m1" });
     try {
       const atFreeze = await treeOf(await src().getContainer(name).getArchive({ path: target }));
       const [full, delta] = snapshot.spec.volumes[0]!.copies!;
@@ -236,9 +229,9 @@ describe("container transfer between real Docker Engines", () => {
       expect(delta!.deleted!.length).toBeGreaterThan(0);
       for (const p of delta!.deleted!) expect(p).toMatch(/^data\/(tick-\d+(\/n)?|roll-\d+)$/);
       expect(delta!.bytes).toBeLessThan(50_000); // the 256 KB file did not cross again
-      await pullImage(dst(), rig.base);
-      await restoreVolumes(dst(), snapshot.spec.volumes, rig.base, "m1");
-      const probe = await dst().createContainer({ Image: rig.base, Cmd: ["true"], HostConfig: { NetworkMode: "none", Mounts: [{ Type: "volume", Source: volume, Target: target }] } });
+      await pullImage(dst(), running().base);
+      await restoreVolumes(dst(), snapshot.spec.volumes, running().base, "m1");
+      const probe = await dst().createContainer({ Image: running().base, Cmd: ["true"], HostConfig: { NetworkMode: "none", Mounts: [{ Type: "volume", Source: volume, Target: target }] } });
       try {
         const restored = await treeOf(await probe.getArchive({ path: target }));
         expect([...restored.keys()].sort()).toEqual([...atFreeze.keys()].sort());

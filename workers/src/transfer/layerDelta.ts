@@ -20,8 +20,8 @@ import { followProgress } from "../engine/progress.ts";
  * file rewritten with the same size inside the same nanosecond is the one case it cannot see.
  */
 
-/** Writable-layer path → fingerprint at the pre-copy ("D": deleted from the image below). */
-export type LayerRecord = Map<string, string>;
+/** Writable-layer path → its stat at the pre-copy ("D": deleted from the image below). */
+export type LayerRecord = Map<string, PathStat | "D">;
 
 /** Beyond these the delta is not worth building by hand: the caller commits as before. */
 export const MAX_DELTA_ENTRIES = 5000;
@@ -47,7 +47,17 @@ async function statPath(c: Docker.Container, p: string): Promise<PathStat | unde
   }
 }
 
-const fingerprint = (s: PathStat) => `${s.size}:${s.mode}:${s.mtime}:${s.linkTarget}`;
+const same = (a: PathStat, b: PathStat) => a.size === b.size && a.mode === b.mode && a.mtime === b.mtime && a.linkTarget === b.linkTarget;
+
+/**
+ * Whether a path goes into the delta: a file or link that is new or whose stat changed; a directory only when it is
+ * new or its mode changed. A directory's mtime moves whenever a child changes, and the pre-copy already has it:
+ * archiving it again would make the engine walk its whole subtree while the container is frozen.
+ */
+function changedSince(now: PathStat, before: PathStat | "D" | undefined): boolean {
+  if (before === undefined || before === "D") return true;
+  return isDir(now) ? now.mode !== before.mode : !same(now, before);
+}
 
 async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
@@ -77,7 +87,7 @@ export async function recordWritableLayer(docker: Docker, container: string): Pr
   const record: LayerRecord = new Map();
   for (const e of await readLayer(docker.getContainer(container))) {
     if (e.deleted) record.set(e.path, "D");
-    else if (e.stat) record.set(e.path, fingerprint(e.stat));
+    else if (e.stat) record.set(e.path, e.stat);
   }
   return record;
 }
@@ -127,7 +137,7 @@ export async function buildLayerDelta(docker: Docker, container: string, before:
     throw e;
   }
   const present = new Set(now.filter((e) => !e.deleted && e.stat).map((e) => e.path));
-  const changedEntries = now.filter((e) => !e.deleted && e.stat && before.get(e.path) !== fingerprint(e.stat));
+  const changedEntries = now.filter((e) => !e.deleted && e.stat && changedSince(e.stat, before.get(e.path)));
   // Checked from the stats before anything is read: a delta this big is not worth holding in memory.
   if (changedEntries.reduce((sum, e) => sum + (isDir(e.stat!) ? 0 : e.stat!.size), 0) > MAX_DELTA_BYTES) return undefined;
   const changed = changedEntries.map((e) => e.path).sort(); // parents before children

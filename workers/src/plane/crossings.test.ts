@@ -42,6 +42,8 @@ describe("crossingsOf", () => {
     expect(s.crossings[0]!.worstMs).toBe(400);
     expect(s.p50Ms).toBe(100);
     expect(s.worstOverP50).toBe(4);
+    // Outside the completed migration's window (1000-2500 ms) every answer took 100 ms.
+    expect(s.outsideP99OverP50).toBe(1);
   });
 
   it("says in which phase the worst answer fell, who served it, and the car's median in each phase", () => {

@@ -37,6 +37,9 @@ export type CrossingSummary = {
   /** The run's median answer time, and the worst answer during any handover over it. */
   p50Ms: number;
   worstOverP50: number;
+  /** The same run's p99 over the answers outside every handover window, over the p50: the machine's own tail, to
+   * tell a handover's cost from what any stretch of requests sees. */
+  outsideP99OverP50: number;
 };
 
 const inside = (p: Position, c: SimCluster) => distanceM(p, c.location) <= c.coverageRadiusM;
@@ -71,12 +74,16 @@ export function crossingsOf(records: readonly RequestRecord[], migrations: reado
   const ok = records.filter((r) => r.status >= 200 && r.status < 300).map((r) => r.ms).sort((a, b) => a - b);
   const p50Ms = ok.length ? ok[Math.floor(ok.length / 2)]! : 0;
   const real = crossings.filter((c) => !c.wasted);
+  const inHandover = (r: RequestRecord) => migrations.some((m) => m.completed && m.endedAtMs !== undefined && r.car === m.car && r.atMs >= m.requestedAtMs && r.atMs <= m.endedAtMs + 1000);
+  const outside = records.filter((r) => r.status >= 200 && r.status < 300 && !inHandover(r)).map((r) => r.ms).sort((a, b) => a - b);
+  const outsideP99 = outside.length ? outside[Math.min(outside.length - 1, Math.floor(outside.length * 0.99))]! : 0;
   return {
     crossings,
     readyBeforeLeaving: real.length ? real.filter((c) => (c.leadMs ?? -1) >= 0).length / real.length : 1,
     wasted: crossings.length - real.length,
     p50Ms,
     worstOverP50: p50Ms > 0 ? Math.max(0, ...crossings.map((c) => c.worstMs)) / p50Ms : 0,
+    outsideP99OverP50: p50Ms > 0 ? outsideP99 / p50Ms : 0,
   };
 }
 

@@ -53,10 +53,12 @@ describe("HeadFeed and the event source it wakes, against a real chain node", ()
     expect(feed.header(n1)?.hash).toBe(fetched.hash);
     expect(feed.header(n1)?.parentHash).toBe(fetched.parentHash);
     expect(feed.baseFee()).toBe(fetched.baseFeePerGas);
+    expect(feed.timestamp()).toBe(fetched.timestamp);
     await new Promise((r) => setTimeout(r, 500));
     expect(feed.fresh()).toBe(false);
     expect(feed.head()).toBeUndefined();
     expect(feed.baseFee()).toBeUndefined(); // a stale head's fee is not offered as the current one
+    expect(feed.timestamp()).toBeUndefined(); // nor its time as the chain's clock
   });
 
   it("says which endpoint it could not subscribe at", async () => {

@@ -62,6 +62,12 @@ export class HeadFeed {
     return h?.baseFeePerGas ? BigInt(h.baseFeePerGas) : undefined;
   }
 
+  /** The newest head's timestamp (seconds), if the feed is fresh: the chain's clock without asking the node. */
+  timestamp(): bigint | undefined {
+    const h = this.latestNumber === undefined || !this.fresh() ? undefined : this.headers.get(this.latestNumber);
+    return h?.timestamp ? BigInt(h.timestamp) : undefined;
+  }
+
   /** A pushed header by number, if still kept (the latest push for that number: a reorg overwrites it). */
   header(n: bigint): RpcHeader | undefined {
     return this.headers.get(n);

@@ -34,3 +34,17 @@ describe("ChainRegistry.selfNode", () => {
     }
   });
 });
+
+describe("ChainRegistry.chainNow", () => {
+  it("takes the chain's clock from the pushed head while the feed is fresh, and asks the node otherwise", async () => {
+    let asked = 0;
+    const view = { client: { getBlock: async () => (asked++, { timestamp: 1_000n }) } } as unknown as RegistryView;
+    let pushed: bigint | undefined = 1_234n;
+    const registry = new ChainRegistry(SELF, view, {} as RegistryWriter, () => pushed);
+    expect(await registry.chainNow()).toBe(1_234n);
+    expect(asked).toBe(0);
+    pushed = undefined; // the feed went stale
+    expect(await registry.chainNow()).toBe(1_000n);
+    expect(asked).toBe(1);
+  });
+});

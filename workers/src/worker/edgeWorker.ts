@@ -102,7 +102,7 @@ export class EdgeWorker {
     this.reservations = new Reservations(this.redis, `${this.prefix}:reservations`);
     this.outbound = new RedisOutboundStore(this.redis, this.prefix);
     this.services = new ServiceIndex(this.redis, this.prefix);
-    const registry = new ChainRegistry(this.address, this.chain, new RegistryWriter(sender, config.registryAddress));
+    const registry = new ChainRegistry(this.address, this.chain, new RegistryWriter(sender, config.registryAddress), () => this.heads?.timestamp());
     const engine = new DockerEngine(this.docker, config, this.address, (serviceId) => this.services.lookup(serviceId));
     this.ctx = {
       config, registry, engine, outbound: this.outbound, reservations: this.reservations, metrics: this.metrics, log: this.log,

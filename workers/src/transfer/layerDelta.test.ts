@@ -6,6 +6,7 @@ import { LABEL } from "../engine/labels.ts";
 import { pullByDigest } from "../engine/pull.ts";
 import { BlosmError } from "../lib/errors.ts";
 import { migrateContainer } from "./migrate.ts";
+import { MAX_DELTA_ENTRIES } from "./layerDelta.ts";
 import { snapshotContainer } from "./snapshot.ts";
 
 /** Runs a shell script inside a running container and waits for it; fails on a non-zero exit. */
@@ -105,6 +106,22 @@ describe("writable-layer pre-copy and final delta (real engines and registry)", 
     await (await src().createContainer({ name, Image: running().base, Cmd: ["sh", "-c", "exec sleep 100000"], Labels: { [LABEL.mode]: "stateful" }, HostConfig: { NetworkMode: "none" } })).start();
     const snapshot = await snapshotContainer(src(), name, { registry: running().registry.address, repository: `blosm/${name}`, tag: "m1", precopy: true });
     expect(snapshot.layerDelta).toMatchObject({ files: 0, deleted: 0 });
+    await src().getContainer(name).remove({ force: true });
+  });
+
+  it("commits the whole layer, as without a pre-copy, when it holds more paths than a delta is worth", async () => {
+    const name = `pre-${++n}`;
+    await (await src().createContainer({
+      name, Image: running().base, Labels: { [LABEL.mode]: "stateful" }, HostConfig: { NetworkMode: "none" },
+      Cmd: ["sh", "-c", `mkdir -p /many; for i in $(seq ${MAX_DELTA_ENTRIES}); do : > /many/f$i; done; : > /tmp/ready; exec sleep 100000`],
+    })).start();
+    for (let i = 0; i < 500 && !(await existsIn(src(), name, "/tmp/ready")); i++) await new Promise((r) => setTimeout(r, 20));
+    const snapshot = await snapshotContainer(src(), name, { registry: running().registry.address, repository: `blosm/${name}`, tag: "m1", precopy: true });
+    expect(snapshot.layerDelta).toEqual({ fallback: "too many changed paths to pre-copy" });
+    const pulled = await pullByDigest(dst(), snapshot.repository, snapshot.digest);
+    const restored = await dst().createContainer({ Image: pulled.reference, Cmd: ["true"], HostConfig: { NetworkMode: "none" } });
+    expect(await existsIn(dst(), restored.id, `/many/f${MAX_DELTA_ENTRIES}`)).toBe(true);
+    await restored.remove({ force: true });
     await src().getContainer(name).remove({ force: true });
   });
 

@@ -82,10 +82,20 @@ async function readLayer(c: Docker.Container): Promise<Array<{ path: string; sta
 
 class DeltaTooBig extends Error {}
 
-/** At the pre-copy, just before P is committed: what the writable layer holds, by path. */
-export async function recordWritableLayer(docker: Docker, container: string): Promise<LayerRecord> {
+/**
+ * At the pre-copy, just before P is committed: what the writable layer holds, by path; undefined when it holds
+ * more than MAX_DELTA_ENTRIES paths (a delta against it would not be worth building: the caller commits as before).
+ */
+export async function recordWritableLayer(docker: Docker, container: string): Promise<LayerRecord | undefined> {
   const record: LayerRecord = new Map();
-  for (const e of await readLayer(docker.getContainer(container))) {
+  let layer: Awaited<ReturnType<typeof readLayer>>;
+  try {
+    layer = await readLayer(docker.getContainer(container));
+  } catch (e) {
+    if (e instanceof DeltaTooBig) return undefined;
+    throw e;
+  }
+  for (const e of layer) {
     if (e.deleted) record.set(e.path, "D");
     else if (e.stat) record.set(e.path, e.stat);
   }
@@ -145,7 +155,7 @@ export async function buildLayerDelta(docker: Docker, container: string, before:
   // Deleted since the pre-copy: a path P has that is gone now (added then removed) or newly hidden (deleted from
   // the image below). A deleted directory's whiteout covers everything under it.
   const gone = new Set([
-    ...[...before].filter(([p, fp]) => fp !== "D" && !present.has(p)).map(([p]) => p),
+    ...[...before].filter(([p, was]) => was !== "D" && !present.has(p)).map(([p]) => p),
     ...now.filter((e) => e.deleted && before.get(e.path) !== "D").map((e) => e.path),
   ]);
   const whiteouts = [...gone].filter((p) => ![...ancestors(p)].some((a) => gone.has(a))).sort();
@@ -157,12 +167,9 @@ export async function buildLayerDelta(docker: Docker, container: string, before:
     pack.on("end", resolve);
     pack.on("error", reject);
   });
-  let bytes = 0;
   let files = 0;
   for (const e of entries) {
     if (!e) continue;
-    bytes += e.body.length;
-    if (bytes > MAX_DELTA_BYTES) return undefined;
     if (e.header.type !== "directory") files++;
     await new Promise<void>((resolve, reject) => pack.entry(e.header, e.body, (err) => (err ? reject(err) : resolve())));
   }

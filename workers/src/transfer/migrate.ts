@@ -73,6 +73,10 @@ export type MigrateOptions = {
 export async function migrateContainer(o: MigrateOptions): Promise<{ timings: PhaseTimings; snapshot: Snapshot; restored: Restored }> {
   const t0 = performance.now();
   let prePulled: string | undefined;
+  // The pre-copy's name at the destination, dropped whatever happens; its layers stay under the final image.
+  const dropPrePulled = async () => {
+    if (prePulled) await o.destination.getImage(prePulled).remove({ force: true }).catch(() => {});
+  };
   const precopy = o.precopy ? {
     onPushed: async (p: { repository: string; digest: string }) => {
       prePulled = (await pullByDigest(o.destination, o.pullRegistry ? `${o.pullRegistry}/${o.repository}` : p.repository, p.digest, o.pullAuth)).reference;
@@ -82,11 +86,9 @@ export async function migrateContainer(o: MigrateOptions): Promise<{ timings: Ph
   try {
     snapshot = await snapshotContainer(o.source, o.container, { registry: o.registry, repository: o.repository, tag: o.tag, migrationId: o.migrationId, auth: o.auth, precopy });
   } catch (e) {
-    if (prePulled) await o.destination.getImage(prePulled).remove({ force: true }).catch(() => {});
+    await dropPrePulled();
     throw e;
   }
-  // The pre-copy's name at the destination; its layers stay, under the final image.
-  const dropPrePulled = () => (prePulled ? o.destination.getImage(prePulled).remove({ noprune: true }).catch(() => {}) : undefined);
   let restored: Restored;
   let pulled: { reference: string; bytes: number } | undefined = undefined;
   let pullMs = 0;
@@ -102,7 +104,7 @@ export async function migrateContainer(o: MigrateOptions): Promise<{ timings: Ph
   } catch (e) {
     await rollbackSource(o.source, o.container, snapshot);
     if (pulled) await o.destination.getImage(pulled.reference).remove({ force: true }).catch(() => {});
-    if (prePulled) await o.destination.getImage(prePulled).remove({ force: true }).catch(() => {});
+    await dropPrePulled();
     throw e instanceof BlosmError ? e : new BlosmError(`migration of ${o.container} failed: ${(e as Error).message}`, { cause: e });
   }
   const readyAt = Date.now();

@@ -25,7 +25,11 @@ export type Snapshot = {
 };
 
 /** The writable layer's pre-copy (image P), pushed before the freeze; see layerDelta.ts. */
-type Precopy = { imageId: string; record: LayerRecord; reference: string; digest: `sha256:${string}`; bytes: number };
+type Precopy = { imageId: string; record: LayerRecord; bytes: number };
+
+/** Stateful only: commit and push the writable layer while the container still serves, then, frozen, only what
+ * changed since. `onPushed` runs before the freeze (a destination can pull P meanwhile). */
+export type PrecopyOption = boolean | { onPushed: (p: { repository: string; digest: `sha256:${string}` }) => Promise<void> };
 
 /**
  * Source side: snapshots a running container into an image in the registry.
@@ -38,9 +42,7 @@ export async function snapshotContainer(
   container: string,
   opts: {
     registry: string; repository: string; tag: string; migrationId?: string; auth?: RegistryAuth; baseImage?: string;
-    /** Stateful only: commit and push the writable layer while the container still serves, then, frozen, only
-     * what changed since. `onPushed` runs before the freeze (a destination can pull P meanwhile). */
-    precopy?: boolean | { onPushed: (p: { repository: string; digest: `sha256:${string}` }) => Promise<void> };
+    precopy?: PrecopyOption;
   },
 ): Promise<Snapshot> {
   const spec = await inspectSpec(docker, container);
@@ -65,6 +67,7 @@ export async function snapshotContainer(
   const volumePrecopyMs = performance.now() - tPre;
   const tLayer = performance.now();
   const pre = frozen && opts.precopy ? await precopyLayer(docker, container, opts) : undefined;
+  let layerDelta: Snapshot["layerDelta"] = pre === null ? { fallback: "too many changed paths to pre-copy" } : undefined;
   const layerPrecopyMs = performance.now() - tLayer;
   const started = performance.now();
   let pausedAt: number | undefined;
@@ -95,7 +98,6 @@ export async function snapshotContainer(
     [LABEL.spec]: encodeSpec(spec), ...(opts.migrationId ? { [LABEL.migration]: opts.migrationId } : {}), ...(base ? { [LABEL.base]: base } : {}),
   };
   let imageId: string | undefined;
-  let layerDelta: Snapshot["layerDelta"];
   if (pre) {
     try {
       const delta = await buildLayerDelta(docker, container, pre.record);
@@ -146,21 +148,25 @@ export async function snapshotContainer(
   };
 }
 
-/** Records the writable layer, then commits it live (never paused) as P and pushes P beside the snapshot. */
+/**
+ * Records the writable layer, then commits it live (never paused) as P and pushes P beside the snapshot; null when
+ * the layer has too many paths for a delta (the snapshot then commits it whole, as without a pre-copy).
+ */
 async function precopyLayer(
   docker: Docker,
   container: string,
-  opts: { registry: string; repository: string; tag: string; auth?: RegistryAuth; precopy?: boolean | { onPushed: (p: { repository: string; digest: `sha256:${string}` }) => Promise<void> } },
-): Promise<Precopy> {
+  opts: { registry: string; repository: string; tag: string; auth?: RegistryAuth; precopy?: PrecopyOption },
+): Promise<Precopy | null> {
   // Recorded before the commit: a file changed in between is in P and sent again, never missed.
   const record = await recordWritableLayer(docker, container);
+  if (!record) return null;
   const repository = `${opts.registry}/${opts.repository}`;
   const committed = await docker.getContainer(container).commit({ repo: repository, tag: `${opts.tag}-pre`, pause: false });
   const imageId = committed.Id as string;
   try {
     const { digest, bytes } = await pushImage(docker, `${repository}:${opts.tag}-pre`, opts.auth);
     if (typeof opts.precopy === "object") await opts.precopy.onPushed({ repository, digest });
-    return { imageId, record, reference: `${repository}:${opts.tag}-pre`, digest, bytes };
+    return { imageId, record, bytes };
   } catch (e) {
     await docker.getImage(imageId).remove({ force: true }).catch(() => {});
     throw e;

@@ -58,14 +58,19 @@ export class HeadFeed {
 
   /** The newest head's base fee (London), if the feed is fresh: a transaction's fee cap without asking the node. */
   baseFee(): bigint | undefined {
-    const h = this.latestNumber === undefined || !this.fresh() ? undefined : this.headers.get(this.latestNumber);
+    const h = this.latestHeader();
     return h?.baseFeePerGas ? BigInt(h.baseFeePerGas) : undefined;
   }
 
   /** The newest head's timestamp (seconds), if the feed is fresh: the chain's clock without asking the node. */
   timestamp(): bigint | undefined {
-    const h = this.latestNumber === undefined || !this.fresh() ? undefined : this.headers.get(this.latestNumber);
+    const h = this.latestHeader();
     return h?.timestamp ? BigInt(h.timestamp) : undefined;
+  }
+
+  /** The newest head's header while the feed is fresh (a stale one is not the chain's present). */
+  private latestHeader(): RpcHeader | undefined {
+    return this.latestNumber === undefined || !this.fresh() ? undefined : this.headers.get(this.latestNumber);
   }
 
   /** A pushed header by number, if still kept (the latest push for that number: a reorg overwrites it). */

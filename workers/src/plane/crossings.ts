@@ -44,6 +44,10 @@ export type CrossingSummary = {
 
 const inside = (p: Position, c: SimCluster) => distanceM(p, c.location) <= c.coverageRadiusM;
 
+/** A request of the migration's car from its request until 1 s after it ended: the handover as the car lived it. */
+const inWindow = (m: WatchedMigration, r: RequestRecord) =>
+  r.car === m.car && m.endedAtMs !== undefined && r.atMs >= m.requestedAtMs && r.atMs <= m.endedAtMs + 1000;
+
 /** Per completed migration: lead time, whether it was wasted, the worst answer during it. */
 export function crossingsOf(records: readonly RequestRecord[], migrations: readonly WatchedMigration[], clusters: readonly SimCluster[]): CrossingSummary {
   const byName = new Map(clusters.map((c) => [c.name, c]));
@@ -54,7 +58,7 @@ export function crossingsOf(records: readonly RequestRecord[], migrations: reado
     const mine = records.filter((r) => r.car === m.car);
     // The first fix outside the source's coverage after the request (the car reports a few times a second).
     const left = source ? mine.find((r) => r.atMs >= m.requestedAtMs && !inside(r.position, source)) : undefined;
-    const during = mine.filter((r) => r.atMs >= m.requestedAtMs && r.atMs <= m.endedAtMs! + 1000);
+    const during = mine.filter((r) => inWindow(m, r));
     const phaseOf = (atMs: number): HandoverPhase =>
       atMs > m.endedAtMs! ? "switch" : m.publishedAtMs !== undefined && atMs >= m.publishedAtMs ? "pull and start"
         : m.assignedAtMs !== undefined && atMs >= m.assignedAtMs ? "snapshot and push" : "deciding";
@@ -74,7 +78,7 @@ export function crossingsOf(records: readonly RequestRecord[], migrations: reado
   const ok = records.filter((r) => r.status >= 200 && r.status < 300).map((r) => r.ms).sort((a, b) => a - b);
   const p50Ms = ok.length ? ok[Math.floor(ok.length / 2)]! : 0;
   const real = crossings.filter((c) => !c.wasted);
-  const inHandover = (r: RequestRecord) => migrations.some((m) => m.completed && m.endedAtMs !== undefined && r.car === m.car && r.atMs >= m.requestedAtMs && r.atMs <= m.endedAtMs + 1000);
+  const inHandover = (r: RequestRecord) => migrations.some((m) => m.completed && inWindow(m, r));
   const outside = records.filter((r) => r.status >= 200 && r.status < 300 && !inHandover(r)).map((r) => r.ms).sort((a, b) => a - b);
   const outsideP99 = outside.length ? outside[Math.min(outside.length - 1, Math.floor(outside.length * 0.99))]! : 0;
   return {

@@ -5,6 +5,7 @@ import type Docker from "dockerode";
 import tar from "tar-stream";
 import { BlosmError } from "../lib/errors.ts";
 import { followProgress } from "../engine/progress.ts";
+import { mapLimit } from "../lib/mapLimit.ts";
 
 /**
  * The writable layer's final delta (issue 15): a stateful container's layer is committed and pushed while it still
@@ -54,47 +55,30 @@ const same = (a: PathStat, b: PathStat) => a.size === b.size && a.mode === b.mod
  * new or its mode changed. A directory's mtime moves whenever a child changes, and the pre-copy already has it:
  * archiving it again would make the engine walk its whole subtree while the container is frozen.
  */
-function changedSince(now: PathStat, before: PathStat | "D" | undefined): boolean {
+function goesInDelta(now: PathStat, before: PathStat | "D" | undefined): boolean {
   if (before === undefined || before === "D") return true;
   return isDir(now) ? now.mode !== before.mode : !same(now, before);
 }
 
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  });
-  await Promise.all(lanes);
-  return out;
-}
+type LayerEntry = { path: string; stat?: PathStat; deleted: boolean };
 
-async function readLayer(c: Docker.Container): Promise<Array<{ path: string; stat?: PathStat; deleted: boolean }>> {
+/** The writable layer's paths with their stats; undefined past MAX_DELTA_ENTRIES (not worth a delta). */
+async function readLayer(c: Docker.Container): Promise<LayerEntry[] | undefined> {
   // An unchanged layer is the JSON `null`, which dockerode hands back unparsed (a Buffer).
   const raw = (await c.changes()) as unknown;
   const changes = (Array.isArray(raw) ? raw : []) as Array<{ Path: string; Kind: number }>;
-  if (changes.length > MAX_DELTA_ENTRIES) throw new DeltaTooBig(`${changes.length} changed paths`);
-  return mapLimit(changes, 8, async (ch) => ch.Kind === DELETED ? { path: ch.Path, deleted: true } : { path: ch.Path, stat: await statPath(c, ch.Path), deleted: false });
+  if (changes.length > MAX_DELTA_ENTRIES) return undefined;
+  return mapLimit(changes, 8, async (ch): Promise<LayerEntry> => ch.Kind === DELETED ? { path: ch.Path, deleted: true } : { path: ch.Path, stat: await statPath(c, ch.Path), deleted: false });
 }
-
-class DeltaTooBig extends Error {}
 
 /**
  * At the pre-copy, just before P is committed: what the writable layer holds, by path; undefined when it holds
  * more than MAX_DELTA_ENTRIES paths (a delta against it would not be worth building: the caller commits as before).
  */
 export async function recordWritableLayer(docker: Docker, container: string): Promise<LayerRecord | undefined> {
+  const layer = await readLayer(docker.getContainer(container));
+  if (!layer) return undefined;
   const record: LayerRecord = new Map();
-  let layer: Awaited<ReturnType<typeof readLayer>>;
-  try {
-    layer = await readLayer(docker.getContainer(container));
-  } catch (e) {
-    if (e instanceof DeltaTooBig) return undefined;
-    throw e;
-  }
   for (const e of layer) {
     if (e.deleted) record.set(e.path, "D");
     else if (e.stat) record.set(e.path, e.stat);
@@ -139,15 +123,10 @@ export type LayerDelta = { layer: Buffer; diffId: `sha256:${string}`; files: num
  */
 export async function buildLayerDelta(docker: Docker, container: string, before: LayerRecord): Promise<LayerDelta | undefined> {
   const c = docker.getContainer(container);
-  let now: Awaited<ReturnType<typeof readLayer>>;
-  try {
-    now = await readLayer(c);
-  } catch (e) {
-    if (e instanceof DeltaTooBig) return undefined;
-    throw e;
-  }
+  const now = await readLayer(c);
+  if (!now) return undefined;
   const present = new Set(now.filter((e) => !e.deleted && e.stat).map((e) => e.path));
-  const changedEntries = now.filter((e) => !e.deleted && e.stat && changedSince(e.stat, before.get(e.path)));
+  const changedEntries = now.filter((e) => !e.deleted && e.stat && goesInDelta(e.stat, before.get(e.path)));
   // Checked from the stats before anything is read: a delta this big is not worth holding in memory.
   if (changedEntries.reduce((sum, e) => sum + (isDir(e.stat!) ? 0 : e.stat!.size), 0) > MAX_DELTA_BYTES) return undefined;
   const changed = changedEntries.map((e) => e.path).sort(); // parents before children

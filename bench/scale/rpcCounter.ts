@@ -9,6 +9,8 @@ import type { RpcTally } from "./rpcTally.ts";
 export class RpcCounter {
   calls = new Map<string, number>();
   methods = new Map<string, number>();
+  /** Calls by method and the worker code that made them (rpcTally.ts). */
+  sites = new Map<string, number>();
   /** How long the chain node took to answer each call, in ms, and the same by method ("batch" for several). */
   latencies: number[] = [];
   latencyByMethod = new Map<string, number[]>();
@@ -26,13 +28,15 @@ export class RpcCounter {
     const merge = (into: Map<string, number>, from: Array<[string, number]>) => from.forEach(([k, n]) => into.set(k, (into.get(k) ?? 0) + n));
     const calls = new Map<string, number>();
     const methods = new Map<string, number>();
+    const sites = new Map<string, number>();
     const byMethod = new Map<string, number[]>();
     for (const t of tallies) {
       merge(calls, t.calls);
       merge(methods, t.methods);
+      merge(sites, t.sites);
       for (const [m, l] of t.latencyByMethod) byMethod.set(m, [...(byMethod.get(m) ?? []), ...l]);
     }
-    [this.calls, this.methods, this.latencyByMethod] = [calls, methods, byMethod];
+    [this.calls, this.methods, this.sites, this.latencyByMethod] = [calls, methods, sites, byMethod];
     this.latencies = [...byMethod.values()].flat();
     return calls;
   }

@@ -5,14 +5,34 @@
  * relay in the bench's own process put one more HTTP hop, on the same two cores, in every call's path (at N = 100
  * about a fifth of a core, and its queueing in every answer time); the workers' code is untouched either way.
  */
-export type RpcTally = { calls: Array<[string, number]>; methods: Array<[string, number]>; latencyByMethod: Array<[string, number[]]> };
+export type RpcTally = {
+  calls: Array<[string, number]>; methods: Array<[string, number]>; latencyByMethod: Array<[string, number[]]>;
+  /** "method ← file:line" of the nearest caller in workers/src: which code makes the calls, not only how many. */
+  sites: Array<[string, number]>;
+};
 
 const WORKER_PATH = /\/w\/([a-z0-9-]+)$/;
+const OUR_FRAME = /workers\/src\/([\w/.-]+\.ts):(\d+)/;
+
+/** The nearest frame of ours in the call's (async) stack; "?" when only library frames survive the awaits. */
+function callSite(): string {
+  // viem's transport alone is ten frames deep (V8's default limit): without more, no frame of ours is left.
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 60;
+  const stack = new Error().stack ?? "";
+  Error.stackTraceLimit = limit;
+  for (const line of stack.split("\n").slice(2)) {
+    const m = OUR_FRAME.exec(line);
+    if (m && !line.includes("rpcTally")) return `${m[1]}:${m[2]}`;
+  }
+  return "?";
+}
 
 export function installRpcTally(): (reset: boolean) => RpcTally {
   const calls = new Map<string, number>();
   const methods = new Map<string, number>();
   const latency = new Map<string, number[]>();
+  const sites = new Map<string, number>();
   const add = <V>(m: Map<string, V>, k: string, f: (v: V | undefined) => V) => m.set(k, f(m.get(k)));
   const original = globalThis.fetch;
   globalThis.fetch = async (input, init) => {
@@ -28,6 +48,8 @@ export function installRpcTally(): (reset: boolean) => RpcTally {
     const list = (Array.isArray(parsed) ? parsed : [parsed]) as Array<{ method?: string }>;
     add(calls, who, (n) => (n ?? 0) + list.length);
     for (const c of list) add(methods, c.method ?? "?", (n) => (n ?? 0) + 1);
+    const site = callSite();
+    for (const c of list) add(sites, `${c.method ?? "?"} ← ${site}`, (n) => (n ?? 0) + 1);
     const method = list.length === 1 ? (list[0]!.method ?? "?") : "batch";
     const t0 = performance.now();
     const answer = await original(url.replace(WORKER_PATH, "/"), init);
@@ -37,8 +59,8 @@ export function installRpcTally(): (reset: boolean) => RpcTally {
     return answer;
   };
   return (reset) => {
-    const tally: RpcTally = { calls: [...calls], methods: [...methods], latencyByMethod: [...latency] };
-    if (reset) [calls, methods, latency].forEach((m) => m.clear());
+    const tally: RpcTally = { calls: [...calls], methods: [...methods], latencyByMethod: [...latency], sites: [...sites] };
+    if (reset) [calls, methods, latency, sites].forEach((m) => m.clear());
     return tally;
   };
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createPublicClient, createWalletClient, http, zeroAddress, type Address, type Hex } from "viem";
+import { createPublicClient, createWalletClient, custom, http, zeroAddress, type Address, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { devAccount, registryAbi, startDevRegistry, type DevRegistry } from "../../../test/helpers/devRegistry.ts";
 import { DRIVER, Reason, requirements, serviceId } from "../../../test/helpers/registry.ts";
@@ -71,6 +71,19 @@ describe("TxSender against a real chain node", () => {
     const tx = await dev.client.getTransaction({ hash });
     expect(tx.maxFeePerGas).toBe(2n * latest.baseFeePerGas! + tip);
     expect(tx.maxPriorityFeePerGas).toBe(tip);
+  });
+
+  it("asks the node only what a send needs: no header, and the nonce and chain id once, also for an estimated send", async () => {
+    const methods: string[] = [];
+    const counting = createPublicClient({
+      transport: custom({ request: ({ method, params }) => (methods.push(method), dev.client.request({ method, params } as never)) }),
+    });
+    const latest = await dev.client.getBlock();
+    await request(sender(3, { client: counting, baseFee: () => latest.baseFeePerGas!, confirmations: 1 }));
+    const count = (m: string) => methods.filter((x) => x === m).length;
+    expect(count("eth_getBlockByNumber")).toBe(0);
+    expect([count("eth_estimateGas"), count("eth_getTransactionCount"), count("eth_chainId"), count("eth_maxPriorityFeePerGas")]).toEqual([1, 1, 1, 1]);
+    expect(count("eth_sendRawTransaction")).toBe(1);
   });
 
   it("sends a function with the gas limit given for it instead of an estimate", async () => {

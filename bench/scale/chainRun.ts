@@ -1,3 +1,4 @@
+import { availableParallelism, loadavg } from "node:os";
 import { toEventSelector, type AbiEvent, type Hex } from "viem";
 import { registryAbi } from "../../test/helpers/devRegistry.ts";
 import type { Shutdown } from "../../workers/src/lib/shutdown.ts";
@@ -40,12 +41,14 @@ export async function runChain(o: RunOptions): Promise<Figures> {
     o.progress(`blocks: ${plane.sealer.sealed} sealed, ${plane.sealer.late} of them late (stamped when sealed, as Clique does)`);
     o.progress(`chain node answered (as the workers saw it) in p50 ${quantile(lat, 0.5).toFixed(0)} ms, p99 ${quantile(lat, 0.99).toFixed(0)} ms (${lat.length} calls)`);
     o.progress(`RPC calls per worker per block, by method: ${methods.map(([m, c]) => `${m} ${(c / Math.max(1, blocks) / o.n).toFixed(2)}`).join(", ")}`);
-    const sites = [...plane.counter.sites].sort((a, b) => b[1] - a[1]).slice(0, 8);
+    const sites = [...plane.counter.sites].sort((a, b) => b[1] - a[1]).slice(0, 12);
     o.progress(`RPC calls per worker per block, by where they are made: ${sites.map(([s, c]) => `${s} ${(c / Math.max(1, blocks) / o.n).toFixed(2)}`).join("; ")}`);
     const slowest = [...plane.counter.latencyByMethod].map(([m, l]) => [m, quantile(l, 0.99)] as const).sort((a, b) => b[1] - a[1]).slice(0, 5);
     o.progress(`answer time p99 by method: ${slowest.map(([m, p]) => `${m} ${p.toFixed(0)} ms`).join(", ")}`);
     const cpu1 = await plane.usage();
     o.progress(`worker hosts' event loop delay p99: ${cpu1.map((h) => `${h.loopDelayP99Ms.toFixed(0)} ms`).join(", ")}`);
+    // Runnable processes per core: above 1, every hop of a decision (event, queue, probe, send) waits for a CPU.
+    o.progress(`machine load (1-minute average) ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores`);
     const endings = new Map<string, number>();
     for (const a of attempts) {
       const how = a.id ? watch.trace(BigInt(a.id)).endedHow : undefined;

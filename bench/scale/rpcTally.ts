@@ -14,18 +14,24 @@ export type RpcTally = {
 const WORKER_PATH = /\/w\/([a-z0-9-]+)$/;
 const OUR_FRAME = /workers\/src\/([\w/.-]+\.ts):(\d+)/;
 
-/** The nearest frame of ours in the call's (async) stack; "?" when only library frames survive the awaits. */
+/**
+ * The nearest frame of ours in the call's (async) stack, and the first beyond the chain adapters (chain/,
+ * chainRegistry.ts) when that is another: "chain/registryView.ts:106 < worker/steps/evaluate.ts:23". "?" when
+ * only library frames survive the awaits.
+ */
 function callSite(): string {
   // viem's transport alone is ten frames deep (V8's default limit): without more, no frame of ours is left.
   const limit = Error.stackTraceLimit;
   Error.stackTraceLimit = 60;
   const stack = new Error().stack ?? "";
   Error.stackTraceLimit = limit;
-  for (const line of stack.split("\n").slice(2)) {
+  const ours = stack.split("\n").slice(2).flatMap((line) => {
     const m = OUR_FRAME.exec(line);
-    if (m && !line.includes("rpcTally")) return `${m[1]}:${m[2]}`;
-  }
-  return "?";
+    return m ? [`${m[1]}:${m[2]}`] : [];
+  });
+  if (ours.length === 0) return "?";
+  const caller = ours.find((f) => !f.startsWith("chain/") && !f.startsWith("worker/chainRegistry.ts"));
+  return caller && caller !== ours[0] ? `${ours[0]} < ${caller}` : ours[0]!;
 }
 
 export function installRpcTally(): (reset: boolean) => RpcTally {

@@ -3,7 +3,7 @@ import { getAddress, parseEventLogs, zeroAddress, type Address, type Hex } from 
 import {
   DRIVER, IMAGE, Reason, State, deployRegistry, expectRevert, nodeRegistration, now, requirements, serviceId, stateBits,
 } from "../helpers/registry.ts";
-import { OFFER_GAS_LIMIT } from "../../workers/src/chain/registryView.ts";
+import { OFFER_GAS_LIMIT, stateOf } from "../../workers/src/chain/registryView.ts";
 
 type Ctx = Awaited<ReturnType<typeof deployRegistry>>;
 const DIGEST: Hex = `0x${"ab".repeat(32)}`;
@@ -146,6 +146,42 @@ describe("MigrationRegistry lifecycle", () => {
     expect(await registry.read.state([id])).toBe(State.Cancelled);
     expect(await openOf(ctx, a)).toEqual([]);
     await expectRevert((await ctx.as(a)).write.cancel([id]), "MigrationRegistryUnexpectedState");
+  });
+
+  it("derives a migration's state from its record exactly as the workers do (stateOf), at every step and ending", async () => {
+    const { registry, a, b, c } = ctx;
+    const seen: number[] = [];
+    // What state() answers against what a worker derives from getMigration and the latest block's time.
+    const same = async (id: bigint) => {
+      const [onChain, record, t] = await Promise.all([registry.read.state([id]), registry.read.getMigration([id]), now(ctx.publicClient)]);
+      expect(stateOf(record, t)).toBe(onChain);
+      seen.push(onChain);
+    };
+    const first = await request(ctx, {}, a);
+    await same(first.id); // Requested
+    await (await ctx.as(b)).write.offer([first.id, 5]);
+    await same(first.id); // Offered
+    await ctx.networkHelpers.time.increase(6);
+    await (await ctx.as(a)).write.finalizeAssignment([first.id]);
+    await same(first.id); // Assigned
+    await (await ctx.as(a)).write.publishSnapshot([first.id, DIGEST]);
+    await same(first.id); // SnapshotPublished
+    await (await ctx.as(b)).write.complete([first.id, timings]);
+    await same(first.id); // Completed
+    const second = await request(ctx, { preferredDestination: c.account.address }, b);
+    await (await ctx.as(c)).write.offer([second.id, 1]);
+    await (await ctx.as(c)).write.fail([second.id, 4]);
+    await same(second.id); // Failed
+    const third = await request(ctx, {}, b);
+    await (await ctx.as(b)).write.cancel([third.id]);
+    await same(third.id); // Cancelled
+    const fourth = await request(ctx, { preferredDestination: c.account.address }, b);
+    await (await ctx.as(c)).write.offer([fourth.id, 1]);
+    await ctx.networkHelpers.time.increase(700);
+    await same(fourth.id); // Expired, derived from the deadline (not yet recorded)
+    await (await ctx.as(c)).write.expire([fourth.id]);
+    await same(fourth.id); // Expired, recorded
+    expect(new Set(seen)).toEqual(new Set([State.Requested, State.Offered, State.Assigned, State.SnapshotPublished, State.Completed, State.Failed, State.Cancelled, State.Expired]));
   });
 
   it("keeps a service to one open migration, and lets only the node it runs on move it", async () => {

@@ -74,6 +74,9 @@ export class FakeRegistry implements RegistryPort {
   async state(id: bigint) {
     return this.states.get(id) ?? State.None;
   }
+  async migrationAndState(id: bigint) {
+    return { m: await this.migration(id), state: await this.state(id) };
+  }
   async offers(id: bigint) {
     return this.offerLists.get(id) ?? [];
   }

@@ -45,6 +45,19 @@ export const OFFER_GAS_LIMIT = 160_000n;
  */
 export const CLOSE_GAS_LIMITS = { cancel: 130_000n, complete: 150_000n, fail: 150_000n, expire: 150_000n } as const;
 
+/**
+ * A migration's state from its stored record, derived as the contract derives it (Migrations.sol state(): the
+ * outcome once ended, Expired past the deadline, else how far it got), at the chain time `now`. A step that needs
+ * both reads the record and derives the state instead of asking state() as well: one eth_call, not two, on every
+ * candidate's evaluation. A contract test compares both at each step of a lifecycle.
+ */
+export function stateOf(m: Pick<MigrationRecord, "outcome" | "deadline" | "destination" | "offerCount" | "snapshotDigest">, now: bigint): State {
+  if (m.outcome !== State.None) return m.outcome as State;
+  if (now > m.deadline) return State.Expired;
+  if (/^0x0{40}$/.test(m.destination)) return m.offerCount > 0 ? State.Offered : State.Requested;
+  return /^0x0{64}$/.test(m.snapshotDigest) ? State.Assigned : State.SnapshotPublished;
+}
+
 export const stateName = (s: number) => Object.keys(State).find((k) => State[k as keyof typeof State] === s) ?? `#${s}`;
 
 /** Whether a request is the one a stored record was made from (the fields the contract kept of it). */

@@ -1,5 +1,5 @@
 import type { Address, Hex } from "viem";
-import type { EdgeNodeView, RegistryView } from "../chain/registryView.ts";
+import { stateOf, type EdgeNodeView, type RegistryView } from "../chain/registryView.ts";
 import type { RegistryWriteArgs, RegistryWriteName, RegistryWriter } from "../chain/registryWriter.ts";
 import type { RegistryPort } from "./ports.ts";
 
@@ -21,6 +21,10 @@ export class ChainRegistry implements RegistryPort {
   }
   state(id: bigint) {
     return this.view.state(id);
+  }
+  async migrationAndState(id: bigint) {
+    const [m, now] = await Promise.all([this.view.migration(id), this.chainNow()]);
+    return { m, state: stateOf(m, now) };
   }
   offers(id: bigint) {
     return this.view.offers(id);

@@ -36,6 +36,8 @@ export interface RegistryPort {
   readonly self: Address;
   migration(id: bigint): Promise<Migration>;
   state(id: bigint): Promise<State>;
+  /** Both at once, from one read of the record (the state derived as the contract does, at the chain's time). */
+  migrationAndState(id: bigint): Promise<{ m: Migration; state: State }>;
   offers(id: bigint): Promise<readonly Offer[]>;
   node(operator: Address): Promise<EdgeNodeView>;
   /**

@@ -26,7 +26,7 @@ export async function issuePushCredential(
   caller: Address,
   o: { prestageWaitMs?: number } = {},
 ): Promise<PushCredential> {
-  const [m, state] = await Promise.all([d.registry.migration(id), d.registry.state(id)]);
+  const { m, state } = await d.registry.migrationAndState(id);
   if (m.destination.toLowerCase() !== d.registry.self.toLowerCase()) throw new CredentialRefused(`migration ${id} is not assigned to this node`);
   if (m.source.toLowerCase() !== caller.toLowerCase()) throw new CredentialRefused(`${caller} is not the source of migration ${id}`);
   if (state !== State.Assigned) throw new CredentialRefused(`migration ${id} is ${stateName(state)}, not Assigned`);

@@ -18,7 +18,7 @@ export async function recover(ctx: StepContext, now = Date.now()): Promise<JobSp
   const jobs: JobSpec[] = [];
   const open = await registry.openOf(registry.self);
   for (const id of open) {
-    const [m, state] = await Promise.all([registry.migration(id), registry.state(id)]);
+    const { m, state } = await registry.migrationAndState(id);
     const source = m.source.toLowerCase() === self;
     const job = (queue: JobSpec["queue"], step: StepName, delayMs?: number, digest?: string) =>
       jobs.push({ queue, jobId: stepJobId(id, step), data: { step, id: String(id), ...(digest ? { digest } : {}) }, ...(delayMs !== undefined ? { delayMs } : {}) });

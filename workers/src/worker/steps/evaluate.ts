@@ -20,7 +20,7 @@ export async function evaluateStep(ctx: StepContext, id: bigint): Promise<Evalua
   const started = performance.now();
   // Everything that does not depend on this node's other evaluations is read at once, before the lock: under a
   // burst of requests the lock is where deadlines are lost, so it holds only probe, decide and reserve.
-  const [m, state, now, self] = await Promise.all([registry.migration(id), registry.state(id), registry.chainNow(), registry.selfNode()]);
+  const [{ m, state }, now, self] = await Promise.all([registry.migrationAndState(id), registry.chainNow(), registry.selfNode()]);
   if (state !== State.Requested && state !== State.Offered) return skip(ctx, "not open for offers", { state: stateName(state) });
   // The registry assigns the preferred destination's offer after the window too (until the source ends it).
   const preferredHere = m.preferredDestination.toLowerCase() === registry.self.toLowerCase();

@@ -10,7 +10,7 @@ export type ExpireResult = { done: "ended already" | "expired"; txHash?: string 
  * chain's may trail it, so until the chain agrees the step throws a retryable error rather than leave it open.
  */
 export async function expireStep(ctx: StepContext, id: bigint): Promise<ExpireResult> {
-  const [m, state] = await Promise.all([ctx.registry.migration(id), ctx.registry.state(id)]);
+  const { m, state } = await ctx.registry.migrationAndState(id);
   if (m.outcome !== State.None) return { done: "ended already" };
   if (state !== State.Expired) throw new BlosmError(`deadline of ${id} not yet passed on-chain (${stateName(state)})`, { retryable: true });
   ctx.log.warn("deadline passed; expiring");

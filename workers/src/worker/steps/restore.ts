@@ -18,7 +18,7 @@ export type RestoreResult = { skipped: string } | { containerId: string; timings
  */
 export async function restoreStep(ctx: StepContext, id: bigint, jobDigest: Hex): Promise<RestoreResult> {
   const { registry, engine, log } = ctx;
-  const [m, state] = await Promise.all([registry.migration(id), registry.state(id)]);
+  const { m, state } = await registry.migrationAndState(id);
   if (state !== State.SnapshotPublished || m.destination.toLowerCase() !== registry.self.toLowerCase()) {
     log.info("nothing to restore", { state: stateName(state) });
     return { skipped: `state ${stateName(state)}` };

@@ -16,7 +16,7 @@ export type SnapshotResult = { skipped: string } | { digest: string; txHash: str
  */
 export async function snapshotStep(ctx: StepContext, id: bigint): Promise<SnapshotResult> {
   const { registry, engine, outbound, log } = ctx;
-  const [m, state] = await Promise.all([registry.migration(id), registry.state(id)]);
+  const { m, state } = await registry.migrationAndState(id);
   if (state !== State.Assigned || m.source.toLowerCase() !== registry.self.toLowerCase()) {
     log.info("nothing to snapshot", { state: stateName(state) });
     return { skipped: `state ${stateName(state)}` };

@@ -1,10 +1,13 @@
+import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pullByDigest } from "../../workers/src/engine/pull.ts";
 import { pushImage } from "../../workers/src/engine/push.ts";
-import { startRig, type Rig } from "../helpers/dockerRig.ts";
+import tar from "tar-stream";
+import { readFileFrom, startRig, type Rig } from "../helpers/dockerRig.ts";
+import { pushDeltaImage } from "../../workers/src/transfer/deltaPush.ts";
 import { CertMismatchError, pinRegistryCert } from "../../workers/src/registryAuth/certPin.ts";
 import { ClusterRegistry } from "../../workers/src/registryAuth/clusterRegistry.ts";
 import { certFileSha256 } from "../../workers/src/registryAuth/material.ts";
@@ -59,6 +62,44 @@ describe("a cluster's private snapshot registry", () => {
     await expect(pullByDigest(docker, repository, pushed.digest, { registrytoken: own.mint("blosm/svc-other", ["pull"], 60, "t").token })).rejects.toThrow(/pull of .* failed/);
     const pulled = await pullByDigest(docker, repository, pushed.digest, { registrytoken: own.mint(repo, ["pull"], 60, "destination").token });
     expect(pulled.reference).toBe(`${repository}@${pushed.digest}`);
+  });
+
+  it("takes a pre-copy's final delta straight over its API only with the pinned certificate and the migration's token", async () => {
+    const docker = rig.engines[0]!.docker;
+    const c = rig.clusters[0]!;
+    const repository = `${c.registry.address}/${repo}`;
+    const token = own.mint(repo, ["push", "pull"], 60, "source").token;
+    await docker.getImage(rig.base).tag({ repo: repository, tag: "m1" }); // an earlier test removed it
+    const base = (await push(token)).digest;
+    const pack = tar.pack();
+    pack.entry({ name: "srv/state", mode: 0o644 }, "after the freeze\n");
+    pack.finalize();
+    const chunks: Buffer[] = [];
+    for await (const chunk of pack as AsyncIterable<Buffer>) chunks.push(chunk);
+    const layer = Buffer.concat(chunks);
+    const delta = { layer, diffId: `sha256:${createHash("sha256").update(layer).digest("hex")}` as const, files: 1, deleted: 0 };
+    const ca = await readFile(c.material.tlsCertFile, "utf8");
+    const labels = { "blosm.test": "final" };
+
+    const refusals = await Promise.all([
+      pushDeltaImage({ repository, ca }, base, delta, "m1-final", labels), // no token
+      pushDeltaImage({ repository, ca, token: own.mint(repo, ["pull"], 60, "t").token }, base, delta, "m1-final", labels),
+      pushDeltaImage({ repository, token, ca: await readFile(c.config.registryAuth.tokenCertFile, "utf8") }, base, delta, "m1-final", labels), // not the registry's certificate
+    ].map((p) => p.then(() => undefined, (e: Error) => e.message)));
+    expect(refusals[0]).toMatch(/answered 401/);
+    expect(refusals[1]).toMatch(/answered 401/);
+    expect(refusals[2]).toMatch(/certificate|self.signed|unable to verify/i);
+    for (const r of refusals) expect(r).not.toContain(token);
+
+    const pushed = await pushDeltaImage({ repository, token, ca }, base, delta, "m1-final", labels);
+    const pulled = await pullByDigest(docker, repository, pushed.digest, { registrytoken: own.mint(repo, ["pull"], 60, "destination").token });
+    const image = await docker.getImage(pulled.reference).inspect();
+    expect(image.Id).toBe(pushed.configDigest);
+    expect(image.Config.Labels?.["blosm.test"]).toBe("final");
+    expect(image.RootFS.Layers?.at(-1)).toBe(delta.diffId);
+    const made = await docker.createContainer({ Image: pulled.reference, Cmd: ["true"], HostConfig: { NetworkMode: "none" } });
+    expect(await readFileFrom(docker, made.id, "/srv/state")).toBe("after the freeze\n");
+    await made.remove({ force: true });
   });
 
   it("pins a registry only when it presents the certificate recorded on-chain, and writes nothing otherwise", async () => {

@@ -283,6 +283,9 @@ describe("three edge workers, one chain, three Docker Engines", () => {
     const { id } = await requestMigration(workers.a!.worker, { container: "frozen-app", to: devAccount(2).address, deadlineSeconds: 15 });
     await waitFor("snapshot published", async () => (await workers.a!.worker.chain.state(id)) === State.SnapshotPublished, 30_000);
     expect((await c.inspect()).State.Paused).toBe(true); // frozen, waiting for the destination
+    // Its final delta went straight to the destination's registry (TLS with the certificate pinned from the chain,
+    // the token it minted), not through the source's engine.
+    expect(found("a", "snapshot pushed").find((l) => l.migration === String(id))?.layerDelta).toMatch(/, to the registry$/);
     await workers.a!.stop(); // the source worker dies too
     const m = await workers.a!.worker.chain.migration(id);
     await waitFor("deadline", async () => (await dev.client.getBlock({ blockTag: "latest" })).timestamp > m.deadline, 40_000);

@@ -4,6 +4,7 @@ import { encodeSpec, inspectSpec, type ContainerSpec } from "./containerSpec.ts"
 import { LABEL } from "../engine/labels.ts";
 import { isPinned } from "../engine/imageRef.ts";
 import { pushImage, type RegistryAuth } from "../engine/push.ts";
+import { pushDeltaImage } from "./deltaPush.ts";
 import { buildLayerDelta, loadOnTop, recordWritableLayer, type LayerRecord } from "./layerDelta.ts";
 import { copyVolume } from "./volumes.ts";
 
@@ -20,16 +21,26 @@ export type Snapshot = {
   pausedAt: number | undefined;
   timings: { freezeMs: number; snapshotMs: number; pushMs: number; volumePrecopyMs: number; volumeDeltaMs: number; layerPrecopyMs: number };
   bytesPushed: number;
-  /** With `precopy`: what the final delta carried, or why the whole writable layer was committed instead. */
-  layerDelta?: { files: number; deleted: number; bytes: number } | { fallback: string };
+  /**
+   * With `precopy`: what the final delta carried and how it went up (straight to the registry's API, or loaded
+   * into the engine and pushed from there, with why), or why the whole writable layer was committed instead.
+   */
+  layerDelta?: { files: number; deleted: number; bytes: number; via: "registry" | "engine"; whyEngine?: string } | { fallback: string };
 };
 
 /** The writable layer's pre-copy (image P), pushed before the freeze; see layerDelta.ts. */
-type Precopy = { imageId: string; record: LayerRecord; bytes: number };
+type Precopy = { imageId: string; record: LayerRecord; bytes: number; digest: `sha256:${string}` };
 
 /** Stateful only: commit and push the writable layer while the container still serves, then, frozen, only what
  * changed since. `onPushed` runs before the freeze (a destination can pull P meanwhile). */
 export type PrecopyOption = boolean | { onPushed: (p: { repository: string; digest: `sha256:${string}` }) => Promise<void> };
+
+/**
+ * With a pre-copy: send the final delta straight to the registry's HTTP API (transfer/deltaPush.ts) instead of
+ * loading it into this engine and pushing from there. `ca`: the registry's pinned certificate (https); without
+ * it, plain http. Any failure falls back to the engine's way, which is slower, never wrong.
+ */
+export type DeltaPushOption = { ca?: string };
 
 /**
  * Source side: snapshots a running container into an image in the registry.
@@ -43,6 +54,7 @@ export async function snapshotContainer(
   opts: {
     registry: string; repository: string; tag: string; migrationId?: string; auth?: RegistryAuth; baseImage?: string;
     precopy?: PrecopyOption;
+    deltaPush?: DeltaPushOption;
   },
 ): Promise<Snapshot> {
   const spec = await inspectSpec(docker, container);
@@ -98,12 +110,18 @@ export async function snapshotContainer(
     [LABEL.spec]: encodeSpec(spec), ...(opts.migrationId ? { [LABEL.migration]: opts.migrationId } : {}), ...(base ? { [LABEL.base]: base } : {}),
   };
   let imageId: string | undefined;
+  let direct: { digest: `sha256:${string}`; configDigest: string; bytes: number } | undefined;
   if (pre) {
     try {
       const delta = await buildLayerDelta(docker, container, pre.record);
+      let whyEngine: string | undefined;
+      if (delta && opts.deltaPush) {
+        const target = { repository: `${opts.registry}/${opts.repository}`, token: opts.auth?.registrytoken, ca: opts.deltaPush.ca };
+        direct = await pushDeltaImage(target, pre.digest, delta, opts.tag, labels).catch((e: Error) => ((whyEngine = e.message), undefined));
+      }
+      if (delta && !direct) imageId = await loadOnTop(docker, pre.imageId, delta, reference, labels);
       if (delta) {
-        imageId = await loadOnTop(docker, pre.imageId, delta, reference, labels);
-        layerDelta = { files: delta.files, deleted: delta.deleted, bytes: delta.layer.length };
+        layerDelta = { files: delta.files, deleted: delta.deleted, bytes: delta.layer.length, via: direct ? "registry" : "engine", ...(whyEngine ? { whyEngine } : {}) };
       } else layerDelta = { fallback: "too many changes since the pre-copy" };
     } catch (e) {
       // The whole layer still goes, by the commit below: slower, never wrong.
@@ -112,7 +130,8 @@ export async function snapshotContainer(
     await docker.getImage(pre.imageId).remove({ force: true }).catch(() => {});
   }
   try {
-    imageId ??= await commitSnapshot();
+    // Pushed straight to the registry, the final image exists there only: its id is its configuration's digest.
+    imageId = direct ? direct.configDigest : (imageId ?? (await commitSnapshot()));
   } catch (e) {
     if (frozen) await c.unpause().catch(() => {});
     throw new BlosmError(`commit of "${container}" failed: ${(e as Error).message}`, { cause: e, retryable: true });
@@ -134,7 +153,7 @@ export async function snapshotContainer(
   const committedAt = performance.now();
   let pushed: { digest: `sha256:${string}`; bytes: number };
   try {
-    pushed = await pushImage(docker, reference, opts.auth);
+    pushed = direct ?? (await pushImage(docker, reference, opts.auth));
   } catch (e) {
     if (frozen) await c.unpause().catch(() => {});
     await docker.getImage(imageId).remove({ force: true }).catch(() => {});
@@ -166,7 +185,7 @@ async function precopyLayer(
   try {
     const { digest, bytes } = await pushImage(docker, `${repository}:${opts.tag}-pre`, opts.auth);
     if (typeof opts.precopy === "object") await opts.precopy.onPushed({ repository, digest });
-    return { imageId, record, bytes };
+    return { imageId, record, bytes, digest };
   } catch (e) {
     await docker.getImage(imageId).remove({ force: true }).catch(() => {});
     throw e;

@@ -1,3 +1,5 @@
+import { readFile } from "node:fs/promises";
+import path from "node:path";
 import type Docker from "dockerode";
 import type { Address, Hex } from "viem";
 import { LABEL } from "../engine/labels.ts";
@@ -22,13 +24,19 @@ import type { EnginePort, IncomingContainer } from "./ports.ts";
  */
 export const PROBE_REUSE_MS = 1000;
 
+/** "2 files, 1 deleted, 14 KB, to the registry" (or "…, through the engine: <why the registry's API was not used>"). */
+function describeDelta(d: { files: number; deleted: number; bytes: number; via: string; whyEngine?: string }): string {
+  const what = `${d.files} files, ${d.deleted} deleted, ${(d.bytes / 1024).toFixed(0)} KB`;
+  return d.via === "registry" ? `${what}, to the registry` : `${what}, through the engine${d.whyEngine ? ` (${d.whyEngine})` : ""}`;
+}
+
 /** The EnginePort over one Docker Engine: transfer/ and engine/ do the work, this names it in migration terms. */
 export class DockerEngine implements EnginePort {
   private usage?: { at: number; reading: Promise<EngineUsage> };
 
   constructor(
     readonly docker: Docker,
-    private readonly config: Pick<WorkerConfig, "name" | "appTypes" | "allocatable" | "nvidiaSmiFile">,
+    private readonly config: Pick<WorkerConfig, "name" | "appTypes" | "allocatable" | "nvidiaSmiFile"> & Partial<Pick<WorkerConfig, "engineCertsDir">>,
     /** This cluster's operator address: the owner of containers it runs for itself (no service-id label). */
     private readonly operator: Address,
     /** Where to look when no container carries the service-id label (the name recorded at request time). */
@@ -42,13 +50,15 @@ export class DockerEngine implements EnginePort {
 
   async snapshot(container: string, opts: { registry: string; repository: string; tag: string; migrationId: string; token: string; baseImage?: string }) {
     // Stateful containers pre-copy their writable layer into the destination's registry while they still serve,
-    // so only what changes after the freeze crosses the link then (transfer/layerDelta.ts).
-    const s = await snapshotContainer(this.docker, container, { ...opts, auth: { registrytoken: opts.token }, precopy: true });
+    // so only what changes after the freeze crosses the link then (transfer/layerDelta.ts), straight to the
+    // registry over TLS with the certificate pinned from the chain (the engine's certs.d copy of it).
+    const ca = this.config.engineCertsDir ? await readFile(path.join(this.config.engineCertsDir, opts.registry, "ca.crt"), "utf8").catch(() => undefined) : undefined;
+    const s = await snapshotContainer(this.docker, container, { ...opts, auth: { registrytoken: opts.token }, precopy: true, deltaPush: { ca } });
     const d = s.layerDelta;
     return {
       imageId: s.imageId, frozen: s.frozen, digest: s.digest, pausedAt: s.pausedAt, bytesPushed: s.bytesPushed,
       freezeMs: s.timings.freezeMs, snapshotMs: s.timings.snapshotMs, pushMs: s.timings.pushMs,
-      ...(d ? { layerDelta: "fallback" in d ? `fallback: ${d.fallback}` : `${d.files} files, ${d.deleted} deleted, ${(d.bytes / 1024).toFixed(0)} KB` } : {}),
+      ...(d ? { layerDelta: "fallback" in d ? `fallback: ${d.fallback}` : describeDelta(d) } : {}),
     };
   }
 

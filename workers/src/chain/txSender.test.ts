@@ -86,6 +86,21 @@ describe("TxSender against a real chain node", () => {
     expect(count("eth_sendRawTransaction")).toBe(1);
   });
 
+  it("with a fresh head feed, asks for a pending transaction's receipt once per new block, not every pollMs", async () => {
+    const methods: string[] = [];
+    const counting = createPublicClient({
+      transport: custom({ request: ({ method, params }) => (methods.push(method), dev.client.request({ method, params } as never)) }),
+    });
+    // A feed that announces a block every 400 ms (the chain mines every 200 ms): polled every 10 ms instead, the
+    // receipt would be asked for dozens of times before it is there.
+    let waits = 0;
+    const heads = { fresh: () => true, next: (ms: number) => (waits++, new Promise<void>((r) => setTimeout(r, Math.min(ms, 400)))) };
+    await request(sender(4, { client: counting, heads, pollMs: 10, confirmations: 1 }));
+    const receipts = methods.filter((m) => m === "eth_getTransactionReceipt").length;
+    expect(receipts).toBeGreaterThanOrEqual(1);
+    expect(receipts).toBe(waits + 1); // one ask per announced block, and the first right after sending
+  });
+
   it("sends a function with the gas limit given for it instead of an estimate", async () => {
     const { hash } = await request(sender(1, { gasLimits: { requestMigration: 900_000n } }));
     expect((await dev.client.getTransaction({ hash })).gas).toBe(900_000n);

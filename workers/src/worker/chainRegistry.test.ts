@@ -48,3 +48,27 @@ describe("ChainRegistry.chainNow", () => {
     expect(asked).toBe(1);
   });
 });
+
+describe("ChainRegistry.endpointOf", () => {
+  it("reads a peer's endpoint once for many calls, again when told its node changed it, and never keeps a failure", async () => {
+    let reads = 0;
+    let fail = false;
+    const view = { node: async (operator: Address) => {
+      reads++;
+      if (fail) throw new Error("node unreachable");
+      return { operator, endpoint: `https://peer:${8600 + reads}` };
+    } } as unknown as RegistryView;
+    const registry = new ChainRegistry(SELF, view, {} as RegistryWriter);
+    const peer = "0x00000000000000000000000000000000000000B2" as Address;
+    const many = await Promise.all(Array.from({ length: 10 }, () => registry.endpointOf(peer)));
+    expect(new Set(many)).toEqual(new Set(["https://peer:8601"]));
+    expect(await registry.endpointOf(peer.toLowerCase() as Address)).toBe("https://peer:8601"); // one peer, any case
+    expect(reads).toBe(1);
+    registry.forgetEndpoint(peer); // its NodeEndpointUpdated event
+    fail = true;
+    await expect(registry.endpointOf(peer)).rejects.toThrow("node unreachable");
+    fail = false;
+    expect(await registry.endpointOf(peer)).toBe("https://peer:8603");
+    expect(reads).toBe(3);
+  });
+});

@@ -5,6 +5,8 @@ import type { RegistryPort } from "./ports.ts";
 
 /** How long this node's own record is reused by selfNode(). */
 const SELF_NODE_REUSE_MS = 5000;
+/** How long a peer's endpoint is reused by endpointOf() (forgotten at once when its node changes it on-chain). */
+const ENDPOINT_REUSE_MS = 30_000;
 
 /** The RegistryPort over the deployed contract: reads from the view, writes through this node's sender. */
 export class ChainRegistry implements RegistryPort {
@@ -40,6 +42,25 @@ export class ChainRegistry implements RegistryPort {
       this.own = entry;
     }
     return this.own.node;
+  }
+  private readonly endpoints = new Map<string, { at: number; endpoint: Promise<string> }>();
+  /**
+   * Where a peer's worker answers, from its record: asked once per ENDPOINT_REUSE_MS, not on every call to it
+   * (a source asks its destination for a push credential and back; bench:scale counted 2-3 reads per move).
+   * Only where to send: who answers is proved by its signature and its registry by the certificate pinned on-chain.
+   */
+  endpointOf(operator: Address): Promise<string> {
+    const key = operator.toLowerCase();
+    const kept = this.endpoints.get(key);
+    if (kept && Date.now() - kept.at <= ENDPOINT_REUSE_MS) return kept.endpoint;
+    const entry = { at: Date.now(), endpoint: this.view.node(operator).then((n) => n.endpoint) };
+    entry.endpoint.catch(() => this.endpoints.get(key) === entry && this.endpoints.delete(key)); // a failed read is not reused
+    this.endpoints.set(key, entry);
+    return entry.endpoint;
+  }
+  /** A peer's node changed its endpoint or left: the next call reads its record again. */
+  forgetEndpoint(operator: Address): void {
+    this.endpoints.delete(operator.toLowerCase());
   }
   openOf(operator: Address) {
     return this.view.openOf(operator);

@@ -59,6 +59,8 @@ export class EdgeWorker {
   readonly services: ServiceIndex;
   readonly metrics = new WorkerMetrics();
   readonly ctx: StepContext;
+  /** ctx.registry as built here: its peer-endpoint cache is told when a node changes its endpoint. */
+  private readonly chainRegistry: ChainRegistry;
   private readonly redis: Redis;
   private readonly outbound: RedisOutboundStore;
   private readonly queues = new Map<QueueName, Queue<StepJob>>();
@@ -94,6 +96,7 @@ export class EdgeWorker {
       // late offers missed the window. A refused offer costs block space only and is decoded from its receipt.
       unchecked: new Set(["offer"]),
       baseFee: () => this.heads?.baseFee(),
+      heads: { fresh: () => this.heads?.fresh() ?? false, next: (ms) => this.heads!.next(ms) },
     });
     this.docker = new Docker({ socketPath: config.dockerSocket });
     this.redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
@@ -102,11 +105,11 @@ export class EdgeWorker {
     this.reservations = new Reservations(this.redis, `${this.prefix}:reservations`);
     this.outbound = new RedisOutboundStore(this.redis, this.prefix);
     this.services = new ServiceIndex(this.redis, this.prefix);
-    const registry = new ChainRegistry(this.address, this.chain, new RegistryWriter(sender, config.registryAddress), () => this.heads?.timestamp());
+    const registry = (this.chainRegistry = new ChainRegistry(this.address, this.chain, new RegistryWriter(sender, config.registryAddress), () => this.heads?.timestamp()));
     const engine = new DockerEngine(this.docker, config, this.address, (serviceId) => this.services.lookup(serviceId));
     this.ctx = {
       config, registry, engine, outbound: this.outbound, reservations: this.reservations, metrics: this.metrics, log: this.log,
-      peers: new HttpPeers(async (node) => (await this.chain.node(node)).endpoint, this.peerSigner),
+      peers: new HttpPeers((node) => registry.endpointOf(node), this.peerSigner),
       prestaged: new PrestageFlights(),
       exclusive: createExclusive(),
       snapshots: {
@@ -230,6 +233,7 @@ export class EdgeWorker {
   async route(l: DeliveredLog): Promise<boolean> {
     this.metrics.observeEvent(l.eventName, l.args as Record<string, unknown>, this.address);
     if (l.eventName === "MigrationRequested") this.chain.remember(l.args.id as bigint, l.args.request as MigrationRequest);
+    if (l.eventName === "NodeEndpointUpdated" || l.eventName === "NodeDeactivated") this.chainRegistry.forgetEndpoint(l.args.operator as Address);
     if (l.eventName === "NodeUpdated" && String(l.args.operator).toLowerCase() === this.address.toLowerCase()) {
       this.setReach(l.args as Pick<EdgeNodeView, "location" | "coverageRadiusM">);
     }

@@ -37,7 +37,8 @@ export async function requestMigration(worker: EdgeWorker, req: MigrateRequest):
   const labelled = spec.labels[LABEL.serviceId];
   const serviceId = (labelled && /^0x[0-9a-fA-F]{64}$/.test(labelled) ? labelled : clusterServiceIdOf(worker.address, spec.name)) as Hex;
   const size = BigInt(Math.max(1, (info as { SizeRootFs?: number }).SizeRootFs ?? 1));
-  const block = await worker.chain.client.getBlock();
+  // The chain's clock from the pushed head while the feed is fresh (no header read per request).
+  const now = await worker.ctx.registry.chainNow();
   const image = await worker.docker.getImage(info.Image).inspect();
   // The base image by digest (destinations pre-stage exactly it, never whatever a tag points at now); none without
   // one. A container that arrived by migration runs a snapshot from this cluster's private registry: its label
@@ -53,7 +54,7 @@ export async function requestMigration(worker: EdgeWorker, req: MigrateRequest):
     serviceId, appType: stringToHex(appType, { size: 32 }),
     requirements: { cpuMillicores: Math.ceil(cpu), memoryMiB: Math.ceil(spec.memory / 2 ** 20), gpuCount, gpuMemoryMiB, snapshotSizeBytes: size },
     reason: REASONS[req.reason ?? "manual"], preferredDestination: req.to ?? zeroAddress,
-    deadline: block.timestamp + BigInt(req.deadlineSeconds ?? worker.config.deadlineSeconds),
+    deadline: now + BigInt(req.deadlineSeconds ?? worker.config.deadlineSeconds),
     stateful: spec.mode === "stateful", hasClientPosition: req.clientPosition !== undefined,
     clientPosition: req.clientPosition ?? { latE6: 0, lonE6: 0 }, baseImage: baseImage.length <= 256 ? baseImage : "",
   }]);

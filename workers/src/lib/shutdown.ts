@@ -58,18 +58,27 @@ export function createShutdown(opts: { stepTimeoutMs?: number } = {}): Shutdown 
 }
 
 /**
+ * One Ctrl-C can arrive twice: from the terminal (to the whole process group) and relayed by a parent that wraps
+ * this process (tsx, npm). Both within this long are one request to stop, not an impatient second press (which,
+ * exiting at once, would leave engines and chain nodes running).
+ */
+const SAME_SIGNAL_MS = 1000;
+
+/**
  * Resolves when the process is asked to stop (SIGINT or SIGTERM, wired here once), after `stop` finished.
- * A second signal while stopping exits at once with 130; `graceMs` bounds the whole stop (then exit 1).
+ * A second signal while stopping (more than a second after the first) exits at once with 130; `graceMs` bounds
+ * the whole stop (then exit 1).
  */
 export function onStopSignal(stop: () => Promise<unknown>, opts: { graceMs?: number; onForced?: (why: string) => void } = {}): Promise<void> {
   return new Promise((resolve) => {
-    let stopping = false;
+    let stoppingSince: number | undefined;
     const handler = (signal: NodeJS.Signals) => {
-      if (stopping) {
+      if (stoppingSince !== undefined) {
+        if (Date.now() - stoppingSince < SAME_SIGNAL_MS) return;
         opts.onForced?.(`second ${signal}: exiting now`);
         process.exit(130);
       }
-      stopping = true;
+      stoppingSince = Date.now();
       const grace = setTimeout(() => {
         opts.onForced?.(`still stopping after ${opts.graceMs} ms: exiting`);
         process.exit(1);

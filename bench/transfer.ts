@@ -14,7 +14,7 @@
  * pick cases. Prints a table and the ratios; --json writes raw numbers.
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -242,12 +242,15 @@ async function main() {
               rows.push({ size: size.label, link, staging, method, ...r });
             } else {
               const tokens = reg.tokens?.(repository);
+              // As workers do: the final delta straight to the registry, over TLS with the pinned certificate.
+              const ca = secure ? await readFile(path.join(CERTS_DIR, host, "ca.crt"), "utf8") : undefined;
               const { timings, snapshot } = await migrateContainer({
                 source: src.docker, destination: dst.docker, container: name, registry: host, pullRegistry: pullHost, repository, tag: `snap-${n}`, steadyMs: 0,
-                auth: tokens?.push, pullAuth: tokens?.pull, precopy: method === "blosm pre-copy",
+                auth: tokens?.push, pullAuth: tokens?.pull, precopy: method === "blosm pre-copy", deltaPush: { ca },
               });
               const d = snapshot.layerDelta;
               if (d && "fallback" in d) process.stderr.write(`  pre-copy fell back to a whole commit: ${d.fallback}\n`);
+              if (d && "via" in d && d.via === "engine") process.stderr.write(`  the final delta went through the engine: ${d.whyEngine}\n`);
               rows.push({ size: size.label, link, staging, method, ...timings, ...(d && "bytes" in d ? { deltaBytes: d.bytes } : {}) });
             }
           }

@@ -3,7 +3,7 @@ import { BlosmError } from "../lib/errors.ts";
 import type { RegistryAuth } from "../engine/registryAuth.ts";
 import { restoreContainer, type Restored } from "./restore.ts";
 import { pullByDigest } from "../engine/pull.ts";
-import { snapshotContainer, type Snapshot } from "./snapshot.ts";
+import { snapshotContainer, type DeltaPushOption, type Snapshot } from "./snapshot.ts";
 import { stopContainer } from "./stopContainer.ts";
 
 export type PhaseTimings = {
@@ -63,6 +63,8 @@ export type MigrateOptions = {
   /** Stateful: pre-copy the writable layer while the source serves (the destination pulls it then), and send
    * only what changed after the freeze (transfer/layerDelta.ts). */
   precopy?: boolean;
+  /** With `precopy`: the final delta straight to the registry's API (snapshot.ts DeltaPushOption). */
+  deltaPush?: DeltaPushOption;
 };
 
 /**
@@ -84,7 +86,7 @@ export async function migrateContainer(o: MigrateOptions): Promise<{ timings: Ph
   } : undefined;
   let snapshot: Snapshot;
   try {
-    snapshot = await snapshotContainer(o.source, o.container, { registry: o.registry, repository: o.repository, tag: o.tag, migrationId: o.migrationId, auth: o.auth, precopy });
+    snapshot = await snapshotContainer(o.source, o.container, { registry: o.registry, repository: o.repository, tag: o.tag, migrationId: o.migrationId, auth: o.auth, precopy, deltaPush: o.deltaPush });
   } catch (e) {
     await dropPrePulled();
     throw e;

@@ -11,8 +11,9 @@ import { mapLimit } from "../lib/mapLimit.ts";
  * The writable layer's final delta (issue 15): a stateful container's layer is committed and pushed while it still
  * serves (the pre-copy, image P); once frozen, only what changed since crosses: the files changed or added, and a
  * whiteout (`.wh.<name>`, the image-spec's deletion marker) for each path deleted since. The delta becomes one more
- * layer on top of P, loaded into the engine in `docker save` form, so the final image is an ordinary image whose
- * first layers are P's: its push uploads only the delta, and a destination holding P pulls only the delta. The
+ * layer on top of P, so the final image is an ordinary image whose first layers are P's: it goes straight to the
+ * registry (deltaPush.ts) or, failing that, is loaded into the engine in `docker save` form (loadOnTop) and pushed,
+ * uploading only the delta either way, and a destination holding P pulls only the delta. The
  * engine's own commit cannot do this: it always diffs against the container's image, so it would send the whole
  * writable layer again.
  *

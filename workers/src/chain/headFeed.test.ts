@@ -99,6 +99,25 @@ describe("HeadFeed and the event source it wakes, against a real chain node", ()
     }
   });
 
+  it("serves a source far behind from its kept headers: catching up costs logs only, no header reads", async () => {
+    const feed = await open();
+    const { es } = source(feed, (await head()) + 1n);
+    es.start();
+    await mine(1);
+    await waitFor(async () => es.cursor?.block === (await head()), { timeoutMs: 3000, what: "the source at the head" });
+    await es.stop();
+    for (let i = 0; i < 100; i++) await mine(1); // the source is stopped: 100 blocks behind
+    await waitFor(async () => feed.head() === (await head()), { timeoutMs: 3000, what: "the feed at the head" });
+    proxy.requests.length = 0;
+    es.start();
+    try {
+      await waitFor(async () => es.cursor?.block === (await head()), { timeoutMs: 5000, what: "the source caught up" });
+      expect(proxy.requests.map((r) => r.method).filter((m) => m !== "eth_getLogs")).toEqual([]);
+    } finally {
+      await es.stop();
+    }
+  });
+
   it("still finds a reorg when the dropped block's header was pushed", async () => {
     const feed = await open();
     const { es, delivered, reorgs } = source(feed, (await head()) + 1n);

@@ -58,9 +58,10 @@ export function createShutdown(opts: { stepTimeoutMs?: number } = {}): Shutdown 
 }
 
 /**
- * One Ctrl-C can arrive twice: from the terminal (to the whole process group) and relayed by a parent that wraps
- * this process (tsx, npm). Both within this long are one request to stop, not an impatient second press (which,
- * exiting at once, would leave engines and chain nodes running).
+ * One request to stop can arrive more than once: `pkill -f` signals the wrappers (npm, tsx) and this process
+ * alike, and a wrapper may relay a signal the terminal also sent the whole process group. Signals within this
+ * long are one request, not an impatient second press (which, exiting at once, would leave engines and chain
+ * nodes running: it did, once, for bench:scale).
  */
 const SAME_SIGNAL_MS = 1000;
 

@@ -80,11 +80,14 @@ describe("a cluster's private snapshot registry", () => {
     const delta = { layer, diffId: `sha256:${createHash("sha256").update(layer).digest("hex")}` as const, files: 1, deleted: 0 };
     const ca = await readFile(c.material.tlsCertFile, "utf8");
     const labels = { "blosm.test": "final" };
+    // Read before the pushes start: an await between starting them and handling their refusals (below) would
+    // leave an early refusal unhandled for that long (CI once saw exactly that).
+    const notTheRegistrys = await readFile(c.config.registryAuth.tokenCertFile, "utf8");
 
     const refusals = await Promise.all([
       pushDeltaImage({ repository, ca }, base, delta, "m1-final", labels), // no token
       pushDeltaImage({ repository, ca, token: own.mint(repo, ["pull"], 60, "t").token }, base, delta, "m1-final", labels),
-      pushDeltaImage({ repository, token, ca: await readFile(c.config.registryAuth.tokenCertFile, "utf8") }, base, delta, "m1-final", labels), // not the registry's certificate
+      pushDeltaImage({ repository, token, ca: notTheRegistrys }, base, delta, "m1-final", labels), // not the registry's certificate
     ].map((p) => p.then(() => undefined, (e: Error) => e.message)));
     expect(refusals[0]).toMatch(/answered 401/);
     expect(refusals[1]).toMatch(/answered 401/);

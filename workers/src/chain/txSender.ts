@@ -9,6 +9,7 @@ import { describeError } from "../lib/describeError.ts";
 import { silentLogger, type Logger } from "../lib/log.ts";
 import { sleep } from "../lib/sleep.ts";
 import { createExclusive } from "../lib/exclusive.ts";
+import { reusable } from "../lib/reusable.ts";
 import { decodeRevert } from "./decodeRevert.ts";
 import { rpc } from "./rpc.ts";
 
@@ -72,8 +73,6 @@ export class TxSender {
   private readonly serialized = createExclusive();
   /** The chain's id does not change under a running sender: asked once (again only if that failed). */
   private chainIdAsked?: Promise<number>;
-  private fees?: { at: number; value: Promise<Fees> };
-  private tip?: { at: number; value: Promise<bigint> };
   private readonly log: Logger;
 
   constructor(private readonly opts: TxSenderOptions) {
@@ -152,35 +151,20 @@ export class TxSender {
   }
 
   /**
-   * Fees for a new transaction. From the caller's base fee when it has one; otherwise asked at most once a second
-   * (and once for all sends that want them at the same moment): several sends in one block (a burst of offers) pay
-   * the same base fee, and each ask costs two calls. Resubmissions ask afresh.
+   * Fees for a new transaction. From the caller's base fee when it has one, with the node's suggested tip (on a
+   * consortium chain it seldom changes: asked at most every 30 s, directly, since viem's helper reads the latest
+   * block first); otherwise asked at most once a second (and once for all sends that want them at the same
+   * moment): several sends in one block (a burst of offers) pay the same base fee. Resubmissions ask afresh.
    */
   private currentFees(): Promise<Fees> {
     const base = this.opts.baseFee?.();
-    if (base !== undefined) return this.priorityFee().then((tip) => ({ maxFeePerGas: 2n * base + tip, maxPriorityFeePerGas: tip }));
-    if (this.fees && Date.now() - this.fees.at < 1000) return this.fees.value;
-    const at = Date.now();
-    const value = rpc("eth_feeHistory", () => this.opts.client.estimateFeesPerGas()).then((f) => ({ maxFeePerGas: f.maxFeePerGas!, maxPriorityFeePerGas: f.maxPriorityFeePerGas! }));
-    this.fees = { at, value };
-    value.catch(() => {
-      if (this.fees?.value === value) this.fees = undefined;
-    });
-    return value;
+    if (base !== undefined) return this.tip.get(undefined).then((tip) => ({ maxFeePerGas: 2n * base + tip, maxPriorityFeePerGas: tip }));
+    return this.fees.get(undefined);
   }
-
-  /** The node's suggested tip (on a consortium chain it seldom changes): asked at most every 30 s. */
-  private priorityFee(): Promise<bigint> {
-    if (this.tip && Date.now() - this.tip.at < 30_000) return this.tip.value;
-    const at = Date.now();
-    // Asked directly: viem's estimateMaxPriorityFeePerGas reads the latest block first, a header the tip does not need.
-    const value = rpc("eth_maxPriorityFeePerGas", () => this.opts.client.request({ method: "eth_maxPriorityFeePerGas" })).then((hex) => hexToBigInt(hex));
-    this.tip = { at, value };
-    value.catch(() => {
-      if (this.tip?.value === value) this.tip = undefined;
-    });
-    return value;
-  }
+  private readonly fees = reusable(1000, () =>
+    rpc("eth_feeHistory", () => this.opts.client.estimateFeesPerGas()).then((f) => ({ maxFeePerGas: f.maxFeePerGas!, maxPriorityFeePerGas: f.maxPriorityFeePerGas! })));
+  private readonly tip = reusable(30_000, () =>
+    rpc("eth_maxPriorityFeePerGas", () => this.opts.client.request({ method: "eth_maxPriorityFeePerGas" })).then((hex) => hexToBigInt(hex)));
 
   private async estimateGas(req: WriteRequest, data: Hex): Promise<bigint> {
     try {

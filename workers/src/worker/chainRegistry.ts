@@ -1,6 +1,7 @@
 import type { Address, Hex } from "viem";
-import { stateOf, type EdgeNodeView, type RegistryView } from "../chain/registryView.ts";
+import { stateOf, type RegistryView } from "../chain/registryView.ts";
 import type { RegistryWriteArgs, RegistryWriteName, RegistryWriter } from "../chain/registryWriter.ts";
+import { reusable } from "../lib/reusable.ts";
 import type { RegistryPort } from "./ports.ts";
 
 /** How long this node's own record is reused by selfNode(). */
@@ -34,33 +35,22 @@ export class ChainRegistry implements RegistryPort {
   node(operator: Address) {
     return this.view.node(operator);
   }
-  private own?: { at: number; node: Promise<EdgeNodeView> };
+  private readonly own = reusable(SELF_NODE_REUSE_MS, () => this.view.node(this.self));
   selfNode() {
-    if (!this.own || Date.now() - this.own.at > SELF_NODE_REUSE_MS) {
-      const entry = { at: Date.now(), node: this.view.node(this.self) };
-      entry.node.catch(() => this.own === entry && (this.own = undefined)); // a failed read is not reused
-      this.own = entry;
-    }
-    return this.own.node;
+    return this.own.get(undefined);
   }
-  private readonly endpoints = new Map<string, { at: number; endpoint: Promise<string> }>();
   /**
    * Where a peer's worker answers, from its record: asked once per ENDPOINT_REUSE_MS, not on every call to it
    * (a source asks its destination for a push credential and back; bench:scale counted 2-3 reads per move).
    * Only where to send: who answers is proved by its signature and its registry by the certificate pinned on-chain.
    */
+  private readonly endpoints = reusable(ENDPOINT_REUSE_MS, (operator: string) => this.view.node(operator as Address).then((n) => n.endpoint));
   endpointOf(operator: Address): Promise<string> {
-    const key = operator.toLowerCase();
-    const kept = this.endpoints.get(key);
-    if (kept && Date.now() - kept.at <= ENDPOINT_REUSE_MS) return kept.endpoint;
-    const entry = { at: Date.now(), endpoint: this.view.node(operator).then((n) => n.endpoint) };
-    entry.endpoint.catch(() => this.endpoints.get(key) === entry && this.endpoints.delete(key)); // a failed read is not reused
-    this.endpoints.set(key, entry);
-    return entry.endpoint;
+    return this.endpoints.get(operator.toLowerCase());
   }
   /** A peer's node changed its endpoint or left: the next call reads its record again. */
   forgetEndpoint(operator: Address): void {
-    this.endpoints.delete(operator.toLowerCase());
+    this.endpoints.forget(operator.toLowerCase());
   }
   openOf(operator: Address) {
     return this.view.openOf(operator);

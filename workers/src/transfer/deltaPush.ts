@@ -17,6 +17,8 @@ const SCHEMA2 = "application/vnd.docker.distribution.manifest.v2+json";
 const CONFIG = "application/vnd.docker.container.image.v1+json";
 const LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 const TIMEOUT_MS = 30_000;
+/** Answers read here are manifests, configurations and error texts: kilobytes. More is refused, not buffered. */
+const MAX_ANSWER_BYTES = 4 * 2 ** 20;
 
 type Descriptor = { mediaType: string; size: number; digest: string };
 type Manifest = { schemaVersion: 2; mediaType: string; config: Descriptor; layers: Descriptor[] };
@@ -36,13 +38,13 @@ export async function pushDeltaImage(
 ): Promise<{ digest: `sha256:${string}`; configDigest: `sha256:${string}`; bytes: number }> {
   const api = registryApi(target);
   const [manifest, layer] = await Promise.all([
-    api.json<Manifest>("GET", `manifests/${base}`, { accept: SCHEMA2 }),
+    api.json<Manifest>("GET", `manifests/${base}`, { accept: SCHEMA2 }, base),
     promisify(gzip)(delta.layer, { level: 1 }),
   ]);
   if (manifest.mediaType !== SCHEMA2 || !manifest.config?.digest || !Array.isArray(manifest.layers)) {
     throw new BlosmError(`${target.repository}@${base} is not a Docker image manifest (schema 2): cannot build on it`);
   }
-  const baseConfig = await api.json<{ config?: { Labels?: Record<string, string> }; rootfs: { diff_ids: string[] }; history?: unknown[] }>("GET", `blobs/${manifest.config.digest}`);
+  const baseConfig = await api.json<{ config?: { Labels?: Record<string, string> }; rootfs: { diff_ids: string[] }; history?: unknown[] }>("GET", `blobs/${manifest.config.digest}`, {}, manifest.config.digest);
   const config = Buffer.from(JSON.stringify({
     ...baseConfig,
     created: new Date().toISOString(),
@@ -78,7 +80,12 @@ function registryApi(t: RegistryTarget) {
         headers: { ...headers, ...(t.token ? { authorization: `Bearer ${t.token}` } : {}), ...(body ? { "content-length": String(body.length) } : {}) },
       }, (res) => {
         const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
+        let size = 0;
+        res.on("data", (c: Buffer) => {
+          size += c.length;
+          if (size > MAX_ANSWER_BYTES) req.destroy(new Error(`answer over ${MAX_ANSWER_BYTES} bytes`));
+          else chunks.push(c);
+        });
         res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
         res.on("error", reject);
       });
@@ -93,9 +100,17 @@ function registryApi(t: RegistryTarget) {
   return {
     call,
     refused,
-    async json<T>(method: string, url: string, headers: Record<string, string> = {}): Promise<T> {
+    /**
+     * `digest`: what the answer must hash to. The registry is the destination's: the pre-copy's manifest and
+     * configuration the final image is built on are checked against the digests the source's own push reported,
+     * so what goes on-chain is what the source snapshotted, whatever that registry serves.
+     */
+    async json<T>(method: string, url: string, headers: Record<string, string> = {}, digest?: string): Promise<T> {
       const a = await call(method, url, headers);
       if (a.status !== 200) throw refused(method, url, a);
+      if (digest !== undefined && sha256(a.body) !== digest) {
+        throw new BlosmError(`registry ${t.repository}: ${method} ${url} answered content that does not hash to ${digest}`);
+      }
       try {
         return JSON.parse(a.body.toString("utf8")) as T;
       } catch {

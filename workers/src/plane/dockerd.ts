@@ -2,16 +2,21 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import Docker from "dockerode";
+import { createCpuGroup, removeCpuGroup, type CpuGroup } from "./cpuGroup.ts";
 import { startService } from "./service.ts";
 
-export type Engine = { name: string; socket: string; docker: Docker; root: string; process: ChildProcess; stop: () => Promise<void> };
+export type Engine = { name: string; socket: string; docker: Docker; root: string; process: ChildProcess; cpuGroup?: CpuGroup; stop: () => Promise<void> };
 
 /**
  * Starts a Docker Engine of its own (data-root, exec-root, socket, pidfile under `root`), so several engines on
  * one machine stand for several edge clusters and image layers really move between them. Needs root.
  * No bridge or iptables: containers use the host network (`--network host`) or none.
  */
-export async function startEngine(name: string, root: string, opts: { timeoutMs?: number; insecureRegistries?: string[]; netns?: string } = {}): Promise<Engine> {
+export async function startEngine(
+  name: string,
+  root: string,
+  opts: { timeoutMs?: number; insecureRegistries?: string[]; netns?: string; /** The cluster's allocatable CPU: its containers get a cgroup of that weight (cpuGroup.ts). */ cpuMillicores?: number } = {},
+): Promise<Engine> {
   await mkdir(root, { recursive: true });
   const socket = path.join(root, "docker.sock");
   // Short exec-root: containerd's socket paths must fit in 108 bytes.
@@ -24,16 +29,23 @@ export async function startEngine(name: string, root: string, opts: { timeoutMs?
     // 127.0.0.0/8 is trusted over plain HTTP already; other registries (a namespaced one) must be named.
     ...(opts.insecureRegistries ?? []).map((r) => `--insecure-registry=${r}`),
   ];
+  const group = `blosm-${name}`;
+  const cpuGroup = opts.cpuMillicores ? await createCpuGroup(group, opts.cpuMillicores) : undefined;
+  if (cpuGroup?.parent) args.push(`--cgroup-parent=${cpuGroup.parent}`);
   // Inside a network namespace, the engine's host network is that namespace: a cluster with its own address.
   const docker = new Docker({ socketPath: socket });
   const service = await startService(`dockerd ${name}`, "dockerd", args, {
     netns: opts.netns, timeoutMs: opts.timeoutMs ?? 30_000, hint: "is it installed and are we root?", ready: () => docker.ping(),
+  }).catch(async (e) => {
+    if (cpuGroup?.parent) await removeCpuGroup(group);
+    throw e;
   });
   const stop = async () => {
     await service.stop(15_000);
     await removeExecRoot(execRoot).catch(() => {});
+    if (cpuGroup?.parent) await removeCpuGroup(group);
   };
-  return { name, socket, docker, root, process: service.process, stop };
+  return { name, socket, docker, root, process: service.process, ...(cpuGroup ? { cpuGroup } : {}), stop };
 }
 
 /** dockerd leaves its netns bind mount under the exec-root; unmount what is mounted there, then remove it. */

@@ -29,7 +29,7 @@ import { bold, dim, type Progress } from "./progress.ts";
 import { startRedis } from "./redisServer.ts";
 import { buildDriverProfilingImage, buildImageRecognitionImage } from "./sampleApps.ts";
 import { forgetPlaneState, savePlaneState, teardownStalePlane } from "./teardown.ts";
-import { APPS, CLUSTERS, LAT, NEEDS, PLANE_DIR, RADIUS_M, REGISTRY_HOST, TEST_MNEMONIC, type PlaneOptions } from "./topology.ts";
+import { APPS, CLUSTER_CPU_MILLICORES, CLUSTERS, LAT, NEEDS, PLANE_DIR, RADIUS_M, REGISTRY_HOST, TEST_MNEMONIC, type PlaneOptions } from "./topology.ts";
 
 export type ClusterView = { name: string; gateway: string; location: { latE6: number; lonE6: number }; coverageRadiusM: number };
 
@@ -99,7 +99,7 @@ export class LocalPlane {
           offerWindowSeconds: 3,
           initialNodes: CLUSTERS.map((c, i) => ({
             operator: accounts[i]!.address, endpoint: `http://127.0.0.1/${c.name}`, location: { latE6: LAT, lonE6: c.lonE6 },
-            coverageRadiusM: RADIUS_M, total: { cpuMillicores: 2000, memoryMiB: 4096, gpuCount: 0, gpuMemoryMiB: 0 },
+            coverageRadiusM: RADIUS_M, total: { cpuMillicores: CLUSTER_CPU_MILLICORES, memoryMiB: 4096, gpuCount: 0, gpuMemoryMiB: 0 },
             appTypes: APPS.map((a) => stringToHex(a, { size: 32 })),
           })),
         },
@@ -141,7 +141,9 @@ export class LocalPlane {
       return list;
     });
     await step("starting 3 Docker Engines, one per cluster namespace", async () => {
-      this.engines = await Promise.all(nets.map((n, i) => startEngine(`up-${i + 1}`, path.join(PLANE_DIR, `engine-${i + 1}`), { netns: n.ns, insecureRegistries: [REGISTRY_HOST] })));
+      this.engines = await Promise.all(nets.map((n, i) => startEngine(`up-${i + 1}`, path.join(PLANE_DIR, `engine-${i + 1}`), {
+        netns: n.ns, insecureRegistries: [REGISTRY_HOST], cpuMillicores: CLUSTER_CPU_MILLICORES,
+      })));
       for (const e of this.engines) {
         this.shutdown.add(`engine ${e.name}`, async () => {
           for (const c of await e.docker.listContainers({ all: true })) await e.docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
@@ -150,6 +152,9 @@ export class LocalPlane {
         });
       }
     });
+
+    const group = this.engines[0]?.cpuGroup;
+    if (group) out(`  each cluster's containers weighted as kubelet weighs pods: ${"skipped" in group ? `not (${group.skipped})` : group.weight}\n`);
 
     // Gateways launch shared app containers by these digests only (a re-pushed tag is never run).
     const appDigests: Record<string, string> = {};
@@ -189,7 +194,7 @@ export class LocalPlane {
             launch: { image: `${REGISTRY_HOST}/apps/${a}@${appDigests[a]}`, port: 8090 + k, path: "/cgi-bin/infer", cmd: ["httpd", "-f", "-p", String(8090 + k), "-h", "/www"] },
           }])),
           // A busy cluster: nothing left beyond what its containers hold, so every request there is forwarded.
-          allocatable: c.name === this.o.busy ? { memoryMiB: 1 } : { cpuMillicores: 2000, memoryMiB: 4096 },
+          allocatable: c.name === this.o.busy ? { memoryMiB: 1 } : { cpuMillicores: CLUSTER_CPU_MILLICORES, memoryMiB: 4096 },
           probeMs: 500, capacityPollMs: 250, neighbourRefreshMs: 2000, queueTimeoutMs: 500,
         });
         const g = await runGateway(config, { env: { ...env }, log: fileLogger(`${c.name}-gateway.log`) });

@@ -8,6 +8,8 @@ export const TEST_MNEMONIC = "test test test test test test test test test test 
 export const REGISTRY_HOST = "10.78.1.1:5000";
 export const LAT = 35_885_000;
 export const RADIUS_M = 1500;
+/** Each cluster's CPU as the chain records it and its gateway allocates (and its containers' cgroup weight). */
+export const CLUSTER_CPU_MILLICORES = 2000;
 export const CLUSTERS = [
   { name: "cluster-a", lonE6: 128_610_000 },
   { name: "cluster-b", lonE6: 128_640_000 },

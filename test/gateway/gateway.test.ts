@@ -391,6 +391,44 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
     expect(history.map((m) => [m.outcome, m.destination?.toLowerCase()])).toEqual([["completed", dev.nodes[2]!.address.toLowerCase()]]);
   }, 60_000);
 
+  it("a stateful service predicted to cross: pre-copied ahead, served at b until the car nears the edge, frozen only then", async () => {
+    const car = newCar();
+    const serviceId = serviceIdOf(car.address, DRIVER);
+    await run(engines[1]!, "car-5-driver", `${registry.address}/apps/${DRIVER}:1`, { port: 8089, labels: { [LABEL.serviceId]: serviceId, [LABEL.mode]: "stateful" } });
+    const EDGE = 128.6566;
+    const lonPerS = 30 / 90_190;
+    const start = EDGE - 20 * lonPerS; // 600 m before the edge: 20 s away, more than the lead time
+    const t0 = Date.now();
+    let gateway = gw(1);
+    const seen: Array<{ lon: number; by: string }> = [];
+    const failures: string[] = [];
+    const mark = logs[1]!.length;
+    for (let seq = 0; Date.now() - t0 < 40_000; seq++) {
+      const lon = start + ((Date.now() - t0) / 1000) * lonPerS;
+      if (lon > EDGE + 0.002) break;
+      const res = await infer(gateway, await signedBy(car, `35.885000,${lon.toFixed(6)}`, canWindow(seq)), canWindow(seq));
+      if (res.status !== 200) failures.push(`#${seq} HTTP ${res.status}: ${await res.text()}`);
+      else await res.json();
+      seen.push({ lon, by: res.headers.get(HEADER.servedBy) ?? "?" });
+      gateway = res.headers.get(HEADER.gateway) ?? gateway;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(failures).toEqual([]);
+    const b = logs[1]!.slice(mark).map((l) => JSON.parse(l) as Record<string, unknown>);
+    // b's worker held the freeze after its pre-copy until b's gateway saw the car about to cross.
+    const switched = b.find((l) => l.msg === "client crossing: the source freezes now");
+    expect(switched, logs[1]!.slice(mark).filter((l) => /hold|switch|crossing|warn/.test(l)).join("\n")).toBeDefined();
+    expect(switched!.heldMs).toBeGreaterThan(0);
+    expect(b.find((l) => l.msg === "freeze held until the client crossed")?.endedBy).toBe("the gateway's switch");
+    // Served at b well into the hold: the last answer from b came within the switch lead (2 s, 60 m) of the edge
+    // or later, not right after the pre-copy.
+    const lastAtB = seen.filter((r) => r.by === "b").at(-1)!;
+    expect(lastAtB.lon, JSON.stringify(seen)).toBeGreaterThan(EDGE - 3 * lonPerS);
+    expect(seen.at(-1)!.by).toBe("c");
+    const history = await migrationHistory(dev.client, dev.address, registryAbi, { serviceId });
+    expect(history.map((m) => [m.outcome, m.destination?.toLowerCase()])).toEqual([["completed", dev.nodes[2]!.address.toLowerCase()]]);
+  }, 90_000);
+
   it("a car that turns back after its service moved ahead gets it back: one copy in the end, no request lost", async () => {
     const car = newCar();
     const serviceId = serviceIdOf(car.address, DRIVER);

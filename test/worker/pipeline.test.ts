@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getAddress, stringToHex, zeroAddress, type Hex } from "viem";
 import { devAccount, startDevRegistry, type DevRegistry } from "../helpers/devRegistry.ts";
 import { startRedis, type TestRedis } from "../helpers/redis.ts";
-import { startRig, type Rig } from "../helpers/dockerRig.ts";
+import { readFileFrom, startRig, type Rig } from "../helpers/dockerRig.ts";
 import { createLogger } from "../../workers/src/lib/log.ts";
 import { parseWorkerConfig, type WorkerConfig } from "../../workers/src/worker/config.ts";
 import { runWorker, type RunningWorker } from "../../workers/src/worker/runWorker.ts";
@@ -254,6 +254,47 @@ describe("three edge workers, one chain, three Docker Engines", () => {
     expect(duringGrace.body.holder).toBe((await workers.a!.worker.chain.migration(id)).destination);
     await waitFor("one copy", async () => (await copiesOf("twice-app")) === 1);
     await removeEverywhere("twice-app");
+  });
+
+  it("a stateful move ahead of a crossing serves on after its pre-copy and freezes only at the gateway's switch", { timeout: 120_000 }, async () => {
+    const docker = rig.engines[0]!.docker;
+    const c = await docker.createContainer({
+      name: "held-app", Image: rig.base,
+      // State that changes all the time: a counter that carries on from the file it finds.
+      Cmd: ["sh", "-c", "i=$(cat /tmp/counter 2>/dev/null || echo 0); while true; do i=$((i+1)); echo $i > /tmp/next; mv /tmp/next /tmp/counter; sleep 0.1; done"],
+      Labels: { [LABEL.appType]: "driver-profiling", [LABEL.mode]: "stateful" },
+      HostConfig: { NetworkMode: "none", Memory: 64 * 2 ** 20, NanoCpus: 250_000_000 },
+    });
+    await c.start();
+    const api = (path: string, body?: unknown) => fetch(`${workers.a!.apiUrl}${path}`, {
+      method: "POST", headers: { authorization: "Bearer test-token", "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body),
+    }).then(async (r) => ({ status: r.status, body: (await r.json()) as { id?: string; heldMs?: number; error?: string } }));
+    const bad = await api("/migrate", { container: "held-app", to: devAccount(2).address, holdForSwitchS: -1 });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatch(/^holdForSwitchS: seconds, more than 0 and at most 600/);
+    const asked = await api("/migrate", { container: "held-app", to: devAccount(2).address, holdForSwitchS: 60 });
+    expect(asked.status).toBe(202);
+    const id = BigInt(asked.body.id!);
+    const precopied = () => logs.a!.some((l) => l.includes(`"migration":"${id}"`) && l.includes("pre-copy done"));
+    await waitFor("the pre-copy", async () => precopied(), 60_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    // Held: still serving and changing its state, nothing published yet.
+    expect((await c.inspect()).State).toMatchObject({ Running: true, Paused: false });
+    expect(await workers.a!.worker.chain.state(id)).toBe(State.Assigned);
+    const before = Number(await readFileFrom(docker, "held-app", "/tmp/counter"));
+    const switched = await api(`/migrations/${id}/switch`);
+    expect(switched.status).toBe(202);
+    expect(switched.body.heldMs).toBeGreaterThanOrEqual(1500);
+    await waitFor("completion", async () => (await workers.a!.worker.chain.state(id)) === State.Completed);
+    expect(found("a", "freeze held until the client crossed").find((l) => l.migration === String(id))?.endedBy).toBe("the gateway's switch");
+    // What changed during the hold went with the final delta: the counter carries on from at least where it was.
+    const [moved] = await rig.engines[1]!.docker.listContainers({ filters: { name: ["^/held-app$"] } });
+    expect(Number(await readFileFrom(rig.engines[1]!.docker, moved!.Id, "/tmp/counter"))).toBeGreaterThanOrEqual(before);
+    const again = await api(`/migrations/${id}/switch`);
+    expect(again.status).toBe(404);
+    expect(again.body.error).toMatch(/is not held here/);
+    await waitFor("one copy", async () => (await copiesOf("held-app")) === 1);
+    await removeEverywhere("held-app");
   });
 
   it("a Redis that lost everything after a completion still leaves exactly one copy (the chain decides)", { timeout: 120_000 }, async () => {

@@ -16,7 +16,9 @@ export type Route =
   | { kind: "moved"; gateway: string; name: string };
 
 
-type ServiceState = { pending?: { id?: bigint; done: Promise<Handover> }; moved?: { gateway: string; name: string; containerId: string }; quietUntil: number };
+/** A migration in flight; `hold`: the worker holds a stateful source's freeze until this gateway's switch. */
+type Pending = { id?: bigint; done: Promise<Handover>; hold?: { switched: boolean; heldMs: number } };
+type ServiceState = { pending?: Pending; moved?: { gateway: string; name: string; containerId: string }; quietUntil: number };
 
 /**
  * BloSM's client-mobility trigger (Algorithm 3, lines 18-29), made exact: when a client whose service container
@@ -72,6 +74,7 @@ export class Mobility {
   async observe(client: Address, type: string, pos: Position): Promise<void> {
     const key = `${client.toLowerCase()}/${type}`;
     const s = this.state(key);
+    if (s.pending?.hold && !s.pending.hold.switched) this.switchIfCrossing(client, type, s.pending);
     if (s.pending || s.moved || Date.now() < s.quietUntil) return;
     const me = this.d.neighbours.self();
     if (!me) return;
@@ -102,10 +105,14 @@ export class Mobility {
     }
     this.migrationsRequested++;
     const t0 = performance.now();
-    this.follow(client, type, local.id, target.operator, pos, s).then(resolve, (e) => resolve({ ok: false, reason: describeError(e) }));
+    // Ahead of a crossing, a stateful source may hold its freeze until the car is about to cross (switchIfCrossing):
+    // at most until a while after the predicted exit, in case the car slows down.
+    const holdForSwitchS = due ? Math.min(600, Math.ceil(due.inS + Math.max(5, due.inS / 2))) : undefined;
+    this.follow(client, type, local.id, target.operator, pos, s, holdForSwitchS).then(resolve, (e) => resolve({ ok: false, reason: describeError(e) }));
     const outcome = await done;
     if (outcome.ok) {
-      this.predictor.recordMigration((performance.now() - t0) / 1000);
+      // The lead time follows how long migrations take, not how long one waited for its car.
+      this.predictor.recordMigration((performance.now() - t0 - (s.pending?.hold?.heldMs ?? 0)) / 1000);
       s.moved = { gateway: outcome.gateway, name: outcome.name, containerId: local.id };
     } else {
       s.quietUntil = Date.now() + 5000;
@@ -115,17 +122,40 @@ export class Mobility {
     this.d.apps.invalidate();
   }
 
-  private async follow(client: Address, type: string, container: string, to: Address, pos: Position, s: ServiceState): Promise<Handover> {
+  /** The client of a held stateful move is about to cross (or has): the source freezes now. Never throws. */
+  private switchIfCrossing(client: Address, type: string, p: Pending): void {
+    const me = this.d.neighbours.self();
+    if (!me || p.id === undefined || !p.hold || !this.predictor.switchDue(client, me)) return;
+    const hold = p.hold;
+    hold.switched = true;
+    fetch(`${this.d.worker.url}/migrations/${p.id}/switch`, { method: "POST", headers: this.workerHeaders(), signal: AbortSignal.timeout(10_000) })
+      .then(async (res) => {
+        const body = (await res.json().catch(() => ({}))) as { heldMs?: number; error?: string };
+        if (res.status === 202) hold.heldMs = body.heldMs ?? 0;
+        // 404: the source froze already (its hold's limit, or a restart): nothing to switch.
+        this.d.log.info("client crossing: the source freezes now", { client, type, id: String(p.id), ...(res.status === 202 ? { heldMs: body.heldMs } : { worker: body.error }) });
+      })
+      .catch((e) => this.d.log.warn("could not tell the worker to switch; the source freezes at its hold's limit", { client, type, error: describeError(e) }));
+  }
+
+  private workerHeaders(): Record<string, string> {
+    return { "content-type": "application/json", ...(this.d.worker.token ? { authorization: `Bearer ${this.d.worker.token}` } : {}) };
+  }
+
+  private async follow(client: Address, type: string, container: string, to: Address, pos: Position, s: ServiceState, holdForSwitchS?: number): Promise<Handover> {
     const res = await fetch(`${this.d.worker.url}/migrate`, {
       method: "POST",
-      headers: { "content-type": "application/json", ...(this.d.worker.token ? { authorization: `Bearer ${this.d.worker.token}` } : {}) },
-      body: JSON.stringify({ container, to, reason: "client-mobility", clientPosition: pos }),
+      headers: this.workerHeaders(),
+      body: JSON.stringify({ container, to, reason: "client-mobility", clientPosition: pos, ...(holdForSwitchS ? { holdForSwitchS } : {}) }),
       signal: AbortSignal.timeout(30_000),
     });
-    const body = (await res.json().catch(() => ({}))) as { id?: string; error?: string };
+    const body = (await res.json().catch(() => ({}))) as { id?: string; error?: string; held?: boolean };
     if (res.status !== 202 || !body.id) return { ok: false, reason: `worker refused the migration (HTTP ${res.status}): ${body.error ?? "no id"}` };
     const id = BigInt(body.id);
-    if (s.pending) s.pending.id = id;
+    if (s.pending) {
+      s.pending.id = id;
+      if (body.held) s.pending.hold = { switched: false, heldMs: 0 };
+    }
     this.d.log.info("migration requested", { client, type, id: body.id });
     const limitMs = Math.max(this.d.holdTimeoutMs, 600_000);
     const deadline = Date.now() + limitMs;

@@ -4,7 +4,7 @@ import { CrossingPredictor } from "./predictor.ts";
 
 const ME = { location: { latE6: 35_885_000, lonE6: 128_610_000 }, coverageRadiusM: 1500 };
 const CAR = "0x00000000000000000000000000000000000000c1";
-const config = { enabled: true, minSpeedMps: 2, minFixes: 4, minSpanMs: 1000, expectedMigrationS: 6, marginS: 3 };
+const config = { enabled: true, minSpeedMps: 2, minFixes: 4, minSpanMs: 1000, expectedMigrationS: 6, marginS: 3, switchLeadS: 2 };
 /** Reports every 250 ms of a car at `speed` m/s east (negative: west) from `x` metres east of the centre. */
 function drive(p: CrossingPredictor, x: number, speed: number, n: number, t0 = 1_000_000) {
   for (let i = 0; i < n; i++) p.observe(CAR, fromLocal(ME.location, x + speed * i * 0.25, 0), t0 + i * 250);
@@ -52,6 +52,33 @@ describe("CrossingPredictor", () => {
     expect(p.leadS()).toBe(9);
     p.recordMigration(10);
     expect(p.leadS()).toBe(18);
+  });
+});
+
+describe("CrossingPredictor.switchDue", () => {
+  it("freezes a held move when the exit is within switchLeadS, not before", () => {
+    const early = new CrossingPredictor(config);
+    drive(early, 1300, 30, 8); // 148 m to go: 4.9 s
+    expect(early.switchDue(CAR, ME)).toBe(false);
+    const due = new CrossingPredictor(config);
+    drive(due, 1400, 30, 8); // 48 m to go: 1.6 s
+    expect(due.switchDue(CAR, ME)).toBe(true);
+  });
+
+  it("freezes once the car is outside, whatever its heading; keeps holding for one turned inwards or unknown", () => {
+    const outside = new CrossingPredictor(config);
+    drive(outside, 1520, -1, 8); // just outside, creeping back in
+    expect(outside.switchDue(CAR, ME)).toBe(true);
+    const inwards = new CrossingPredictor(config);
+    drive(inwards, 1480, -30, 8); // 20 m from the edge, heading in
+    expect(inwards.switchDue(CAR, ME)).toBe(false);
+    const unknown = new CrossingPredictor(config);
+    drive(unknown, 1480, 30, 2); // inside, too few fixes for a heading
+    expect(unknown.switchDue(CAR, ME)).toBe(false);
+    const firstOutside = new CrossingPredictor(config);
+    drive(firstOutside, 1510, 30, 1); // one fix, outside already
+    expect(firstOutside.switchDue(CAR, ME)).toBe(true);
+    expect(new CrossingPredictor(config).switchDue(CAR, ME)).toBe(false); // never seen
   });
 });
 

@@ -2,8 +2,13 @@ import type { Address } from "viem";
 import { toLocal, motionOf, predictExit, type Exit, type Fix } from "./crossing.ts";
 import type { Position } from "../lib/geo.ts";
 
-export type PredictionConfig = { enabled: boolean; minSpeedMps: number; minFixes: number; minSpanMs: number; expectedMigrationS: number; marginS: number };
-export const DEFAULT_PREDICTION: PredictionConfig = { enabled: true, minSpeedMps: 2, minFixes: 4, minSpanMs: 1000, expectedMigrationS: 6, marginS: 3 };
+export type PredictionConfig = {
+  enabled: boolean; minSpeedMps: number; minFixes: number; minSpanMs: number; expectedMigrationS: number; marginS: number;
+  /** A stateful move held after its pre-copy freezes this long before the predicted crossing (the final delta,
+   * pull and start then end about as the car crosses). */
+  switchLeadS: number;
+};
+export const DEFAULT_PREDICTION: PredictionConfig = { enabled: true, minSpeedMps: 2, minFixes: 4, minSpanMs: 1000, expectedMigrationS: 6, marginS: 3, switchLeadS: 2 };
 
 const MAX_FIXES = 16;
 const WINDOW_MS = 5000;
@@ -72,6 +77,22 @@ export class CrossingPredictor {
   leadS(): number {
     const slowest = this.durationsS.length > 0 ? Math.max(...this.durationsS) : this.o.expectedMigrationS;
     return 1.5 * slowest + this.o.marginS;
+  }
+
+  /**
+   * Whether a stateful move held after its pre-copy should freeze now: the client is outside the coverage, or
+   * moving out with its exit due within `switchLeadS`. A client that turned inwards keeps the hold (which ends
+   * by its own limit if the car never crosses).
+   */
+  switchDue(client: Address, me: { location: Position; coverageRadiusM: number }): boolean {
+    const last = this.fixes.get(client.toLowerCase())?.at(-1);
+    if (!last) return false;
+    const p = toLocal(me.location, last.pos);
+    if (p.x ** 2 + p.y ** 2 > me.coverageRadiusM ** 2) return true;
+    const m = this.motion(client);
+    if (!m || m.speed < this.o.minSpeedMps || p.x * m.vEast + p.y * m.vNorth <= 0) return false;
+    const exit = predictExit(m, me.location, me.coverageRadiusM);
+    return exit !== undefined && exit.inS <= this.o.switchLeadS;
   }
 
   /**

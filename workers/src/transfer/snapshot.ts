@@ -55,6 +55,8 @@ export async function snapshotContainer(
     registry: string; repository: string; tag: string; migrationId?: string; auth?: RegistryAuth; baseImage?: string;
     precopy?: PrecopyOption;
     deltaPush?: DeltaPushOption;
+    /** Stateful: awaited after the pre-copy, before the freeze (a hold until the client crosses); may throw. */
+    beforeFreeze?: () => Promise<void>;
   },
 ): Promise<Snapshot> {
   const spec = await inspectSpec(docker, container);
@@ -81,6 +83,14 @@ export async function snapshotContainer(
   const pre = frozen && opts.precopy ? await precopyLayer(docker, container, opts) : undefined;
   let layerDelta: Snapshot["layerDelta"] = pre === null ? { fallback: "too many changed paths to pre-copy" } : undefined;
   const layerPrecopyMs = performance.now() - tLayer;
+  if (frozen && opts.beforeFreeze) {
+    try {
+      await opts.beforeFreeze();
+    } catch (e) {
+      if (pre) await docker.getImage(pre.imageId).remove({ force: true }).catch(() => {});
+      throw e;
+    }
+  }
   const started = performance.now();
   let pausedAt: number | undefined;
   if (frozen) {

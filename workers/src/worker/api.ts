@@ -14,7 +14,8 @@ import { CredentialRefused } from "./pushCredential.ts";
  * The worker's HTTP API on its endpoint: health and Prometheus metrics (open); for other clusters, proven by their
  * operator keys and active in the registry (chain/peerProof.ts): GET /cluster and its half of a migration for the
  * destination (timings only; the container spec travels inside the digest-pinned image); for this cluster's own
- * gateway and CLI, with the bearer token: POST /migrate and POST /peer-grant. The source of a migration assigned
+ * gateway and CLI, with the bearer token: POST /migrate (with `holdForSwitchS`, a stateful source freezes only
+ * at POST /migrations/<id>/switch: worker/switchHolds.ts) and POST /peer-grant. The source of a migration assigned
  * here gets its push credential (POST /migrations/<id>/push-credential) and nobody else does.
  */
 export async function startApi(worker: EdgeWorker, opts: { host: string; port: number; token?: string }): Promise<{ url: string; server: Server; close: () => Promise<void> }> {
@@ -86,6 +87,13 @@ async function handle(worker: EdgeWorker, req: IncomingMessage, res: ServerRespo
     const record = await worker.describeOutbound(BigInt(source[1]!));
     return record ? send(res, 200, record) : send(res, 404, { error: `no outbound migration ${source[1]} here` });
   }
+  const switching = url.pathname.match(/^\/migrations\/(\d{1,30})\/switch$/);
+  if (req.method === "POST" && switching) {
+    if (!token || !authorized(req.headers.authorization, token)) return send(res, 401, { error: "missing or wrong bearer token" });
+    const released = worker.holds.release(BigInt(switching[1]!));
+    if (!released.known) return send(res, 404, { error: `migration ${switching[1]} is not held here (never asked to hold, already frozen, or this worker restarted)` });
+    return send(res, 202, { heldMs: released.heldMs });
+  }
   if (req.method === "POST" && url.pathname === "/migrate") {
     if (!token || !authorized(req.headers.authorization, token)) return send(res, 401, { error: "missing or wrong bearer token" });
     let body: MigrateRequest;
@@ -96,9 +104,16 @@ async function handle(worker: EdgeWorker, req: IncomingMessage, res: ServerRespo
       return send(res, 400, { error: `body is not JSON: ${(e as Error).message}` });
     }
     if (typeof body?.container !== "string" || body.container === "") return send(res, 400, { error: "container: required" });
+    const hold = body.holdForSwitchS;
+    if (hold !== undefined && (typeof hold !== "number" || !Number.isFinite(hold) || hold <= 0 || hold > MAX_HOLD_S)) {
+      return send(res, 400, { error: `holdForSwitchS: seconds, more than 0 and at most ${MAX_HOLD_S} (how long a stateful source may wait for POST /migrations/<id>/switch before it freezes)` });
+    }
     try {
       const result = await requestMigration(worker, body);
-      return send(res, 202, { id: result.id.toString(), txHash: result.txHash, serviceId: result.serviceId });
+      // Only a stateful source freezes; a stateless one starts its copy at once (make-before-break) and is not held.
+      const held = hold !== undefined && result.stateful;
+      if (held) worker.holds.expect(result.id, Date.now() + hold * 1000);
+      return send(res, 202, { id: result.id.toString(), txHash: result.txHash, serviceId: result.serviceId, held });
     } catch (e) {
       const conflict = serviceConflict(e);
       if (conflict) return send(res, 409, { error: describeError(e), ...conflict });
@@ -108,6 +123,9 @@ async function handle(worker: EdgeWorker, req: IncomingMessage, res: ServerRespo
   }
   return send(res, 404, { error: `no route ${req.method} ${url.pathname}` });
 }
+
+/** The longest a gateway may ask a stateful source to wait for the switch (a car minutes from the edge asks later). */
+const MAX_HOLD_S = 600;
 
 /**
  * The registry keeps a service to one open migration and lets only the node it runs on move it: a request that

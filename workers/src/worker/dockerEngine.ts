@@ -48,12 +48,12 @@ export class DockerEngine implements EnginePort {
     return labelled?.Id ?? (await this.serviceFallback(serviceId));
   }
 
-  async snapshot(container: string, opts: { registry: string; repository: string; tag: string; migrationId: string; token: string; baseImage?: string }) {
+  async snapshot(container: string, opts: Parameters<EnginePort["snapshot"]>[1]) {
     // Stateful containers pre-copy their writable layer into the destination's registry while they still serve,
     // so only what changes after the freeze crosses the link then (transfer/layerDelta.ts), straight to the
     // registry over TLS with the certificate pinned from the chain (the engine's certs.d copy of it).
     const ca = this.config.engineCertsDir ? await readFile(path.join(this.config.engineCertsDir, opts.registry, "ca.crt"), "utf8").catch(() => undefined) : undefined;
-    const s = await snapshotContainer(this.docker, container, { ...opts, auth: { registrytoken: opts.token }, precopy: true, deltaPush: { ca } });
+    const s = await snapshotContainer(this.docker, container, { ...opts, auth: { registrytoken: opts.token }, precopy: true, deltaPush: { ca }, beforeFreeze: opts.beforeFreeze });
     const d = s.layerDelta;
     return {
       imageId: s.imageId, frozen: s.frozen, digest: s.digest, pausedAt: s.pausedAt, bytesPushed: s.bytesPushed,

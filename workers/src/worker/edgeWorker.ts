@@ -25,6 +25,7 @@ import { RedisOutboundStore, type OutboundRecord } from "./outbound.ts";
 import { HttpPeers } from "./peers.ts";
 import { PeerSigner, PeerVerifier, accountGrant, activeNodes } from "../chain/peerProof.ts";
 import type { PushCredential, StepContext } from "./ports.ts";
+import { SwitchHolds } from "./switchHolds.ts";
 import { startReconcileLoop } from "./reconcile.ts";
 import { recover } from "./recovery.ts";
 import { routeEvent } from "./router.ts";
@@ -58,6 +59,8 @@ export class EdgeWorker {
   readonly reservations: Reservations;
   readonly services: ServiceIndex;
   readonly metrics = new WorkerMetrics();
+  /** Stateful moves whose freeze waits for this cluster's gateway to say the client is crossing. */
+  readonly holds = new SwitchHolds();
   readonly ctx: StepContext;
   /** ctx.registry as built here: its peer-endpoint cache is told when a node changes its endpoint. */
   private readonly chainRegistry: ChainRegistry;
@@ -111,6 +114,7 @@ export class EdgeWorker {
       config, registry, engine, outbound: this.outbound, reservations: this.reservations, metrics: this.metrics, log: this.log,
       peers: new HttpPeers((node) => registry.endpointOf(node), this.peerSigner),
       prestaged: new PrestageFlights(),
+      holds: this.holds,
       exclusive: createExclusive(),
       snapshots: {
         address: config.imageRegistry,
@@ -186,6 +190,7 @@ export class EdgeWorker {
   /** Graceful stop: no new events, running jobs finish, then queues and Redis close (reverse of start). */
   async stop(): Promise<void> {
     this.running = false;
+    this.holds.releaseAll(); // a held snapshot job would keep its queue from closing until its hold's limit
     for (const { name, error } of await this.shutdown.run()) this.log.warn("close failed", { what: name, error: describeError(error) });
     this.log.info("worker stopped");
   }

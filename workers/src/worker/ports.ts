@@ -1,3 +1,4 @@
+import type { SwitchHolds } from "./switchHolds.ts";
 import type { Address, Hex } from "viem";
 import type { State } from "../chain/abi/migrationRegistry.ts";
 import type { EdgeNodeView, Migration, Offer } from "../chain/registryView.ts";
@@ -71,7 +72,11 @@ export interface EnginePort {
    * Freeze (stateful) or keep serving (stateless), commit, push to the destination's registry with the token it
    * issued; returns the pushed digest and timings.
    */
-  snapshot(container: string, opts: { registry: string; repository: string; tag: string; migrationId: string; token: string; baseImage?: string }): Promise<SnapshotTaken>;
+  snapshot(container: string, opts: {
+    registry: string; repository: string; tag: string; migrationId: string; token: string; baseImage?: string;
+    /** Stateful, after the pre-copy and before the freeze: the hold until the client crosses (switchHolds.ts). */
+    beforeFreeze?: () => Promise<void>;
+  }): Promise<SnapshotTaken>;
   /**
    * Pull a base image by its pinned reference, so only the thin snapshot layer moves later; with `into`, also push
    * it to that repository of this cluster's registry, so the source's push finds the base layers already there.
@@ -155,6 +160,8 @@ export type StepContext = {
   /** Each migration's pre-staging, run once for the step and the push credential (worker/prestaged.ts). */
   prestaged: PrestageFlights;
   metrics?: Pick<WorkerMetrics, "observeTimings">;
+  /** Stateful moves ahead of a predicted crossing: the freeze waits for the gateway's switch (switchHolds.ts). */
+  holds?: Pick<SwitchHolds, "wait">;
   /** Runs one evaluation's probe, decide and reserve at a time on this node (the worker's lock, lib/exclusive.ts). */
   exclusive: <T>(f: () => Promise<T>) => Promise<T>;
   log: Logger;

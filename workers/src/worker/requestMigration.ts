@@ -14,13 +14,15 @@ export type MigrateRequest = {
   reason?: ReasonName;
   clientPosition?: { latE6: number; lonE6: number };
   deadlineSeconds?: number;
+  /** API only: a stateful source waits this long at most for its gateway's switch before it freezes (api.ts). */
+  holdForSwitchS?: number;
 };
 
 /**
  * BloSM Algorithm 1, from a real container: its CPU and memory limits, GPU requests, size and app type become
  * the on-chain request. Limits are required: a container without them cannot be placed honestly elsewhere.
  */
-export async function requestMigration(worker: EdgeWorker, req: MigrateRequest): Promise<{ id: bigint; txHash: Hex; serviceId: Hex }> {
+export async function requestMigration(worker: EdgeWorker, req: MigrateRequest): Promise<{ id: bigint; txHash: Hex; serviceId: Hex; stateful: boolean }> {
   if (req.to !== undefined && !isAddress(req.to)) throw new ConfigError("to", `"${req.to}" is not an address`);
   if (req.reason !== undefined && !(req.reason in REASONS)) throw new ConfigError("reason", `must be one of ${Object.keys(REASONS).join(", ")}`);
   const spec = await inspectSpec(worker.docker, req.container);
@@ -60,5 +62,5 @@ export async function requestMigration(worker: EdgeWorker, req: MigrateRequest):
   }]);
   const [event] = parseEventLogs({ abi: worker.chain.abi, logs: receipt.receipt.logs, eventName: "MigrationRequested" }) as unknown as Array<{ args: { id: bigint } }>;
   if (!event) throw new BlosmError("requestMigration succeeded but emitted no MigrationRequested event");
-  return { id: event.args.id, txHash: receipt.hash, serviceId };
+  return { id: event.args.id, txHash: receipt.hash, serviceId, stateful: spec.mode === "stateful" };
 }

@@ -5,6 +5,9 @@ import { CertMismatchError } from "../../registryAuth/certPin.ts";
 import { FailureCode, StepFailure } from "../failure.ts";
 import type { PushCredential, StepContext } from "../ports.ts";
 
+/** What a held freeze leaves before the deadline for the rest (freeze, delta, publish, pull, start, complete). */
+const HOLD_RESERVE_MS = 30_000;
+
 export type SnapshotResult = { skipped: string } | { digest: string; txHash: string };
 
 /**
@@ -27,8 +30,18 @@ export async function snapshotStep(ctx: StepContext, id: bigint): Promise<Snapsh
     if (!container) throw new StepFailure(FailureCode.ContainerMissing, `no container here for service ${m.serviceId}`, { retryable: false });
     const credential = await destinationCredential(ctx, id, m.destination, snapshotRepositoryPath(m.serviceId));
     const startedAt = Date.now();
+    // Held (a stateful move ahead of a crossing): never so long that the rest cannot finish before the deadline.
+    const holds = ctx.holds;
+    const beforeFreeze = holds ? async () => {
+      const capMs = Number(m.deadline) * 1000 - HOLD_RESERVE_MS;
+      log.debug("pre-copy done; the freeze waits for the client's crossing if its gateway asked so");
+      const held = await holds.wait(id, capMs);
+      if (held) log.info("freeze held until the client crossed", { heldMs: held.heldMs, endedBy: held.by === "switch" ? "the gateway's switch" : "the hold's limit" });
+    } : undefined;
     const { layerDelta, ...s } = await StepFailure.during(FailureCode.SnapshotFailed, () =>
-      engine.snapshot(container, { registry: credential.registry, repository: credential.repository, tag: `m${id}`, migrationId: String(id), token: credential.token, baseImage: m.baseImage }));
+      engine.snapshot(container, {
+        registry: credential.registry, repository: credential.repository, tag: `m${id}`, migrationId: String(id), token: credential.token, baseImage: m.baseImage, beforeFreeze,
+      }));
     record = { container, startedAt, ...s };
     await outbound.put(id, record);
     log.info("snapshot pushed", { registry: credential.registry, digest: s.digest, frozen: s.frozen, freezeMs: s.freezeMs, snapshotMs: s.snapshotMs, pushMs: s.pushMs, ...(layerDelta ? { layerDelta } : {}) });

@@ -1,0 +1,61 @@
+import { describe, expect, it } from "vitest";
+import { SwitchHolds } from "./switchHolds.ts";
+
+const far = () => Date.now() + 60_000;
+
+describe("holding a stateful freeze until the client crosses", () => {
+  it("does not hold a migration nobody asked to hold", async () => {
+    const holds = new SwitchHolds();
+    expect(await holds.wait(1n, far())).toBeUndefined();
+    expect(holds.release(1n)).toEqual({ known: false });
+  });
+
+  it("holds until the switch, and says how long the source had been waiting", async () => {
+    const holds = new SwitchHolds();
+    holds.expect(2n, far());
+    const waiting = holds.wait(2n, far());
+    await new Promise((r) => setTimeout(r, 120));
+    const released = holds.release(2n);
+    expect(released.known && released.heldMs).toBeGreaterThanOrEqual(100);
+    const held = await waiting;
+    expect(held?.by).toBe("switch");
+    expect(held!.heldMs).toBeGreaterThanOrEqual(100);
+    expect(holds.release(2n)).toEqual({ known: false }); // frozen now: a second switch finds nothing held
+  });
+
+  it("does not hold at all when the switch came before the pre-copy ended", async () => {
+    const holds = new SwitchHolds();
+    holds.expect(3n, far());
+    expect(holds.release(3n)).toEqual({ known: true, heldMs: 0 });
+    expect(await holds.wait(3n, far())).toBeUndefined();
+  });
+
+  it("ends a hold at its own limit or at the cap the deadline sets, whichever is first", async () => {
+    const holds = new SwitchHolds();
+    holds.expect(4n, Date.now() + 80);
+    const own = await holds.wait(4n, far());
+    expect(own?.by).toBe("limit");
+    expect(own!.heldMs).toBeGreaterThanOrEqual(60);
+    expect(own!.heldMs).toBeLessThan(1000);
+    holds.expect(5n, far());
+    const capped = await holds.wait(5n, Date.now() + 80);
+    expect(capped?.by).toBe("limit");
+    expect(capped!.heldMs).toBeLessThan(1000);
+  });
+
+  it("lets every held source freeze when the worker stops", async () => {
+    const holds = new SwitchHolds();
+    holds.expect(6n, far());
+    holds.expect(7n, far());
+    const waiting = [holds.wait(6n, far()), holds.wait(7n, far())];
+    holds.releaseAll();
+    expect((await Promise.all(waiting)).map((h) => h?.by)).toEqual(["switch", "switch"]);
+  });
+
+  it("keeps a bounded number of holds, forgetting the oldest", async () => {
+    const holds = new SwitchHolds();
+    for (let i = 0; i <= 1024; i++) holds.expect(BigInt(i), far());
+    expect(holds.release(0n)).toEqual({ known: false });
+    expect(holds.release(1024n).known).toBe(true);
+  });
+});

@@ -15,6 +15,7 @@ import { createClusterNet, destroyClusterNet, type ClusterNet } from "../../work
 import { buildDriverProfilingImage, buildImageRecognitionImage, cameraFrame, canWindow } from "../../workers/src/plane/sampleApps.ts";
 import { parseWorkerConfig } from "../../workers/src/worker/config.ts";
 import { runWorker, type RunningWorker } from "../../workers/src/worker/runWorker.ts";
+import { FailureCode } from "../../workers/src/worker/failure.ts";
 import { LABEL } from "../../workers/src/engine/labels.ts";
 import { pushImage } from "../../workers/src/engine/push.ts";
 import { pullImage } from "../../workers/src/engine/pull.ts";
@@ -427,6 +428,42 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
     expect(seen.at(-1)!.by).toBe("c");
     const history = await migrationHistory(dev.client, dev.address, registryAbi, { serviceId });
     expect(history.map((m) => [m.outcome, m.destination?.toLowerCase()])).toEqual([["completed", dev.nodes[2]!.address.toLowerCase()]]);
+  }, 90_000);
+
+  it("a stateful service whose car turns back before the crossing is not moved at all: the held move is given up", async () => {
+    const car = newCar();
+    const serviceId = serviceIdOf(car.address, DRIVER);
+    await run(engines[1]!, "car-6-driver", `${registry.address}/apps/${DRIVER}:1`, { port: 8090, labels: { [LABEL.serviceId]: serviceId, [LABEL.mode]: "stateful" } });
+    const EDGE = 128.6566;
+    const lonPerS = 30 / 90_190;
+    const turnAt = EDGE - 5 * lonPerS; // 150 m (5 s) before b's edge: the switch (2 s before) never comes
+    const start = turnAt - 15 * lonPerS;
+    const t0 = Date.now();
+    const failures: string[] = [];
+    const servedBy: string[] = [];
+    const mark = logs[1]!.length;
+    let history: Awaited<ReturnType<typeof migrationHistory>> = [];
+    for (let seq = 0; Date.now() - t0 < 50_000; seq++) {
+      const s = (Date.now() - t0) / 1000;
+      const lon = s < 15 ? start + s * lonPerS : Math.max(EDGE - 0.012, turnAt - (s - 15) * lonPerS);
+      const res = await infer(gw(1), await signedBy(car, `35.885000,${lon.toFixed(6)}`, canWindow(seq)), canWindow(seq));
+      if (res.status !== 200) failures.push(`#${seq} HTTP ${res.status}: ${await res.text()}`);
+      else await res.json();
+      servedBy.push(res.headers.get(HEADER.servedBy) ?? "?");
+      if (s > 16 && seq % 8 === 0) {
+        history = await migrationHistory(dev.client, dev.address, registryAbi, { serviceId });
+        if (history.some((m) => m.outcome === "failed")) break;
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(failures).toEqual([]);
+    expect(servedBy.every((x) => x === "b"), servedBy.join(",")).toBe(true);
+    const b = logs[1]!.slice(mark).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(b.some((l) => l.msg === "client predicted to leave coverage: migrating its service ahead"), logs[1]!.slice(mark).filter((l) => /predict|hold|switch|turned|warn/.test(l)).join("\n")).toBe(true);
+    expect(b.some((l) => l.msg === "client turned back: the held move is given up")).toBe(true);
+    expect(history.map((m) => [m.outcome, m.failureCode])).toEqual([["failed", FailureCode.ClientTurnedBack]]);
+    const copies = await Promise.all(engines.map(async (e) => (await e.docker.listContainers({ all: true, filters: { label: [`${LABEL.serviceId}=${serviceId}`] } })).length));
+    expect(copies).toEqual([0, 1, 0]);
   }, 90_000);
 
   it("a car that turns back after its service moved ahead gets it back: one copy in the end, no request lost", async () => {

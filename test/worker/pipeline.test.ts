@@ -297,6 +297,32 @@ describe("three edge workers, one chain, three Docker Engines", () => {
     await removeEverywhere("held-app");
   });
 
+  it("a held stateful move whose client turned back is given up: failed on-chain, served on at the source, nothing left", { timeout: 120_000 }, async () => {
+    const docker = rig.engines[0]!.docker;
+    const c = await docker.createContainer({
+      name: "turned-app", Image: rig.base, Cmd: ["sh", "-c", "while true; do date +%s%N > /tmp/next; mv /tmp/next /tmp/now; sleep 0.1; done"],
+      Labels: { [LABEL.appType]: "driver-profiling", [LABEL.mode]: "stateful" },
+      HostConfig: { NetworkMode: "none", Memory: 64 * 2 ** 20, NanoCpus: 250_000_000 },
+    });
+    await c.start();
+    const post = (path: string, body?: unknown) => fetch(`${workers.a!.apiUrl}${path}`, {
+      method: "POST", headers: { authorization: "Bearer test-token", "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body),
+    }).then(async (r) => ({ status: r.status, body: (await r.json()) as { id?: string; heldMs?: number } }));
+    const asked = await post("/migrate", { container: "turned-app", to: devAccount(2).address, holdForSwitchS: 60 });
+    const id = BigInt(asked.body.id!);
+    await waitFor("the pre-copy", async () => logs.a!.some((l) => l.includes(`"migration":"${id}"`) && l.includes("pre-copy done")), 60_000);
+    const aborted = await post(`/migrations/${id}/abort`);
+    expect(aborted.status).toBe(202);
+    await waitFor("failure", async () => (await workers.a!.worker.chain.migration(id)).outcome === State.Failed, 30_000);
+    expect((await workers.a!.worker.chain.migration(id)).failureCode).toBe(FailureCode.ClientTurnedBack);
+    // Never frozen, still here and only here; neither the pre-copy nor anything at b is left.
+    expect((await c.inspect()).State).toMatchObject({ Running: true, Paused: false });
+    await waitFor("destination clean", async () => (await copiesOf("turned-app")) === 1, 30_000);
+    expect(await docker.listImages({ filters: { label: [`${LABEL.migration}=${id}`] } })).toEqual([]);
+    expect((await docker.listImages()).flatMap((i) => i.RepoTags ?? []).filter((t) => t.endsWith(`:m${id}-pre`))).toEqual([]);
+    await removeEverywhere("turned-app");
+  });
+
   it("a Redis that lost everything after a completion still leaves exactly one copy (the chain decides)", { timeout: 120_000 }, async () => {
     await runApp("amnesia-app", 256);
     const { id } = await requestMigration(workers.a!.worker, { container: "amnesia-app", to: devAccount(2).address });

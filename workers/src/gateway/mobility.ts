@@ -17,7 +17,10 @@ export type Route =
 
 
 /** A migration in flight; `hold`: the worker holds a stateful source's freeze until this gateway's switch. */
-type Pending = { id?: bigint; done: Promise<Handover>; hold?: { switched: boolean; heldMs: number } };
+type Pending = { id?: bigint; done: Promise<Handover>; hold?: { decided: boolean; heldMs: number; inwardSince?: number } };
+
+/** How long a held move's client must keep heading back in before the move is given up (hysteresis). */
+const TURN_BACK_MS = 2000;
 type ServiceState = { pending?: Pending; moved?: { gateway: string; name: string; containerId: string }; quietUntil: number };
 
 /**
@@ -74,7 +77,7 @@ export class Mobility {
   async observe(client: Address, type: string, pos: Position): Promise<void> {
     const key = `${client.toLowerCase()}/${type}`;
     const s = this.state(key);
-    if (s.pending?.hold && !s.pending.hold.switched) this.switchIfCrossing(client, type, s.pending);
+    if (s.pending?.hold && !s.pending.hold.decided) this.switchOrAbort(client, type, s.pending);
     if (s.pending || s.moved || Date.now() < s.quietUntil) return;
     const me = this.d.neighbours.self();
     if (!me) return;
@@ -122,20 +125,37 @@ export class Mobility {
     this.d.apps.invalidate();
   }
 
-  /** The client of a held stateful move is about to cross (or has): the source freezes now. Never throws. */
-  private switchIfCrossing(client: Address, type: string, p: Pending): void {
+  /**
+   * A held stateful move: its client is about to cross (or has), so the source freezes now; or it has kept heading
+   * back in for TURN_BACK_MS, so the source gives the move up and serves on (nothing ran twice). Never throws.
+   */
+  private switchOrAbort(client: Address, type: string, p: Pending): void {
     const me = this.d.neighbours.self();
-    if (!me || p.id === undefined || !p.hold || !this.predictor.switchDue(client, me)) return;
     const hold = p.hold;
-    hold.switched = true;
-    fetch(`${this.d.worker.url}/migrations/${p.id}/switch`, { method: "POST", headers: this.workerHeaders(), signal: AbortSignal.timeout(10_000) })
+    if (!me || p.id === undefined || !hold) return;
+    const action = this.holdDecision(client, me, hold);
+    if (!action) return;
+    hold.decided = true; // one word per hold, whichever it is
+    fetch(`${this.d.worker.url}/migrations/${p.id}/${action}`, { method: "POST", headers: this.workerHeaders(), signal: AbortSignal.timeout(10_000) })
       .then(async (res) => {
         const body = (await res.json().catch(() => ({}))) as { heldMs?: number; error?: string };
         if (res.status === 202) hold.heldMs = body.heldMs ?? 0;
-        // 404: the source froze already (its hold's limit, or a restart): nothing to switch.
-        this.d.log.info("client crossing: the source freezes now", { client, type, id: String(p.id), ...(res.status === 202 ? { heldMs: body.heldMs } : { worker: body.error }) });
+        // 404: the source froze already (its hold's limit, or a restart): the move goes on as one without a hold.
+        const said = action === "switch" ? "client crossing: the source freezes now" : "client turned back: the held move is given up";
+        this.d.log.info(said, { client, type, id: String(p.id), ...(res.status === 202 ? { heldMs: body.heldMs } : { worker: body.error }) });
       })
-      .catch((e) => this.d.log.warn("could not tell the worker to switch; the source freezes at its hold's limit", { client, type, error: describeError(e) }));
+      .catch((e) => this.d.log.warn(`could not tell the worker to ${action}; the source freezes at its hold's limit`, { client, type, error: describeError(e) }));
+  }
+
+  /** Switch when the crossing is due; abort once heading back in for TURN_BACK_MS (a turn, not GPS noise). */
+  private holdDecision(client: Address, me: NonNullable<ReturnType<NeighbourSource["self"]>>, hold: NonNullable<Pending["hold"]>): "switch" | "abort" | undefined {
+    if (this.predictor.switchDue(client, me)) return "switch";
+    if (!this.predictor.headingIn(client, me)) {
+      hold.inwardSince = undefined;
+      return undefined;
+    }
+    hold.inwardSince ??= Date.now();
+    return Date.now() - hold.inwardSince >= TURN_BACK_MS ? "abort" : undefined;
   }
 
   private workerHeaders(): Record<string, string> {
@@ -154,7 +174,7 @@ export class Mobility {
     const id = BigInt(body.id);
     if (s.pending) {
       s.pending.id = id;
-      if (body.held) s.pending.hold = { switched: false, heldMs: 0 };
+      if (body.held) s.pending.hold = { decided: false, heldMs: 0 };
     }
     this.d.log.info("migration requested", { client, type, id: body.id });
     const limitMs = Math.max(this.d.holdTimeoutMs, 600_000);

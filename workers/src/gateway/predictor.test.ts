@@ -82,6 +82,23 @@ describe("CrossingPredictor.switchDue", () => {
   });
 });
 
+describe("CrossingPredictor.headingIn", () => {
+  it("is true for a car inside that heads back towards the centre, not for one heading out, crawling or outside", () => {
+    const back = new CrossingPredictor(config);
+    drive(back, 1400, -20, 8);
+    expect(back.headingIn(CAR, ME)).toBe(true);
+    const out = new CrossingPredictor(config);
+    drive(out, 1300, 20, 8);
+    expect(out.headingIn(CAR, ME)).toBe(false);
+    const crawl = new CrossingPredictor(config);
+    drive(crawl, 1400, -1, 8);
+    expect(crawl.headingIn(CAR, ME)).toBe(false);
+    const outside = new CrossingPredictor(config);
+    drive(outside, 1700, -20, 8);
+    expect(outside.headingIn(CAR, ME)).toBe(false);
+  });
+});
+
 describe("CrossingPredictor.holdOutside", () => {
   it("holds a service for a car outside the coverage that is heading in (moved here ahead of it)", () => {
     const p = new CrossingPredictor(config);

@@ -96,6 +96,19 @@ export class CrossingPredictor {
   }
 
   /**
+   * Whether a client inside the coverage is heading back towards its centre (radially inwards at `minSpeedMps`
+   * or more, over the whole fix window): a car that turned back before the crossing its held move waits for.
+   */
+  headingIn(client: Address, me: { location: Position; coverageRadiusM: number }): boolean {
+    const m = this.motion(client);
+    if (!m) return false;
+    const p = toLocal(me.location, m.last.pos);
+    const r = Math.hypot(p.x, p.y);
+    if (r > me.coverageRadiusM || r === 0) return false;
+    return -(p.x * m.vEast + p.y * m.vNorth) / r >= this.o.minSpeedMps;
+  }
+
+  /**
    * The client's predicted exit from the circle when it is due within the lead time: moving outwards, fast
    * enough, over enough history. Undefined otherwise (too early, too slow, turning inwards, or too little known).
    */

@@ -87,12 +87,14 @@ async function handle(worker: EdgeWorker, req: IncomingMessage, res: ServerRespo
     const record = await worker.describeOutbound(BigInt(source[1]!));
     return record ? send(res, 200, record) : send(res, 404, { error: `no outbound migration ${source[1]} here` });
   }
-  const switching = url.pathname.match(/^\/migrations\/(\d{1,30})\/switch$/);
-  if (req.method === "POST" && switching) {
+  // The gateway's word on a held stateful move: the client is crossing (freeze now) or turned back (give it up).
+  const held = url.pathname.match(/^\/migrations\/(\d{1,30})\/(switch|abort)$/);
+  if (req.method === "POST" && held) {
     if (!token || !authorized(req.headers.authorization, token)) return send(res, 401, { error: "missing or wrong bearer token" });
-    const released = worker.holds.release(BigInt(switching[1]!));
-    if (!released.known) return send(res, 404, { error: `migration ${switching[1]} is not held here (never asked to hold, already frozen, or this worker restarted)` });
-    return send(res, 202, { heldMs: released.heldMs });
+    const id = BigInt(held[1]!);
+    const answer = held[2] === "switch" ? worker.holds.release(id) : worker.holds.abort(id);
+    if (!answer.known) return send(res, 404, { error: `migration ${held[1]} is not held here (never asked to hold, already frozen, or this worker restarted)` });
+    return send(res, 202, { heldMs: answer.heldMs });
   }
   if (req.method === "POST" && url.pathname === "/migrate") {
     if (!token || !authorized(req.headers.authorization, token)) return send(res, 401, { error: "missing or wrong bearer token" });

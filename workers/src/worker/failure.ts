@@ -8,6 +8,8 @@ export const FailureCode = {
   /** The destination refused, or could not give, the migration's push credential. */
   RegistryRefused: 8,
   Other: 9,
+  /** A held stateful move (switchHolds.ts) given up: its client turned back before crossing. */
+  ClientTurnedBack: 10,
 } as const;
 export type FailureCode = (typeof FailureCode)[keyof typeof FailureCode];
 

@@ -43,6 +43,21 @@ describe("holding a stateful freeze until the client crosses", () => {
     expect(capped!.heldMs).toBeLessThan(1000);
   });
 
+  it("gives a held move up when its client turned back, whether the source is waiting yet or not", async () => {
+    const holds = new SwitchHolds();
+    holds.expect(8n, far());
+    const waiting = holds.wait(8n, far());
+    await new Promise((r) => setTimeout(r, 50));
+    expect(holds.abort(8n).known).toBe(true);
+    expect((await waiting)?.by).toBe("abort");
+    holds.expect(9n, far());
+    expect(holds.abort(9n)).toEqual({ known: true, heldMs: 0 });
+    expect((await holds.wait(9n, far()))?.by).toBe("abort");
+    holds.expect(10n, far());
+    holds.release(10n);
+    expect(holds.abort(10n)).toEqual({ known: false }); // switched already: too late to give up
+  });
+
   it("lets every held source freeze when the worker stops", async () => {
     const holds = new SwitchHolds();
     holds.expect(6n, far());

@@ -1,9 +1,10 @@
 /** How many holds a worker keeps (the oldest is forgotten first): one per stateful move ahead of a crossing. */
 const MAX_HOLDS = 1024;
 
-type Hold = { untilMs: number; released: boolean; waitingSince?: number; wake?: () => void };
+type Hold = { untilMs: number; released: boolean; aborted: boolean; waitingSince?: number; wake?: () => void };
 
-export type HoldOutcome = { heldMs: number; by: "switch" | "limit" };
+/** How a hold ended: the switch (freeze now), its limit (freeze anyway), or an abort (the car turned back). */
+export type HoldOutcome = { heldMs: number; by: "switch" | "limit" | "abort" };
 
 /**
  * A stateful move asked ahead of a predicted crossing freezes at the crossing, not right after its pre-copy: the
@@ -12,14 +13,15 @@ export type HoldOutcome = { heldMs: number; by: "switch" | "limit" };
  * where the car changes cluster. Bounded on every side: a hold ends by itself at its limit (the gateway's
  * estimate, never later than the migration's deadline allows), a switch that comes before the pre-copy ends means
  * no hold at all, and a worker that restarts has forgotten its holds: the snapshot then freezes at once, as a
- * move without a prediction does. In memory only: a hold is a latency choice, never a correctness one.
+ * move without a prediction does. A client that turns back before crossing aborts the hold: the source fails
+ * the migration and keeps serving, nothing having moved. In memory only: a hold is a latency choice, never a correctness one.
  */
 export class SwitchHolds {
   private readonly holds = new Map<string, Hold>();
 
   /** The gateway asked for this migration to hold its freeze until its switch, at most until `untilMs`. */
   expect(id: bigint, untilMs: number): void {
-    this.holds.set(String(id), { untilMs, released: false });
+    this.holds.set(String(id), { untilMs, released: false, aborted: false });
     if (this.holds.size > MAX_HOLDS) this.holds.delete(this.holds.keys().next().value!);
   }
 
@@ -31,6 +33,18 @@ export class SwitchHolds {
     const h = this.holds.get(String(id));
     if (!h) return { known: false };
     h.released = true;
+    h.wake?.();
+    return { known: true, heldMs: h.waitingSince === undefined ? 0 : now - h.waitingSince };
+  }
+
+  /**
+   * The client turned back before crossing: the held source gives the migration up instead of freezing (its
+   * container never stopped serving). Known only while held or not yet holding, like `release`.
+   */
+  abort(id: bigint, now = Date.now()): { known: false } | { known: true; heldMs: number } {
+    const h = this.holds.get(String(id));
+    if (!h || h.released) return { known: false };
+    h.aborted = true;
     h.wake?.();
     return { known: true, heldMs: h.waitingSince === undefined ? 0 : now - h.waitingSince };
   }
@@ -50,6 +64,10 @@ export class SwitchHolds {
   async wait(id: bigint, capMs: number): Promise<HoldOutcome | undefined> {
     const key = String(id);
     const h = this.holds.get(key);
+    if (h?.aborted) {
+      this.holds.delete(key);
+      return { heldMs: 0, by: "abort" };
+    }
     if (!h || h.released) {
       this.holds.delete(key);
       return undefined;
@@ -61,7 +79,7 @@ export class SwitchHolds {
       const timer = setTimeout(() => resolve("limit"), Math.max(0, limit));
       h.wake = () => {
         clearTimeout(timer);
-        resolve("switch");
+        resolve(h.aborted ? "abort" : "switch");
       };
     });
     this.holds.delete(key);

@@ -36,6 +36,9 @@ export async function snapshotStep(ctx: StepContext, id: bigint): Promise<Snapsh
       const capMs = Number(m.deadline) * 1000 - HOLD_RESERVE_MS;
       log.debug("pre-copy done; the freeze waits for the client's crossing if its gateway asked so");
       const held = await holds.wait(id, capMs);
+      if (held?.by === "abort") {
+        throw new StepFailure(FailureCode.ClientTurnedBack, `the client turned back before crossing (held ${held.heldMs} ms); the container never stopped serving here`, { retryable: false });
+      }
       if (held) log.info("freeze held until the client crossed", { heldMs: held.heldMs, endedBy: held.by === "switch" ? "the gateway's switch" : "the hold's limit" });
     } : undefined;
     const { layerDelta, ...s } = await StepFailure.during(FailureCode.SnapshotFailed, () =>

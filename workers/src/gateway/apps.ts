@@ -26,11 +26,19 @@ export interface AppSource {
 /**
  * App containers of the local Docker Engine, found by their labels (blosm.app-type, blosm.service-id,
  * blosm.app-port, blosm.app-path; image labels count). The list is cached briefly: a gateway answers many
- * requests per second, and containers come and go in seconds.
+ * requests per second, and containers come and go in seconds. Past `ttlMs` a request is answered from the list
+ * it has while a refresh runs behind it (up to MAX_STALE_MS): an engine busy committing and pushing a snapshot
+ * answered listContainers slowly, and the request that waited for it was the spike cars saw during handovers.
+ * invalidate() (a migration ended, a container was launched) makes the next request wait for a new list.
  */
+/** The oldest list a request is answered from while a newer one loads. */
+const MAX_STALE_MS = 5000;
+
 export class DockerApps implements AppSource {
   private cache?: { at: number; list: Array<AppTarget & { type: string }> };
   private loading?: Promise<Array<AppTarget & { type: string }>>;
+  /** Bumped by invalidate(): a list read before it must neither fill the cache nor answer a later request. */
+  private generation = 0;
 
   private launching = new Map<string, Promise<AppTarget | undefined>>();
 
@@ -42,11 +50,24 @@ export class DockerApps implements AppSource {
 
   invalidate() {
     this.cache = undefined;
+    this.loading = undefined;
+    this.generation++;
   }
 
   private async list() {
-    if (this.cache && Date.now() - this.cache.at < (this.opts.ttlMs ?? 500)) return this.cache.list;
-    this.loading ??= this.docker.listContainers({ filters: { label: [LABEL.appType] } }).then((cs) => {
+    const age = this.cache ? Date.now() - this.cache.at : Infinity;
+    if (this.cache && age < (this.opts.ttlMs ?? 500)) return this.cache.list;
+    const refresh = this.refresh();
+    if (this.cache && age < MAX_STALE_MS) {
+      refresh.catch(() => {}); // a failed refresh is tried again by the next request
+      return this.cache.list;
+    }
+    return refresh;
+  }
+
+  private refresh() {
+    const generation = this.generation;
+    const loading = (this.loading ??= this.docker.listContainers({ filters: { label: [LABEL.appType] } }).then((cs) => {
       const list = cs
         .filter((c) => c.State === "running" || c.State === "paused")
         .map((c) => ({
@@ -57,10 +78,12 @@ export class DockerApps implements AppSource {
           paused: c.State === "paused" && c.Labels[LABEL.mode] === "stateful",
         }))
         .filter((c) => Number.isInteger(c.port) && c.port > 0 && c.port < 65536 && c.path.startsWith("/"));
-      this.cache = { at: Date.now(), list };
+      if (generation === this.generation) this.cache = { at: Date.now(), list };
       return list;
-    }).finally(() => (this.loading = undefined));
-    return this.loading;
+    }).finally(() => {
+      if (this.loading === loading) this.loading = undefined;
+    }));
+    return loading;
   }
 
   async find(type: string, serviceId?: Hex): Promise<AppTarget | undefined> {

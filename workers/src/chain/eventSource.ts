@@ -109,6 +109,9 @@ export class EventSource {
         await this.poll(signal);
         failures = 0;
         // A fresh feed wakes the source at the next block; a quiet one is checked by polling now and then anyway.
+        // A block sealed while that poll ran is read now: waiting for the push after it cost a whole block
+        // whenever a poll outlasted the block interval (a loaded node, a burst of logs to deliver).
+        if (this.o.heads?.fresh() && (this.o.heads.head() ?? -1n) > (this.head ?? -1n)) continue;
         if (this.o.heads?.fresh()) await this.o.heads.next(Math.max(5000, 5 * (this.o.pollMs ?? 1000)), signal);
         else await sleep(this.o.pollMs ?? 1000, signal);
       } catch (e) {

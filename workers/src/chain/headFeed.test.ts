@@ -99,6 +99,37 @@ describe("HeadFeed and the event source it wakes, against a real chain node", ()
     }
   });
 
+  it("reads a block sealed while it was still delivering the last one at once, not at the block after", async () => {
+    const feed = await open();
+    const delivered: string[] = [];
+    let slow = true;
+    const es = new EventSource({
+      client: createPublicClient({ transport: http(proxy.url, { retryCount: 0 }), cacheTime: 0 }),
+      address: dev.address, abi: registryAbi, chainId: 31337, redis: redis.client(), keyPrefix: `feed${++n}`,
+      confirmations: 1, startBlock: (await head()) + 1n, pollMs: 60_000, heads: feed,
+      onLog: async (l) => {
+        if (slow) await new Promise((r) => setTimeout(r, 800)); // a consumer busy with the first block's log
+        slow = false;
+        delivered.push(l.transactionHash);
+      },
+      onReorg: async () => {},
+    });
+    es.start();
+    try {
+      await mine(1);
+      await waitFor(async () => es.cursor?.block === (await head()), { timeoutMs: 3000, what: "the source at the head" });
+      const first = await emit();
+      await mine(1); // the source wakes and delivers this one slowly...
+      await new Promise((r) => setTimeout(r, 200));
+      const second = await emit();
+      await mine(1); // ...while this block is sealed; no block comes after it
+      await waitFor(async () => delivered.includes(second), { timeoutMs: 3000, what: "the second block's log without a further block" });
+      expect(delivered).toEqual([first, second]);
+    } finally {
+      await es.stop();
+    }
+  });
+
   it("serves a source far behind from its kept headers: catching up costs logs only, no header reads", async () => {
     const feed = await open();
     const { es } = source(feed, (await head()) + 1n);

@@ -358,28 +358,51 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
     expect(routes.some((r) => r === "held" || r === "followed"), routes.join(",")).toBe(true);
   }, 120_000);
 
-  it("predicts a car's crossing at 30 m/s and moves its service before the car leaves the coverage, once", async () => {
+  /** A new car with its own driver-profiling container at b. */
+  async function carServedAtB(name: string, port: number, mode: "stateless" | "stateful") {
     const car = newCar();
     const serviceId = serviceIdOf(car.address, DRIVER);
-    await run(engines[1]!, "car-3-driver", `${registry.address}/apps/${DRIVER}:1`, { port: 8085, labels: { [LABEL.serviceId]: serviceId, [LABEL.mode]: "stateless" } });
-    const [requested, predicted] = [gateways[1]!.mobility.migrationsRequested, gateways[1]!.mobility.migrationsPredicted];
-    const EDGE = 128.6566; // b's coverage ends here on this road (1.5 km east of b)
-    const lonPerS = 30 / 90_190; // 30 m/s east at latitude 35.885
-    const start = EDGE - 360 * (lonPerS / 30); // 360 m before the edge: 12 s away
+    await run(engines[1]!, name, `${registry.address}/apps/${DRIVER}:1`, { port, labels: { [LABEL.serviceId]: serviceId, [LABEL.mode]: mode } });
+    return { car, serviceId };
+  }
+
+  /** b's coverage ends here on the road (1.5 km east of b); a degree of longitude there is 90 190 m. */
+  const EDGE = 128.6566;
+  const lonPerMps = 1 / 90_190;
+  type Seen = { lon: number; by: string; route: string };
+  /** East along the road at 30 m/s from `secondsBefore` b's edge to 180 m past it. */
+  const eastAcrossEdge = (secondsBefore: number) => (s: number) => {
+    const lon = EDGE + (s - secondsBefore) * 30 * lonPerMps;
+    return lon > EDGE + 0.002 ? undefined : lon;
+  };
+  /**
+   * Drives a car along the road, its longitude given by the seconds since it started, one signed request every
+   * 250 ms to the gateway it was last told to call (or always b's with `stayAtB`), until `until` says so or
+   * `maxMs` passed. Returns what served each request and every request that failed.
+   */
+  async function driveRoad(car: ClientSigner, lonAt: (s: number) => number | undefined, o: { maxMs: number; stayAtB?: boolean; until?: (seen: Seen[]) => Promise<boolean> | boolean }) {
     const t0 = Date.now();
     let gateway = gw(1);
-    const seen: Array<{ lon: number; by: string; route: string }> = [];
+    const seen: Seen[] = [];
     const failures: string[] = [];
-    for (let seq = 0; Date.now() - t0 < 20_000; seq++) {
-      const lon = start + ((Date.now() - t0) / 1000) * lonPerS;
-      if (lon > EDGE + 0.002) break; // 180 m past the edge
+    for (let seq = 0; Date.now() - t0 < o.maxMs; seq++) {
+      const lon = lonAt((Date.now() - t0) / 1000);
+      if (lon === undefined) break;
       const res = await infer(gateway, await signedBy(car, `35.885000,${lon.toFixed(6)}`, canWindow(seq)), canWindow(seq));
       if (res.status !== 200) failures.push(`#${seq} HTTP ${res.status}: ${await res.text()}`);
       else await res.json();
       seen.push({ lon, by: res.headers.get(HEADER.servedBy) ?? "?", route: res.headers.get(HEADER.route) ?? "?" });
-      gateway = res.headers.get(HEADER.gateway) ?? gateway;
+      if (!o.stayAtB) gateway = res.headers.get(HEADER.gateway) ?? gateway;
+      if (await o.until?.(seen)) break;
       await new Promise((r) => setTimeout(r, 250));
     }
+    return { seen, failures };
+  }
+
+  it("predicts a car's crossing at 30 m/s and moves its service before the car leaves the coverage, once", async () => {
+    const { car, serviceId } = await carServedAtB("car-3-driver", 8085, "stateless");
+    const [requested, predicted] = [gateways[1]!.mobility.migrationsRequested, gateways[1]!.mobility.migrationsPredicted];
+    const { seen, failures } = await driveRoad(car, eastAcrossEdge(12), { maxMs: 20_000 }); // 360 m before the edge
     expect(failures).toEqual([]);
     expect(gateways[1]!.mobility.migrationsPredicted - predicted).toBe(1);
     expect(gateways[1]!.mobility.migrationsRequested - requested).toBe(1);
@@ -393,27 +416,10 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
   }, 60_000);
 
   it("a stateful service predicted to cross: pre-copied ahead, served at b until the car nears the edge, frozen only then", async () => {
-    const car = newCar();
-    const serviceId = serviceIdOf(car.address, DRIVER);
-    await run(engines[1]!, "car-5-driver", `${registry.address}/apps/${DRIVER}:1`, { port: 8089, labels: { [LABEL.serviceId]: serviceId, [LABEL.mode]: "stateful" } });
-    const EDGE = 128.6566;
-    const lonPerS = 30 / 90_190;
-    const start = EDGE - 20 * lonPerS; // 600 m before the edge: 20 s away, more than the lead time
-    const t0 = Date.now();
-    let gateway = gw(1);
-    const seen: Array<{ lon: number; by: string }> = [];
-    const failures: string[] = [];
+    const { car, serviceId } = await carServedAtB("car-5-driver", 8089, "stateful");
     const mark = logs[1]!.length;
-    for (let seq = 0; Date.now() - t0 < 40_000; seq++) {
-      const lon = start + ((Date.now() - t0) / 1000) * lonPerS;
-      if (lon > EDGE + 0.002) break;
-      const res = await infer(gateway, await signedBy(car, `35.885000,${lon.toFixed(6)}`, canWindow(seq)), canWindow(seq));
-      if (res.status !== 200) failures.push(`#${seq} HTTP ${res.status}: ${await res.text()}`);
-      else await res.json();
-      seen.push({ lon, by: res.headers.get(HEADER.servedBy) ?? "?" });
-      gateway = res.headers.get(HEADER.gateway) ?? gateway;
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    // 600 m before the edge: 20 s away, more than the lead time.
+    const { seen, failures } = await driveRoad(car, eastAcrossEdge(20), { maxMs: 40_000 });
     expect(failures).toEqual([]);
     const b = logs[1]!.slice(mark).map((l) => JSON.parse(l) as Record<string, unknown>);
     // b's worker held the freeze after its pre-copy until b's gateway saw the car about to cross.
@@ -424,38 +430,29 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
     // Served at b well into the hold: the last answer from b came within the switch lead (2 s, 60 m) of the edge
     // or later, not right after the pre-copy.
     const lastAtB = seen.filter((r) => r.by === "b").at(-1)!;
-    expect(lastAtB.lon, JSON.stringify(seen)).toBeGreaterThan(EDGE - 3 * lonPerS);
+    expect(lastAtB.lon, JSON.stringify(seen)).toBeGreaterThan(EDGE - 90 * lonPerMps);
     expect(seen.at(-1)!.by).toBe("c");
     const history = await migrationHistory(dev.client, dev.address, registryAbi, { serviceId });
     expect(history.map((m) => [m.outcome, m.destination?.toLowerCase()])).toEqual([["completed", dev.nodes[2]!.address.toLowerCase()]]);
   }, 90_000);
 
   it("a stateful service whose car turns back before the crossing is not moved at all: the held move is given up", async () => {
-    const car = newCar();
-    const serviceId = serviceIdOf(car.address, DRIVER);
-    await run(engines[1]!, "car-6-driver", `${registry.address}/apps/${DRIVER}:1`, { port: 8090, labels: { [LABEL.serviceId]: serviceId, [LABEL.mode]: "stateful" } });
-    const EDGE = 128.6566;
-    const lonPerS = 30 / 90_190;
+    const { car, serviceId } = await carServedAtB("car-6-driver", 8090, "stateful");
+    const lonPerS = 30 * lonPerMps;
     const turnAt = EDGE - 5 * lonPerS; // 150 m (5 s) before b's edge: the switch (2 s before) never comes
     const start = turnAt - 15 * lonPerS;
-    const t0 = Date.now();
-    const failures: string[] = [];
-    const servedBy: string[] = [];
     const mark = logs[1]!.length;
     let history: Awaited<ReturnType<typeof migrationHistory>> = [];
-    for (let seq = 0; Date.now() - t0 < 50_000; seq++) {
-      const s = (Date.now() - t0) / 1000;
-      const lon = s < 15 ? start + s * lonPerS : Math.max(EDGE - 0.012, turnAt - (s - 15) * lonPerS);
-      const res = await infer(gw(1), await signedBy(car, `35.885000,${lon.toFixed(6)}`, canWindow(seq)), canWindow(seq));
-      if (res.status !== 200) failures.push(`#${seq} HTTP ${res.status}: ${await res.text()}`);
-      else await res.json();
-      servedBy.push(res.headers.get(HEADER.servedBy) ?? "?");
-      if (s > 16 && seq % 8 === 0) {
+    const { seen, failures } = await driveRoad(car, (s) => (s < 15 ? start + s * lonPerS : Math.max(EDGE - 0.012, turnAt - (s - 15) * lonPerS)), {
+      maxMs: 50_000, stayAtB: true,
+      until: async (seen) => {
+        if (seen.length < 64 || seen.length % 8 !== 0) return false;
         history = await migrationHistory(dev.client, dev.address, registryAbi, { serviceId });
-        if (history.some((m) => m.outcome === "failed")) break;
-      }
-      await new Promise((r) => setTimeout(r, 250));
-    }
+        return history.some((m) => m.outcome === "failed");
+      },
+    });
+    history = await migrationHistory(dev.client, dev.address, registryAbi, { serviceId });
+    const servedBy = seen.map((r) => r.by);
     expect(failures).toEqual([]);
     expect(servedBy.every((x) => x === "b"), servedBy.join(",")).toBe(true);
     const b = logs[1]!.slice(mark).map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -467,29 +464,16 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
   }, 90_000);
 
   it("a car that turns back after its service moved ahead gets it back: one copy in the end, no request lost", async () => {
-    const car = newCar();
-    const serviceId = serviceIdOf(car.address, DRIVER);
-    await run(engines[1]!, "car-4-driver", `${registry.address}/apps/${DRIVER}:1`, { port: 8088, labels: { [LABEL.serviceId]: serviceId, [LABEL.mode]: "stateless" } });
-    const EDGE = 128.6566;
-    const lonPerS = 40 / 90_190; // 40 m/s
+    const { car, serviceId } = await carServedAtB("car-4-driver", 8088, "stateless");
+    const lonPerS = 40 * lonPerMps; // 40 m/s
     const turnAt = EDGE - 0.0008; // 72 m before b's edge, inside c's coverage too: the crossing does not happen
-    const t0 = Date.now();
-    let gateway = gw(1);
-    const failures: string[] = [];
-    const servedBy: string[] = [];
-    for (let seq = 0; Date.now() - t0 < 45_000; seq++) {
-      const s = (Date.now() - t0) / 1000;
-      const start = turnAt - 8 * lonPerS; // 8 s east to the turn, then west
-      const lon = s < 8 ? start + s * lonPerS : Math.max(128.650, turnAt - (s - 8) * lonPerS); // stops inside b only
-      const res = await infer(gateway, await signedBy(car, `35.885000,${lon.toFixed(6)}`, canWindow(seq)), canWindow(seq));
-      if (res.status !== 200) failures.push(`#${seq} HTTP ${res.status}: ${await res.text()}`);
-      else await res.json();
-      servedBy.push(res.headers.get(HEADER.servedBy) ?? "?");
-      gateway = res.headers.get(HEADER.gateway) ?? gateway;
+    const start = turnAt - 8 * lonPerS; // 8 s east to the turn, then west; stops inside b only
+    const { seen, failures } = await driveRoad(car, (s) => (s < 8 ? start + s * lonPerS : Math.max(128.650, turnAt - (s - 8) * lonPerS)), {
+      maxMs: 45_000,
       // Back where only b covers it and served there again for a while: done.
-      if (lon <= 128.650 && servedBy.slice(-8).every((x) => x === "b")) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
+      until: (seen) => seen.at(-1)!.lon <= 128.650 && seen.slice(-8).every((r) => r.by === "b"),
+    });
+    const servedBy = seen.map((r) => r.by);
     expect(failures).toEqual([]);
     const history = await migrationHistory(dev.client, dev.address, registryAbi, { serviceId });
     // Moved ahead to c, then handed back to b when the car turned: both completed, nothing left half-done.

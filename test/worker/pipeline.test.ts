@@ -256,19 +256,25 @@ describe("three edge workers, one chain, three Docker Engines", () => {
     await removeEverywhere("twice-app");
   });
 
-  it("a stateful move ahead of a crossing serves on after its pre-copy and freezes only at the gateway's switch", { timeout: 120_000 }, async () => {
-    const docker = rig.engines[0]!.docker;
-    const c = await docker.createContainer({
-      name: "held-app", Image: rig.base,
-      // State that changes all the time: a counter that carries on from the file it finds.
-      Cmd: ["sh", "-c", "i=$(cat /tmp/counter 2>/dev/null || echo 0); while true; do i=$((i+1)); echo $i > /tmp/next; mv /tmp/next /tmp/counter; sleep 0.1; done"],
+  /** A stateful app at a whose state changes all the time (`script` keeps rewriting a file, atomically). */
+  const runStateful = async (name: string, script: string) => {
+    const c = await rig.engines[0]!.docker.createContainer({
+      name, Image: rig.base, Cmd: ["sh", "-c", script],
       Labels: { [LABEL.appType]: "driver-profiling", [LABEL.mode]: "stateful" },
       HostConfig: { NetworkMode: "none", Memory: 64 * 2 ** 20, NanoCpus: 250_000_000 },
     });
     await c.start();
-    const api = (path: string, body?: unknown) => fetch(`${workers.a!.apiUrl}${path}`, {
-      method: "POST", headers: { authorization: "Bearer test-token", "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body),
-    }).then(async (r) => ({ status: r.status, body: (await r.json()) as { id?: string; heldMs?: number; error?: string } }));
+    return c;
+  };
+  /** a's API as its gateway calls it (bearer token). */
+  const api = (path: string, body?: unknown) => fetch(`${workers.a!.apiUrl}${path}`, {
+    method: "POST", headers: { authorization: "Bearer test-token", "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body),
+  }).then(async (r) => ({ status: r.status, body: (await r.json()) as { id?: string; heldMs?: number; error?: string } }));
+
+  it("a stateful move ahead of a crossing serves on after its pre-copy and freezes only at the gateway's switch", { timeout: 120_000 }, async () => {
+    const docker = rig.engines[0]!.docker;
+    // A counter that carries on from the file it finds.
+    const c = await runStateful("held-app", "i=$(cat /tmp/counter 2>/dev/null || echo 0); while true; do i=$((i+1)); echo $i > /tmp/next; mv /tmp/next /tmp/counter; sleep 0.1; done");
     const bad = await api("/migrate", { container: "held-app", to: devAccount(2).address, holdForSwitchS: -1 });
     expect(bad.status).toBe(400);
     expect(bad.body.error).toMatch(/^holdForSwitchS: seconds, more than 0 and at most 600/);
@@ -299,19 +305,11 @@ describe("three edge workers, one chain, three Docker Engines", () => {
 
   it("a held stateful move whose client turned back is given up: failed on-chain, served on at the source, nothing left", { timeout: 120_000 }, async () => {
     const docker = rig.engines[0]!.docker;
-    const c = await docker.createContainer({
-      name: "turned-app", Image: rig.base, Cmd: ["sh", "-c", "while true; do date +%s%N > /tmp/next; mv /tmp/next /tmp/now; sleep 0.1; done"],
-      Labels: { [LABEL.appType]: "driver-profiling", [LABEL.mode]: "stateful" },
-      HostConfig: { NetworkMode: "none", Memory: 64 * 2 ** 20, NanoCpus: 250_000_000 },
-    });
-    await c.start();
-    const post = (path: string, body?: unknown) => fetch(`${workers.a!.apiUrl}${path}`, {
-      method: "POST", headers: { authorization: "Bearer test-token", "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body),
-    }).then(async (r) => ({ status: r.status, body: (await r.json()) as { id?: string; heldMs?: number } }));
-    const asked = await post("/migrate", { container: "turned-app", to: devAccount(2).address, holdForSwitchS: 60 });
+    const c = await runStateful("turned-app", "while true; do date +%s%N > /tmp/next; mv /tmp/next /tmp/now; sleep 0.1; done");
+    const asked = await api("/migrate", { container: "turned-app", to: devAccount(2).address, holdForSwitchS: 60 });
     const id = BigInt(asked.body.id!);
     await waitFor("the pre-copy", async () => logs.a!.some((l) => l.includes(`"migration":"${id}"`) && l.includes("pre-copy done")), 60_000);
-    const aborted = await post(`/migrations/${id}/abort`);
+    const aborted = await api(`/migrations/${id}/abort`);
     expect(aborted.status).toBe(202);
     await waitFor("failure", async () => (await workers.a!.worker.chain.migration(id)).outcome === State.Failed, 30_000);
     expect((await workers.a!.worker.chain.migration(id)).failureCode).toBe(FailureCode.ClientTurnedBack);

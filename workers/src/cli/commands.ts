@@ -20,6 +20,7 @@ const planeOptions = {
   busy: { type: "string" },
   bandwidth: { type: "string", default: "0" },
   keep: { type: "boolean", default: false },
+  stateful: { type: "boolean", default: false },
 } as const;
 const planeHelp = {
   speed: "car speed in m/s (time-lapse: a real car is slower)",
@@ -30,6 +31,7 @@ const planeHelp = {
   busy: `a cluster (${CLUSTERS.map((c) => c.name).join(", ")}) with no resources left: its gateway forwards every request (BloSM's insufficient-resources case)`,
   bandwidth: "shape each cluster's link to this many Mbit/s (0 = unshaped; BloSM used ~40)",
   keep: "stay up after the drive until Ctrl-C",
+  stateful: "the cars' containers are stateful: pre-copied ahead of a crossing, frozen only as the car crosses, then the final delta",
 };
 
 const registryOptions: Options = {

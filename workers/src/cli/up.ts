@@ -20,7 +20,7 @@ function planeOptions(values: Record<string, unknown>, extra: Pick<PlaneOptions,
     bandwidth: intFlag("bandwidth", values.bandwidth as string, 0, 10_000),
     // The mixed scenario has its three cars (their routes); --cars is for the straight one.
     cars: scenario === "mixed" ? 3 : intFlag("cars", values.cars as string, 1, 8), scenario,
-    keep: Boolean(values.keep), app: app as AppName, busy, ...extra,
+    keep: Boolean(values.keep), stateful: Boolean(values.stateful), app: app as AppName, busy, ...extra,
   };
 }
 

@@ -8,19 +8,23 @@ import type { AppSource } from "./apps.ts";
 import type { NeighbourSource, Position } from "./neighbours.ts";
 import { ahead } from "./crossing.ts";
 import { CrossingPredictor, DEFAULT_PREDICTION, type PredictionConfig } from "./predictor.ts";
+import { InFlight } from "./inFlight.ts";
 
 export type Handover = { ok: true; gateway: string; name: string } | { ok: false; reason: string };
 export type Route =
   | { kind: "here" }
-  | { kind: "moving"; id?: bigint; done: Promise<Handover> }
+  /** `draining`: a held stateful source is about to freeze, so new requests wait for the handover. */
+  | { kind: "moving"; id?: bigint; done: Promise<Handover>; draining?: boolean }
   | { kind: "moved"; gateway: string; name: string };
 
 
 /** A migration in flight; `hold`: the worker holds a stateful source's freeze until this gateway's switch. */
-type Pending = { id?: bigint; done: Promise<Handover>; hold?: { decided: boolean; heldMs: number; inwardSince?: number } };
+type Pending = { id?: bigint; done: Promise<Handover>; hold?: { decided: boolean; draining?: boolean; heldMs: number; inwardSince?: number } };
 
 /** How long a held move's client must keep heading back in before the move is given up (hysteresis). */
 const TURN_BACK_MS = 2000;
+/** How long a switch waits for the service's running requests here to end before the source freezes anyway. */
+const DRAIN_MS = 2000;
 type ServiceState = { pending?: Pending; moved?: { gateway: string; name: string; containerId: string }; quietUntil: number };
 
 /**
@@ -36,6 +40,8 @@ export class Mobility {
   migrationsRequested = 0;
   /** Of those, started ahead of a predicted crossing (the client still inside the coverage). */
   migrationsPredicted = 0;
+  /** Requests running on this cluster's containers, per service (server.ts counts them): drained before a freeze. */
+  readonly inFlight = new InFlight();
 
   constructor(private readonly d: {
     apps: AppSource; neighbours: NeighbourSource; chain: RegistryView; worker: { url: string; token?: string };
@@ -53,7 +59,7 @@ export class Mobility {
   async route(client: Address, type: string): Promise<Route> {
     const s = this.services.get(`${client.toLowerCase()}/${type}`);
     if (!s) return { kind: "here" };
-    if (s.pending) return { kind: "moving", id: s.pending.id, done: s.pending.done };
+    if (s.pending) return { kind: "moving", id: s.pending.id, done: s.pending.done, draining: s.pending.hold?.draining === true };
     if (s.moved) {
       const local = await this.d.apps.dedicated(serviceIdOf(client, type));
       if (local && local.id !== s.moved.containerId) {
@@ -136,7 +142,11 @@ export class Mobility {
     const action = this.holdDecision(client, me, hold);
     if (!action) return;
     hold.decided = true; // one word per hold, whichever it is
-    fetch(`${this.d.worker.url}/migrations/${p.id}/${action}`, { method: "POST", headers: this.workerHeaders(), signal: AbortSignal.timeout(10_000) })
+    // Before a freeze: new requests wait for the handover, and those running on the source end first.
+    if (action === "switch") hold.draining = true;
+    const drained = action === "switch" ? this.inFlight.drained(serviceIdOf(client, type), DRAIN_MS) : Promise.resolve(true);
+    drained
+      .then(() => fetch(`${this.d.worker.url}/migrations/${p.id}/${action}`, { method: "POST", headers: this.workerHeaders(), signal: AbortSignal.timeout(10_000) }))
       .then(async (res) => {
         const body = (await res.json().catch(() => ({}))) as { heldMs?: number; error?: string };
         if (res.status === 202) hold.heldMs = body.heldMs ?? 0;

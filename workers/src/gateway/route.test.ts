@@ -75,6 +75,11 @@ describe("routeInfer", () => {
     const frozen = actions({ route: { kind: "moving", done: never }, local: { failed: "unreachable", error: "frozen" }, held: ok("cluster-c", "held") });
     expect((await routeInfer(req, frozen.a)).headers[HEADER.route]).toBe("held");
     expect(frozen.did).toEqual(["route", "admit", "local", "hold"]);
+
+    // A held stateful source about to freeze: the request goes straight to the handover, never into the source.
+    const draining = actions({ route: { kind: "moving", done: never, draining: true }, held: ok("cluster-c", "held") });
+    expect((await routeInfer(req, draining.a)).headers[HEADER.route]).toBe("held");
+    expect(draining.did).toEqual(["route", "hold"]);
   });
 
   it("a request whose container stops answering mid-request follows the service if it is moving", async () => {

@@ -47,12 +47,15 @@ export async function routeInfer(req: RouteRequest, a: RouteActions): Promise<Re
       // Dur: accepted work finishes where it started. While the source container still runs (stateless handover)
       // it serves, or a neighbour with room does when this cluster is short; once the source is frozen (stateful),
       // the request waits for the handover and follows the service.
-      if (a.tryAdmit()) {
-        const local = await a.runLocal();
-        if (isReply(local)) return local;
-      } else {
-        const f = await a.forwardToNeighbours();
-        if (f) return f;
+      // A held stateful source about to freeze (draining) takes no new request: it waits for the handover.
+      if (!route.draining) {
+        if (a.tryAdmit()) {
+          const local = await a.runLocal();
+          if (isReply(local)) return local;
+        } else {
+          const f = await a.forwardToNeighbours();
+          if (f) return f;
+        }
       }
       const held = await a.holdAndFollow(route.done);
       if (held) return held;

@@ -226,12 +226,17 @@ export class Gateway {
       const target = await this.d.apps.find(call.type, serviceId);
       if (!target) return { failed: "no-app", error: `no running ${call.type} container here` };
       if (target.paused) return { failed: "unreachable", error: `the ${call.type} container ${target.id.slice(0, 12)} is frozen (a stateful migration)` };
+      // Counted on the client's own container: a held freeze waits for these (mobility.ts, inFlight.ts).
+      const own = serviceId && target.serviceId === serviceId.toLowerCase() ? serviceId : undefined;
+      if (own) this.d.mobility?.inFlight.begin(own);
       try {
         const r = await this.upstream.send(target, call);
         return withHeaders(r, { [HEADER.servedBy]: this.o.name, [HEADER.route]: "local" });
       } catch (e) {
         this.d.apps.invalidate();
         return { failed: "unreachable", error: `the ${call.type} container ${target.id.slice(0, 12)} did not answer: ${describeError(e)}` };
+      } finally {
+        if (own) this.d.mobility?.inFlight.end(own);
       }
     } finally {
       this.d.capacity.release(needs);

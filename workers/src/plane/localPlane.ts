@@ -210,7 +210,7 @@ export class LocalPlane {
         const port = 8080 + k;
         const c = await docker.createContainer({
           name: `car-${k + 1}-${this.o.app}`, Image: appImage, Cmd: ["httpd", "-f", "-p", String(port), "-h", "/www"],
-          Labels: { [LABEL.mode]: "stateless", [LABEL.serviceId]: serviceIdOf(this.cars[k]!.address, this.o.app), [APP_LABEL.port]: String(port) },
+          Labels: { [LABEL.mode]: this.o.stateful ? "stateful" : "stateless", [LABEL.serviceId]: serviceIdOf(this.cars[k]!.address, this.o.app), [APP_LABEL.port]: String(port) },
           HostConfig: { NetworkMode: "host", NanoCpus: 500_000_000, Memory: 64 * 2 ** 20, RestartPolicy: { Name: "unless-stopped" } },
         });
         await c.start();

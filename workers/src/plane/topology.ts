@@ -28,6 +28,8 @@ export const NEEDS: Record<AppName, { cpuMillicores: number; memoryMiB: number }
 
 export type PlaneOptions = {
   speed: number; rate: number; bandwidth: number; keep: boolean; cars: number; app: AppName;
+  /** The cars' containers migrate stateful (frozen at the crossing) instead of stateless (make-before-break). */
+  stateful: boolean;
   busy?: string; every: boolean; json: boolean; plot?: string;
   /** The cars' routes (plane/routes.ts). */
   scenario: "straight" | "mixed";

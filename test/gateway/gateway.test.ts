@@ -427,10 +427,10 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
     expect(switched, logs[1]!.slice(mark).filter((l) => /hold|switch|crossing|warn/.test(l)).join("\n")).toBeDefined();
     expect(switched!.heldMs).toBeGreaterThan(0);
     expect(b.find((l) => l.msg === "freeze held until the client crossed")?.endedBy).toBe("the gateway's switch");
-    // Served at b well into the hold: the last answer from b came within the switch lead (2 s, 60 m) of the edge
-    // or later, not right after the pre-copy.
+    // Served at b well into the hold: the last answer from b came within about the switch lead (3 s, 90 m) of the
+    // edge or later, not right after the pre-copy (12 s or more before it).
     const lastAtB = seen.filter((r) => r.by === "b").at(-1)!;
-    expect(lastAtB.lon, JSON.stringify(seen)).toBeGreaterThan(EDGE - 90 * lonPerMps);
+    expect(lastAtB.lon, JSON.stringify(seen)).toBeGreaterThan(EDGE - 150 * lonPerMps);
     expect(seen.at(-1)!.by).toBe("c");
     const history = await migrationHistory(dev.client, dev.address, registryAbi, { serviceId });
     expect(history.map((m) => [m.outcome, m.destination?.toLowerCase()])).toEqual([["completed", dev.nodes[2]!.address.toLowerCase()]]);

@@ -8,7 +8,7 @@ export type PredictionConfig = {
    * pull and start then end about as the car crosses). */
   switchLeadS: number;
 };
-export const DEFAULT_PREDICTION: PredictionConfig = { enabled: true, minSpeedMps: 2, minFixes: 4, minSpanMs: 1000, expectedMigrationS: 6, marginS: 3, switchLeadS: 2 };
+export const DEFAULT_PREDICTION: PredictionConfig = { enabled: true, minSpeedMps: 2, minFixes: 4, minSpanMs: 1000, expectedMigrationS: 6, marginS: 3, switchLeadS: 3 };
 
 const MAX_FIXES = 16;
 const WINDOW_MS = 5000;

@@ -1,11 +1,12 @@
 import type { Redis } from "ioredis";
-import { decodeEventLog, getAddress, type Abi, type Address, type Hex, type PublicClient } from "viem";
+import { decodeEventLog, type Abi, type Address, type Hex, type PublicClient } from "viem";
 import type { ChainClient } from "./client.ts";
 import { ChainIntegrityError, RpcError } from "../lib/errors.ts";
 import { describeError } from "../lib/describeError.ts";
 import { silentLogger, type Logger } from "../lib/log.ts";
 import { backoff, sleep } from "../lib/sleep.ts";
-import { verifyCliqueHeader, type RpcHeader } from "./clique.ts";
+import type { RpcHeader } from "./clique.ts";
+import { SealCheck } from "./sealCheck.ts";
 import { isRangeError, rpc } from "./rpc.ts";
 import type { HeadFeed } from "./headFeed.ts";
 
@@ -72,7 +73,7 @@ type Cursor = { block: bigint; hash: Hex | null };
 export class EventSource {
   private readonly log: Logger;
   private range: bigint;
-  private signers: Set<string> | undefined;
+  private readonly seals: SealCheck;
   private stopping = new AbortController();
   private loop: Promise<void> | undefined;
   /** Head seen by the last poll, for lag metrics. */
@@ -83,7 +84,7 @@ export class EventSource {
     if (!Number.isInteger(o.confirmations) || o.confirmations < 1) throw new RangeError("confirmations must be an integer >= 1");
     this.range = o.maxRange ?? 2000n;
     this.log = (o.log ?? silentLogger).child({ component: "event-source", contract: o.address });
-    if (o.clique && o.clique.signers !== "rpc") this.signers = new Set(o.clique.signers.map((s) => s.toLowerCase()));
+    this.seals = new SealCheck(o.client, o.clique);
   }
 
   private k(name: string) {
@@ -109,8 +110,7 @@ export class EventSource {
         await this.poll(signal);
         failures = 0;
         // A fresh feed wakes the source at the next block; a quiet one is checked by polling now and then anyway.
-        // A block sealed while that poll ran is read now: waiting for the push after it cost a whole block
-        // whenever a poll outlasted the block interval (a loaded node, a burst of logs to deliver).
+        // A block sealed while that poll ran is read now, not a whole block later (a poll outlasting the interval).
         if (this.o.heads?.fresh() && (this.o.heads.head() ?? -1n) > (this.head ?? -1n)) continue;
         if (this.o.heads?.fresh()) await this.o.heads.next(Math.max(5000, 5 * (this.o.pollMs ?? 1000)), signal);
         else await sleep(this.o.pollMs ?? 1000, signal);
@@ -203,7 +203,7 @@ export class EventSource {
         this.o.heads?.forget(n);
         throw new RpcError(`block ${n} changed while reading it (reorg in progress); retrying`);
       }
-      await this.deliverBlock(blockLogs, await this.verify(header));
+      await this.deliverBlock(blockLogs, await this.seals.verify(header));
       await this.advance({ block: n, hash: header.hash! });
     }
     const end = headers.get(to)!;
@@ -292,32 +292,6 @@ export class EventSource {
     await tx.exec();
     this.cursor = ancestor;
     return ancestor;
-  }
-
-  private async verify(header: RpcHeader): Promise<Address | undefined> {
-    if (!this.o.clique) return undefined;
-    if (!this.signers) await this.refreshSigners();
-    try {
-      return await verifyCliqueHeader(header, this.signers!);
-    } catch (e) {
-      // The signer set may have changed by vote: refresh once from the node before refusing.
-      if (this.o.clique.signers === "rpc") {
-        await this.refreshSigners();
-        return verifyCliqueHeader(header, this.signers!);
-      }
-      throw e;
-    }
-  }
-
-  private async refreshSigners() {
-    let signers: Address[];
-    try {
-      signers = (await this.o.client.request({ method: "clique_getSigners" as never, params: ["latest"] as never })) as Address[];
-    } catch (e) {
-      throw new ChainIntegrityError(`clique_getSigners is not available on this node (${describeError(e)}); configure the signer list instead`);
-    }
-    if (!Array.isArray(signers) || signers.length === 0) throw new ChainIntegrityError("clique_getSigners returned no signers");
-    this.signers = new Set(signers.map((s) => getAddress(s).toLowerCase()));
   }
 
   /** Block n's header: the feed's pushed one when `pushed` allows and it has it (no call), else fetched. */

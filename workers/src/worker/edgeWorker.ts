@@ -26,6 +26,7 @@ import { HttpPeers } from "./peers.ts";
 import { PeerSigner, PeerVerifier, accountGrant, activeNodes } from "../chain/peerProof.ts";
 import type { PushCredential, StepContext } from "./ports.ts";
 import { SwitchHolds } from "./switchHolds.ts";
+import { permanentFailureLevel } from "./failure.ts";
 import { startReconcileLoop } from "./reconcile.ts";
 import { recover } from "./recovery.ts";
 import { routeEvent } from "./router.ts";
@@ -279,7 +280,7 @@ export class EdgeWorker {
     } catch (e) {
       const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       const permanent = !isRetryable(e) || last;
-      log[permanent ? "error" : "warn"]("step failed", { error: describeError(e), permanent });
+      log[permanent ? permanentFailureLevel(e) : "warn"]("step failed", { error: describeError(e), permanent });
       this.metrics.steps.inc({ step, outcome: permanent ? "failed" : "retry" });
       if (permanent) {
         await onPermanentFailure(ctx, step, BigInt(id), e).catch((f) => log.error("failure handling failed", { error: describeError(f) }));

@@ -35,3 +35,6 @@ export class StepFailure extends BlosmError {
 }
 
 export const failureCodeOf = (error: unknown): FailureCode => (error instanceof StepFailure ? error.code : FailureCode.Other);
+
+/** How loud a permanent failure is logged: a held move given up because its client turned back is the design working. */
+export const permanentFailureLevel = (error: unknown): "info" | "error" => (failureCodeOf(error) === FailureCode.ClientTurnedBack ? "info" : "error");

@@ -3,7 +3,7 @@ import { State } from "../../chain/abi/migrationRegistry.ts";
 import { stateName } from "../../chain/registryView.ts";
 import { describeError } from "../../lib/describeError.ts";
 import { ContractRevertError } from "../../lib/errors.ts";
-import { FailureCode, failureCodeOf } from "../failure.ts";
+import { failureCodeOf, permanentFailureLevel } from "../failure.ts";
 import type { StepJob, StepName } from "../jobs.ts";
 import type { StepContext } from "../ports.ts";
 import { endedStep } from "./ended.ts";
@@ -69,8 +69,7 @@ export async function onPermanentFailure(ctx: StepContext, step: StepName, id: b
   const state = await ctx.registry.state(id);
   if (state !== State.Assigned && state !== State.SnapshotPublished) return false;
   const code = failureCodeOf(error);
-  // A client that turned back is the design working (the held move is given up), not an error.
-  ctx.log[code === FailureCode.ClientTurnedBack ? "info" : "error"]("failing the migration on-chain", { code, error: describeError(error) });
+  ctx.log[permanentFailureLevel(error)]("failing the migration on-chain", { code, error: describeError(error) });
   await ctx.registry.write("fail", [id, code]);
   await endedStep(ctx, id);
   return true;

@@ -64,6 +64,7 @@ export class Agent {
   async stop(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
+    this.engine.stopWatching();
     await new Promise<void>((r) => this.server?.close(() => r()));
   }
 

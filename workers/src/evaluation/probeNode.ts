@@ -52,8 +52,8 @@ export type EngineUsage = { usedCpuMillicores: number; usedMemoryMiB: number };
 
 /**
  * What the running containers' limits hold: one list and an inspect per container, side by side. A candidate
- * probes inside the offer window, while other evaluations wait on its lock, so this is paid per request in flight
- * unless the caller reuses a recent reading (worker/dockerEngine.ts does, for a second).
+ * probes inside the offer window, while other evaluations wait on its lock, so the worker keeps this reading from
+ * the engine's events instead (engineUsageWatch.ts), and reads it this way only in full or while they are down.
  */
 export async function engineUsage(docker: Docker): Promise<EngineUsage> {
   const containers = await docker.listContainers();

@@ -5,7 +5,8 @@ import type { Address, Hex } from "viem";
 import { LABEL } from "../engine/labels.ts";
 import { pullByDigest } from "../engine/pull.ts";
 import { pushImage } from "../engine/push.ts";
-import { engineUsage, probeNode, type EngineUsage } from "../evaluation/probeNode.ts";
+import { EngineUsageWatch } from "../evaluation/engineUsageWatch.ts";
+import { probeNode } from "../evaluation/probeNode.ts";
 import { clusterServiceIdOf } from "../lib/serviceId.ts";
 import { parsePinned } from "../engine/imageRef.ts";
 import { decodeSpec } from "../transfer/containerSpec.ts";
@@ -16,14 +17,6 @@ import { stopContainer } from "../transfer/stopContainer.ts";
 import type { WorkerConfig } from "./config.ts";
 import type { EnginePort, IncomingContainer } from "./ports.ts";
 
-/**
- * How long one look at the engine's containers serves later probes. A burst of requests is evaluated one at a
- * time under the node's lock, and a probe under load takes up to a second (measured at N = 100 in bench:scale):
- * without reuse the last of eight evaluations started after its 5 s offer window closed. Reservations made since
- * are applied on top of the reading, and every container this worker starts or removes drops it.
- */
-export const PROBE_REUSE_MS = 1000;
-
 /** "2 files, 1 deleted, 14 KB, to the registry" (or "…, through the engine: <why the registry's API was not used>"). */
 function describeDelta(d: { files: number; deleted: number; bytes: number; via: string; whyEngine?: string }): string {
   const what = `${d.files} files, ${d.deleted} deleted, ${(d.bytes / 1024).toFixed(0)} KB`;
@@ -32,7 +25,9 @@ function describeDelta(d: { files: number; deleted: number; bytes: number; via: 
 
 /** The EnginePort over one Docker Engine: transfer/ and engine/ do the work, this names it in migration terms. */
 export class DockerEngine implements EnginePort {
-  private usage?: { at: number; reading: Promise<EngineUsage> };
+  /** The running containers' limits, kept from the engine's events (started by the first probe). */
+  private readonly usage: EngineUsageWatch;
+  private watching?: Promise<void>;
 
   constructor(
     readonly docker: Docker,
@@ -41,7 +36,10 @@ export class DockerEngine implements EnginePort {
     private readonly operator: Address,
     /** Where to look when no container carries the service-id label (the name recorded at request time). */
     private readonly serviceFallback: (serviceId: Hex) => Promise<string | undefined> = async () => undefined,
-  ) {}
+    log?: ConstructorParameters<typeof EngineUsageWatch>[1],
+  ) {
+    this.usage = new EngineUsageWatch(docker, log);
+  }
 
   async serviceContainer(serviceId: Hex) {
     const [labelled] = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.serviceId}=${serviceId}`] } });
@@ -151,25 +149,30 @@ export class DockerEngine implements EnginePort {
     return (await this.docker.getImage(reference).inspect().catch(() => undefined))?.Architecture;
   }
 
-  probe(opts: Parameters<EnginePort["probe"]>[0]) {
-    if (!this.usage || Date.now() - this.usage.at > PROBE_REUSE_MS) {
-      const reading = engineUsage(this.docker);
-      const entry = { at: Date.now(), reading };
-      this.usage = entry;
-      reading.catch(() => {
-        if (this.usage === entry) this.usage = undefined; // an engine that did not answer is asked again next time
-      });
-    }
-    return probeNode(this.docker, { appTypes: this.config.appTypes, allocatable: this.config.allocatable, gpuFile: this.config.nvidiaSmiFile, ...opts, usage: this.usage.reading });
+  async probe(opts: Parameters<EnginePort["probe"]>[0]) {
+    // A watch that could not start (the engine did not answer) fails this probe, as a direct read would; the next tries again.
+    this.watching ??= this.usage.start().catch((e) => {
+      this.watching = undefined;
+      throw e;
+    });
+    await this.watching;
+    return probeNode(this.docker, { appTypes: this.config.appTypes, allocatable: this.config.allocatable, gpuFile: this.config.nvidiaSmiFile, ...opts, usage: this.usage.usage() });
   }
 
-  /** Runs a change to this engine's containers: the probe's reading is dropped before and after it. */
+  /** Closes the engine's event stream (the worker is stopping). */
+  stopWatching(): void {
+    this.usage.stop();
+  }
+
+  /**
+   * Runs a change to this engine's containers, then reads them all again: the change's own events may still be on
+   * their way, and an evaluation must not count a container this worker just removed, or miss one it started.
+   */
   private async changing<T>(change: () => Promise<T>): Promise<T> {
-    this.usage = undefined;
     try {
       return await change();
     } finally {
-      this.usage = undefined;
+      if (this.watching) void this.usage.resync();
     }
   }
 }

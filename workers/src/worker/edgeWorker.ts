@@ -69,6 +69,7 @@ export class EdgeWorker {
   private readonly outbound: RedisOutboundStore;
   private readonly queues = new Map<QueueName, Queue<StepJob>>();
   private readonly capacity: CapacityReporter;
+  private readonly engine: DockerEngine;
   private readonly runStep = createStepRunner();
   // Each close is bounded: with Redis down a queue's close waits for a connection that will not come, and the
   // worker must still stop within its grace (about 20 s at worst: event source, workers, queues, Redis).
@@ -110,7 +111,7 @@ export class EdgeWorker {
     this.outbound = new RedisOutboundStore(this.redis, this.prefix);
     this.services = new ServiceIndex(this.redis, this.prefix);
     const registry = (this.chainRegistry = new ChainRegistry(this.address, this.chain, new RegistryWriter(sender, config.registryAddress), () => this.heads?.timestamp()));
-    const engine = new DockerEngine(this.docker, config, this.address, (serviceId) => this.services.lookup(serviceId));
+    const engine = (this.engine = new DockerEngine(this.docker, config, this.address, (serviceId) => this.services.lookup(serviceId), this.log));
     this.ctx = {
       config, registry, engine, outbound: this.outbound, reservations: this.reservations, metrics: this.metrics, log: this.log,
       peers: new HttpPeers((node) => registry.endpointOf(node), this.peerSigner),
@@ -174,6 +175,7 @@ export class EdgeWorker {
     this.metrics.bind(this.queues, this.events);
     this.capacity.start(this.config.capacityReportSeconds);
     this.shutdown.add("capacity reports", () => this.capacity.stop());
+    this.shutdown.add("engine watch", () => this.engine.stopWatching());
     if (this.config.reconcileSeconds > 0) {
       // The retire step normally retires a source copy after retireGraceMs; reconcile is the backstop, a little later.
       const graceMs = this.config.retireGraceMs + 2 * this.config.reconcileSeconds * 1000;

@@ -13,8 +13,9 @@ export const RESUBSCRIBE_MS = 1000;
  * inspecting every container took p50 0.35 s and p90 0.9 s of each evaluation (20 s at p90 when the engine's
  * transfers had the CPU), and each probe cost the busy engine one inspect per container. Here the engine is read
  * once, then each start, update, death or removal inspects (or drops) just that container, and a probe reads
- * memory. While a full read runs (at start, after a break, after this worker changed the engine itself) a probe
- * waits for it, and while the stream is down it reads the engine itself: never a reading older than the engine's word.
+ * memory. Containers this worker changes itself are inspected again before the next probe reads (their events may
+ * be late). While a full read runs (at start, after a break) a probe waits for it, and while the stream is down
+ * it reads the engine itself: never a reading older than the engine's word.
  */
 export class EngineUsageWatch {
   private readonly limits = new Map<string, Limits>();
@@ -38,7 +39,13 @@ export class EngineUsageWatch {
 
   /** What the running containers' limits hold now (read from the engine directly while its stream is down). */
   async usage(): Promise<EngineUsage> {
-    while (this.syncing) await this.syncing;
+    // Waits for a running full read and for the events (and refreshes) already received: none is left unapplied.
+    for (;;) {
+      if (this.syncing) await this.syncing;
+      const applied = this.chain;
+      await applied;
+      if (applied === this.chain && !this.syncing) break;
+    }
     if (!this.stream) return engineUsage(this.docker);
     let usedCpuMillicores = 0;
     let usedMemoryMiB = 0;
@@ -49,16 +56,31 @@ export class EngineUsageWatch {
     return { usedCpuMillicores, usedMemoryMiB };
   }
 
-  /** Reads every container again (this worker changed the engine; its events may still be on their way). */
+  /**
+   * This worker changed these containers (ids or names): each is inspected again before the next probe reads, as
+   * its own events may still be on their way. One that is gone and was known by name only makes a full read.
+   */
+  refresh(refs: string[]): Promise<void> {
+    return this.enqueue(async () => {
+      for (const ref of refs) {
+        const found = await this.read(ref);
+        if (found) this.apply(found.id, found.limits);
+        else if (this.limits.has(ref)) this.limits.delete(ref);
+        else if (!/^[0-9a-f]{64}$/.test(ref)) void this.resync();
+      }
+    });
+  }
+
+  /** Reads every container again (at start, after a break, after a change whose containers are not known). */
   resync(): Promise<void> {
     if (this.syncing) return this.syncing;
     this.pending = [];
     const run = (async () => {
       try {
         const containers = await this.docker.listContainers();
-        const read = await Promise.all(containers.map(async (c) => [c.Id, await this.read(c.Id)] as const));
+        const read = await Promise.all(containers.map((c) => this.read(c.Id)));
         this.limits.clear();
-        for (const [id, l] of read) if (l) this.limits.set(id, l);
+        for (const r of read) if (r) this.apply(r.id, r.limits);
         // Replayed after the snapshot: a death the list missed removes, a start it missed re-inspects.
         for (const apply of this.pending ?? []) await apply();
       } finally {
@@ -80,16 +102,37 @@ export class EngineUsageWatch {
     this.stream?.destroy?.();
   }
 
-  /** The limits a running container holds; undefined once it is gone or stopped. */
-  private async read(id: string): Promise<Limits | undefined> {
-    const i = await this.docker.getContainer(id).inspect().catch((e: { statusCode?: number }) => {
+  /** A container's full id and the limits it holds (none once it stopped); undefined when it is gone. */
+  private async read(ref: string): Promise<{ id: string; limits: Limits | undefined } | undefined> {
+    const i = await this.docker.getContainer(ref).inspect().catch((e: { statusCode?: number }) => {
       if (e.statusCode === 404) return undefined;
       throw e;
     });
-    if (!i?.State?.Running) return undefined;
+    if (!i) return undefined;
+    if (!i.State?.Running) return { id: i.Id, limits: undefined };
     const hc = i.HostConfig;
     const cpuMillicores = hc.NanoCpus ? hc.NanoCpus / 1e6 : hc.CpuQuota && hc.CpuPeriod ? (hc.CpuQuota / hc.CpuPeriod) * 1000 : 0;
-    return { cpuMillicores, memoryMiB: (hc.Memory ?? 0) / 2 ** 20 };
+    return { id: i.Id, limits: { cpuMillicores, memoryMiB: (hc.Memory ?? 0) / 2 ** 20 } };
+  }
+
+  private apply(id: string, limits: Limits | undefined): void {
+    if (limits) this.limits.set(id, limits);
+    else this.limits.delete(id);
+  }
+
+  /** Runs one change to the map after those before it (or after the full read that is running). */
+  private enqueue(apply: () => Promise<void>): Promise<void> {
+    if (this.pending) {
+      // Applied by the full read, before a probe can read: the caller need not wait longer than for that.
+      this.pending.push(apply);
+      return this.syncing ?? Promise.resolve();
+    }
+    const run = this.chain.then(apply).catch(() => {
+      // The engine did not answer an inspect: the map may be wrong now, so it is read again in full.
+      void this.resync();
+    });
+    this.chain = run;
+    return run;
   }
 
   private async subscribe(): Promise<void> {
@@ -124,23 +167,14 @@ export class EngineUsageWatch {
     const id = e.Actor?.ID ?? e.id;
     const action = (e.Action ?? e.status ?? "").split(":")[0];
     if (!id) return;
-    let apply: (() => Promise<void>) | undefined;
     if (action === "start" || action === "update" || action === "unpause") {
-      apply = async () => {
-        const l = await this.read(id);
-        if (l) this.limits.set(id, l);
-        else this.limits.delete(id);
-      };
+      void this.enqueue(async () => {
+        const found = await this.read(id);
+        this.apply(id, found?.limits);
+      });
     } else if (action === "die" || action === "destroy" || action === "stop") {
-      apply = async () => void this.limits.delete(id);
+      void this.enqueue(async () => void this.limits.delete(id));
     }
-    if (!apply) return;
-    if (this.pending) return void this.pending.push(apply);
-    const a = apply;
-    this.chain = this.chain.then(a).catch(() => {
-      // The engine did not answer the inspect: the map may be wrong now, so it is read again in full.
-      void this.resync();
-    });
   }
 
   /** The stream ended or the engine did not answer: probes read the engine directly until it is back and read. */

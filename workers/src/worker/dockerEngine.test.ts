@@ -22,7 +22,7 @@ function fakeEngine() {
       inspect: async () => {
         counts.inspects++;
         if (!running.has(id)) throw Object.assign(new Error("no such container"), { statusCode: 404 });
-        const answer = { State: { Running: true }, HostConfig: { NanoCpus: running.get(id)! * 1e6, Memory: 0 } };
+        const answer = { Id: id, State: { Running: true }, HostConfig: { NanoCpus: running.get(id)! * 1e6, Memory: 0 } };
         await hold; // the engine's answer, as it was when asked, arrives late
         return answer;
       },
@@ -68,20 +68,22 @@ describe("DockerEngine.probe", () => {
     engine.stopWatching();
   });
 
-  it("reads all containers again after this worker changes the engine, and a probe meanwhile waits for that", async () => {
+  it("inspects the containers this worker changed before the next probe reads, without listing them all", async () => {
     const { engine, counts } = fakeEngine();
     expect(await free(engine)).toBe(3500);
-    await engine.removeContainer("a"); // no events sent: the full read alone must notice
+    await engine.removeContainer("a"); // no events sent: the refresh alone must notice
     expect(await free(engine)).toBe(4000);
-    expect(counts.lists).toBe(2);
+    expect(counts).toMatchObject({ lists: 1, inspects: 2 });
     engine.stopWatching();
   });
 
   it("applies an event that arrives during a full read after it (a container that died while the list ran)", async () => {
-    const { engine, running, emit, holdInspects } = fakeEngine();
+    const { engine, running, emit, counts, holdInspects } = fakeEngine();
     expect(await free(engine)).toBe(3500);
     const release = holdInspects();
-    await engine.removeContainer("nothing"); // starts a full read that finds "a" running and waits for the answer
+    await engine.removeContainer("by-name"); // gone and never known by that name: a full read, which finds "a" running and waits
+    await settle();
+    expect(counts.lists).toBe(2); // the full read has asked, and its answer says "a" runs
     running.delete("a");
     emit("die", "a");
     await settle();

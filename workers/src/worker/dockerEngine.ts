@@ -81,7 +81,7 @@ export class DockerEngine implements EnginePort {
   async startSnapshot(reference: string, opts: { migrationId: string; serviceId: Hex; gpuDeviceIds?: string[]; readyTimeoutMs: number; token: string }) {
     const spec = decodeSpec((await this.docker.getImage(reference).inspect()).Config.Labels, reference);
     const { token, ...rest } = opts;
-    const restored = await this.changing(() => restoreContainer(this.docker, spec, reference, { name: spec.name, ...rest, auth: { registrytoken: token } }));
+    const restored = await this.changing(() => restoreContainer(this.docker, spec, reference, { name: spec.name, ...rest, auth: { registrytoken: token } }), (r) => [r.containerId]);
     return { containerId: restored.containerId };
   }
 
@@ -92,18 +92,18 @@ export class DockerEngine implements EnginePort {
   }
 
   async removeContainer(id: string) {
-    await this.changing(() => this.docker.getContainer(id).remove({ force: true })).catch((e: { statusCode?: number; message?: string }) => {
+    await this.changing(() => this.docker.getContainer(id).remove({ force: true }), () => [id]).catch((e: { statusCode?: number; message?: string }) => {
       // Gone already, or another remove (the retire step, a reconcile round) is at it.
       if (e.statusCode !== 404 && !(e.statusCode === 409 && /already in progress/.test(e.message ?? ""))) throw e;
     });
   }
 
   retire(record: { container: string; imageId: string; frozen: boolean }) {
-    return this.changing(() => retireSource(this.docker, record, record.container));
+    return this.changing(() => retireSource(this.docker, record, record.container), () => [record.container]);
   }
 
   rollback(record: { container: string; imageId: string }) {
-    return this.changing(() => rollbackSource(this.docker, record.container, { imageId: record.imageId }));
+    return this.changing(() => rollbackSource(this.docker, record.container, { imageId: record.imageId }), () => [record.container]);
   }
 
   /**
@@ -125,7 +125,7 @@ export class DockerEngine implements EnginePort {
   }
 
   async resume(container: string) {
-    await this.changing(() => rollbackSource(this.docker, container));
+    await this.changing(() => rollbackSource(this.docker, container), () => [container]);
   }
 
   async removeCopy(container: string) {
@@ -165,14 +165,19 @@ export class DockerEngine implements EnginePort {
   }
 
   /**
-   * Runs a change to this engine's containers, then reads them all again: the change's own events may still be on
-   * their way, and an evaluation must not count a container this worker just removed, or miss one it started.
+   * Runs a change to this engine's containers, then has the watch inspect the ones it changed (all of them, when it
+   * failed half-way): the change's own events may still be on their way, and an evaluation must not count a
+   * container this worker just removed, or miss one it started.
    */
-  private async changing<T>(change: () => Promise<T>): Promise<T> {
+  private async changing<T>(change: () => Promise<T>, changed: (result: T) => string[]): Promise<T> {
+    let result: T;
     try {
-      return await change();
-    } finally {
+      result = await change();
+    } catch (e) {
       if (this.watching) void this.usage.resync();
+      throw e;
     }
+    if (this.watching) void this.usage.refresh(changed(result));
+    return result;
   }
 }

@@ -427,6 +427,10 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
     expect(switched, logs[1]!.slice(mark).filter((l) => /hold|switch|crossing|warn/.test(l)).join("\n")).toBeDefined();
     expect(switched!.heldMs).toBeGreaterThan(0);
     expect(b.find((l) => l.msg === "freeze held until the client crossed")?.endedBy).toBe("the gateway's switch");
+    // The next held move here freezes as long before its crossing as this one's switch took (plus 0.5 s).
+    const learned = b.find((l) => l.msg === "held move completed after its switch") as { switchS: number; switchLeadS: number } | undefined;
+    expect(learned?.switchS).toBeGreaterThan(0);
+    expect(learned!.switchLeadS).toBeGreaterThanOrEqual(learned!.switchS + 0.4);
     // Served at b well into the hold: the last answer from b came within about the switch lead (3 s, 90 m) of the
     // edge or later, not right after the pre-copy (12 s or more before it).
     const lastAtB = seen.filter((r) => r.by === "b").at(-1)!;

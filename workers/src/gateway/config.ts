@@ -2,7 +2,7 @@ import { isAddress, type Address } from "viem";
 import { z } from "zod";
 import { loadConfigFile, parseConfig } from "../lib/configFile.ts";
 import { isPinned } from "../engine/imageRef.ts";
-import { DEFAULT_PREDICTION } from "./predictor.ts";
+import { DEFAULT_PREDICTION, MAX_SWITCH_LEAD_S } from "./predictor.ts";
 
 const httpUrl = z.string().refine((s) => {
   try {
@@ -82,7 +82,7 @@ export const GatewayConfigSchema = z.object({
     minSpanMs: z.number().int().min(100).max(60_000).default(DEFAULT_PREDICTION.minSpanMs),
     expectedMigrationS: z.number().min(0.5).max(600).default(DEFAULT_PREDICTION.expectedMigrationS),
     marginS: z.number().min(0).max(600).default(DEFAULT_PREDICTION.marginS),
-    switchLeadS: z.number().min(0).max(60).default(DEFAULT_PREDICTION.switchLeadS),
+    switchLeadS: z.number().min(0).max(MAX_SWITCH_LEAD_S).default(DEFAULT_PREDICTION.switchLeadS),
   }).default(DEFAULT_PREDICTION),
   /** How long a request may wait for local capacity when no neighbour has room. */
   queueTimeoutMs: z.number().int().min(0).max(600_000).default(2000),

@@ -19,7 +19,11 @@ export type Route =
 
 
 /** A migration in flight; `hold`: the worker holds a stateful source's freeze until this gateway's switch. */
-type Pending = { id?: bigint; done: Promise<Handover>; hold?: { decided: boolean; draining?: boolean; heldMs: number; inwardSince?: number } };
+type Pending = {
+  id?: bigint; done: Promise<Handover>;
+  /** switchedAt: when the source accepted the switch (performance.now()), to learn how long switches take. */
+  hold?: { decided: boolean; draining?: boolean; heldMs: number; inwardSince?: number; switchedAt?: number };
+};
 
 /** How long a held move's client must keep heading back in before the move is given up (hysteresis). */
 const TURN_BACK_MS = 2000;
@@ -121,7 +125,14 @@ export class Mobility {
     const outcome = await done;
     if (outcome.ok) {
       // The lead time follows how long migrations take, not how long one waited for its car.
-      this.predictor.recordMigration((performance.now() - t0 - (s.pending?.hold?.heldMs ?? 0)) / 1000);
+      const hold = s.pending?.hold;
+      this.predictor.recordMigration((performance.now() - t0 - (hold?.heldMs ?? 0)) / 1000);
+      // And the switch lead follows how long the freeze, final delta, pull and start took after the switch.
+      if (hold?.switchedAt !== undefined) {
+        const switchS = (performance.now() - hold.switchedAt) / 1000;
+        this.predictor.recordSwitch(switchS);
+        this.d.log.info("held move completed after its switch", { client, type, switchS: round1(switchS), switchLeadS: round1(this.predictor.switchLeadS()) });
+      }
       s.moved = { gateway: outcome.gateway, name: outcome.name, containerId: local.id };
     } else {
       s.quietUntil = Date.now() + 5000;
@@ -149,7 +160,10 @@ export class Mobility {
       .then(() => fetch(`${this.d.worker.url}/migrations/${p.id}/${action}`, { method: "POST", headers: this.workerHeaders(), signal: AbortSignal.timeout(10_000) }))
       .then(async (res) => {
         const body = (await res.json().catch(() => ({}))) as { heldMs?: number; error?: string };
-        if (res.status === 202) hold.heldMs = body.heldMs ?? 0;
+        if (res.status === 202) {
+          hold.heldMs = body.heldMs ?? 0;
+          if (action === "switch") hold.switchedAt = performance.now();
+        }
         // 404: the source froze already (its hold's limit, or a restart): the move goes on as one without a hold.
         const said = action === "switch" ? "client crossing: the source freezes now" : "client turned back: the held move is given up";
         this.d.log.info(said, { client, type, id: String(p.id), ...(res.status === 202 ? { heldMs: body.heldMs } : { worker: body.error }) });
@@ -204,3 +218,5 @@ export class Mobility {
     }
   }
 }
+
+const round1 = (x: number) => Math.round(x * 10) / 10;

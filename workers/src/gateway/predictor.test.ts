@@ -82,6 +82,23 @@ describe("CrossingPredictor.switchDue", () => {
   });
 });
 
+describe("CrossingPredictor.switchLeadS", () => {
+  it("starts at the configured lead, then follows the slowest recent switch here plus half a second", () => {
+    const p = new CrossingPredictor(config);
+    expect(p.switchLeadS()).toBe(2);
+    drive(p, 1300, 30, 8); // 148 m to go: 4.9 s
+    expect(p.switchDue(CAR, ME)).toBe(false);
+    p.recordSwitch(3);
+    p.recordSwitch(4.6);
+    expect(p.switchLeadS()).toBe(5.1);
+    expect(p.switchDue(CAR, ME)).toBe(true); // the same car, now within the learned lead
+    for (let i = 0; i < 20; i++) p.recordSwitch(1); // the slow ones age out
+    expect(p.switchLeadS()).toBe(1.5);
+    p.recordSwitch(600);
+    expect(p.switchLeadS()).toBe(60); // bounded as the configured one is
+  });
+});
+
 describe("CrossingPredictor.headingIn", () => {
   it("is true for a car inside that heads back towards the centre, not for one heading out, crawling or outside", () => {
     const back = new CrossingPredictor(config);

@@ -5,7 +5,7 @@ import type { Position } from "../lib/geo.ts";
 export type PredictionConfig = {
   enabled: boolean; minSpeedMps: number; minFixes: number; minSpanMs: number; expectedMigrationS: number; marginS: number;
   /** A stateful move held after its pre-copy freezes this long before the predicted crossing (the final delta,
-   * pull and start then end about as the car crosses). */
+   * pull and start then end about as the car crosses), until switches here have been measured. */
   switchLeadS: number;
 };
 export const DEFAULT_PREDICTION: PredictionConfig = { enabled: true, minSpeedMps: 2, minFixes: 4, minSpanMs: 1000, expectedMigrationS: 6, marginS: 3, switchLeadS: 3 };
@@ -14,6 +14,9 @@ const MAX_FIXES = 16;
 const WINDOW_MS = 5000;
 const MAX_CLIENTS = 10_000;
 const RECENT_MIGRATIONS = 20;
+const SWITCH_MARGIN_S = 0.5;
+/** The most a learned switch lead may be (the config's own bound for switchLeadS). */
+export const MAX_SWITCH_LEAD_S = 60;
 
 /**
  * Each client's recent fixes (bounded: the last few seconds, and the clients seen most recently) and how long
@@ -25,6 +28,8 @@ export class CrossingPredictor {
   /** When each client's current stretch of reports began (a gap of WINDOW_MS starts a new one). */
   private readonly since = new Map<string, number>();
   private readonly durationsS: number[] = [];
+  /** How long held moves here took from the switch to completion, lately. */
+  private readonly switchesS: number[] = [];
 
   constructor(private readonly o: PredictionConfig) {}
 
@@ -73,6 +78,22 @@ export class CrossingPredictor {
     if (this.durationsS.length > RECENT_MIGRATIONS) this.durationsS.shift();
   }
 
+  /** A held move here completed this long after its switch (the freeze, final delta, pull and start). */
+  recordSwitch(seconds: number): void {
+    this.switchesS.push(seconds);
+    if (this.switchesS.length > RECENT_MIGRATIONS) this.switchesS.shift();
+  }
+
+  /**
+   * Seconds before the predicted crossing a held move freezes: the slowest recent switch here, so the destination
+   * is ready as the car crosses (earlier only moves the same freeze earlier), plus SWITCH_MARGIN_S for the
+   * gateway's polling; `switchLeadS` until a switch has been measured. Bounded by the config's own maximum.
+   */
+  switchLeadS(): number {
+    if (this.switchesS.length === 0) return this.o.switchLeadS;
+    return Math.min(MAX_SWITCH_LEAD_S, Math.max(...this.switchesS) + SWITCH_MARGIN_S);
+  }
+
   /** Seconds ahead of the crossing a migration must start to be done in time. */
   leadS(): number {
     const slowest = this.durationsS.length > 0 ? Math.max(...this.durationsS) : this.o.expectedMigrationS;
@@ -81,7 +102,7 @@ export class CrossingPredictor {
 
   /**
    * Whether a stateful move held after its pre-copy should freeze now: the client is outside the coverage, or
-   * moving out with its exit due within `switchLeadS`. A client that turned inwards keeps the hold (which ends
+   * moving out with its exit due within the switch lead (switchLeadS()). A client that turned inwards keeps the hold (which ends
    * by its own limit if the car never crosses).
    */
   switchDue(client: Address, me: { location: Position; coverageRadiusM: number }): boolean {
@@ -92,7 +113,7 @@ export class CrossingPredictor {
     const m = this.motion(client);
     if (!m || m.speed < this.o.minSpeedMps || p.x * m.vEast + p.y * m.vNorth <= 0) return false;
     const exit = predictExit(m, me.location, me.coverageRadiusM);
-    return exit !== undefined && exit.inS <= this.o.switchLeadS;
+    return exit !== undefined && exit.inS <= this.switchLeadS();
   }
 
   /**

@@ -26,7 +26,7 @@ import { HttpPeers } from "./peers.ts";
 import { PeerSigner, PeerVerifier, accountGrant, activeNodes } from "../chain/peerProof.ts";
 import type { PushCredential, StepContext } from "./ports.ts";
 import { SwitchHolds } from "./switchHolds.ts";
-import { permanentFailureLevel } from "./failure.ts";
+import { jobFailedLevel, permanentFailureLevel } from "./failure.ts";
 import { startReconcileLoop } from "./reconcile.ts";
 import { recover } from "./recovery.ts";
 import { routeEvent } from "./router.ts";
@@ -69,7 +69,6 @@ export class EdgeWorker {
   private readonly outbound: RedisOutboundStore;
   private readonly queues = new Map<QueueName, Queue<StepJob>>();
   private readonly capacity: CapacityReporter;
-  private readonly engine: DockerEngine;
   private readonly runStep = createStepRunner();
   // Each close is bounded: with Redis down a queue's close waits for a connection that will not come, and the
   // worker must still stop within its grace (about 20 s at worst: event source, workers, queues, Redis).
@@ -111,7 +110,8 @@ export class EdgeWorker {
     this.outbound = new RedisOutboundStore(this.redis, this.prefix);
     this.services = new ServiceIndex(this.redis, this.prefix);
     const registry = (this.chainRegistry = new ChainRegistry(this.address, this.chain, new RegistryWriter(sender, config.registryAddress), () => this.heads?.timestamp()));
-    const engine = (this.engine = new DockerEngine(this.docker, config, this.address, (serviceId) => this.services.lookup(serviceId), this.log));
+    const engine = new DockerEngine(this.docker, config, this.address, (serviceId) => this.services.lookup(serviceId), this.log);
+    this.shutdown.add("engine watch", () => engine.stopWatching());
     this.ctx = {
       config, registry, engine, outbound: this.outbound, reservations: this.reservations, metrics: this.metrics, log: this.log,
       peers: new HttpPeers((node) => registry.endpointOf(node), this.peerSigner),
@@ -175,7 +175,6 @@ export class EdgeWorker {
     this.metrics.bind(this.queues, this.events);
     this.capacity.start(this.config.capacityReportSeconds);
     this.shutdown.add("capacity reports", () => this.capacity.stop());
-    this.shutdown.add("engine watch", () => this.engine.stopWatching());
     if (this.config.reconcileSeconds > 0) {
       // The retire step normally retires a source copy after retireGraceMs; reconcile is the backstop, a little later.
       const graceMs = this.config.retireGraceMs + 2 * this.config.reconcileSeconds * 1000;
@@ -200,10 +199,8 @@ export class EdgeWorker {
 
   private startQueues() {
     const connection = { url: this.config.redisUrl, maxRetriesPerRequest: null };
-    const concurrency: Record<QueueName, number> = {
-      evaluate: this.config.concurrency.evaluate, "transfer-out": this.config.concurrency.outbound,
-      "transfer-in": this.config.concurrency.inbound, record: 4, cleanup: 2,
-    };
+    const { evaluate, outbound, inbound } = this.config.concurrency;
+    const concurrency: Record<QueueName, number> = { evaluate, "transfer-out": outbound, "transfer-in": inbound, record: 4, cleanup: 2 };
     for (const name of QUEUES) {
       const queue = new Queue<StepJob>(`${this.prefix}-${name}`, { connection });
       queue.on("error", this.redisTrouble);
@@ -217,7 +214,7 @@ export class EdgeWorker {
       const worker = new Worker<StepJob>(`${this.prefix}-${name}`, (job) => this.run(name, job), {
         connection, concurrency: concurrency[name], lockDuration: 10_000, stalledInterval: 5_000, maxStalledCount: 5,
       });
-      worker.on("failed", (job, err) => this.log.warn("job failed", { queue: name, jobId: job?.id, attempts: job?.attemptsMade, error: err.message }));
+      worker.on("failed", (job, err) => this.log[jobFailedLevel(err)]("job failed", { queue: name, jobId: job?.id, attempts: job?.attemptsMade, error: err.message }));
       worker.on("error", this.redisTrouble);
       return worker;
     });
@@ -286,7 +283,7 @@ export class EdgeWorker {
       this.metrics.steps.inc({ step, outcome: permanent ? "failed" : "retry" });
       if (permanent) {
         await onPermanentFailure(ctx, step, BigInt(id), e).catch((f) => log.error("failure handling failed", { error: describeError(f) }));
-        throw new UnrecoverableError(describeError(e));
+        throw Object.assign(new UnrecoverableError(describeError(e)), { cause: e }); // the cause sets the "job failed" line's level
       }
       throw e;
     }

@@ -38,3 +38,6 @@ export const failureCodeOf = (error: unknown): FailureCode => (error instanceof 
 
 /** How loud a permanent failure is logged: a held move given up because its client turned back is the design working. */
 export const permanentFailureLevel = (error: unknown): "info" | "error" => (failureCodeOf(error) === FailureCode.ClientTurnedBack ? "info" : "error");
+
+/** The level of BullMQ's "job failed" line: a permanent failure's cause (kept on the UnrecoverableError) decides it. */
+export const jobFailedLevel = (err: Error): "info" | "warn" => (permanentFailureLevel(err.cause ?? err) === "info" ? "info" : "warn");

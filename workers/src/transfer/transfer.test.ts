@@ -11,6 +11,7 @@ import { pullByDigest, pullImage } from "../engine/pull.ts";
 import { stopContainer } from "./stopContainer.ts";
 import { snapshotContainer } from "./snapshot.ts";
 import { restoreVolumes } from "./volumes.ts";
+import { waitFor } from "../lib/waitFor.ts";
 
 /** A tar archive's entries: path → content digest (files) or "dir". */
 async function treeOf(archive: NodeJS.ReadableStream): Promise<Map<string, string>> {
@@ -220,7 +221,14 @@ describe("container transfer between real Docker Engines", () => {
     });
     await c.start();
     await new Promise((r) => setTimeout(r, 2500));
-    const snapshot = await snapshotContainer(src(), name, { registry: running().registry.address, repository: `blosm/${name}`, tag: "m1" });
+    // At least one turn between the pre-copy and the freeze: on a loaded machine the loop may not run in the few
+    // milliseconds between them, and then nothing was deleted (this test failed so once in CI).
+    const listing = async () => [...(await treeOf(await src().getContainer(name).getArchive({ path: target }))).keys()].sort().join(" ");
+    const turned = async () => {
+      const before = await listing();
+      await waitFor(async () => (await listing()) !== before, { what: "a turn of the churn loop after the pre-copy", timeoutMs: 10_000, intervalMs: 50 });
+    };
+    const snapshot = await snapshotContainer(src(), name, { registry: running().registry.address, repository: `blosm/${name}`, tag: "m1", beforeFreeze: turned });
     try {
       const atFreeze = await treeOf(await src().getContainer(name).getArchive({ path: target }));
       const [full, delta] = snapshot.spec.volumes[0]!.copies!;

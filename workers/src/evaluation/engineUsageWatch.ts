@@ -1,7 +1,6 @@
 import type Docker from "dockerode";
-import { engineUsage, type EngineUsage } from "./probeNode.ts";
+import { engineUsage, limitsOf, sumLimits, type ContainerLimits as Limits, type EngineUsage } from "./probeNode.ts";
 
-type Limits = { cpuMillicores: number; memoryMiB: number };
 type Log = { warn(msg: string, fields?: Record<string, unknown>): void };
 
 /** How long a broken event stream waits before it is opened again (and the containers read again). */
@@ -46,14 +45,7 @@ export class EngineUsageWatch {
       await applied;
       if (applied === this.chain && !this.syncing) break;
     }
-    if (!this.stream) return engineUsage(this.docker);
-    let usedCpuMillicores = 0;
-    let usedMemoryMiB = 0;
-    for (const l of this.limits.values()) {
-      usedCpuMillicores += l.cpuMillicores;
-      usedMemoryMiB += l.memoryMiB;
-    }
-    return { usedCpuMillicores, usedMemoryMiB };
+    return this.stream ? sumLimits(this.limits.values()) : engineUsage(this.docker);
   }
 
   /**
@@ -109,10 +101,7 @@ export class EngineUsageWatch {
       throw e;
     });
     if (!i) return undefined;
-    if (!i.State?.Running) return { id: i.Id, limits: undefined };
-    const hc = i.HostConfig;
-    const cpuMillicores = hc.NanoCpus ? hc.NanoCpus / 1e6 : hc.CpuQuota && hc.CpuPeriod ? (hc.CpuQuota / hc.CpuPeriod) * 1000 : 0;
-    return { id: i.Id, limits: { cpuMillicores, memoryMiB: (hc.Memory ?? 0) / 2 ** 20 } };
+    return { id: i.Id, limits: i.State?.Running ? limitsOf(i.HostConfig) : undefined };
   }
 
   private apply(id: string, limits: Limits | undefined): void {

@@ -57,13 +57,24 @@ export type EngineUsage = { usedCpuMillicores: number; usedMemoryMiB: number };
  */
 export async function engineUsage(docker: Docker): Promise<EngineUsage> {
   const containers = await docker.listContainers();
+  // A container removed between the list and the inspect holds nothing now.
+  const limits = await Promise.all(containers.map((c) => docker.getContainer(c.Id).inspect().then((i) => limitsOf(i.HostConfig), () => undefined)));
+  return sumLimits(limits.filter((l) => l !== undefined));
+}
+
+/** What one container's limits hold: its CPU (NanoCpus, or quota over period) and its memory limit. */
+export type ContainerLimits = { cpuMillicores: number; memoryMiB: number };
+export function limitsOf(hc: { NanoCpus?: number; CpuQuota?: number; CpuPeriod?: number; Memory?: number }): ContainerLimits {
+  const cpuMillicores = hc.NanoCpus ? hc.NanoCpus / 1e6 : hc.CpuQuota && hc.CpuPeriod ? (hc.CpuQuota / hc.CpuPeriod) * 1000 : 0;
+  return { cpuMillicores, memoryMiB: (hc.Memory ?? 0) / 2 ** 20 };
+}
+
+export function sumLimits(all: Iterable<ContainerLimits>): EngineUsage {
   let usedCpuMillicores = 0;
   let usedMemoryMiB = 0;
-  const limits = await Promise.all(containers.map((c) => docker.getContainer(c.Id).inspect().then((i) => i.HostConfig, () => undefined)));
-  for (const hc of limits) {
-    if (!hc) continue; // removed between the list and the inspect: it holds nothing now
-    usedCpuMillicores += hc.NanoCpus ? hc.NanoCpus / 1e6 : hc.CpuQuota && hc.CpuPeriod ? (hc.CpuQuota / hc.CpuPeriod) * 1000 : 0;
-    usedMemoryMiB += (hc.Memory ?? 0) / 2 ** 20;
+  for (const l of all) {
+    usedCpuMillicores += l.cpuMillicores;
+    usedMemoryMiB += l.memoryMiB;
   }
   return { usedCpuMillicores, usedMemoryMiB };
 }

@@ -81,6 +81,8 @@ describe("three edge workers, one chain, three Docker Engines", () => {
     expect(timings.pullMs).toBeGreaterThan(0);
     // The source's half (snapshot and push) came from its worker, over a peer call proven by the destination's key.
     expect(timings.pushMs).toBeGreaterThan(0);
+    // Stateless on a base b pre-staged: nothing committed, only the configuration crossed (configOnlyPush.ts).
+    expect(found("a", "snapshot pushed").find((l) => l.migration === String(id))?.configOnly).toMatch(/^configuration only, [\d.]+ KB, base by digest$/);
     // The container runs at b and is gone from a.
     await waitFor("source retired", async () => (await rig.engines[0]!.docker.listContainers({ all: true, filters: { name: ["driver-app"] } })).length === 0);
     const moved = await rig.engines[1]!.docker.listContainers({ filters: { name: ["driver-app"] } });

@@ -1,30 +1,12 @@
-import { createHash } from "node:crypto";
-import { request as httpRequest } from "node:http";
-import { request as httpsRequest } from "node:https";
 import { promisify } from "node:util";
 import { gzip } from "node:zlib";
 import { BlosmError } from "../lib/errors.ts";
 import type { LayerDelta } from "./layerDelta.ts";
+import { registryApi, SCHEMA2, sha256, type RegistryTarget } from "./registryApi.ts";
 
-/**
- * Where the final image goes, spoken to over the registry's HTTP API (distribution spec) rather than through the
- * engine. `ca`: the registry's certificate as pinned from the chain (https); none: plain http (a registry the
- * engine lists as insecure). `token`: the bearer token the destination minted for this repository.
- */
-export type RegistryTarget = { repository: string; token?: string; ca?: string };
+export type { RegistryTarget } from "./registryApi.ts";
 
-const SCHEMA2 = "application/vnd.docker.distribution.manifest.v2+json";
-const CONFIG = "application/vnd.docker.container.image.v1+json";
-const LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-const TIMEOUT_MS = 30_000;
-/** Answers read here are manifests, configurations and error texts: kilobytes. More is refused, not buffered. */
-const MAX_ANSWER_BYTES = 4 * 2 ** 20;
-
-type Descriptor = { mediaType: string; size: number; digest: string };
-type Manifest = { schemaVersion: 2; mediaType: string; config: Descriptor; layers: Descriptor[] };
-type Answer = { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer };
-
-const sha256 = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
+const LAYER_GZIP = { docker: "application/vnd.docker.image.rootfs.diff.tar.gzip", oci: "application/vnd.oci.image.layer.v1.tar+gzip" };
 
 /**
  * Publishes `base` (an image already in this repository: the pre-copy) plus the final delta as one image tagged
@@ -37,95 +19,20 @@ export async function pushDeltaImage(
   target: RegistryTarget, base: `sha256:${string}`, delta: LayerDelta, tag: string, labels: Record<string, string>,
 ): Promise<{ digest: `sha256:${string}`; configDigest: `sha256:${string}`; bytes: number }> {
   const api = registryApi(target);
-  const [manifest, layer] = await Promise.all([
-    api.json<Manifest>("GET", `manifests/${base}`, { accept: SCHEMA2 }, base),
-    promisify(gzip)(delta.layer, { level: 1 }),
-  ]);
-  if (manifest.mediaType !== SCHEMA2 || !manifest.config?.digest || !Array.isArray(manifest.layers)) {
-    throw new BlosmError(`${target.repository}@${base} is not a Docker image manifest (schema 2): cannot build on it`);
-  }
-  const baseConfig = await api.json<{ config?: { Labels?: Record<string, string> }; rootfs: { diff_ids: string[] }; history?: unknown[] }>("GET", `blobs/${manifest.config.digest}`, {}, manifest.config.digest);
-  const config = Buffer.from(JSON.stringify({
+  const [manifest, layer] = await Promise.all([api.manifest(base), promisify(gzip)(delta.layer, { level: 1 })]);
+  // By digest: the pre-copy the source pushed itself, whatever else that registry serves.
+  if (!manifest) throw new BlosmError(`${target.repository}@${base} is not in the registry: cannot build on it`);
+  const baseConfig = await api.config(manifest);
+  const now = new Date().toISOString();
+  const config = {
     ...baseConfig,
-    created: new Date().toISOString(),
+    created: now,
     config: { ...baseConfig.config, Labels: { ...(baseConfig.config?.Labels ?? {}), ...labels } },
     rootfs: { type: "layers", diff_ids: [...baseConfig.rootfs.diff_ids, delta.diffId] },
-    history: [...(baseConfig.history ?? []), { created: new Date().toISOString(), created_by: "blosm: changes since the pre-copy, frozen" }],
-  }));
-  const layerDesc = { mediaType: LAYER_GZIP, size: layer.length, digest: sha256(layer) };
-  const configDesc = { mediaType: CONFIG, size: config.length, digest: sha256(config) };
-  await Promise.all([api.upload(layer, layerDesc.digest), api.upload(config, configDesc.digest)]);
-  const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: SCHEMA2, config: configDesc, layers: [...manifest.layers, layerDesc] }));
-  const digest = sha256(body) as `sha256:${string}`;
-  const put = await api.call("PUT", `manifests/${tag}`, { "content-type": SCHEMA2 }, body);
-  if (put.status !== 201) throw api.refused("PUT", `manifests/${tag}`, put);
-  const answered = put.headers["docker-content-digest"];
-  if (answered !== undefined && answered !== digest) {
-    throw new BlosmError(`${target.repository}: the registry stored the manifest as ${String(answered)}, not ${digest} as sent`);
-  }
-  return { digest, configDigest: configDesc.digest as `sha256:${string}`, bytes: layer.length + config.length + body.length };
-}
-
-/** The registry's /v2 API for one repository, with the bearer token and the pinned certificate (if any). */
-function registryApi(t: RegistryTarget) {
-  const slash = t.repository.indexOf("/");
-  if (slash <= 0) throw new BlosmError(`"${t.repository}" is not registry/repository`);
-  const base = `${t.ca ? "https" : "http"}://${t.repository.slice(0, slash)}/v2/${t.repository.slice(slash + 1)}/`;
-  const call = (method: string, url: string, headers: Record<string, string> = {}, body?: Buffer): Promise<Answer> => {
-    const full = new URL(url, base);
-    const send = full.protocol === "https:" ? httpsRequest : httpRequest;
-    return new Promise((resolve, reject) => {
-      const req = send(full, {
-        method, timeout: TIMEOUT_MS, ...(t.ca ? { ca: t.ca } : {}),
-        headers: { ...headers, ...(t.token ? { authorization: `Bearer ${t.token}` } : {}), ...(body ? { "content-length": String(body.length) } : {}) },
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on("data", (c: Buffer) => {
-          size += c.length;
-          if (size > MAX_ANSWER_BYTES) req.destroy(new Error(`answer over ${MAX_ANSWER_BYTES} bytes`));
-          else chunks.push(c);
-        });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-        res.on("error", reject);
-      });
-      req.on("timeout", () => req.destroy(new Error(`no answer within ${TIMEOUT_MS} ms`)));
-      req.on("error", (e) => reject(new BlosmError(`registry ${full.host}: ${method} ${full.pathname} failed: ${e.message}`, { cause: e, retryable: true })));
-      req.end(body);
-    });
+    history: [...(baseConfig.history ?? []), { created: now, created_by: "blosm: changes since the pre-copy, frozen" }],
   };
-  // The registry's error text is its own (names the blob or manifest); a token is never part of it.
-  const refused = (method: string, url: string, a: Answer) =>
-    new BlosmError(`registry ${t.repository}: ${method} ${url} answered ${a.status}: ${a.body.toString("utf8").slice(0, 300)}`, { retryable: a.status >= 500 });
-  return {
-    call,
-    refused,
-    /**
-     * `digest`: what the answer must hash to. The registry is the destination's: the pre-copy's manifest and
-     * configuration the final image is built on are checked against the digests the source's own push reported,
-     * so what goes on-chain is what the source snapshotted, whatever that registry serves.
-     */
-    async json<T>(method: string, url: string, headers: Record<string, string> = {}, digest?: string): Promise<T> {
-      const a = await call(method, url, headers);
-      if (a.status !== 200) throw refused(method, url, a);
-      if (digest !== undefined && sha256(a.body) !== digest) {
-        throw new BlosmError(`registry ${t.repository}: ${method} ${url} answered content that does not hash to ${digest}`);
-      }
-      try {
-        return JSON.parse(a.body.toString("utf8")) as T;
-      } catch {
-        throw new BlosmError(`registry ${t.repository}: ${method} ${url} answered something that is not JSON`);
-      }
-    },
-    /** A blob in two requests (open an upload, then PUT it whole with its digest), as the engine does for small ones. */
-    async upload(blob: Buffer, digest: string): Promise<void> {
-      const opened = await call("POST", "blobs/uploads/");
-      const location = opened.headers.location;
-      if (opened.status !== 202 || typeof location !== "string") throw refused("POST", "blobs/uploads/", opened);
-      const at = new URL(location, base);
-      at.searchParams.set("digest", digest);
-      const done = await call("PUT", at.href, { "content-type": "application/octet-stream" }, blob);
-      if (done.status !== 201) throw refused("PUT", "blobs/uploads/…", done);
-    },
-  };
+  const layerDesc = { mediaType: manifest.mediaType === SCHEMA2 ? LAYER_GZIP.docker : LAYER_GZIP.oci, size: layer.length, digest: sha256(layer) };
+  await api.upload(layer, layerDesc.digest);
+  const published = await api.publish(manifest, config, [...manifest.layers, layerDesc], tag);
+  return { ...published, bytes: published.bytes + layer.length };
 }

@@ -2,9 +2,10 @@ import type Docker from "dockerode";
 import { BlosmError } from "../lib/errors.ts";
 import { encodeSpec, inspectSpec, type ContainerSpec } from "./containerSpec.ts";
 import { LABEL } from "../engine/labels.ts";
-import { isPinned } from "../engine/imageRef.ts";
+import { isPinned, parsePinned } from "../engine/imageRef.ts";
 import { pushImage, type RegistryAuth } from "../engine/push.ts";
 import { pushDeltaImage } from "./deltaPush.ts";
+import { pushConfigOnlyImage } from "./configOnlyPush.ts";
 import { buildLayerDelta, loadOnTop, recordWritableLayer, type LayerRecord } from "./layerDelta.ts";
 import { copyVolume } from "./volumes.ts";
 
@@ -26,6 +27,9 @@ export type Snapshot = {
    * into the engine and pushed from there, with why), or why the whole writable layer was committed instead.
    */
   layerDelta?: { files: number; deleted: number; bytes: number; via: "registry" | "engine"; whyEngine?: string } | { fallback: string };
+  /** Stateless with `deltaPush`: published as the pre-staged base plus the spec, nothing committed (configOnlyPush.ts),
+   * or why it was committed instead. */
+  configOnly?: { bytes: number; baseBy: "digest" | "tag" } | { fallback: string };
 };
 
 /** The writable layer's pre-copy (image P), pushed before the freeze; see layerDelta.ts. */
@@ -36,9 +40,10 @@ type Precopy = { imageId: string; record: LayerRecord; bytes: number; digest: `s
 export type PrecopyOption = boolean | { onPushed: (p: { repository: string; digest: `sha256:${string}` }) => Promise<void> };
 
 /**
- * With a pre-copy: send the final delta straight to the registry's HTTP API (transfer/deltaPush.ts) instead of
- * loading it into this engine and pushing from there. `ca`: the registry's pinned certificate (https); without
- * it, plain http. Any failure falls back to the engine's way, which is slower, never wrong.
+ * Speak to the registry's HTTP API instead of going through this engine: a pre-copy's final delta
+ * (transfer/deltaPush.ts), and a stateless snapshot on a pre-staged base, which then commits nothing
+ * (transfer/configOnlyPush.ts). `ca`: the registry's pinned certificate (https); without it, plain http. Any
+ * failure falls back to the engine's way (load or commit, then push), which is slower, never wrong.
  */
 export type DeltaPushOption = { ca?: string };
 
@@ -139,6 +144,27 @@ export async function snapshotContainer(
     }
     await docker.getImage(pre.imageId).remove({ force: true }).catch(() => {});
   }
+  let configOnly: Snapshot["configOnly"];
+  // Publishing the configuration is this snapshot's push; it is reported as one.
+  let publishMs = 0;
+  if (!frozen && opts.deltaPush) {
+    const pinnedBase = [opts.baseImage, spec.labels[LABEL.base]].find((b): b is string => !!b && isPinned(b));
+    if (!pinnedBase) configOnly = { fallback: "no base image pinned by digest" };
+    else {
+      const image = await docker.getImage(info.Image).inspect();
+      const local = { layers: image.RootFS.Layers ?? [], config: (image.Config ?? {}) as unknown as Record<string, unknown> };
+      const target = { repository: `${opts.registry}/${opts.repository}`, token: opts.auth?.registrytoken, ca: opts.deltaPush.ca };
+      const { digest } = parsePinned(pinnedBase);
+      const tPublish = performance.now();
+      const published = await pushConfigOnlyImage(target, { digest: digest as `sha256:${string}` }, local, opts.tag, { ...labels, [LABEL.base]: pinnedBase })
+        .catch((e: Error) => ((configOnly = { fallback: e.message }), undefined));
+      publishMs = performance.now() - tPublish;
+      if (published) {
+        direct = published;
+        configOnly = { bytes: published.bytes, baseBy: published.baseBy };
+      }
+    }
+  }
   try {
     // Pushed straight to the registry, the final image exists there only: its id is its configuration's digest.
     imageId = direct ? direct.configDigest : (imageId ?? (await commitSnapshot()));
@@ -171,9 +197,10 @@ export async function snapshotContainer(
   }
   return {
     spec, reference, repository: `${opts.registry}/${opts.repository}`, digest: pushed.digest, imageId, frozen, pausedAt,
-    timings: { freezeMs: frozenAt - started - volumeDeltaMs, snapshotMs: committedAt - frozenAt, pushMs: performance.now() - committedAt, volumePrecopyMs, volumeDeltaMs, layerPrecopyMs },
+    timings: { freezeMs: frozenAt - started - volumeDeltaMs, snapshotMs: committedAt - frozenAt - publishMs, pushMs: performance.now() - committedAt + publishMs, volumePrecopyMs, volumeDeltaMs, layerPrecopyMs },
     bytesPushed: pushed.bytes + volumeBytes + (pre?.bytes ?? 0),
     ...(layerDelta ? { layerDelta } : {}),
+    ...(configOnly ? { configOnly } : {}),
   };
 }
 

@@ -11,6 +11,7 @@ import { clusterServiceIdOf } from "../lib/serviceId.ts";
 import { parsePinned } from "../engine/imageRef.ts";
 import { decodeSpec } from "../transfer/containerSpec.ts";
 import { retireSource, rollbackSource } from "../transfer/migrate.ts";
+import { prestagedTag } from "../transfer/configOnlyPush.ts";
 import { restoreContainer } from "../transfer/restore.ts";
 import { snapshotContainer } from "../transfer/snapshot.ts";
 import { stopContainer } from "../transfer/stopContainer.ts";
@@ -48,15 +49,18 @@ export class DockerEngine implements EnginePort {
 
   async snapshot(container: string, opts: Parameters<EnginePort["snapshot"]>[1]) {
     // Stateful containers pre-copy their writable layer into the destination's registry while they still serve,
-    // so only what changes after the freeze crosses the link then (transfer/layerDelta.ts), straight to the
-    // registry over TLS with the certificate pinned from the chain (the engine's certs.d copy of it).
+    // so only what changes after the freeze crosses the link then (transfer/layerDelta.ts); stateless ones commit
+    // nothing, their snapshot is the pre-staged base plus their spec (transfer/configOnlyPush.ts). Both straight
+    // to the registry over TLS with the certificate pinned from the chain (the engine's certs.d copy of it).
     const ca = this.config.engineCertsDir ? await readFile(path.join(this.config.engineCertsDir, opts.registry, "ca.crt"), "utf8").catch(() => undefined) : undefined;
     const s = await snapshotContainer(this.docker, container, { ...opts, auth: { registrytoken: opts.token }, precopy: true, deltaPush: { ca }, beforeFreeze: opts.beforeFreeze });
     const d = s.layerDelta;
+    const c = s.configOnly;
     return {
       imageId: s.imageId, frozen: s.frozen, digest: s.digest, pausedAt: s.pausedAt, bytesPushed: s.bytesPushed,
       freezeMs: s.timings.freezeMs, snapshotMs: s.timings.snapshotMs, pushMs: s.timings.pushMs,
       ...(d ? { layerDelta: "fallback" in d ? `fallback: ${d.fallback}` : describeDelta(d) } : {}),
+      ...(c ? { configOnly: "fallback" in c ? `committed: ${c.fallback}` : `configuration only, ${(c.bytes / 1024).toFixed(1)} KB, base by ${c.baseBy}` } : {}),
     };
   }
 
@@ -65,7 +69,7 @@ export class DockerEngine implements EnginePort {
     const { repository, digest } = parsePinned(image);
     const { reference } = await pullByDigest(this.docker, repository, digest);
     if (!into) return;
-    const tag = `base-${digest.slice(7, 19)}`;
+    const tag = prestagedTag(digest);
     await this.docker.getImage(reference).tag({ repo: into.repository, tag });
     try {
       await pushImage(this.docker, `${into.repository}:${tag}`, { registrytoken: into.token });

@@ -58,6 +58,8 @@ export type SnapshotTaken = Pick<OutboundRecord, "imageId" | "frozen" | "digest"
   /** Stateful: what the final delta after the pre-copy carried ("2 files, 1 deleted, 14 KB"), or why the whole
    * writable layer went instead ("fallback: …"); for the log, not kept. */
   layerDelta?: string;
+  /** Stateless: "configuration only, 1.9 KB, base by digest" (nothing committed), or why it was committed. */
+  configOnly?: string;
 };
 export type PulledSnapshot = { reference: string; bytes: number };
 export type IncomingContainer = { id: string; migration: string; running: boolean };

@@ -41,13 +41,13 @@ export async function snapshotStep(ctx: StepContext, id: bigint): Promise<Snapsh
       }
       if (held) log.info("freeze held until the client crossed", { heldMs: held.heldMs, endedBy: held.by === "switch" ? "the gateway's switch" : "the hold's limit" });
     } : undefined;
-    const { layerDelta, ...s } = await StepFailure.during(FailureCode.SnapshotFailed, () =>
+    const { layerDelta, configOnly, ...s } = await StepFailure.during(FailureCode.SnapshotFailed, () =>
       engine.snapshot(container, {
         registry: credential.registry, repository: credential.repository, tag: `m${id}`, migrationId: String(id), token: credential.token, baseImage: m.baseImage, beforeFreeze,
       }));
     record = { container, startedAt, ...s };
     await outbound.put(id, record);
-    log.info("snapshot pushed", { registry: credential.registry, digest: s.digest, frozen: s.frozen, freezeMs: s.freezeMs, snapshotMs: s.snapshotMs, pushMs: s.pushMs, ...(layerDelta ? { layerDelta } : {}) });
+    log.info("snapshot pushed", { registry: credential.registry, digest: s.digest, frozen: s.frozen, freezeMs: s.freezeMs, snapshotMs: s.snapshotMs, pushMs: s.pushMs, ...(layerDelta ? { layerDelta } : {}), ...(configOnly ? { configOnly } : {}) });
   }
   const { hash } = await registry.write("publishSnapshot", [id, digestToBytes32(record.digest)]);
   return { digest: record.digest, txHash: hash };

@@ -3,8 +3,8 @@
  * loopback and through a network-namespace link shaped to 40 Mbit/s with tc (BloSM's bandwidth), cold (no base
  * layers at the destination) and pre-staged (base image pulled beforehand), for three image sizes standing for
  * BloSM's containers. Each case runs blosm's engine (stateful: freeze + delta; pre-copy: the writable layer sent
- * while the container serves, then frozen only what changed since; stateless: live commit, the source keeps
- * serving) and BloSM's method by hand with the docker CLI (stop, commit, push, pull, run), in the same run, and
+ * while the container serves, then frozen only what changed since; stateless: the source keeps serving, and its
+ * snapshot is the pre-staged base plus its spec, nothing committed) and BloSM's method by hand with the docker CLI (stop, commit, push, pull, run), in the same run, and
  * prints each case's physical limit (bytes changed after the freeze over the link, plus the container start).
  * The 40mbit-dst-tls link is the path workers take: the destination cluster's private registry (TLS whose
  * certificate the source pins, token auth with a push token for the source and a pull-only token for the
@@ -165,6 +165,8 @@ async function main() {
   const engines: Engine[] = [];
   let regs: Registries | undefined;
   const staged = new Map<string, Registries>();
+  /** The base each pre-staged store holds, pinned by the digest its push reported (a stateless snapshot builds on it). */
+  const stagedBase = new Map<string, string>();
   teardown = async () => {
     for (const r of [regs, ...staged.values()]) await r?.stop().catch(() => {});
     for (const e of engines) await e.stop().catch(() => {});
@@ -225,6 +227,7 @@ async function main() {
                 const tokens = reg.tokens?.(repository);
                 const { digest } = await pushImage(src.docker, baseRef, tokens?.push);
                 await pullByDigest(dst.docker, `${reg.lo.address}/${repository}`, digest, tokens?.pull);
+                stagedBase.set(stagedKey, `${reg.lo.address}/${repository}@${digest}`);
               }
               reg = staged.get(stagedKey)!;
               for (const c of await dst.docker.listContainers({ all: true })) await dst.docker.getContainer(c.Id).remove({ force: true });
@@ -247,7 +250,10 @@ async function main() {
               const { timings, snapshot } = await migrateContainer({
                 source: src.docker, destination: dst.docker, container: name, registry: host, pullRegistry: pullHost, repository, tag: `snap-${n}`, steadyMs: 0,
                 auth: tokens?.push, pullAuth: tokens?.pull, precopy: method === "blosm pre-copy", deltaPush: { ca },
+                ...(staging === "pre-staged" ? { baseImage: stagedBase.get(stagedKey) } : {}),
               });
+              const c = snapshot.configOnly;
+              if (method === "blosm stateless" && c && "fallback" in c) process.stderr.write(`  the stateless snapshot was committed: ${c.fallback}\n`);
               const d = snapshot.layerDelta;
               if (d && "fallback" in d) process.stderr.write(`  pre-copy fell back to a whole commit: ${d.fallback}\n`);
               if (d && "via" in d && d.via === "engine") process.stderr.write(`  the final delta went through the engine: ${d.whyEngine}\n`);

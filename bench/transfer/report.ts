@@ -35,7 +35,8 @@ export function report(rows: Row[], links: readonly string[], json: boolean) {
         const vsHand = (ms: number) => (hand ? `${(ms / hand.downtimeMs).toFixed(3)} × by hand (${s(hand.downtimeMs).trim()} s), ` : "");
         console.log(`${link.padEnd(14)} ${staging.padEnd(11)} ${size.padEnd(8)} stateful ${s(ours.downtimeMs)} s = ${vsHand(ours.downtimeMs)}${(ours.downtimeMs / 1000 / paper).toFixed(3)} × ${paperName}` +
           (open ? `, ${(ours.downtimeMs / open.downtimeMs).toFixed(3)} × the same over an open registry (${s(open.downtimeMs).trim()} s)` : "") +
-          (live ? `; stateless source never paused (engine downtime ${s(live.downtimeMs).trim()} s; the client-seen switch is the gateway's)` : ""));
+          (live ? `; stateless source never paused (engine downtime ${s(live.downtimeMs).trim()} s; the client-seen switch is the gateway's), ` +
+            `its snapshot made and sent in ${s(live.snapshotMs + live.pushMs).trim()} s, ${live.bytesMoved === undefined ? "?" : (live.bytesMoved / 1024).toFixed(0)} KiB moved, ready at the destination in ${s(live.totalMs).trim()} s` : ""));
         if (pre?.deltaBytes !== undefined) {
           // The physical limit: what changed after the freeze, once over the link, plus starting the container.
           const linkS = link === "loopback" ? 0 : (pre.deltaBytes * 8) / 40e6;

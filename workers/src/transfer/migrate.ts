@@ -63,8 +63,12 @@ export type MigrateOptions = {
   /** Stateful: pre-copy the writable layer while the source serves (the destination pulls it then), and send
    * only what changed after the freeze (transfer/layerDelta.ts). */
   precopy?: boolean;
-  /** With `precopy`: the final delta straight to the registry's API (snapshot.ts DeltaPushOption). */
+  /** The final delta (with `precopy`), or a stateless snapshot on `baseImage`, straight to the registry's API
+   * (snapshot.ts DeltaPushOption). */
   deltaPush?: DeltaPushOption;
+  /** The container's base image pinned by digest, already in `repository` (pre-staged): a stateless snapshot is
+   * then that base plus the spec, nothing committed (configOnlyPush.ts). */
+  baseImage?: string;
 };
 
 /**
@@ -86,7 +90,7 @@ export async function migrateContainer(o: MigrateOptions): Promise<{ timings: Ph
   } : undefined;
   let snapshot: Snapshot;
   try {
-    snapshot = await snapshotContainer(o.source, o.container, { registry: o.registry, repository: o.repository, tag: o.tag, migrationId: o.migrationId, auth: o.auth, precopy, deltaPush: o.deltaPush });
+    snapshot = await snapshotContainer(o.source, o.container, { registry: o.registry, repository: o.repository, tag: o.tag, migrationId: o.migrationId, auth: o.auth, precopy, deltaPush: o.deltaPush, baseImage: o.baseImage });
   } catch (e) {
     await dropPrePulled();
     throw e;

@@ -24,6 +24,7 @@ import { startRegistry, type LocalRegistry } from "../workers/src/plane/imageReg
 import { buildImage, importBusyboxBase } from "../workers/src/plane/localImages.ts";
 import { LABEL } from "../workers/src/engine/labels.ts";
 import { migrateContainer } from "../workers/src/transfer/migrate.ts";
+import { mountImage } from "../workers/src/transfer/mountBase.ts";
 import { pushImage } from "../workers/src/engine/push.ts";
 import { onStopSignal } from "../workers/src/lib/shutdown.ts";
 import { pullByDigest } from "../workers/src/engine/pull.ts";
@@ -52,6 +53,8 @@ const ALL_SIZES: Size[] = [
   { key: "2g", label: "~2 GB (BloSM GPU app)", baseMiB: 2000, stateMiB: 5 },
 ];
 const rows: Row[] = [];
+/** Lines printed after the table: each pre-staged size's base put into a new service's repository, two ways. */
+const notes: string[] = [];
 
 async function sh(cmd: string, args: string[]) {
   return run(cmd, args, { maxBuffer: 1 << 24 });
@@ -81,6 +84,9 @@ type Registries = {
   lo: LocalRegistry; shaped: LocalRegistry; stop: () => Promise<void>;
   /** Secured: tokens for one repository, push (the source's) and pull-only (the destination's). */
   tokens?: (repository: string) => { push: RegistryAuth; pull: RegistryAuth };
+  /** Secured: the registry's certificate, and a token that pushes to `repository` and pulls from `from` (a mount). */
+  ca?: string;
+  mountToken?: (repository: string, from: string) => string;
 };
 
 /**
@@ -109,8 +115,27 @@ async function registries(root: string, fresh: string, secure = false): Promise<
   return {
     lo, shaped,
     tokens: (repository) => ({ push: token(repository, ["pull", "push"]), pull: token(repository, ["pull"]) }),
+    ca: await readFile(material.tlsCertFile, "utf8"),
+    mountToken: (repository, from) => own.mint(repository, ["pull", "push"], 600, "bench", [{ repository: from, actions: ["pull"] }]).token,
     stop: async () => { await lo.stop(); await shaped.stop(); await own.removePins(); },
   };
+}
+
+/**
+ * What a destination's pre-stage costs for each new service that arrives: the base (already in the engine and in
+ * the registry's `from` repository) put into a new service's repository by the engine's push (a one-repository
+ * token: the engine cannot mount, it re-compresses and uploads every layer) and by a mount over the registry's API.
+ */
+async function timePrestage(docker: Docker, reg: Registries, from: string, digest: string, label: string): Promise<string> {
+  const t0 = performance.now();
+  const pushed = `${reg.lo.address}/${from}-svc-pushed`;
+  await docker.getImage(`${reg.lo.address}/${from}@${digest}`).tag({ repo: pushed, tag: "base" });
+  await pushImage(docker, `${pushed}:base`, reg.tokens!(`${from}-svc-pushed`).push);
+  const pushS = (performance.now() - t0) / 1000;
+  const t1 = performance.now();
+  await mountImage({ registry: reg.lo.address, from, to: `${from}-svc-mounted`, reference: digest, tag: "base", token: reg.mountToken!(`${from}-svc-mounted`, from), ca: reg.ca });
+  const mountS = (performance.now() - t1) / 1000;
+  return `pre-stage of the ${label} base into a new service's repository (destination's private registry): engine push ${pushS.toFixed(2)} s, mount ${mountS.toFixed(2)} s (${(mountS / pushS).toFixed(3)} ×)`;
 }
 
 async function clearImages(docker: Docker) {
@@ -228,6 +253,7 @@ async function main() {
                 const { digest } = await pushImage(src.docker, baseRef, tokens?.push);
                 await pullByDigest(dst.docker, `${reg.lo.address}/${repository}`, digest, tokens?.pull);
                 stagedBase.set(stagedKey, `${reg.lo.address}/${repository}@${digest}`);
+                if (secure) notes.push(await timePrestage(dst.docker, reg, repository, digest, size.label));
               }
               reg = staged.get(stagedKey)!;
               for (const c of await dst.docker.listContainers({ all: true })) await dst.docker.getContainer(c.Id).remove({ force: true });
@@ -274,6 +300,7 @@ async function main() {
     await rm(root, { recursive: true, force: true });
   }
   report(rows, ALL_LINKS, process.argv.includes("--json"));
+  if (!process.argv.includes("--json")) for (const n of notes) console.log(n);
 }
 
 main().catch(async (e) => {

@@ -9,6 +9,7 @@ import { createExclusive } from "../../workers/src/lib/exclusive.ts";
 import { silentLogger } from "../../workers/src/lib/log.ts";
 import type { OutboundRecord } from "../../workers/src/worker/outbound.ts";
 import { PrestageFlights } from "../../workers/src/worker/prestaged.ts";
+import type { PrestageWay } from "../../workers/src/transfer/prestageBase.ts";
 import type {
   EnginePort, IncomingContainer, OutboundStore, PeerPort, PushCredential, RegistryPort, ReservationStore, ServiceContainer, SnapshotRegistryPort, SnapshotTaken, StepContext,
 } from "../../workers/src/worker/ports.ts";
@@ -150,8 +151,11 @@ export class FakeEngine implements EnginePort {
     this.call("snapshot", container, opts);
     return this.snapshotTaken;
   }
-  async prestage(image: string, into?: { repository: string; token: string }) {
+  /** What the next prestage says it did. */
+  prestageWay: PrestageWay | undefined = { via: "mount", pushedToBases: false };
+  async prestage(image: string, into?: { repository: string; token: string; bases?: { repository: string; token: string } }) {
     this.call("prestage", image, ...(into ? [into] : []));
+    return into ? this.prestageWay : undefined;
   }
   async pullSnapshot(repository: string, digest: string, token: string) {
     this.call("pullSnapshot", repository, digest, token);
@@ -255,9 +259,10 @@ export class FakeSnapshots implements SnapshotRegistryPort {
   readonly pins: Array<[string, Hex]> = [];
   pinError?: Error;
   readonly minted: Array<{ repository: string; actions: string[]; ttlS: number; subject: string }> = [];
-  mint(repository: string, actions: Array<"pull" | "push">, ttlS = 0, subject = "") {
+  mint(repository: string, actions: Array<"pull" | "push">, ttlS = 0, subject = "", also: Array<{ repository: string; actions: Array<"pull" | "push"> }> = []) {
     this.minted.push({ repository, actions, ttlS, subject });
-    return { token: `token:${repository}:${actions.join(",")}`, expiresAt: 0 };
+    const more = also.map((a) => `+${a.repository}:${a.actions.join(",")}`).join("");
+    return { token: `token:${repository}:${actions.join(",")}${more}`, expiresAt: 0 };
   }
   async pin(address: string, sha: Hex) {
     if (this.pinError) throw this.pinError;

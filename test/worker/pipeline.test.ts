@@ -83,6 +83,8 @@ describe("three edge workers, one chain, three Docker Engines", () => {
     expect(timings.pushMs).toBeGreaterThan(0);
     // Stateless on a base b pre-staged: nothing committed, only the configuration crossed (configOnlyPush.ts).
     expect(found("a", "snapshot pushed").find((l) => l.migration === String(id))?.configOnly).toMatch(/^configuration only, [\d.]+ KB, base by digest$/);
+    // b put the base into its repository of bases and mounted it from there into the service's (no layer pushed twice).
+    expect(found("b", "base image pre-staged").find((l) => l.migration === String(id))?.via).toBe("pushed to the bases, then mounted");
     // The container runs at b and is gone from a.
     await waitFor("source retired", async () => (await rig.engines[0]!.docker.listContainers({ all: true, filters: { name: ["driver-app"] } })).length === 0);
     const moved = await rig.engines[1]!.docker.listContainers({ filters: { name: ["driver-app"] } });

@@ -171,3 +171,6 @@ export const bytes32ToDigest = (b: Hex): string => `sha256:${b.slice(2)}`;
  */
 export const snapshotRepositoryPath = (serviceId: Hex) => `blosm/svc-${serviceId.slice(2).toLowerCase()}`;
 export const snapshotRepository = (registry: string, serviceId: Hex) => `${registry}/${snapshotRepositoryPath(serviceId)}`;
+/** The repository of a cluster's registry that holds the base images it pre-staged, each pushed once and mounted
+ * into every service's repository from there (transfer/prestageBase.ts). Only the cluster's own worker has tokens for it. */
+export const BASES_REPOSITORY_PATH = "blosm/bases";

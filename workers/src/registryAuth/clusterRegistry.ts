@@ -3,7 +3,7 @@ import path from "node:path";
 import type { Hex } from "viem";
 import { writePin, pinRegistryCert } from "./certPin.ts";
 import { RegistryKeys, type RegistryAuthConfig } from "./registryKeys.ts";
-import type { RegistryAction } from "./registryToken.ts";
+import type { RegistryAction, RepositoryAccess } from "./registryToken.ts";
 
 export type { RegistryAuthConfig } from "./registryKeys.ts";
 
@@ -31,8 +31,8 @@ export class ClusterRegistry {
   }
 
   /** A token for a repository of this cluster's registry (path without host). Never log it. */
-  mint(repository: string, actions: RegistryAction[], ttlS: number, subject: string): { token: string; expiresAt: number } {
-    return this.keys.mint(repository, actions, ttlS, subject);
+  mint(repository: string, actions: RegistryAction[], ttlS: number, subject: string, also?: RepositoryAccess[]): { token: string; expiresAt: number } {
+    return this.keys.mint(repository, actions, ttlS, subject, also);
   }
 
   /** Checks a peer's registry against the hash its node recorded on-chain and makes this engine trust exactly it. */

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import type { Hex } from "viem";
 import { BlosmError } from "../lib/errors.ts";
 import { certSha256 } from "./material.ts";
-import { RegistryTokenIssuer, type RegistryAction } from "./registryToken.ts";
+import { RegistryTokenIssuer, type RegistryAction, type RepositoryAccess } from "./registryToken.ts";
 
 export type RegistryAuthConfig = { tlsCertFile: string; tokenKeyFile: string; tokenCertFile: string; issuer: string; service: string };
 
@@ -28,7 +28,7 @@ export class RegistryKeys {
   }
 
   /** A token for a repository of this cluster's registry (path without host). Never log it. */
-  mint(repository: string, actions: RegistryAction[], ttlS: number, subject: string): { token: string; expiresAt: number } {
-    return this.issuer.mint({ repository, actions, ttlS, subject });
+  mint(repository: string, actions: RegistryAction[], ttlS: number, subject: string, also?: RepositoryAccess[]): { token: string; expiresAt: number } {
+    return this.issuer.mint({ repository, actions, ttlS, subject, also });
   }
 }

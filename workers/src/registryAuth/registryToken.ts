@@ -3,6 +3,7 @@ import { readFile } from "node:fs/promises";
 import { BlosmError } from "../lib/errors.ts";
 
 export type RegistryAction = "pull" | "push";
+export type RepositoryAccess = { repository: string; actions: RegistryAction[] };
 
 /**
  * Mints the bearer tokens of distribution's token auth (docs: "Token Authentication Implementation"): an ES256
@@ -32,15 +33,18 @@ export class RegistryTokenIssuer {
     return new RegistryTokenIssuer(key, cert.raw.toString("base64"), opts.issuer, opts.service);
   }
 
-  /** A token for `repository` (the path inside the registry, without host) with `actions`, valid `ttlS` seconds. */
-  mint(opts: { subject: string; repository: string; actions: RegistryAction[]; ttlS: number; now?: number }): { token: string; expiresAt: number } {
+  /**
+   * A token for `repository` (the path inside the registry, without host) with `actions`, valid `ttlS` seconds;
+   * `also`: more repositories in the same token (a blob mount needs pull on the one it mounts from).
+   */
+  mint(opts: { subject: string; repository: string; actions: RegistryAction[]; ttlS: number; now?: number; also?: RepositoryAccess[] }): { token: string; expiresAt: number } {
     const now = Math.floor((opts.now ?? Date.now()) / 1000);
     const expiresAt = now + opts.ttlS;
     const header = { typ: "JWT", alg: "ES256", x5c: [this.certDer] };
     const claims = {
       iss: this.issuer, sub: opts.subject, aud: this.service, iat: now, nbf: now - 5, exp: expiresAt,
       jti: randomBytes(16).toString("hex"),
-      access: [{ type: "repository", name: opts.repository, actions: opts.actions }],
+      access: [{ repository: opts.repository, actions: opts.actions }, ...(opts.also ?? [])].map((a) => ({ type: "repository", name: a.repository, actions: a.actions })),
     };
     const signingInput = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
     // JOSE wants r||s (IEEE P1363), not DER.

@@ -18,8 +18,9 @@ function canonical(v: unknown): string {
   return empty ? "" : JSON.stringify(sorted(v));
 }
 
-/** The tag a destination's pre-stage gives the base image in the service's repository (worker/dockerEngine.ts). */
-export const prestagedTag = (baseDigest: string) => `base-${baseDigest.slice(7, 19)}`;
+/** The tag a destination's pre-stage gives a base image (prestageBase.ts): the whole digest, so no other base can
+ * have it. */
+export const prestagedTag = (baseDigest: string) => `base-${baseDigest.slice(7)}`;
 
 /**
  * A stateless snapshot that commits nothing: the base image the destination pre-staged into this repository,

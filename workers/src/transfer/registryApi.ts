@@ -84,6 +84,10 @@ export function registryApi(t: RegistryTarget) {
      * (schema 2) and OCI manifests both; an index or anything else is refused by name.
      */
     async manifest(reference: string): Promise<Manifest | undefined> {
+      return (await api.manifestWithBytes(reference))?.manifest;
+    },
+    /** The same, with the bytes as the registry stores them (what its digest is of, to put elsewhere unchanged). */
+    async manifestWithBytes(reference: string): Promise<{ manifest: Manifest; bytes: Buffer } | undefined> {
       const url = `manifests/${reference}`;
       const a = await call("GET", url, { accept: `${SCHEMA2}, ${OCI_MANIFEST}` });
       if (a.status === 404) return undefined;
@@ -95,7 +99,7 @@ export function registryApi(t: RegistryTarget) {
       if ((m.mediaType !== SCHEMA2 && m.mediaType !== OCI_MANIFEST) || !m.config?.digest || !Array.isArray(m.layers)) {
         throw new BlosmError(`${t.repository}:${reference} is not a single-platform image manifest (got ${String(m.mediaType).slice(0, 80)}): cannot build on it`);
       }
-      return m;
+      return { manifest: m, bytes: a.body };
     },
     /** A manifest's configuration, checked against the digest the manifest names. */
     config(m: Manifest): Promise<ImageConfig> {

@@ -4,14 +4,12 @@ import type Docker from "dockerode";
 import type { Address, Hex } from "viem";
 import { LABEL } from "../engine/labels.ts";
 import { pullByDigest } from "../engine/pull.ts";
-import { pushImage } from "../engine/push.ts";
 import { EngineUsageWatch } from "../evaluation/engineUsageWatch.ts";
 import { probeNode } from "../evaluation/probeNode.ts";
 import { clusterServiceIdOf } from "../lib/serviceId.ts";
-import { parsePinned } from "../engine/imageRef.ts";
 import { decodeSpec } from "../transfer/containerSpec.ts";
 import { retireSource, rollbackSource } from "../transfer/migrate.ts";
-import { prestagedTag } from "../transfer/configOnlyPush.ts";
+import { prestageBase } from "../transfer/prestageBase.ts";
 import { restoreContainer } from "../transfer/restore.ts";
 import { snapshotContainer } from "../transfer/snapshot.ts";
 import { stopContainer } from "../transfer/stopContainer.ts";
@@ -52,7 +50,7 @@ export class DockerEngine implements EnginePort {
     // so only what changes after the freeze crosses the link then (transfer/layerDelta.ts); stateless ones commit
     // nothing, their snapshot is the pre-staged base plus their spec (transfer/configOnlyPush.ts). Both straight
     // to the registry over TLS with the certificate pinned from the chain (the engine's certs.d copy of it).
-    const ca = this.config.engineCertsDir ? await readFile(path.join(this.config.engineCertsDir, opts.registry, "ca.crt"), "utf8").catch(() => undefined) : undefined;
+    const ca = await this.registryCa(opts.registry);
     const s = await snapshotContainer(this.docker, container, { ...opts, auth: { registrytoken: opts.token }, precopy: true, deltaPush: { ca }, beforeFreeze: opts.beforeFreeze });
     const d = s.layerDelta;
     const c = s.configOnly;
@@ -65,17 +63,13 @@ export class DockerEngine implements EnginePort {
   }
 
   /** Pulls the base image the chain names, by its digest only (steps/prestage.ts skips an unpinned one). */
-  async prestage(image: string, into?: { repository: string; token: string }) {
-    const { repository, digest } = parsePinned(image);
-    const { reference } = await pullByDigest(this.docker, repository, digest);
-    if (!into) return;
-    const tag = prestagedTag(digest);
-    await this.docker.getImage(reference).tag({ repo: into.repository, tag });
-    try {
-      await pushImage(this.docker, `${into.repository}:${tag}`, { registrytoken: into.token });
-    } finally {
-      await this.docker.getImage(`${into.repository}:${tag}`).remove({ noprune: true }).catch(() => {});
-    }
+  async prestage(image: string, into?: Parameters<EnginePort["prestage"]>[1]) {
+    return prestageBase(this.docker, image, into, { ca: into ? await this.registryCa(into.repository.slice(0, into.repository.indexOf("/"))) : undefined });
+  }
+
+  /** A registry's certificate as the engine trusts it (certs.d, pinned from the chain), for the API calls. */
+  private async registryCa(registry: string): Promise<string | undefined> {
+    return this.config.engineCertsDir ? readFile(path.join(this.config.engineCertsDir, registry, "ca.crt"), "utf8").catch(() => undefined) : undefined;
   }
 
   pullSnapshot(repository: string, digest: string, token: string) {

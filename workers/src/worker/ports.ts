@@ -10,6 +10,7 @@ import type { Logger } from "../lib/log.ts";
 import type { WorkerConfig } from "./config.ts";
 import type { WorkerMetrics } from "./metrics.ts";
 import type { PrestageFlights } from "./prestaged.ts";
+import type { PrestageWay } from "../transfer/prestageBase.ts";
 
 /**
  * The worker's ports: the interfaces its steps, router and recovery are written against. The worker wires the
@@ -80,10 +81,13 @@ export interface EnginePort {
     beforeFreeze?: () => Promise<void>;
   }): Promise<SnapshotTaken>;
   /**
-   * Pull a base image by its pinned reference, so only the thin snapshot layer moves later; with `into`, also push
-   * it to that repository of this cluster's registry, so the source's push finds the base layers already there.
+   * Pull a base image by its pinned reference, so only the thin snapshot layer moves later; with `into`, also put
+   * it in that repository of this cluster's registry, so the source's push finds the base layers already there.
+   * With `into.bases` (this registry's repository of base images, and a token for it; `into.token` may then pull
+   * from it too) the base is pushed there once and mounted into each service's repository (no bytes copied);
+   * otherwise, or if the mount fails, pushed into the service's repository. Says which way it went.
    */
-  prestage(image: string, into?: { repository: string; token: string }): Promise<void>;
+  prestage(image: string, into?: { repository: string; token: string; bases?: { repository: string; token: string } }): Promise<PrestageWay | undefined>;
   /** Pull exactly repository@digest from this cluster's registry (the engine verifies the content against it). */
   pullSnapshot(repository: string, digest: string, token: string): Promise<PulledSnapshot>;
   /**
@@ -144,8 +148,8 @@ export interface PeerPort {
 export interface SnapshotRegistryPort {
   /** host:port of this cluster's registry, as peers dial it. */
   readonly address: string;
-  /** A token for one repository (path without host) of this cluster's registry. */
-  mint(repository: string, actions: Array<"pull" | "push">, ttlS: number, subject: string): { token: string; expiresAt: number };
+  /** A token for one repository (path without host) of this cluster's registry; `also`: more in the same token. */
+  mint(repository: string, actions: Array<"pull" | "push">, ttlS: number, subject: string, also?: Array<{ repository: string; actions: Array<"pull" | "push"> }>): { token: string; expiresAt: number };
   /** Checks a peer's registry certificate against its on-chain hash and makes this engine trust exactly it. */
   pin(address: string, certSha256: Hex): Promise<void>;
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { State } from "../../chain/abi/migrationRegistry.ts";
 import { SERVICE, fakeContext, migration } from "../../../../test/helpers/workerFakes.ts";
+import { createLogger } from "../../lib/log.ts";
 import { prestageStep } from "./prestage.ts";
 
 const PINNED = `127.0.0.1:5000/apps/driver@sha256:${"ab".repeat(32)}`;
@@ -9,9 +10,24 @@ describe("prestageStep", () => {
   it("pulls the request's base image, pinned by digest, into the service's repository of this cluster's registry", async () => {
     const ctx = fakeContext();
     ctx.registry.set(1n, migration({ baseImage: PINNED }), State.Assigned);
-    expect(await prestageStep(ctx, 1n)).toMatchObject({ staged: PINNED });
+    expect(await prestageStep(ctx, 1n)).toMatchObject({ staged: PINNED, way: { via: "mount" } });
     const repository = `blosm/svc-${SERVICE.slice(2)}`;
-    expect(ctx.engine.calls).toEqual([["prestage", PINNED, { repository: `10.0.0.1:5000/${repository}`, token: `token:${repository}:push,pull` }]]);
+    // The service's token may also pull from the repository of bases (to mount from it); the bases' own token pushes there.
+    expect(ctx.engine.calls).toEqual([["prestage", PINNED, {
+      repository: `10.0.0.1:5000/${repository}`, token: `token:${repository}:push,pull+blosm/bases:pull`,
+      bases: { repository: "10.0.0.1:5000/blosm/bases", token: "token:blosm/bases:push,pull" },
+    }]]);
+  });
+
+  it("says when the base was pushed into the service's repository instead of mounted, and why", async () => {
+    const lines: string[] = [];
+    const ctx = { ...fakeContext(), log: createLogger({ sink: (l) => lines.push(l) }) };
+    ctx.engine.prestageWay = { via: "push", why: "registry 10.0.0.1:5000/blosm/bases: POST … answered 401" };
+    ctx.registry.set(1n, migration({ baseImage: PINNED }), State.Assigned);
+    expect(await prestageStep(ctx, 1n)).toMatchObject({ staged: PINNED, way: { via: "push" } });
+    const logged = lines.map((l) => JSON.parse(l) as { level: string; msg: string; why?: string; via?: string });
+    expect(logged.find((l) => l.msg.startsWith("base pushed into the service's repository"))).toMatchObject({ level: "warn", why: expect.stringContaining("answered 401") });
+    expect(logged.find((l) => l.msg === "base image pre-staged")).toMatchObject({ via: "pushed" });
   });
 
   it("never pulls a base image named by a tag (anyone who can push could move it)", async () => {

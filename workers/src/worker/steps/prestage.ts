@@ -1,9 +1,10 @@
-import { snapshotRepository, snapshotRepositoryPath } from "../../chain/registryView.ts";
+import { BASES_REPOSITORY_PATH, snapshotRepository, snapshotRepositoryPath } from "../../chain/registryView.ts";
 import { isPinned } from "../../engine/imageRef.ts";
 import { describeError } from "../../lib/describeError.ts";
+import type { PrestageWay } from "../../transfer/prestageBase.ts";
 import type { StepContext } from "../ports.ts";
 
-export type PrestageResult = { staged: string; ms: number } | { skipped: string };
+export type PrestageResult = { staged: string; ms: number; way?: PrestageWay } | { skipped: string };
 
 /**
  * Destination, once assigned: pull the request's base image now and put it in the service's repository of this
@@ -26,15 +27,19 @@ export async function prestage(ctx: StepContext, id: bigint): Promise<PrestageRe
     return { skipped: "base image not pinned by digest" };
   }
   const t0 = performance.now();
+  let way: PrestageWay | undefined;
   try {
     const path = snapshotRepositoryPath(m.serviceId);
-    const { token } = ctx.snapshots.mint(path, ["push", "pull"], 600, `prestage m${id}`);
-    await ctx.engine.prestage(m.baseImage, { repository: snapshotRepository(ctx.snapshots.address, m.serviceId), token });
+    // One token that may also pull from the repository of bases: the base is mounted from there, not pushed again.
+    const { token } = ctx.snapshots.mint(path, ["push", "pull"], 600, `prestage m${id}`, [{ repository: BASES_REPOSITORY_PATH, actions: ["pull"] }]);
+    const bases = { repository: `${ctx.snapshots.address}/${BASES_REPOSITORY_PATH}`, token: ctx.snapshots.mint(BASES_REPOSITORY_PATH, ["push", "pull"], 600, `prestage m${id}`).token };
+    way = await ctx.engine.prestage(m.baseImage, { repository: snapshotRepository(ctx.snapshots.address, m.serviceId), token, bases });
   } catch (e) {
     ctx.log.warn("pre-staging failed; the snapshot pull will bring everything", { error: describeError(e) });
     return { skipped: "pull failed" };
   }
   const ms = Math.round(performance.now() - t0);
-  ctx.log.info("base image pre-staged", { image: m.baseImage, ms });
-  return { staged: m.baseImage, ms };
+  if (way?.via === "push") ctx.log.warn("base pushed into the service's repository, not mounted from the repository of bases", { why: way.why });
+  ctx.log.info("base image pre-staged", { image: m.baseImage, ms, ...(way ? { via: way.via === "mount" ? (way.pushedToBases ? "pushed to the bases, then mounted" : "mounted") : "pushed" } : {}) });
+  return { staged: m.baseImage, ms, ...(way ? { way } : {}) };
 }

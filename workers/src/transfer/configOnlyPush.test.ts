@@ -118,7 +118,7 @@ describe("stateless snapshot that commits nothing: pre-staged base plus spec (re
     expect(put.status).toBe(201);
     expect(await to.manifest(base.digest)).toBeUndefined();
     const own = await src().getImage(base.ref).inspect();
-    const published = await pushConfigOnlyImage({ repository }, base, { layers: own.RootFS.Layers!, config: own.Config as unknown as Record<string, unknown> }, "m1", { "blosm.test": "tag" });
+    const published = await pushConfigOnlyImage({ repository }, base.digest, { layers: own.RootFS.Layers!, config: own.Config as unknown as Record<string, unknown> }, "m1", { "blosm.test": "tag" });
     expect(published.baseBy).toBe("tag");
     const pulled = await dst().getImage((await pullByDigest(dst(), repository, published.digest)).reference).inspect();
     expect(pulled.RootFS.Layers).toEqual(own.RootFS.Layers);
@@ -140,7 +140,7 @@ describe("stateless snapshot that commits nothing: pre-staged base plus spec (re
     await pushImage(src(), `${repository}:${prestagedTag(base.digest)}`);
     const own = await src().getImage(base.ref).inspect();
     const local = { layers: own.RootFS.Layers!, config: own.Config as unknown as Record<string, unknown> };
-    const error = await pushConfigOnlyImage({ repository }, base, local, "m1", { "blosm.test": "x" }).catch((e: Error) => e);
+    const error = await pushConfigOnlyImage({ repository }, base.digest, local, "m1", { "blosm.test": "x" }).catch((e: Error) => e);
     expect(error).toBeInstanceOf(Error);
     expect((error as Error).message).toMatch(refusal);
     expect(await registryApi({ repository }).manifest("m1")).toBeUndefined();

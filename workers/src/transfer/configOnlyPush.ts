@@ -38,12 +38,12 @@ export const prestagedTag = (baseDigest: string) => `base-${baseDigest.slice(7)}
  * is not the container's image; the caller then commits as before.
  */
 export async function pushConfigOnlyImage(
-  target: RegistryTarget, base: { digest: `sha256:${string}` }, image: LocalImage, tag: string, labels: Record<string, string>,
+  target: RegistryTarget, baseDigest: string, image: LocalImage, tag: string, labels: Record<string, string>,
 ): Promise<{ digest: `sha256:${string}`; configDigest: `sha256:${string}`; bytes: number; baseBy: "digest" | "tag" }> {
   const api = registryApi(target);
-  const byDigest = await api.manifest(base.digest);
-  const manifest = byDigest ?? (await api.manifest(prestagedTag(base.digest)));
-  if (!manifest) throw new BlosmError(`the base ${base.digest.slice(0, 19)}… is not in ${target.repository} (not pre-staged)`);
+  const byDigest = await api.manifest(baseDigest);
+  const manifest = byDigest ?? (await api.manifest(prestagedTag(baseDigest)));
+  if (!manifest) throw new BlosmError(`the base ${baseDigest.slice(0, 19)}… is not in ${target.repository} (not pre-staged)`);
   const baseConfig = await api.config(manifest);
   const diffIds = baseConfig.rootfs?.diff_ids ?? [];
   const layers = image.layers;

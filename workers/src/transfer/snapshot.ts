@@ -154,9 +154,8 @@ export async function snapshotContainer(
       const image = await docker.getImage(info.Image).inspect();
       const local = { layers: image.RootFS.Layers ?? [], config: (image.Config ?? {}) as unknown as Record<string, unknown> };
       const target = { repository: `${opts.registry}/${opts.repository}`, token: opts.auth?.registrytoken, ca: opts.deltaPush.ca };
-      const { digest } = parsePinned(pinnedBase);
       const tPublish = performance.now();
-      const published = await pushConfigOnlyImage(target, { digest: digest as `sha256:${string}` }, local, opts.tag, { ...labels, [LABEL.base]: pinnedBase })
+      const published = await pushConfigOnlyImage(target, parsePinned(pinnedBase).digest, local, opts.tag, { ...labels, [LABEL.base]: pinnedBase })
         .catch((e: Error) => ((configOnly = { fallback: e.message }), undefined));
       publishMs = performance.now() - tPublish;
       if (published) {

@@ -10,7 +10,7 @@ import type { Logger } from "../lib/log.ts";
 import type { WorkerConfig } from "./config.ts";
 import type { WorkerMetrics } from "./metrics.ts";
 import type { PrestageFlights } from "./prestaged.ts";
-import type { PrestageWay } from "../transfer/prestageBase.ts";
+import type { PrestageWay, RepositoryGrant } from "../transfer/prestageBase.ts";
 
 /**
  * The worker's ports: the interfaces its steps, router and recovery are written against. The worker wires the
@@ -87,7 +87,7 @@ export interface EnginePort {
    * from it too) the base is pushed there once and mounted into each service's repository (no bytes copied);
    * otherwise, or if the mount fails, pushed into the service's repository. Says which way it went.
    */
-  prestage(image: string, into?: { repository: string; token: string; bases?: { repository: string; token: string } }): Promise<PrestageWay | undefined>;
+  prestage(image: string, into?: RepositoryGrant & { bases?: RepositoryGrant }): Promise<PrestageWay | undefined>;
   /** Pull exactly repository@digest from this cluster's registry (the engine verifies the content against it). */
   pullSnapshot(repository: string, digest: string, token: string): Promise<PulledSnapshot>;
   /**

@@ -1,25 +1,13 @@
 import { createHash } from "node:crypto";
 import type Docker from "dockerode";
 import { describe, expect, it } from "vitest";
-import { readFileFrom, useTwoEngineRig } from "../../../test/helpers/dockerRig.ts";
+import { execIn, readFileFrom, useTwoEngineRig } from "../../../test/helpers/dockerRig.ts";
 import { LABEL } from "../engine/labels.ts";
 import { pullByDigest } from "../engine/pull.ts";
 import { BlosmError } from "../lib/errors.ts";
 import { migrateContainer } from "./migrate.ts";
 import { MAX_DELTA_ENTRIES } from "./layerDelta.ts";
 import { snapshotContainer } from "./snapshot.ts";
-
-/** Runs a shell script inside a running container and waits for it; fails on a non-zero exit. */
-async function execIn(docker: Docker, container: string, script: string) {
-  const exec = await docker.getContainer(container).exec({ Cmd: ["sh", "-c", script], AttachStdout: true, AttachStderr: true });
-  const stream = await exec.start({});
-  await new Promise((resolve) => {
-    stream.on("end", resolve);
-    stream.resume();
-  });
-  const { ExitCode } = await exec.inspect();
-  if (ExitCode !== 0) throw new Error(`"${script}" exited ${ExitCode}`);
-}
 
 const digestOf = async (docker: Docker, container: string, p: string) => createHash("sha256").update(await readFileFrom(docker, container, p)).digest("hex");
 

@@ -1,5 +1,5 @@
 import { BlosmError } from "../lib/errors.ts";
-import { registryApi, sha256 } from "./registryApi.ts";
+import { registryApi } from "./registryApi.ts";
 
 /**
  * Puts an image that is already in one repository of a registry into another repository of the same registry
@@ -32,10 +32,5 @@ export async function mountImage(o: {
     }
     throw target.refused("POST", url, a);
   }
-  const digest = sha256(found.bytes) as `sha256:${string}`;
-  const put = await target.call("PUT", `manifests/${o.tag}`, { "content-type": found.manifest.mediaType }, found.bytes);
-  if (put.status !== 201) throw target.refused("PUT", `manifests/${o.tag}`, put);
-  const answered = put.headers["docker-content-digest"];
-  if (answered !== undefined && answered !== digest) throw new BlosmError(`${o.registry}/${o.to}: the registry stored the manifest as ${String(answered)}, not ${digest} as sent`);
-  return { digest, blobs: blobs.length };
+  return { digest: await target.putManifest(o.tag, found.bytes, found.manifest.mediaType), blobs: blobs.length };
 }

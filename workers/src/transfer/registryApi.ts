@@ -124,14 +124,19 @@ export function registryApi(t: RegistryTarget) {
       const configDesc = { mediaType: on.mediaType === SCHEMA2 ? CONFIG : on.config.mediaType, size: configBlob.length, digest: sha256(configBlob) };
       await api.upload(configBlob, configDesc.digest);
       const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: on.mediaType, config: configDesc, layers }));
+      const digest = await api.putManifest(tag, body, on.mediaType);
+      return { digest, configDigest: configDesc.digest as `sha256:${string}`, bytes: configBlob.length + body.length };
+    },
+    /** Tags `body` (a manifest whose blobs are all in this repository); returns its digest, checked against the registry's. */
+    async putManifest(tag: string, body: Buffer, mediaType: string): Promise<`sha256:${string}`> {
       const digest = sha256(body) as `sha256:${string}`;
-      const put = await call("PUT", `manifests/${tag}`, { "content-type": on.mediaType }, body);
+      const put = await call("PUT", `manifests/${tag}`, { "content-type": mediaType }, body);
       if (put.status !== 201) throw refused("PUT", `manifests/${tag}`, put);
       const answered = put.headers["docker-content-digest"];
       if (answered !== undefined && answered !== digest) {
         throw new BlosmError(`${t.repository}: the registry stored the manifest as ${String(answered)}, not ${digest} as sent`);
       }
-      return { digest, configDigest: configDesc.digest as `sha256:${string}`, bytes: configBlob.length + body.length };
+      return digest;
     },
   };
   return api;

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import tar from "tar-stream";
 import { describe, expect, it } from "vitest";
-import { readFileFrom, useTwoEngineRig } from "../../../test/helpers/dockerRig.ts";
+import { execIn, readFileFrom, useTwoEngineRig } from "../../../test/helpers/dockerRig.ts";
 import { BlosmError } from "../lib/errors.ts";
 import { inspectSpec } from "./containerSpec.ts";
 import { LABEL } from "../engine/labels.ts";
@@ -229,12 +229,7 @@ describe("container transfer between real Docker Engines", () => {
       await waitFor(async () => (await listing()) !== before, { what: "a turn of the churn loop after the pre-copy", timeoutMs: 10_000, intervalMs: 50 });
       // And one deletion and one rename of files that certainly were in the pre-copy: on a loaded machine the
       // churning files can all vanish while the pre-copy archives them, and then it held none to delete (CI saw it).
-      const exec = await src().getContainer(name).exec({ Cmd: ["sh", "-c", "rm /srv/app/data/doomed && mv /srv/app/data/old /srv/app/data/renamed"], AttachStdout: true, AttachStderr: true });
-      const stream = await exec.start({});
-      await new Promise((resolve) => (stream.on("end", resolve), stream.resume()));
-      // The stream can end before the engine records the exit: wait for it (CI saw ExitCode still null).
-      await waitFor(async () => !(await exec.inspect()).Running, { what: "the exec to exit", timeoutMs: 10_000, intervalMs: 20 });
-      expect((await exec.inspect()).ExitCode).toBe(0);
+      await execIn(src(), name, "rm /srv/app/data/doomed && mv /srv/app/data/old /srv/app/data/renamed");
     };
     const snapshot = await snapshotContainer(src(), name, { registry: running().registry.address, repository: `blosm/${name}`, tag: "m1", beforeFreeze: turned });
     try {

@@ -157,6 +157,10 @@ export class FakeEngine implements EnginePort {
     this.call("prestage", image, ...(into ? [into] : []));
     return into ? this.prestageWay : undefined;
   }
+  async warmBase(image: string, bases: { repository: string; token: string }) {
+    this.call("warmBase", image, bases);
+    return { pushed: true };
+  }
   async pullSnapshot(repository: string, digest: string, token: string) {
     this.call("pullSnapshot", repository, digest, token);
     return { reference: `${repository}@${digest}`, bytes: 2048 };

@@ -4,10 +4,11 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BASES_REPOSITORY_PATH } from "../../workers/src/chain/registryView.ts";
 import { pullByDigest } from "../../workers/src/engine/pull.ts";
+import { pushImage } from "../../workers/src/engine/push.ts";
 import { ClusterRegistry } from "../../workers/src/registryAuth/clusterRegistry.ts";
 import { prestagedTag } from "../../workers/src/transfer/configOnlyPush.ts";
 import { mountImage } from "../../workers/src/transfer/mountBase.ts";
-import { prestageBase } from "../../workers/src/transfer/prestageBase.ts";
+import { prestageBase, warmBase } from "../../workers/src/transfer/prestageBase.ts";
 import { registryApi, sha256 } from "../../workers/src/transfer/registryApi.ts";
 import { startRig, type Rig } from "../helpers/dockerRig.ts";
 
@@ -70,6 +71,24 @@ describe("pre-staging bases by mount in a cluster's private registry", () => {
     const way = await prestageBase(rig.engines[0]!.docker, base.ref, into(service(3), false), { ca });
     expect(way).toEqual({ via: "push", why: expect.stringMatching(/answered 401|not mounted/) });
     expect(await manifestIn(service(3), prestagedTag(base.digest))).toMatch(/^sha256:/);
+  });
+
+  it("warms the repository of bases with a base before any move, so the first move's pre-stage only mounts it", async () => {
+    const docker = rig.engines[0]!.docker;
+    // A base no test here has staged yet: the busybox base with a label of its own, in the open app registry.
+    const made = await docker.createContainer({ Image: rig.base, Cmd: ["true"] });
+    await made.commit({ repo: `${rig.registry.address}/apps/warm`, tag: "1", changes: "LABEL blosm.test=warm" });
+    await made.remove();
+    const { digest } = await pushImage(docker, `${rig.registry.address}/apps/warm:1`);
+    await docker.getImage(`${rig.registry.address}/apps/warm:1`).remove(); // pulled again by digest, as a worker would
+    const pinned = `${rig.registry.address}/apps/warm@${digest}`;
+    const bases = into(service(5)).bases;
+    expect(await warmBase(docker, pinned, bases, { ca })).toEqual({ pushed: true });
+    expect(await manifestIn(BASES_REPOSITORY_PATH, prestagedTag(digest))).toMatch(/^sha256:/);
+    expect(await warmBase(docker, pinned, bases, { ca })).toEqual({ pushed: false });
+    expect(await prestageBase(docker, pinned, into(service(5)), { ca })).toEqual({ via: "mount", pushedToBases: false });
+    // A reference that is not pinned is refused before anything is pulled or pushed.
+    await expect(warmBase(docker, `${rig.registry.address}/apps/warm:1`, bases, { ca })).rejects.toThrow(/is not pinned by digest/);
   });
 
   it("mounts nothing and tags nothing from a repository that does not hold the image", async () => {

@@ -21,4 +21,12 @@ describe("parseConfig", () => {
     expect(() => parseWorkerConfig({ name: "a", rpcUrl: "http://x", registryAddress: `0x${"11".repeat(20)}`, redisUrl: "redis://x", imageRegistry: "r:5000", registryAuth: { tlsCertFile: "t", tokenKeyFile: "k", tokenCertFile: "c" }, appTypes: [], key: { env: "K" } }))
       .toThrow(/^config\.appTypes: /);
   });
+
+  it("takes only bases pinned by digest to warm (a tag could be moved to another image before the worker pulls it)", () => {
+    const config = { name: "a", rpcUrl: "http://x", registryAddress: `0x${"11".repeat(20)}`, redisUrl: "redis://x", imageRegistry: "r:5000", registryAuth: { tlsCertFile: "t", tokenKeyFile: "k", tokenCertFile: "c" }, appTypes: ["a"], key: { env: "K" } };
+    expect(() => parseWorkerConfig({ ...config, warmBases: ["r:5000/apps/a:1"] })).toThrow(/^config\.warmBases\.0: must be an image pinned by digest/);
+    const pinned = `r:5000/apps/a@sha256:${"ab".repeat(32)}`;
+    expect(parseWorkerConfig({ ...config, warmBases: [pinned] }).warmBases).toEqual([pinned]);
+    expect(parseWorkerConfig(config).warmBases).toEqual([]);
+  });
 });

@@ -178,6 +178,8 @@ export class LocalPlane {
           name: c.name, rpcUrl: chain.url, rpcWsUrl: chain.url.replace(/^http/, "ws"), registryAddress, confirmations: 1, pollMs: 250, redisUrl: redis.url,
           dockerSocket: this.engines[i]!.socket, ...snapshotRegistries[i]!.config, appTypes: [...APPS],
           key: { env: `KEY_${i}` }, readyTimeoutMs: 30_000, gatewayUrl: gatewayUrl(i), capacityReportSeconds: 10,
+          // The cars' app, as every move of theirs names it: in each registry's bases before the first move.
+          warmBases: [`${REGISTRY_HOST}/apps/${this.o.app}@${appDigests[this.o.app]}`],
           api: { host: nets[i]!.gatewayIp, port: 8700, tokenEnv: "BLOSM_API_TOKEN" },
         });
         const w = await runWorker(config, { env: { ...env }, log: fileLogger(`${c.name}.log`) });
@@ -200,6 +202,13 @@ export class LocalPlane {
         const g = await runGateway(config, { env: { ...env }, log: fileLogger(`${c.name}-gateway.log`) });
         this.gateways.push(g);
         this.shutdown.add(`gateway ${c.name}`, () => g.stop());
+      }
+    });
+
+    await step(`warming each cluster's repository of bases with ${this.o.app} (its first move then mounts it)`, async () => {
+      for (const [i, w] of this.workers.entries()) {
+        const warmth = await w.worker.warmup?.done;
+        if (warmth?.failed) out(`  ${CLUSTERS[i]!.name}: ${warmth.failed} of ${warmth.of} not warmed (its log says why); its first move pushes it then\n`);
       }
     });
 

@@ -34,11 +34,7 @@ export async function prestageBase(
       const [host, to] = splitRepository(into.repository);
       const [basesHost, from] = splitRepository(into.bases.repository);
       if (basesHost !== host) throw new BlosmError(`the repository of bases is on ${basesHost}, not on ${host}`);
-      const bases = registryApi({ repository: into.bases.repository, token: into.bases.token, ca: o.ca });
-      // Pushed there by this worker only (nobody else gets a token for it), under a tag naming the whole digest:
-      // what is there is this base, whatever digest the engine's push gave its manifest.
-      const pushedToBases = !(await bases.manifest(tag));
-      if (pushedToBases) await pushTagged(docker, reference, into.bases.repository, tag, into.bases.token);
+      const { pushed: pushedToBases } = await putInBases(docker, reference, digest, into.bases, o);
       await mountImage({ registry: host, from, to, reference: tag, tag, token: into.token, ca: o.ca });
       return { via: "mount", pushedToBases };
     } catch (e) {
@@ -47,6 +43,30 @@ export async function prestageBase(
   }
   await pushTagged(docker, reference, into.repository, tag, into.token);
   return { via: "push", why };
+}
+
+/**
+ * Warms this cluster's repository of bases with a base image it expects to receive services from (worker.json
+ * `warmBases`), before any move needs it: pulled by its pinned digest, pushed there unless there already. A
+ * later pre-stage of that base then only mounts it (a manifest and a few blob links) instead of pushing the
+ * whole image while a move waits (measured by bench:transfer: 9 s for ~264 MB, 76 s for ~2 GB).
+ */
+export async function warmBase(docker: Docker, image: string, bases: RepositoryGrant, o: { ca?: string } = {}): Promise<{ pushed: boolean }> {
+  const { repository, digest } = parsePinned(image);
+  const { reference } = await pullByDigest(docker, repository, digest);
+  return putInBases(docker, reference, digest, bases, o);
+}
+
+/**
+ * The base the engine holds as `reference` (pulled by `digest`), in the repository of bases under prestagedTag.
+ * Pushed there by this worker only (nobody else gets a token for it), under a tag naming the whole digest: what
+ * is there is this base, whatever digest the engine's push gave its manifest; so it is pushed only when missing.
+ */
+async function putInBases(docker: Docker, reference: string, digest: string, bases: RepositoryGrant, o: { ca?: string }): Promise<{ pushed: boolean }> {
+  const tag = prestagedTag(digest);
+  if (await registryApi({ repository: bases.repository, token: bases.token, ca: o.ca }).manifest(tag)) return { pushed: false };
+  await pushTagged(docker, reference, bases.repository, tag, bases.token);
+  return { pushed: true };
 }
 
 /** The engine's push of `reference` as repository:tag; the extra local name goes again, the image stays. */

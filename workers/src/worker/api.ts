@@ -36,7 +36,7 @@ async function handle(worker: EdgeWorker, req: IncomingMessage, res: ServerRespo
   if (req.method === "GET" && url.pathname === "/healthz") {
     // 503 until start() finished (chain, Redis, engine reached; queues and event source running) and once stopping:
     // a health check (compose, a load balancer) then waits instead of sending work to a worker that cannot take it.
-    return send(res, worker.running ? 200 : 503, { ok: worker.running, name: worker.config.name, node: worker.address, head: worker.head?.toString() });
+    return send(res, worker.running ? 200 : 503, { ok: worker.running, name: worker.config.name, node: worker.address, head: worker.head?.toString(), ...(worker.warmup ? { bases: worker.warmup.state } : {}) });
   }
   // Calls from other clusters: only active registered nodes, each proving its operator key.
   let peer: Address | undefined;

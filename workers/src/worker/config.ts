@@ -1,6 +1,7 @@
 import { isAddress, type Address } from "viem";
 import { z } from "zod";
 import { loadConfigFile, parseConfig } from "../lib/configFile.ts";
+import { isPinned } from "../engine/imageRef.ts";
 import { HOST_PORT, isRegistryAddress } from "../registryAuth/registryAddress.ts";
 
 const address = z.string().refine((s) => isAddress(s), "must be a 0x-prefixed 20-byte address").transform((s) => s as Address);
@@ -48,6 +49,11 @@ export const WorkerConfigSchema = z.object({
   /** Where this cluster's Docker Engine reads registry CAs (dockerd: /etc/docker/certs.d); peers' pinned certs go here. */
   engineCertsDir: z.string().min(1).default("/etc/docker/certs.d"),
   appTypes: z.array(z.string().min(1).max(31)).min(1),
+  /**
+   * Base images (pinned by digest) this cluster expects to receive services on: pushed into its registry's
+   * repository of bases at start, in the background, so the first move of each only mounts it (worker/warmBases.ts).
+   */
+  warmBases: z.array(z.string().refine(isPinned, "must be an image pinned by digest (<repository>@sha256:<64 hex>)")).max(64).default([]),
   allocatable: z.object({ cpuMillicores: z.number().int().positive().optional(), memoryMiB: z.number().int().positive().optional() }).default({}),
   nvidiaSmiFile: z.string().optional(),
   policy: z.enum(["strict", "blosm"]).default("strict"),

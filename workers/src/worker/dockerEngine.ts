@@ -9,7 +9,7 @@ import { probeNode } from "../evaluation/probeNode.ts";
 import { clusterServiceIdOf } from "../lib/serviceId.ts";
 import { decodeSpec } from "../transfer/containerSpec.ts";
 import { retireSource, rollbackSource } from "../transfer/migrate.ts";
-import { prestageBase } from "../transfer/prestageBase.ts";
+import { prestageBase, warmBase, type RepositoryGrant } from "../transfer/prestageBase.ts";
 import { restoreContainer } from "../transfer/restore.ts";
 import { snapshotContainer } from "../transfer/snapshot.ts";
 import { stopContainer } from "../transfer/stopContainer.ts";
@@ -65,6 +65,10 @@ export class DockerEngine implements EnginePort {
   /** Pulls the base image the chain names, by its digest only (steps/prestage.ts skips an unpinned one). */
   async prestage(image: string, into?: Parameters<EnginePort["prestage"]>[1]) {
     return prestageBase(this.docker, image, into, { ca: into ? await this.registryCa(into.repository.slice(0, into.repository.indexOf("/"))) : undefined });
+  }
+
+  async warmBase(image: string, bases: RepositoryGrant) {
+    return warmBase(this.docker, image, bases, { ca: await this.registryCa(bases.repository.slice(0, bases.repository.indexOf("/"))) });
   }
 
   /** A registry's certificate as the engine trusts it (certs.d, pinned from the chain), for the API calls. */

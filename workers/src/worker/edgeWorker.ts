@@ -37,6 +37,7 @@ import { ClusterRegistry } from "../registryAuth/clusterRegistry.ts";
 import { issuePushCredential } from "./pushCredential.ts";
 import { PrestageFlights } from "./prestaged.ts";
 import { prestage } from "./steps/prestage.ts";
+import { BaseWarmup } from "./warmBases.ts";
 import { appTypeSet, type NodeReach } from "../evaluation/reach.ts";
 import type { EdgeNodeView } from "../chain/registryView.ts";
 
@@ -63,6 +64,8 @@ export class EdgeWorker {
   /** Stateful moves whose freeze waits for this cluster's gateway to say the client is crossing. */
   readonly holds = new SwitchHolds();
   readonly ctx: StepContext;
+  /** The bases of worker.json `warmBases` going into this registry's repository of bases (from start()). */
+  warmup?: BaseWarmup;
   /** ctx.registry as built here: its peer-endpoint cache is told when a node changes its endpoint. */
   private readonly chainRegistry: ChainRegistry;
   private readonly redis: Redis;
@@ -161,6 +164,9 @@ export class EdgeWorker {
     this.clusterRegistry = await ClusterRegistry.load(this.config.imageRegistry, this.config.registryAuth, this.config.engineCertsDir);
     await this.clusterRegistry.trustOwn();
     this.shutdown.add("registry pins", () => this.clusterRegistry!.removePins());
+    // In the background: a move that needs a base still being pushed waits for it (steps/prestage.ts).
+    const warmup = (this.warmup = this.ctx.warmup = new BaseWarmup({ engine: this.ctx.engine, snapshots: this.ctx.snapshots, log: this.log }, this.config.warmBases));
+    this.shutdown.add("bases warm-up", () => warmup.stop());
     this.startQueues();
     for (const job of await recover(this.ctx)) await this.enqueue(job);
     const heads = (this.heads = await this.openHeadFeed());

@@ -10,6 +10,7 @@ import type { Logger } from "../lib/log.ts";
 import type { WorkerConfig } from "./config.ts";
 import type { WorkerMetrics } from "./metrics.ts";
 import type { PrestageFlights } from "./prestaged.ts";
+import type { BaseWarmup } from "./warmBases.ts";
 import type { PrestageWay, RepositoryGrant } from "../transfer/prestageBase.ts";
 
 /**
@@ -88,6 +89,11 @@ export interface EnginePort {
    * otherwise, or if the mount fails, pushed into the service's repository. Says which way it went.
    */
   prestage(image: string, into?: RepositoryGrant & { bases?: RepositoryGrant }): Promise<PrestageWay | undefined>;
+  /**
+   * Before any move needs it: pull a base by its pinned reference and push it into this registry's repository of
+   * bases unless it is there (worker.json `warmBases`); later pre-stages of it only mount. Says whether it pushed.
+   */
+  warmBase(image: string, bases: RepositoryGrant): Promise<{ pushed: boolean }>;
   /** Pull exactly repository@digest from this cluster's registry (the engine verifies the content against it). */
   pullSnapshot(repository: string, digest: string, token: string): Promise<PulledSnapshot>;
   /**
@@ -165,6 +171,8 @@ export type StepContext = {
   snapshots: SnapshotRegistryPort;
   /** Each migration's pre-staging, run once for the step and the push credential (worker/prestaged.ts). */
   prestaged: PrestageFlights;
+  /** The bases warming up at start (worker/warmBases.ts): a pre-stage of one still being pushed waits for it. */
+  warmup?: Pick<BaseWarmup, "running">;
   metrics?: Pick<WorkerMetrics, "observeTimings">;
   /** Stateful moves ahead of a predicted crossing: the freeze waits for the gateway's switch (switchHolds.ts). */
   holds?: Pick<SwitchHolds, "wait">;

@@ -30,6 +30,22 @@ describe("prestageStep", () => {
     expect(logged.find((l) => l.msg === "base image pre-staged")).toMatchObject({ via: "pushed" });
   });
 
+  it("waits for the start's warm-up of the same base, then mounts it instead of pushing the same bytes again", async () => {
+    const ctx = fakeContext();
+    let finish!: () => void;
+    const pushing = new Promise<void>((r) => (finish = r));
+    const asked: string[] = [];
+    ctx.warmup = { running: (digest) => (asked.push(digest), pushing) };
+    ctx.registry.set(1n, migration({ baseImage: PINNED }), State.Assigned);
+    const step = prestageStep(ctx, 1n);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(asked).toEqual([`sha256:${"ab".repeat(32)}`]);
+    expect(ctx.engine.calls).toEqual([]);
+    finish();
+    expect(await step).toMatchObject({ staged: PINNED, way: { via: "mount" } });
+    expect(ctx.engine.names()).toEqual(["prestage"]);
+  });
+
   it("never pulls a base image named by a tag (anyone who can push could move it)", async () => {
     const ctx = fakeContext();
     ctx.registry.set(1n, migration({ baseImage: "127.0.0.1:5000/apps/driver:1" }), State.Assigned);

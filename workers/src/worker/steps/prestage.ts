@@ -1,5 +1,5 @@
 import { BASES_REPOSITORY_PATH, snapshotRepository, snapshotRepositoryPath } from "../../chain/registryView.ts";
-import { isPinned } from "../../engine/imageRef.ts";
+import { isPinned, parsePinned } from "../../engine/imageRef.ts";
 import { describeError } from "../../lib/describeError.ts";
 import type { PrestageWay } from "../../transfer/prestageBase.ts";
 import type { StepContext } from "../ports.ts";
@@ -29,6 +29,8 @@ export async function prestage(ctx: StepContext, id: bigint): Promise<PrestageRe
   const t0 = performance.now();
   let way: PrestageWay | undefined;
   try {
+    // Pushed into the bases at start right now: wait for that push, then mount, rather than push the same bytes again.
+    await ctx.warmup?.running(parsePinned(m.baseImage).digest);
     const path = snapshotRepositoryPath(m.serviceId);
     // One token that may also pull from the repository of bases: the base is mounted from there, not pushed again.
     const { token } = ctx.snapshots.mint(path, ["push", "pull"], 600, `prestage m${id}`, [{ repository: BASES_REPOSITORY_PATH, actions: ["pull"] }]);

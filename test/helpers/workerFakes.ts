@@ -255,6 +255,10 @@ export class FakePeers implements PeerPort {
     if (this.credential instanceof Error) throw this.credential;
     return this.credential;
   }
+  readonly announced: Array<[Address, bigint]> = [];
+  async announce(destination: Address, id: bigint) {
+    this.announced.push([destination, id]);
+  }
 }
 
 /** This cluster's registry as the steps see it: tokens named by what they allow, pins recorded or refused. */

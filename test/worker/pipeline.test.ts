@@ -113,6 +113,8 @@ describe("three edge workers, one chain, three Docker Engines", () => {
     try {
       await runApp("pinned-app", 256);
       const { id } = await requestMigration(workers.a!.worker, { container: "pinned-app", to: devAccount(2).address });
+      // a told b the request's id as soon as it was mined (announce.ts), ahead of b's event source.
+      await waitFor("announcement", async () => found("b", "request announced by its source; evaluation queued").some((l) => l.migration === String(id)));
       await waitFor("failure", async () => (await workers.a!.worker.chain.migration(id)).outcome === State.Failed, 60_000);
       expect((await workers.a!.worker.chain.migration(id)).failureCode).toBe(FailureCode.RegistryUntrusted);
       expect(logs.a!.join("\n")).toMatch(/presented a certificate with SHA-256 0x[0-9a-f]{64}, but its node's on-chain record pins 0x(66){32}/);
@@ -123,6 +125,16 @@ describe("three edge workers, one chain, three Docker Engines", () => {
       await b.worker.write("updateEndpoint", [b.apiUrl, real]);
       for (const e of rig.engines) for (const x of await e.docker.listContainers({ all: true, filters: { name: ["^/pinned-app$"] } })) await e.docker.getContainer(x.Id).remove({ force: true });
     }
+  });
+
+  it("takes a request's announcement only from its source, for an open migration that exists", async () => {
+    const done = await workers.a!.worker.chain.migrationCount(); // ended by now
+    const b = devAccount(2).address;
+    await expect(workers.c!.worker.ctx.peers.announce(b, done)).rejects.toThrow(/\(403\): only migration \d+'s source \(0x[0-9a-fA-F]{40}\) announces it/);
+    await expect(workers.a!.worker.ctx.peers.announce(b, done)).rejects.toThrow(/\(409\): migration \d+ is (Completed|Failed), not open for offers/);
+    await expect(workers.a!.worker.ctx.peers.announce(b, done + 1000n)).rejects.toThrow(`(404): no migration ${done + 1000n} on-chain`);
+    const url = `${workers.b!.apiUrl}/migrations/${done}/announce`;
+    expect((await fetch(url, { method: "POST" })).status).toBe(401); // no peer proof
   });
 
   it("finishes a migration whose destination worker was down, after it restarts; nothing is pushed without its credential", { timeout: 120_000 }, async () => {

@@ -41,7 +41,7 @@ async function handle(worker: EdgeWorker, req: IncomingMessage, res: ServerRespo
   // Calls from other clusters: only active registered nodes, each proving its operator key.
   let peer: Address | undefined;
   if ((req.method === "GET" && (url.pathname === "/cluster" || /^\/migrations\/\d{1,30}\/source$/.test(url.pathname)))
-    || (req.method === "POST" && /^\/migrations\/\d{1,30}\/push-credential$/.test(url.pathname))) {
+    || (req.method === "POST" && /^\/migrations\/\d{1,30}\/(push-credential|announce)$/.test(url.pathname))) {
     try {
       peer = await worker.peerVerifier.verify((h) => header(req.headers, h), req.method, url.pathname);
     } catch (e) {
@@ -57,6 +57,11 @@ async function handle(worker: EdgeWorker, req: IncomingMessage, res: ServerRespo
       if (e instanceof CredentialRefused) return send(res, 403, { error: e.message });
       throw e;
     }
+  }
+  const announced = url.pathname.match(/^\/migrations\/(\d{1,30})\/announce$/);
+  if (req.method === "POST" && announced && peer) {
+    const { status, body } = await worker.takeAnnouncement(BigInt(announced[1]!), peer);
+    return send(res, status, body);
   }
   // The token realm named in this cluster's registry config: engines without a token are sent here.
   if (url.pathname === "/registry/token") {

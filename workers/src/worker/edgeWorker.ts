@@ -38,6 +38,7 @@ import { issuePushCredential } from "./pushCredential.ts";
 import { PrestageFlights } from "./prestaged.ts";
 import { prestage } from "./steps/prestage.ts";
 import { BaseWarmup } from "./warmBases.ts";
+import { takeAnnouncement } from "./announce.ts";
 import { appTypeSet, type NodeReach } from "../evaluation/reach.ts";
 import type { EdgeNodeView } from "../chain/registryView.ts";
 
@@ -307,6 +308,28 @@ export class EdgeWorker {
   /** This node's transactions on the registry (typed from the ABI). */
   write<F extends RegistryWriteName>(functionName: F, args: RegistryWriteArgs<F>) {
     return this.ctx.registry.write(functionName, args);
+  }
+
+  /** Served by the API to a request's source: the request it announces is evaluated here now (announce.ts). */
+  takeAnnouncement(id: bigint, caller: Address) {
+    return takeAnnouncement({
+      registry: this.ctx.registry, enqueue: (j) => this.enqueue(j), confirmations: this.config.confirmations, log: this.log,
+      route: (args) => routeEvent({ eventName: "MigrationRequested", args }, {
+        self: this.address, now: Date.now(), retireGraceMs: this.config.retireGraceMs, fallbackOfferDelayMs: this.config.fallbackOfferDelayMs, reach: this.reach,
+      }),
+      headAt: (block) => this.headAt(block, 30_000),
+    }, id, caller);
+  }
+
+  /** Waits until the chain's head is at `block` or past it (from the pushed heads, else asking), at most `ms`. */
+  private async headAt(block: bigint, ms: number): Promise<boolean> {
+    const until = Date.now() + ms;
+    for (;;) {
+      const head = this.heads?.head() ?? (await this.chain.client.getBlockNumber({ cacheTime: 0 }));
+      if (head >= block) return true;
+      if (Date.now() >= until || !this.running) return false;
+      await (this.heads?.fresh() ? this.heads.next(1000) : new Promise((r) => setTimeout(r, this.config.pollMs)));
+    }
   }
 
   /** Served by the API to the destination: this node's half of a migration it is the source of. */

@@ -38,6 +38,15 @@ export class HttpPeers implements PeerPort {
     return { registry: body.registry, repository: body.repository, token: body.token, expiresAt: body.expiresAt };
   }
 
+  async announce(destination: Address, id: bigint): Promise<void> {
+    const url = await this.url(destination, `/migrations/${id}/announce`);
+    const res = await fetch(url, { method: "POST", headers: await this.signer.headers("POST", url.pathname), signal: AbortSignal.timeout(this.timeoutMs) });
+    if (res.status !== 202) {
+      const body = (await res.json().catch(() => ({}))) as { error?: string };
+      throw new BlosmError(`destination ${destination} did not take the announcement of migration ${id} (${res.status}): ${body.error ?? "no reason given"}`);
+    }
+  }
+
   private async url(node: Address, path: string): Promise<URL> {
     return new URL(`${(await this.endpointOf(node)).replace(/\/$/, "")}${path}`);
   }

@@ -148,6 +148,8 @@ export interface PeerPort {
   sourceHalf(source: Address, id: bigint): Promise<OutboundRecord | undefined>;
   /** Asks the destination for the migration's push credential (throws: retryable when unreachable, else not). */
   pushCredential(destination: Address, id: bigint): Promise<PushCredential>;
+  /** Tells a request's preferred destination its id once mined, ahead of its event source (worker/announce.ts). */
+  announce(destination: Address, id: bigint): Promise<void>;
 }
 
 /** This cluster's registry and its engine's trust in peers' registries (registryAuth/clusterRegistry.ts). */

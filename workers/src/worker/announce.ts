@@ -1,0 +1,55 @@
+import type { Address } from "viem";
+import { State } from "../chain/abi/migrationRegistry.ts";
+import { decodeRevert } from "../chain/decodeRevert.ts";
+import { stateName } from "../chain/registryView.ts";
+import { describeError } from "../lib/describeError.ts";
+import type { Logger } from "../lib/log.ts";
+import type { JobSpec } from "./jobs.ts";
+import type { RegistryPort } from "./ports.ts";
+
+export type Announced = { status: 202 | 403 | 404 | 409; body: { queued?: boolean; afterBlock?: string; reason?: string; error?: string } };
+
+export type AnnounceDeps = {
+  registry: Pick<RegistryPort, "migrationAndState" | "self">;
+  /** The jobs a MigrationRequested event with these args calls for here (routeEvent with this node's reach). */
+  route: (args: Record<string, unknown>) => JobSpec[];
+  enqueue: (job: JobSpec) => Promise<void>;
+  /** Resolves true once the chain's head is at `block` or past it, false if it did not get there in time. */
+  headAt: (block: bigint) => Promise<boolean>;
+  /** config.confirmations: a request is acted on only this many blocks deep, announced or not. */
+  confirmations: number;
+  log: Logger;
+};
+
+/**
+ * The destination's side of a request's announcement (POST /migrations/<id>/announce, peer-proven): its source
+ * tells the preferred destination the id as soon as the request is mined, so the evaluation does not wait for
+ * this node's event source to read the block (under load in bench:scale it read logs on a fifth of the blocks,
+ * and the decision waited for it). Nothing in the call is trusted but the id and the caller's proven address:
+ * the request is read from the chain, only its source may announce it, it is acted on at the same depth as an
+ * event, and the job is the one the event would have queued (same id: whichever comes second is a no-op).
+ */
+export async function takeAnnouncement(d: AnnounceDeps, id: bigint, caller: Address): Promise<Announced> {
+  let found: Awaited<ReturnType<RegistryPort["migrationAndState"]>>;
+  try {
+    found = await d.registry.migrationAndState(id);
+  } catch (e) {
+    if (decodeRevert(e)?.errorName === "MigrationRegistryUnknownMigration") return { status: 404, body: { error: `no migration ${id} on-chain` } };
+    throw e;
+  }
+  const { m, state } = found;
+  if (m.source.toLowerCase() !== caller.toLowerCase()) return { status: 403, body: { error: `only migration ${id}'s source (${m.source}) announces it, not ${caller}` } };
+  if (m.source.toLowerCase() === d.registry.self.toLowerCase()) return { status: 409, body: { error: `migration ${id} is this node's own request` } };
+  if (state !== State.Requested && state !== State.Offered) return { status: 409, body: { error: `migration ${id} is ${stateName(state)}, not open for offers` } };
+  const jobs = d.route({ id, source: m.source, request: m, offerWindowEnd: m.offerWindowEnd });
+  if (jobs.length === 0) return { status: 202, body: { queued: false, reason: "not a candidate here (app type or distance)" } };
+  const deep = m.requestedBlock + BigInt(d.confirmations - 1);
+  // Answered at once; a request not yet deep enough is queued when it is, as its event would be (the step reads
+  // the chain again when it runs, as for an event: a request a reorg dropped meanwhile is found there).
+  void (async () => {
+    if (!(await d.headAt(deep))) return d.log.info("announced request not confirmed in time; left to the event source", { migration: String(id) });
+    for (const job of jobs) await d.enqueue(job);
+    d.log.info("request announced by its source; evaluation queued", { migration: String(id), block: String(m.requestedBlock) });
+  })().catch((e) => d.log.warn("announced request not queued; left to the event source", { migration: String(id), error: describeError(e) }));
+  return { status: 202, body: { queued: true, afterBlock: String(deep) } };
+}

@@ -20,7 +20,7 @@ import { LABEL } from "../../workers/src/engine/labels.ts";
 import { pushImage } from "../../workers/src/engine/push.ts";
 import { pullImage } from "../../workers/src/engine/pull.ts";
 import { parseGatewayConfig, type GatewayConfig } from "../../workers/src/gateway/config.ts";
-import { HEADER } from "../../workers/src/gateway/protocol.ts";
+import { HEADER, SERVER_TIMING, serverTimings } from "../../workers/src/gateway/protocol.ts";
 import { serviceIdOf } from "../../workers/src/lib/serviceId.ts";
 import { runGateway, type RunningGateway } from "../../workers/src/gateway/runGateway.ts";
 import { APP_LABEL } from "../../workers/src/gateway/apps.ts";
@@ -149,6 +149,10 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
     expect(res.status).toBe(200);
     expect(res.headers.get(HEADER.servedBy)).toBe("b");
     expect(res.headers.get(HEADER.route)).toBe("local");
+    // Server-Timing: the app's own time within the gateway's whole time.
+    const timings = serverTimings(res.headers.get(SERVER_TIMING));
+    expect(timings.app).toBeGreaterThan(0);
+    expect(timings.gateway).toBeGreaterThanOrEqual(timings.app!);
     const body = (await res.json()) as { driverId: number; confidence: number };
     expect(body.driverId).toBeGreaterThanOrEqual(0);
     expect(body.confidence).toBeLessThan(1);

@@ -15,6 +15,22 @@ export const HEADER = {
   reason: "x-blosm-reason",
 } as const;
 
+/** W3C Server-Timing: `app;dur=<ms>` (the app's answer) and `gateway;dur=<ms>` (the gateway's whole time). */
+export const SERVER_TIMING = "server-timing";
+
+/** The named durations (ms) of a Server-Timing header; the first of a name counts (the answering cluster's own). */
+export function serverTimings(header: string | null | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const metric of (header ?? "").split(",")) {
+    const [first, ...params] = metric.split(";");
+    const name = first!.trim();
+    const dur = params.map((p) => p.trim()).find((p) => p.startsWith("dur="));
+    const ms = dur ? Number(dur.slice(4)) : NaN;
+    if (name && Number.isFinite(ms) && !(name in out)) out[name] = ms;
+  }
+  return out;
+}
+
 
 /** Parses "lat,lon" in decimal degrees; throws a message naming what is wrong. */
 export function parsePosition(raw: string): Position {

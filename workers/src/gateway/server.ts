@@ -14,7 +14,7 @@ import { POSITION_OP, PROOF_HEADER, inferOp } from "./clientProof.ts";
 import { ClientVerifier, ProofError } from "./clientVerifier.ts";
 import type { PeerSigner, PeerVerifier } from "../chain/peerProof.ts";
 import {
-  HEADER, describeNeeds, formatPosition, isReply, jsonReply, parsePosition, refused, withHeaders,
+  HEADER, SERVER_TIMING, describeNeeds, formatPosition, isReply, jsonReply, parsePosition, refused, withHeaders,
   type Attempt, type Call, type Reply,
 } from "./protocol.ts";
 import { routeInfer } from "./route.ts";
@@ -101,6 +101,10 @@ export class Gateway {
   private reply(res: ServerResponse, r: Reply, t0: number) {
     this.stats.observe(r, (performance.now() - t0) / 1000);
     if (!r.headers[HEADER.servedBy] && r.status >= 400) r.headers[HEADER.servedBy] = this.o.name;
+    // Standard Server-Timing (W3C): this gateway's own time from the request's arrival to its answer, after the
+    // app's (or the gateway's it was forwarded to, which that one wrote).
+    const own = `gateway;dur=${(performance.now() - t0).toFixed(1)}`;
+    r.headers[SERVER_TIMING] = r.headers[SERVER_TIMING] ? `${r.headers[SERVER_TIMING]}, ${own}` : own;
     res.writeHead(r.status, { ...r.headers, "content-length": r.body.length });
     res.end(r.body);
   }
@@ -230,8 +234,10 @@ export class Gateway {
       const own = serviceId && target.serviceId === serviceId.toLowerCase() ? serviceId : undefined;
       if (own) this.d.mobility?.inFlight.begin(own);
       try {
+        const sent = performance.now();
         const r = await this.upstream.send(target, call);
-        return withHeaders(r, { [HEADER.servedBy]: this.o.name, [HEADER.route]: "local" });
+        // How long the app itself took, beside the gateway's whole time (reply()): tells a slow app from a slow gateway.
+        return withHeaders(r, { [HEADER.servedBy]: this.o.name, [HEADER.route]: "local", [SERVER_TIMING]: `app;dur=${(performance.now() - sent).toFixed(1)}` });
       } catch (e) {
         this.d.apps.invalidate();
         return { failed: "unreachable", error: `the ${call.type} container ${target.id.slice(0, 12)} did not answer: ${describeError(e)}` };

@@ -13,7 +13,11 @@ export type WatchedMigration = {
 export type HandoverPhase = "deciding" | "snapshot and push" | "pull and start" | "switch";
 
 /** The slowest answer during a handover, and what was going on then. */
-export type WorstAnswer = { ms: number; atMs: number; servedBy: string; route: string; phase: HandoverPhase; firstFromDestination: boolean };
+export type WorstAnswer = {
+  ms: number; atMs: number; servedBy: string; route: string; phase: HandoverPhase; firstFromDestination: boolean;
+  /** Of its ms, the app's own and the answering gateway's (Server-Timing): the rest is the car's side and the path. */
+  appMs?: number; gatewayMs?: number;
+};
 
 /** What a crossing looked like from the car: how early its service was ready, and what the handover cost it. */
 export type Crossing = {
@@ -71,7 +75,10 @@ export function crossingsOf(records: readonly RequestRecord[], migrations: reado
       leadMs: left ? left.atMs - m.endedAtMs : undefined,
       wasted: left === undefined,
       worstMs: worst?.ms ?? 0,
-      ...(worst ? { worst: { ms: worst.ms, atMs: worst.atMs, servedBy: worst.servedBy, route: worst.route, phase: phaseOf(worst.atMs), firstFromDestination: worst === firstFromDestination } } : {}),
+      ...(worst ? { worst: {
+        ms: worst.ms, atMs: worst.atMs, servedBy: worst.servedBy, route: worst.route, phase: phaseOf(worst.atMs), firstFromDestination: worst === firstFromDestination,
+        ...(worst.appMs !== undefined ? { appMs: worst.appMs } : {}), ...(worst.gatewayMs !== undefined ? { gatewayMs: worst.gatewayMs } : {}),
+      } } : {}),
       p50ByPhase: Object.fromEntries([...byPhase].map(([p, ms]) => [p, median(ms)])),
     });
   }

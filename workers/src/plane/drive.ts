@@ -118,10 +118,17 @@ function printedCrossings(s: CrossingSummary): string {
   for (const c of s.crossings) {
     const lead = c.wasted ? "wasted: the car turned back and never left" : `lead ${((c.leadMs ?? 0) / 1000).toFixed(1)} s`;
     const w = c.worst;
-    const where = w ? ` at ${(w.atMs / 1000).toFixed(1)} s, during ${w.phase}, served by ${w.servedBy}${w.route === "local" ? "" : ` (${w.route})`}${w.firstFromDestination ? ", the destination's first answer" : ""}` : "";
+    const where = w ? ` at ${(w.atMs / 1000).toFixed(1)} s, during ${w.phase}, served by ${w.servedBy}${w.route === "local" ? "" : ` (${w.route})`}${w.firstFromDestination ? ", the destination's first answer" : ""}${split(w)}` : "";
     const phases = Object.entries(c.p50ByPhase).map(([p, ms]) => `${p} ${ms.toFixed(0)}`).join(", ");
     lines.push(`  #${c.id} ${c.car} ${c.from} → ${c.to}: ${lead}; worst answer during the handover ${c.worstMs.toFixed(0)} ms${where}; p50 by phase (ms): ${phases}`);
   }
   lines.push(`  ready before the car left: ${(s.readyBeforeLeaving * 100).toFixed(0)} % of ${s.crossings.length - s.wasted} crossing(s) (goal ≥ 95 %); wasted migrations ${s.wasted}; worst answer during a handover ${s.worstOverP50.toFixed(1)} × the run's p50 of ${s.p50Ms.toFixed(0)} ms (goal ≤ 2 ×; outside the handovers the p99 is ${s.outsideP99OverP50.toFixed(1)} ×)`);
   return `${lines.join("\n")}\n\n`;
+}
+
+/** Where the worst answer's time went, as its gateway said (Server-Timing): the app, the gateway, the rest. */
+function split(w: { ms: number; appMs?: number; gatewayMs?: number }): string {
+  if (w.gatewayMs === undefined) return "";
+  const app = w.appMs !== undefined ? `app ${w.appMs.toFixed(0)} ms, ` : "";
+  return ` (${app}gateway ${w.gatewayMs.toFixed(0)} ms, car and path ${(w.ms - w.gatewayMs).toFixed(0)} ms)`;
 }

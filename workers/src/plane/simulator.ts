@@ -1,7 +1,7 @@
 import { distanceM } from "../lib/geo.ts";
 import { inferOp } from "../gateway/clientProof.ts";
 import type { ClientSigner } from "../gateway/clientSigner.ts";
-import { HEADER, formatPosition } from "../gateway/protocol.ts";
+import { HEADER, SERVER_TIMING, formatPosition, serverTimings } from "../gateway/protocol.ts";
 import type { Position } from "../gateway/neighbours.ts";
 import { along, routeLength } from "./routes.ts";
 
@@ -19,6 +19,9 @@ export type RequestRecord = {
   route: string;
   status: number;
   ms: number;
+  /** From the answer's Server-Timing: the app's own time and the answering gateway's whole time (ms). */
+  appMs?: number;
+  gatewayMs?: number;
   error?: string;
 };
 
@@ -88,6 +91,7 @@ export async function simulate(o: SimulateOptions): Promise<{ records: RequestRe
         rec = {
           car, seq, atMs: sentAt - t0, position, calledGateway: gateway, servedBy: res.headers.get(HEADER.servedBy) ?? "?",
           route: res.headers.get(HEADER.route) ?? "?", status: res.status, ms: performance.now() - t1,
+          ...timingsOf(res.headers.get(SERVER_TIMING)),
           ...(res.ok ? {} : { error: text.slice(0, 200) }),
         };
         const next = res.headers.get(HEADER.gateway);
@@ -126,4 +130,10 @@ export async function simulate(o: SimulateOptions): Promise<{ records: RequestRe
   };
   const cars = await Promise.all(o.cars.map((_, i) => drive(i)));
   return { records, cars };
+}
+
+/** The app's and the gateway's share of an answer, where the gateway said (Server-Timing). */
+function timingsOf(header: string | null): Pick<RequestRecord, "appMs" | "gatewayMs"> {
+  const t = serverTimings(header);
+  return { ...(t.app !== undefined ? { appMs: t.app } : {}), ...(t.gateway !== undefined ? { gatewayMs: t.gateway } : {}) };
 }

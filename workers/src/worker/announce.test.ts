@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { State } from "../chain/abi/migrationRegistry.ts";
-import { FakeRegistry, PEER, SELF, migration } from "../../../test/helpers/workerFakes.ts";
+import { zeroAddress, type Address } from "viem";
+import { FakeRegistry, PEER, SELF, migration, node } from "../../../test/helpers/workerFakes.ts";
 import { appTypeSet } from "../evaluation/reach.ts";
 import { createLogger } from "../lib/log.ts";
-import { takeAnnouncement, type AnnounceDeps } from "./announce.ts";
+import { OPEN_ANNOUNCE_MAX, announceTargets, takeAnnouncement, type AnnounceDeps } from "./announce.ts";
 import type { JobSpec } from "./jobs.ts";
 import { routeEvent } from "./router.ts";
 
@@ -78,5 +79,36 @@ describe("takeAnnouncement", () => {
     await settle();
     expect(d.queued).toEqual([]);
     expect(d.lines.find((l) => l.msg === "announced request not confirmed in time; left to the event source")).toMatchObject({ migration: "7" });
+  });
+});
+
+describe("announceTargets", () => {
+  const DRIVER = `0x${Buffer.from("driver-profiling").toString("hex").padEnd(64, "0")}` as const;
+  const OTHER = `0x${Buffer.from("image-recognition").toString("hex").padEnd(64, "0")}` as const;
+  const at = (lonE6: number) => ({ latE6: 35_000_000, lonE6 });
+  const op = (n: number) => `0x${n.toString(16).padStart(40, "0")}` as Address;
+  // About 91 m per 1000 µ° of longitude at 35° N: a node 30 000 µ° away is ~2.7 km from the next.
+  const nodes = [
+    node({ operator: SELF, location: at(128_000_000), appTypes: [DRIVER] }),
+    node({ operator: op(1), location: at(128_030_000), appTypes: [DRIVER] }), // ~2.7 km: within 2 × 1.5 km
+    node({ operator: op(2), location: at(128_010_000), appTypes: [DRIVER] }), // nearest
+    node({ operator: op(3), location: at(128_010_000), appTypes: [OTHER] }), // does not run the app
+    node({ operator: op(4), location: at(128_010_000), appTypes: [DRIVER], active: false }),
+    node({ operator: op(5), location: at(128_100_000), appTypes: [DRIVER] }), // ~9 km: out of reach
+  ];
+  const request = (o: Partial<Parameters<typeof announceTargets>[0]> = {}) => ({ appType: DRIVER, preferredDestination: zeroAddress as Address, hasClientPosition: true, clientPosition: at(128_000_000), ...o });
+
+  it("names the preferred destination alone when the request names one", () => {
+    expect(announceTargets(request({ preferredDestination: op(9) }), nodes, SELF)).toEqual([op(9)]);
+  });
+
+  it("names the active nodes that run the app and reach the client, nearest first, never the source itself", () => {
+    expect(announceTargets(request(), nodes, SELF)).toEqual([op(2), op(1)]);
+  });
+
+  it("names nobody for an open request without the client's position, and at most a few for a crowded place", () => {
+    expect(announceTargets(request({ hasClientPosition: false }), nodes, SELF)).toEqual([]);
+    const crowd = Array.from({ length: 20 }, (_, i) => node({ operator: op(100 + i), location: at(128_000_000 + i), appTypes: [DRIVER] }));
+    expect(announceTargets(request(), crowd, SELF)).toEqual(crowd.slice(0, OPEN_ANNOUNCE_MAX).map((n) => n.operator));
   });
 });

@@ -1,7 +1,9 @@
-import type { Address } from "viem";
+import { zeroAddress, type Address, type Hex } from "viem";
 import { State } from "../chain/abi/migrationRegistry.ts";
 import { decodeRevert } from "../chain/decodeRevert.ts";
-import { stateName } from "../chain/registryView.ts";
+import { stateName, type EdgeNodeView } from "../chain/registryView.ts";
+import { passOver } from "../evaluation/reach.ts";
+import { distanceM, type Position } from "../lib/geo.ts";
 import { describeError } from "../lib/describeError.ts";
 import type { Logger } from "../lib/log.ts";
 import type { JobSpec } from "./jobs.ts";
@@ -52,4 +54,27 @@ export async function takeAnnouncement(d: AnnounceDeps, id: bigint, caller: Addr
     d.log.info("request announced by its source; evaluation queued", { migration: String(id), block: String(m.requestedBlock) });
   })().catch((e) => d.log.warn("announced request not queued; left to the event source", { migration: String(id), error: describeError(e) }));
   return { status: 202, body: { queued: true, afterBlock: String(deep) } };
+}
+
+/** At most this many nodes hear of an open request from its source: the nearest that could take it. */
+export const OPEN_ANNOUNCE_MAX = 8;
+
+type RequestForTargets = { appType: Hex; preferredDestination: Address; hasClientPosition: boolean; clientPosition: Position };
+
+/**
+ * Whom a source tells of its new request: the preferred destination, if it names one; for an open request with
+ * the client's position, the active nodes (not itself) that run its app type and whose reach covers the client,
+ * as each node's own filter decides it (evaluation/reach.ts), nearest first, at most OPEN_ANNOUNCE_MAX. An open
+ * request without a position goes to nobody: every node within reach of nothing in particular would be all of them.
+ */
+export function announceTargets(request: RequestForTargets, nodes: readonly EdgeNodeView[], self: Address): Address[] {
+  if (request.preferredDestination !== zeroAddress) return [request.preferredDestination];
+  if (!request.hasClientPosition) return [];
+  return nodes
+    .filter((n) => n.active && n.operator.toLowerCase() !== self.toLowerCase())
+    .filter((n) => passOver(request, { self: n.operator, appTypes: new Set(n.appTypes.map((t) => t.toLowerCase() as Hex)), location: n.location, coverageRadiusM: n.coverageRadiusM }) === undefined)
+    .map((n) => ({ operator: n.operator, d: distanceM(request.clientPosition, n.location) }))
+    .sort((a, b) => a.d - b.d)
+    .slice(0, OPEN_ANNOUNCE_MAX)
+    .map((n) => n.operator);
 }

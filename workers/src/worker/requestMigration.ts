@@ -1,7 +1,6 @@
 import { parseEventLogs, stringToHex, zeroAddress, isAddress, type Address, type Hex } from "viem";
-import { REASONS, type ReasonName } from "../chain/registryView.ts";
+import { REASONS, type MigrationRequest, type ReasonName } from "../chain/registryView.ts";
 import { BlosmError, ConfigError } from "../lib/errors.ts";
-import { describeError } from "../lib/describeError.ts";
 import { inspectSpec } from "../transfer/containerSpec.ts";
 import { isPinned } from "../engine/imageRef.ts";
 import { LABEL } from "../engine/labels.ts";
@@ -61,13 +60,10 @@ export async function requestMigration(worker: EdgeWorker, req: MigrateRequest):
     stateful: spec.mode === "stateful", hasClientPosition: req.clientPosition !== undefined,
     clientPosition: req.clientPosition ?? { latE6: 0, lonE6: 0 }, baseImage: baseImage.length <= 256 ? baseImage : "",
   }]);
-  const [event] = parseEventLogs({ abi: worker.chain.abi, logs: receipt.receipt.logs, eventName: "MigrationRequested" }) as unknown as Array<{ args: { id: bigint } }>;
+  const [event] = parseEventLogs({ abi: worker.chain.abi, logs: receipt.receipt.logs, eventName: "MigrationRequested" }) as unknown as Array<{ args: { id: bigint; request: MigrationRequest } }>;
   if (!event) throw new BlosmError("requestMigration succeeded but emitted no MigrationRequested event");
-  // The preferred destination hears of it now rather than when its event source reads this block (announce.ts);
-  // best effort: its event source still delivers the request if the call fails.
-  if (req.to !== undefined && req.to !== zeroAddress) {
-    const to = req.to;
-    worker.ctx.peers.announce(to, event.args.id).catch((e) => worker.ctx.log.info("announcement not taken; the destination's event source brings the request", { migration: String(event.args.id), to, error: describeError(e) }));
-  }
+  // The preferred destination, or the nodes near the client, hear of it now rather than when their event sources
+  // read this block (announce.ts); best effort: their event sources still deliver the request if a call fails.
+  void worker.announce(event.args.id, event.args.request);
   return { id: event.args.id, txHash: receipt.hash, serviceId, stateful: spec.mode === "stateful" };
 }

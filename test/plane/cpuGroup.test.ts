@@ -14,10 +14,10 @@ afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-async function engine(name: string, cpuMillicores?: number) {
+async function engine(name: string, cpuMillicores?: number, nice?: number) {
   const root = await mkdtemp(path.join(tmpdir(), "blosm-cpugroup-"));
   dirs.push(root);
-  const e = await startEngine(name, root, { cpuMillicores });
+  const e = await startEngine(name, root, { cpuMillicores, nice });
   engines.push(e);
   return e;
 }
@@ -62,5 +62,19 @@ describe("a simulated cluster's CPU weight", () => {
     await importBusyboxBase(e.docker, "blosm-test/busybox:cd");
     const { group, id } = await cpuCgroupOf(e.docker, "blosm-test/busybox:cd");
     expect(group).toBe(`/docker/${id}`);
+  });
+
+  it("runs the engine and what it starts for a move at the niceness asked, its containers' group still weighing the same", async () => {
+    const name = `cn${process.pid}`;
+    const e = await engine(name, 1000, 10);
+    const niceOf = async (pid: number) => Number((await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]!.split(" ")[16]);
+    expect(await niceOf(e.process.pid!)).toBe(10);
+    // containerd, which dockerd starts and which starts the shims and runc for every container start.
+    const children = (await readFile(`/proc/${e.process.pid}/task/${e.process.pid}/children`, "utf8")).trim().split(/\s+/).filter(Boolean).map(Number);
+    expect(children.length).toBeGreaterThan(0);
+    for (const pid of children) expect(await niceOf(pid)).toBe(10);
+    const v1 = "/sys/fs/cgroup/cpu";
+    const weightFile = (await access(`${v1}/cpu.shares`).then(() => true, () => false)) ? `${v1}/blosm-${name}/cpu.shares` : `/sys/fs/cgroup/blosm-${name}/cpu.weight`;
+    expect(Number(await readFile(weightFile, "utf8"))).toBe(weightFile.endsWith("shares") ? 1024 : weightFor(1024));
   });
 });

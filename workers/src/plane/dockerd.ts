@@ -15,7 +15,17 @@ export type Engine = { name: string; socket: string; docker: Docker; root: strin
 export async function startEngine(
   name: string,
   root: string,
-  opts: { timeoutMs?: number; insecureRegistries?: string[]; netns?: string; /** The cluster's allocatable CPU: its containers get a cgroup of that weight (cpuGroup.ts). */ cpuMillicores?: number } = {},
+  opts: {
+    timeoutMs?: number; insecureRegistries?: string[]; netns?: string;
+    /** The cluster's allocatable CPU: its containers get a cgroup of that weight (cpuGroup.ts). */
+    cpuMillicores?: number;
+    /**
+     * Niceness of the engine and all it starts (containerd, shims, runc: its pulls, unpacks and container starts).
+     * Its containers' cgroup weighs the same whatever their niceness, so a positive value keeps an engine's work for
+     * a move from taking the CPU its cluster's apps need, as kubelet keeps a node's daemons below its pods.
+     */
+    nice?: number;
+  } = {},
 ): Promise<Engine> {
   await mkdir(root, { recursive: true });
   const socket = path.join(root, "docker.sock");
@@ -34,7 +44,8 @@ export async function startEngine(
   if (cpuGroup?.parent) args.push(`--cgroup-parent=${cpuGroup.parent}`);
   // Inside a network namespace, the engine's host network is that namespace: a cluster with its own address.
   const docker = new Docker({ socketPath: socket });
-  const service = await startService(`dockerd ${name}`, "dockerd", args, {
+  const [command, argv] = opts.nice ? ["nice", ["-n", String(opts.nice), "dockerd", ...args]] : ["dockerd", args];
+  const service = await startService(`dockerd ${name}`, command, argv, {
     netns: opts.netns, timeoutMs: opts.timeoutMs ?? 30_000, hint: "is it installed and are we root?", ready: () => docker.ping(),
   }).catch(async (e) => {
     if (cpuGroup?.parent) await removeCpuGroup(group);

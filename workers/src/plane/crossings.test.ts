@@ -50,11 +50,11 @@ describe("crossingsOf", () => {
     const lons = Array.from({ length: 16 }, (_, i) => 128_618_000 + i * 1000);
     // Requests every 250 ms; assigned at 500, published at 1000, completed at 2000; the destination b first
     // answers request 9 (2250 ms, in the switch), which is the slowest.
-    // Its gateway said the app took 450 ms of it and the gateway 480 (Server-Timing).
+    // Its gateway said the app took 450 ms of it and the gateway 480 (Server-Timing); the plane's loop stood still 30.
     const records = rec("car-1", lons, (i) => (i === 9 ? 600 : i >= 4 && i < 8 ? 150 : 100))
-      .map((r, i) => (i >= 9 ? { ...r, servedBy: "b", ...(i === 9 ? { appMs: 450, gatewayMs: 480 } : {}) } : r));
+      .map((r, i) => (i >= 9 ? { ...r, servedBy: "b", ...(i === 9 ? { appMs: 450, gatewayMs: 480, loopStalledMs: 30 } : {}) } : r));
     const s = crossingsOf(records, [{ id: 1n, car: "car-1", from: "a", to: "b", requestedAtMs: 0, assignedAtMs: 500, publishedAtMs: 1000, endedAtMs: 2000, completed: true }], clusters);
-    expect(s.crossings[0]!.worst).toEqual({ ms: 600, atMs: 2250, servedBy: "b", route: "local", phase: "switch", firstFromDestination: true, appMs: 450, gatewayMs: 480 });
+    expect(s.crossings[0]!.worst).toEqual({ ms: 600, atMs: 2250, servedBy: "b", route: "local", phase: "switch", firstFromDestination: true, appMs: 450, gatewayMs: 480, loopStalledMs: 30 });
     expect(s.crossings[0]!.p50ByPhase).toEqual({ deciding: 100, "snapshot and push": 100, "pull and start": 150, switch: 100 });
   });
 });

@@ -17,6 +17,8 @@ export type WorstAnswer = {
   ms: number; atMs: number; servedBy: string; route: string; phase: HandoverPhase; firstFromDestination: boolean;
   /** Of its ms, the app's own and the answering gateway's (Server-Timing): the rest is the car's side and the path. */
   appMs?: number; gatewayMs?: number;
+  /** How long the plane's own event loop stood still while the car waited (part of appMs when it fell there). */
+  loopStalledMs?: number;
 };
 
 /** What a crossing looked like from the car: how early its service was ready, and what the handover cost it. */
@@ -78,6 +80,7 @@ export function crossingsOf(records: readonly RequestRecord[], migrations: reado
       ...(worst ? { worst: {
         ms: worst.ms, atMs: worst.atMs, servedBy: worst.servedBy, route: worst.route, phase: phaseOf(worst.atMs), firstFromDestination: worst === firstFromDestination,
         ...(worst.appMs !== undefined ? { appMs: worst.appMs } : {}), ...(worst.gatewayMs !== undefined ? { gatewayMs: worst.gatewayMs } : {}),
+        ...(worst.loopStalledMs !== undefined ? { loopStalledMs: worst.loopStalledMs } : {}),
       } } : {}),
       p50ByPhase: Object.fromEntries([...byPhase].map(([p, ms]) => [p, median(ms)])),
     });

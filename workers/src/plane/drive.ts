@@ -127,8 +127,9 @@ function printedCrossings(s: CrossingSummary): string {
 }
 
 /** Where the worst answer's time went, as its gateway said (Server-Timing): the app, the gateway, the rest. */
-function split(w: { ms: number; appMs?: number; gatewayMs?: number }): string {
+function split(w: { ms: number; appMs?: number; gatewayMs?: number; loopStalledMs?: number }): string {
   if (w.gatewayMs === undefined) return "";
   const app = w.appMs !== undefined ? `app ${w.appMs.toFixed(0)} ms, ` : "";
-  return ` (${app}gateway ${w.gatewayMs.toFixed(0)} ms, car and path ${(w.ms - w.gatewayMs).toFixed(0)} ms)`;
+  const stalled = w.loopStalledMs ? `; this process's event loop stood still ${w.loopStalledMs} ms of it` : "";
+  return ` (${app}gateway ${w.gatewayMs.toFixed(0)} ms, car and path ${(w.ms - w.gatewayMs).toFixed(0)} ms${stalled})`;
 }

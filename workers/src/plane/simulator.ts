@@ -2,6 +2,7 @@ import { distanceM } from "../lib/geo.ts";
 import { inferOp } from "../gateway/clientProof.ts";
 import type { ClientSigner } from "../gateway/clientSigner.ts";
 import { HEADER, SERVER_TIMING, formatPosition, serverTimings } from "../gateway/protocol.ts";
+import { LoopStalls } from "./loopStalls.ts";
 import type { Position } from "../gateway/neighbours.ts";
 import { along, routeLength } from "./routes.ts";
 
@@ -22,6 +23,8 @@ export type RequestRecord = {
   /** From the answer's Server-Timing: the app's own time and the answering gateway's whole time (ms). */
   appMs?: number;
   gatewayMs?: number;
+  /** How long this process's event loop (cars, gateways and workers of `simulate` share it) stood still meanwhile. */
+  loopStalledMs?: number;
   error?: string;
 };
 
@@ -58,6 +61,7 @@ export type SimulateOptions = {
 export async function simulate(o: SimulateOptions): Promise<{ records: RequestRecord[]; cars: CarSummary[] }> {
   const records: RequestRecord[] = [];
   const t0 = o.t0 ?? Date.now();
+  const stalls = new LoopStalls().start();
   const drive = async (carIndex: number): Promise<CarSummary> => {
     const car = `car-${carIndex + 1}`;
     const signer = o.cars[carIndex]!;
@@ -99,6 +103,7 @@ export async function simulate(o: SimulateOptions): Promise<{ records: RequestRe
       } catch (e) {
         rec = { car, seq, atMs: sentAt - t0, position, calledGateway: gateway, servedBy: "-", route: "-", status: 0, ms: performance.now() - t1, error: (e as Error).message };
       }
+      rec.loopStalledMs = Math.round(stalls.stalledBetween(t1, t1 + rec.ms));
       records.push(rec);
       summary.sent++;
       if (rec.status >= 200 && rec.status < 300) {
@@ -128,7 +133,7 @@ export async function simulate(o: SimulateOptions): Promise<{ records: RequestRe
     summary.p99 = q(0.99);
     return summary;
   };
-  const cars = await Promise.all(o.cars.map((_, i) => drive(i)));
+  const cars = await Promise.all(o.cars.map((_, i) => drive(i))).finally(() => stalls.stop());
   return { records, cars };
 }
 

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { State } from "../chain/abi/migrationRegistry.ts";
 import { zeroAddress, type Address } from "viem";
-import { FakeRegistry, PEER, SELF, migration, node } from "../../../test/helpers/workerFakes.ts";
+import { FakePeers, FakeRegistry, PEER, SELF, migration, node } from "../../../test/helpers/workerFakes.ts";
 import { appTypeSet } from "../evaluation/reach.ts";
 import { createLogger } from "../lib/log.ts";
-import { OPEN_ANNOUNCE_MAX, announceTargets, takeAnnouncement, type AnnounceDeps } from "./announce.ts";
+import { OPEN_ANNOUNCE_MAX, announceRequest, announceTargets, takeAnnouncement, type AnnounceDeps } from "./announce.ts";
 import type { JobSpec } from "./jobs.ts";
 import { routeEvent } from "./router.ts";
 
@@ -110,5 +110,30 @@ describe("announceTargets", () => {
     expect(announceTargets(request({ hasClientPosition: false }), nodes, SELF)).toEqual([]);
     const crowd = Array.from({ length: 20 }, (_, i) => node({ operator: op(100 + i), location: at(128_000_000 + i), appTypes: [DRIVER] }));
     expect(announceTargets(request(), crowd, SELF)).toEqual(crowd.slice(0, OPEN_ANNOUNCE_MAX).map((n) => n.operator));
+  });
+});
+
+describe("announceRequest", () => {
+  const DRIVER = `0x${Buffer.from("driver-profiling").toString("hex").padEnd(64, "0")}` as const;
+  const request = { appType: DRIVER, preferredDestination: PEER as Address, hasClientPosition: false, clientPosition: { latE6: 0, lonE6: 0 } };
+
+  it("tells the preferred destination without reading the node list, and logs a call that failed without throwing", async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const peers = Object.assign(new FakePeers(), { announce: async (to: Address, id: bigint) => void lines.push({ asked: to, id: String(id) }) });
+    let listed = 0;
+    await announceRequest({ peers, nodes: async () => (listed++, []), self: SELF, log: createLogger({ sink: (l) => lines.push(JSON.parse(l)) }) }, 5n, request);
+    expect(lines).toEqual([{ asked: PEER, id: "5" }]);
+    expect(listed).toBe(0);
+    const refusing = Object.assign(new FakePeers(), { announce: async () => Promise.reject(new Error("(403): no")) });
+    await announceRequest({ peers: refusing, nodes: async () => [], self: SELF, log: createLogger({ sink: (l) => lines.push(JSON.parse(l)) }) }, 6n, request);
+    expect(lines.at(-1)).toMatchObject({ msg: "announcement not taken; that node's event source brings the request", migration: "6", to: PEER, error: "(403): no" });
+  });
+
+  it("tells the nodes near the client of an open request", async () => {
+    const peers = new FakePeers();
+    const near = node({ operator: PEER, appTypes: [DRIVER], location: { latE6: 35_000_000, lonE6: 128_000_000 } });
+    await announceRequest({ peers, nodes: async () => [near], self: SELF, log: createLogger({ sink: () => {} }) }, 7n,
+      { ...request, preferredDestination: zeroAddress, hasClientPosition: true, clientPosition: { latE6: 35_000_000, lonE6: 128_000_000 } });
+    expect(peers.announced).toEqual([[PEER, 7n]]);
   });
 });

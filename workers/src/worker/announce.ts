@@ -7,7 +7,7 @@ import { distanceM, type Position } from "../lib/geo.ts";
 import { describeError } from "../lib/describeError.ts";
 import type { Logger } from "../lib/log.ts";
 import type { JobSpec } from "./jobs.ts";
-import type { RegistryPort } from "./ports.ts";
+import type { PeerPort, RegistryPort } from "./ports.ts";
 
 export type Announced = { status: 202 | 403 | 404 | 409; body: { queued?: boolean; afterBlock?: string; reason?: string; error?: string } };
 
@@ -77,4 +77,24 @@ export function announceTargets(request: RequestForTargets, nodes: readonly Edge
     .sort((a, b) => a.d - b.d)
     .slice(0, OPEN_ANNOUNCE_MAX)
     .map((n) => n.operator);
+}
+
+/**
+ * The source's side: tells the nodes announceTargets names of its new request, each call on its own; never
+ * throws (a node that missed it still gets the request from its event source). `nodes` is read only for an
+ * open request with a client position.
+ */
+export async function announceRequest(
+  d: { peers: Pick<PeerPort, "announce">; nodes: () => Promise<readonly EdgeNodeView[]>; self: Address; log: Logger },
+  id: bigint, request: RequestForTargets,
+): Promise<void> {
+  try {
+    const open = request.preferredDestination === zeroAddress && request.hasClientPosition;
+    const targets = announceTargets(request, open ? await d.nodes() : [], d.self);
+    await Promise.all(targets.map((to) => d.peers.announce(to, id).catch((e) => {
+      d.log.info("announcement not taken; that node's event source brings the request", { migration: String(id), to, error: describeError(e) });
+    })));
+  } catch (e) {
+    d.log.info("request not announced; the nodes' event sources bring it", { migration: String(id), error: describeError(e) });
+  }
 }

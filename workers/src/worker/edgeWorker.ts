@@ -1,7 +1,7 @@
 import { Queue, UnrecoverableError, Worker, type Job } from "bullmq";
 import Docker from "dockerode";
 import { Redis } from "ioredis";
-import { createPublicClient, http, zeroAddress, type Address, type Hex } from "viem";
+import { createPublicClient, http, type Address, type Hex } from "viem";
 import type { PrivateKeyAccount } from "viem/accounts";
 import { EventSource, type DeliveredLog, type Reorg } from "../chain/eventSource.ts";
 import { HeadFeed } from "../chain/headFeed.ts";
@@ -38,7 +38,7 @@ import { issuePushCredential } from "./pushCredential.ts";
 import { PrestageFlights } from "./prestaged.ts";
 import { prestage } from "./steps/prestage.ts";
 import { BaseWarmup } from "./warmBases.ts";
-import { announceTargets, takeAnnouncement } from "./announce.ts";
+import { announceRequest, takeAnnouncement } from "./announce.ts";
 import { reusable } from "../lib/reusable.ts";
 import { appTypeSet, type NodeReach } from "../evaluation/reach.ts";
 import type { EdgeNodeView } from "../chain/registryView.ts";
@@ -326,16 +326,8 @@ export class EdgeWorker {
   private readonly directory = reusable(60_000, () => this.chain.nodes());
 
   /** Tells the nodes announceTargets names of this node's new request; never throws (their events bring it anyway). */
-  async announce(id: bigint, request: MigrationRequest): Promise<void> {
-    try {
-      const open = request.preferredDestination === zeroAddress && request.hasClientPosition;
-      const targets = announceTargets(request, open ? await this.directory.get(undefined) : [], this.address);
-      await Promise.all(targets.map((to) => this.ctx.peers.announce(to, id).catch((e) => {
-        this.log.info("announcement not taken; that node's event source brings the request", { migration: String(id), to, error: describeError(e) });
-      })));
-    } catch (e) {
-      this.log.info("request not announced; the nodes' event sources bring it", { migration: String(id), error: describeError(e) });
-    }
+  announce(id: bigint, request: MigrationRequest): Promise<void> {
+    return announceRequest({ peers: this.ctx.peers, nodes: () => this.directory.get(undefined), self: this.address, log: this.log }, id, request);
   }
 
   /** Waits until the chain's head is at `block` or past it (from the pushed heads, else asking), at most `ms`. */

@@ -1,4 +1,4 @@
-import { access, mkdtemp, readFile, rm } from "node:fs/promises";
+import { access, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type Docker from "dockerode";
@@ -69,8 +69,10 @@ describe("a simulated cluster's CPU weight", () => {
     const e = await engine(name, 1000, 10);
     const niceOf = async (pid: number) => Number((await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]!.split(" ")[16]);
     expect(await niceOf(e.process.pid!)).toBe(10);
-    // containerd, which dockerd starts and which starts the shims and runc for every container start.
-    const children = (await readFile(`/proc/${e.process.pid}/task/${e.process.pid}/children`, "utf8")).trim().split(/\s+/).filter(Boolean).map(Number);
+    // containerd, which dockerd starts (from whichever of its threads) and which starts the shims and runc.
+    const tasks = await readdir(`/proc/${e.process.pid}/task`);
+    const children = (await Promise.all(tasks.map((t) => readFile(`/proc/${e.process.pid}/task/${t}/children`, "utf8").catch(() => ""))))
+      .join(" ").trim().split(/\s+/).filter(Boolean).map(Number);
     expect(children.length).toBeGreaterThan(0);
     for (const pid of children) expect(await niceOf(pid)).toBe(10);
     const v1 = "/sys/fs/cgroup/cpu";

@@ -5,6 +5,7 @@ import { stateName, type EdgeNodeView } from "../chain/registryView.ts";
 import { passOver } from "../evaluation/reach.ts";
 import { distanceM, type Position } from "../lib/geo.ts";
 import { describeError } from "../lib/describeError.ts";
+import { reusable } from "../lib/reusable.ts";
 import type { Logger } from "../lib/log.ts";
 import type { JobSpec } from "./jobs.ts";
 import type { PeerPort, RegistryPort } from "./ports.ts";
@@ -96,5 +97,25 @@ export async function announceRequest(
     })));
   } catch (e) {
     d.log.info("request not announced; the nodes' event sources bring it", { migration: String(id), error: describeError(e) });
+  }
+}
+
+/**
+ * A worker's announcements both ways, over its ports: taken from a request's source (`take`, the API's
+ * POST /migrations/<id>/announce) and sent for its own requests (`send`), the node list read at most once a minute.
+ */
+export class Announcements {
+  private readonly directory;
+
+  constructor(private readonly d: AnnounceDeps & { self: Address; peers: Pick<PeerPort, "announce">; nodes: () => Promise<readonly EdgeNodeView[]> }) {
+    this.directory = reusable(60_000, () => d.nodes());
+  }
+
+  take(id: bigint, caller: Address): Promise<Announced> {
+    return takeAnnouncement(this.d, id, caller);
+  }
+
+  send(id: bigint, request: RequestForTargets): Promise<void> {
+    return announceRequest({ peers: this.d.peers, nodes: () => this.directory.get(undefined), self: this.d.self, log: this.d.log }, id, request);
   }
 }

@@ -60,7 +60,7 @@ async function handle(worker: EdgeWorker, req: IncomingMessage, res: ServerRespo
   }
   const announced = url.pathname.match(/^\/migrations\/(\d{1,30})\/announce$/);
   if (req.method === "POST" && announced && peer) {
-    const { status, body } = await worker.takeAnnouncement(BigInt(announced[1]!), peer);
+    const { status, body } = await worker.announcements.take(BigInt(announced[1]!), peer);
     return send(res, status, body);
   }
   // The token realm named in this cluster's registry config: engines without a token are sent here.

@@ -38,8 +38,8 @@ import { issuePushCredential } from "./pushCredential.ts";
 import { PrestageFlights } from "./prestaged.ts";
 import { prestage } from "./steps/prestage.ts";
 import { BaseWarmup } from "./warmBases.ts";
-import { announceRequest, takeAnnouncement } from "./announce.ts";
-import { reusable } from "../lib/reusable.ts";
+import { Announcements } from "./announce.ts";
+import { waitForHead } from "../chain/waitForHead.ts";
 import { appTypeSet, type NodeReach } from "../evaluation/reach.ts";
 import type { EdgeNodeView } from "../chain/registryView.ts";
 
@@ -66,6 +66,8 @@ export class EdgeWorker {
   /** Stateful moves whose freeze waits for this cluster's gateway to say the client is crossing. */
   readonly holds = new SwitchHolds();
   readonly ctx: StepContext;
+  /** Requests announced by their sources, and this node's own announced (announce.ts). */
+  readonly announcements: Announcements;
   /** The bases of worker.json `warmBases` going into this registry's repository of bases (from start()). */
   warmup?: BaseWarmup;
   /** ctx.registry as built here: its peer-endpoint cache is told when a node changes its endpoint. */
@@ -129,6 +131,14 @@ export class EdgeWorker {
         pin: (...a) => this.ownRegistry().pin(...a),
       },
     };
+    this.announcements = new Announcements({
+      self: this.address, registry, peers: this.ctx.peers, nodes: () => this.chain.nodes(), enqueue: (j) => this.enqueue(j),
+      confirmations: config.confirmations, log: this.log,
+      route: (args) => routeEvent({ eventName: "MigrationRequested", args }, {
+        self: this.address, now: Date.now(), retireGraceMs: config.retireGraceMs, fallbackOfferDelayMs: config.fallbackOfferDelayMs, reach: this.reach,
+      }),
+      headAt: (block) => waitForHead({ heads: this.heads, client: this.chain.client, pollMs: config.pollMs, alive: () => this.running }, block, 30_000),
+    });
     this.capacity = new CapacityReporter({ registry, engine, reservations: this.reservations, log: this.log });
     this.shutdown.add("redis", () => (this.redis.status === "ready" ? this.redis.quit().catch(() => this.redis.disconnect()) : this.redis.disconnect()));
   }
@@ -309,36 +319,6 @@ export class EdgeWorker {
   /** This node's transactions on the registry (typed from the ABI). */
   write<F extends RegistryWriteName>(functionName: F, args: RegistryWriteArgs<F>) {
     return this.ctx.registry.write(functionName, args);
-  }
-
-  /** Served by the API to a request's source: the request it announces is evaluated here now (announce.ts). */
-  takeAnnouncement(id: bigint, caller: Address) {
-    return takeAnnouncement({
-      registry: this.ctx.registry, enqueue: (j) => this.enqueue(j), confirmations: this.config.confirmations, log: this.log,
-      route: (args) => routeEvent({ eventName: "MigrationRequested", args }, {
-        self: this.address, now: Date.now(), retireGraceMs: this.config.retireGraceMs, fallbackOfferDelayMs: this.config.fallbackOfferDelayMs, reach: this.reach,
-      }),
-      headAt: (block) => this.headAt(block, 30_000),
-    }, id, caller);
-  }
-
-  /** The registry's nodes, read at most once a minute, for the announcements of open requests. */
-  private readonly directory = reusable(60_000, () => this.chain.nodes());
-
-  /** Tells the nodes announceTargets names of this node's new request; never throws (their events bring it anyway). */
-  announce(id: bigint, request: MigrationRequest): Promise<void> {
-    return announceRequest({ peers: this.ctx.peers, nodes: () => this.directory.get(undefined), self: this.address, log: this.log }, id, request);
-  }
-
-  /** Waits until the chain's head is at `block` or past it (from the pushed heads, else asking), at most `ms`. */
-  private async headAt(block: bigint, ms: number): Promise<boolean> {
-    const until = Date.now() + ms;
-    for (;;) {
-      const head = this.heads?.head() ?? (await this.chain.client.getBlockNumber({ cacheTime: 0 }));
-      if (head >= block) return true;
-      if (Date.now() >= until || !this.running) return false;
-      await (this.heads?.fresh() ? this.heads.next(1000) : new Promise((r) => setTimeout(r, this.config.pollMs)));
-    }
   }
 
   /** Served by the API to the destination: this node's half of a migration it is the source of. */

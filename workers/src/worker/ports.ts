@@ -10,7 +10,6 @@ import type { Logger } from "../lib/log.ts";
 import type { WorkerConfig } from "./config.ts";
 import type { WorkerMetrics } from "./metrics.ts";
 import type { PrestageFlights } from "./prestaged.ts";
-import type { BaseWarmup } from "./warmBases.ts";
 import type { PrestageWay, RepositoryGrant } from "../transfer/prestageBase.ts";
 
 /**
@@ -174,7 +173,7 @@ export type StepContext = {
   /** Each migration's pre-staging, run once for the step and the push credential (worker/prestaged.ts). */
   prestaged: PrestageFlights;
   /** The bases warming up at start (worker/warmBases.ts): a pre-stage of one still being pushed waits for it. */
-  warmup?: Pick<BaseWarmup, "running">;
+  warmup?: { running(digest: string): Promise<void> | undefined };
   metrics?: Pick<WorkerMetrics, "observeTimings">;
   /** Stateful moves ahead of a predicted crossing: the freeze waits for the gateway's switch (switchHolds.ts). */
   holds?: Pick<SwitchHolds, "wait">;

@@ -64,6 +64,6 @@ export async function requestMigration(worker: EdgeWorker, req: MigrateRequest):
   if (!event) throw new BlosmError("requestMigration succeeded but emitted no MigrationRequested event");
   // The preferred destination, or the nodes near the client, hear of it now rather than when their event sources
   // read this block (announce.ts); best effort: their event sources still deliver the request if a call fails.
-  void worker.announce(event.args.id, event.args.request);
+  void worker.announcements.send(event.args.id, event.args.request);
   return { id: event.args.id, txHash: receipt.hash, serviceId, stateful: spec.mode === "stateful" };
 }

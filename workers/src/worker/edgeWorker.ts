@@ -1,4 +1,3 @@
-import { Queue, UnrecoverableError, Worker, type Job } from "bullmq";
 import Docker from "dockerode";
 import { Redis } from "ioredis";
 import { createPublicClient, http, type Address, type Hex } from "viem";
@@ -10,7 +9,7 @@ import { RegistryWriter, type RegistryWriteArgs, type RegistryWriteName } from "
 import { TxSender } from "../chain/txSender.ts";
 import { Reservations } from "../evaluation/reservations.ts";
 import { describeError } from "../lib/describeError.ts";
-import { BlosmError, isRetryable } from "../lib/errors.ts";
+import { BlosmError } from "../lib/errors.ts";
 import { silentLogger, type Logger } from "../lib/log.ts";
 import { createShutdown } from "../lib/shutdown.ts";
 import { createExclusive } from "../lib/exclusive.ts";
@@ -19,20 +18,17 @@ import { CapacityReporter } from "./capacityReport.ts";
 import { ChainRegistry } from "./chainRegistry.ts";
 import type { WorkerConfig } from "./config.ts";
 import { DockerEngine } from "./dockerEngine.ts";
-import { QUEUES, type JobSpec, type QueueName, type StepJob } from "./jobs.ts";
 import { WorkerMetrics } from "./metrics.ts";
 import { RedisOutboundStore, type OutboundRecord } from "./outbound.ts";
 import { HttpPeers } from "./peers.ts";
 import { PeerSigner, PeerVerifier, accountGrant, activeNodes } from "../chain/peerProof.ts";
 import type { PushCredential, StepContext } from "./ports.ts";
 import { SwitchHolds } from "./switchHolds.ts";
-import { jobFailedLevel, permanentFailureLevel } from "./failure.ts";
 import { startReconcileLoop } from "./reconcile.ts";
 import { recover } from "./recovery.ts";
 import { routeEvent } from "./router.ts";
 import { ServiceIndex } from "./serviceIndex.ts";
-import { createStepRunner, onPermanentFailure } from "./steps/index.ts";
-import { toJson } from "../lib/json.ts";
+import { StepQueues } from "./stepQueues.ts";
 import { ClusterRegistry } from "../registryAuth/clusterRegistry.ts";
 import { issuePushCredential } from "./pushCredential.ts";
 import { PrestageFlights } from "./prestaged.ts";
@@ -74,9 +70,8 @@ export class EdgeWorker {
   private readonly chainRegistry: ChainRegistry;
   private readonly redis: Redis;
   private readonly outbound: RedisOutboundStore;
-  private readonly queues = new Map<QueueName, Queue<StepJob>>();
+  private readonly jobs: StepQueues;
   private readonly capacity: CapacityReporter;
-  private readonly runStep = createStepRunner();
   // Each close is bounded: with Redis down a queue's close waits for a connection that will not come, and the
   // worker must still stop within its grace (about 20 s at worst: event source, workers, queues, Redis).
   private readonly shutdown = createShutdown({ stepTimeoutMs: 5000 });
@@ -132,13 +127,14 @@ export class EdgeWorker {
       },
     };
     this.announcements = new Announcements({
-      self: this.address, registry, peers: this.ctx.peers, nodes: () => this.chain.nodes(), enqueue: (j) => this.enqueue(j),
+      self: this.address, registry, peers: this.ctx.peers, nodes: () => this.chain.nodes(), enqueue: (j) => this.jobs.enqueue(j),
       confirmations: config.confirmations, log: this.log,
       route: (args) => routeEvent({ eventName: "MigrationRequested", args }, {
         self: this.address, now: Date.now(), retireGraceMs: config.retireGraceMs, fallbackOfferDelayMs: config.fallbackOfferDelayMs, reach: this.reach,
       }),
       headAt: (block) => waitForHead({ heads: this.heads, client: this.chain.client, pollMs: config.pollMs, alive: () => this.running }, block, 30_000),
     });
+    this.jobs = new StepQueues({ config, prefix: this.prefix, ctx: this.ctx, metrics: this.metrics, shutdown: this.shutdown, onRedisError: this.redisTrouble });
     this.capacity = new CapacityReporter({ registry, engine, reservations: this.reservations, log: this.log });
     this.shutdown.add("redis", () => (this.redis.status === "ready" ? this.redis.quit().catch(() => this.redis.disconnect()) : this.redis.disconnect()));
   }
@@ -179,8 +175,8 @@ export class EdgeWorker {
     // In the background: a move that needs a base still being pushed waits for it (steps/prestage.ts).
     const warmup = (this.warmup = this.ctx.warmup = new BaseWarmup({ engine: this.ctx.engine, snapshots: this.ctx.snapshots, log: this.log }, this.config.warmBases));
     this.shutdown.add("bases warm-up", () => warmup.stop());
-    this.startQueues();
-    for (const job of await recover(this.ctx)) await this.enqueue(job);
+    this.jobs.start();
+    for (const job of await recover(this.ctx)) await this.jobs.enqueue(job);
     const heads = (this.heads = await this.openHeadFeed());
     this.events = new EventSource({
       client: this.chain.client, address: this.chain.address, abi: this.chain.abi, chainId, redis: this.redis,
@@ -190,7 +186,7 @@ export class EdgeWorker {
     });
     this.events.start();
     this.shutdown.add("event source", () => this.events?.stop());
-    this.metrics.bind(this.queues, this.events);
+    this.metrics.bind(this.jobs.queues, this.events);
     this.capacity.start(this.config.capacityReportSeconds);
     this.shutdown.add("capacity reports", () => this.capacity.stop());
     if (this.config.reconcileSeconds > 0) {
@@ -215,38 +211,6 @@ export class EdgeWorker {
     this.log.info("worker stopped");
   }
 
-  private startQueues() {
-    const connection = { url: this.config.redisUrl, maxRetriesPerRequest: null };
-    const { evaluate, outbound, inbound } = this.config.concurrency;
-    const concurrency: Record<QueueName, number> = { evaluate, "transfer-out": outbound, "transfer-in": inbound, record: 4, cleanup: 2 };
-    for (const name of QUEUES) {
-      const queue = new Queue<StepJob>(`${this.prefix}-${name}`, { connection });
-      queue.on("error", this.redisTrouble);
-      this.queues.set(name, queue);
-    }
-    this.shutdown.add("queues", () => Promise.all([...this.queues.values()].map((q) => q.close())));
-    const workers = QUEUES.map((name) => {
-      // A step whose worker died (kill -9) holds its job id until the lock lapses; recovery's job with that id is
-      // then ignored, so the lapse must be short: 10 s locks (renewed every 5 s while a step runs), checked every
-      // 5 s. Steps are idempotent, so a step taken over after a stall is safe; five stalls before giving up.
-      const worker = new Worker<StepJob>(`${this.prefix}-${name}`, (job) => this.run(name, job), {
-        connection, concurrency: concurrency[name], lockDuration: 10_000, stalledInterval: 5_000, maxStalledCount: 5,
-      });
-      worker.on("failed", (job, err) => this.log[jobFailedLevel(err)]("job failed", { queue: name, jobId: job?.id, attempts: job?.attemptsMade, error: err.message }));
-      worker.on("error", this.redisTrouble);
-      return worker;
-    });
-    // Running jobs finish (they are idempotent steps); a worker that cannot reach Redis is forced closed.
-    this.shutdown.add("queue workers", () => Promise.all(workers.map((w) => w.close().catch(() => w.close(true)))));
-  }
-
-  private async enqueue(j: JobSpec) {
-    await this.queues.get(j.queue)!.add(j.data.step, j.data, {
-      jobId: j.jobId, delay: Math.max(0, j.delayMs ?? 0), attempts: 5, backoff: { type: "exponential", delay: 500 },
-      removeOnComplete: { age: 86_400 }, removeOnFail: { age: 7 * 86_400 },
-    });
-  }
-
   private setReach(node: Pick<EdgeNodeView, "location" | "coverageRadiusM">) {
     this.reach = { self: this.address, appTypes: appTypeSet(this.config.appTypes), location: node.location, coverageRadiusM: node.coverageRadiusM };
   }
@@ -268,7 +232,7 @@ export class EdgeWorker {
       // Another node was chosen: only a node that offered holds a reservation to free. Checking here (one Redis
       // read) instead of in a job keeps what each assignment costs the nodes that were never part of it to nothing.
       if (job.data.step === "release" && l.eventName === "MigrationAssigned" && !(await this.reservations.get(job.data.id))) continue;
-      await this.enqueue(job);
+      await this.jobs.enqueue(job);
       enqueued++;
     }
     return enqueued > 0;
@@ -277,33 +241,7 @@ export class EdgeWorker {
   /** Jobs from logs of dropped blocks that have not started are withdrawn; steps re-check the chain anyway. */
   private async onReorg(r: Reorg) {
     for (const l of r.removed) {
-      for (const spec of routeEvent(l, { self: this.address, now: Date.now(), retireGraceMs: this.config.retireGraceMs })) {
-        const job = await this.queues.get(spec.queue)!.getJob(spec.jobId);
-        if (job && ((await job.isWaiting()) || (await job.isDelayed()))) await job.remove().catch(() => {});
-      }
-    }
-  }
-
-  private async run(queue: QueueName, job: Job<StepJob>): Promise<unknown> {
-    const { step, id } = job.data;
-    // How long the job waited for a slot past its due time: under a burst, the first place a deadline is lost.
-    const queuedMs = Math.max(0, Date.now() - job.timestamp - (job.opts.delay ?? 0));
-    const log = this.log.child({ queue, step, migration: id, jobId: job.id, queuedMs });
-    const ctx = { ...this.ctx, log };
-    try {
-      const result = await this.runStep(ctx, job.data);
-      this.metrics.steps.inc({ step, outcome: "done" });
-      return jsonSafe(result);
-    } catch (e) {
-      const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      const permanent = !isRetryable(e) || last;
-      log[permanent ? permanentFailureLevel(e) : "warn"]("step failed", { error: describeError(e), permanent });
-      this.metrics.steps.inc({ step, outcome: permanent ? "failed" : "retry" });
-      if (permanent) {
-        await onPermanentFailure(ctx, step, BigInt(id), e).catch((f) => log.error("failure handling failed", { error: describeError(f) }));
-        throw Object.assign(new UnrecoverableError(describeError(e)), { cause: e }); // the cause sets the "job failed" line's level
-      }
-      throw e;
+      for (const spec of routeEvent(l, { self: this.address, now: Date.now(), retireGraceMs: this.config.retireGraceMs })) await this.jobs.withdraw(spec);
     }
   }
 
@@ -329,9 +267,4 @@ export class EdgeWorker {
   get head() {
     return this.events?.head;
   }
-}
-
-/** A step's result as BullMQ stores it (JSON): bigints become strings, so the job is marked done, not lost. */
-function jsonSafe(result: unknown): unknown {
-  return result === undefined ? null : JSON.parse(toJson(result));
 }

@@ -2,6 +2,8 @@
 pragma solidity ^0.8.24;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {IMigrationRegistry} from "./interfaces/IMigrationRegistry.sol";
 import {EdgeNodes} from "./libraries/EdgeNodes.sol";
 import {Migrations} from "./libraries/Migrations.sol";
@@ -12,12 +14,18 @@ import {Migrations} from "./libraries/Migrations.sol";
 /// offer; one is assigned; the source publishes the snapshot's digest; the destination runs exactly that image
 /// and records completion with per-phase timings. Only registered, active edge nodes act, and only in their role.
 /// @dev Compiled for London (no PUSH0): Clique networks run geth <= 1.13.15.
-contract MigrationRegistry is IMigrationRegistry, AccessControl {
+contract MigrationRegistry is IMigrationRegistry, AccessControl, EIP712 {
     using EdgeNodes for EdgeNodes.State;
     using Migrations for Migrations.State;
 
     /// @notice Held by every registered, active edge node's operator key.
     bytes32 public constant EDGE_NODE_ROLE = keccak256("EDGE_NODE_ROLE");
+
+    /// @notice What a preferred destination signs (EIP-712) to accept a request before it is sent: the request
+    /// itself (keccak256 of its ABI encoding), who sends it, the score it would have offered, until when, and the
+    /// service's latest migration id at signing (so an acceptance serves one request once).
+    bytes32 public constant ACCEPTANCE_TYPEHASH =
+        keccak256("Acceptance(address source,bytes32 request,uint256 afterMigration,uint32 score,uint64 expires)");
 
     EdgeNodes.State private _nodes;
     Migrations.State private _migrations;
@@ -27,7 +35,9 @@ contract MigrationRegistry is IMigrationRegistry, AccessControl {
     /// @param initialNodes Nodes registered at deployment.
     /// Requirements:
     /// - `admin` is not zero; every initial node passes {registerNode}'s checks.
-    constructor(address admin, uint32 offerWindowSeconds, NodeRegistration[] memory initialNodes) {
+    constructor(address admin, uint32 offerWindowSeconds, NodeRegistration[] memory initialNodes)
+        EIP712("blosm MigrationRegistry", "1")
+    {
         if (admin == address(0)) revert MigrationRegistryInvalidOperator(admin);
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _migrations.initialize(offerWindowSeconds);
@@ -110,6 +120,41 @@ contract MigrationRegistry is IMigrationRegistry, AccessControl {
     /// - base image at most 256 bytes; client position, if given, within bounds.
     function requestMigration(MigrationRequest calldata request) external onlyActiveNode returns (uint256 id) {
         return _migrations.request(_nodes, msg.sender, request);
+    }
+
+    /// @notice {requestMigration} with the preferred destination's consent obtained off-chain: it self-evaluated
+    /// the very request and signed an acceptance (EIP-712, {acceptanceDigest}), so the migration is assigned to it
+    /// in the same transaction (MigrationAssigned, preferred) instead of after its offer lands a block or more
+    /// later. Without an acceptance, or when it no longer holds, the source sends the plain request.
+    /// Requirements:
+    /// - everything {requestMigration} requires, with a preferred destination named;
+    /// - `expires` is not past; `signature` is the preferred destination's over this request, this caller as
+    ///   source, `score`, `expires` and the service's latest migration id now (see {serviceOf}).
+    function requestMigrationAccepted(MigrationRequest calldata request, uint32 score, uint64 expires, bytes calldata signature)
+        external
+        onlyActiveNode
+        returns (uint256 id)
+    {
+        address preferred = request.preferredDestination;
+        if (preferred == address(0)) revert MigrationRegistryInvalidPreferredDestination(preferred);
+        if (block.timestamp > expires) revert MigrationRegistryAcceptanceExpired(expires, uint64(block.timestamp));
+        // Read before the request: the request makes this migration the service's latest.
+        (address signer,,) = ECDSA.tryRecover(acceptanceDigest(request, msg.sender, score, expires), signature);
+        if (signer != preferred) revert MigrationRegistryInvalidAcceptance(signer, preferred);
+        id = _migrations.request(_nodes, msg.sender, request);
+        _migrations.assignAccepted(id, score);
+    }
+
+    /// @notice The EIP-712 digest a preferred destination signs to accept `request` from `source` now (it names
+    /// the service's latest migration id, so it changes once the request is made).
+    function acceptanceDigest(MigrationRequest calldata request, address source, uint32 score, uint64 expires)
+        public
+        view
+        returns (bytes32)
+    {
+        bytes32 requestHash = keccak256(abi.encode(request));
+        uint256 afterMigration = _migrations.latestOf[request.serviceId];
+        return _hashTypedDataV4(keccak256(abi.encode(ACCEPTANCE_TYPEHASH, source, requestHash, afterMigration, score, expires)));
     }
 
     /// @notice A candidate that passed self-evaluation offers to host the container, with its score.

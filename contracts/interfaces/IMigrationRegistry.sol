@@ -219,6 +219,11 @@ interface IMigrationRegistry {
     error MigrationRegistryInvalidFailureCode();
     error MigrationRegistryInvalidTimings(Timings timings);
     error MigrationRegistryNotExpired(uint256 id, uint64 deadline);
+    /// @dev The preferred destination's acceptance ({requestMigrationAccepted}) is past its `expires`.
+    error MigrationRegistryAcceptanceExpired(uint64 expires, uint64 now_);
+    /// @dev The acceptance was not signed by the preferred destination (`signer` is who signed it, zero if the
+    /// signature is malformed), or was signed for another request, source, score or earlier migration.
+    error MigrationRegistryInvalidAcceptance(address signer, address preferredDestination);
 
     // ------------------------------------------------------------- functions
 
@@ -230,6 +235,13 @@ interface IMigrationRegistry {
     function setOfferWindow(uint32 seconds_) external;
 
     function requestMigration(MigrationRequest calldata request) external returns (uint256 id);
+    function requestMigrationAccepted(MigrationRequest calldata request, uint32 score, uint64 expires, bytes calldata signature)
+        external
+        returns (uint256 id);
+    function acceptanceDigest(MigrationRequest calldata request, address source, uint32 score, uint64 expires)
+        external
+        view
+        returns (bytes32);
     function offer(uint256 id, uint32 score) external;
     function finalizeAssignment(uint256 id) external returns (address destination);
     function publishSnapshot(uint256 id, bytes32 imageDigest) external;

@@ -120,6 +120,13 @@ library Migrations {
         emit I.MigrationRequested(id, source, req.appType, req, windowEnd);
     }
 
+    /// @dev The request just made (`id`) is assigned to its preferred destination, which accepted it before it was
+    /// sent (the caller checked the acceptance); as its offer would be, outside the list.
+    function assignAccepted(State storage self, uint256 id, uint32 score) internal {
+        Record storage m = self.records[id];
+        _assign(m, id, m.preferredDestination, score, true);
+    }
+
     /// @dev Records an offer; the preferred destination's offer is assigned at once (the client is entering it),
     /// without taking a place in the list.
     function offer(State storage self, EdgeNodes.State storage nodes, uint256 id, address node, uint32 score) internal {

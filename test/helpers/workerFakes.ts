@@ -1,6 +1,6 @@
 import { zeroAddress, type Address, type Hex } from "viem";
 import { State } from "../../workers/src/chain/abi/migrationRegistry.ts";
-import { snapshotRepositoryPath, type EdgeNodeView, type Migration, type Offer } from "../../workers/src/chain/registryView.ts";
+import { snapshotRepositoryPath, type EdgeNodeView, type Migration, type MigrationRequest, type Offer } from "../../workers/src/chain/registryView.ts";
 import type { RegistryWriteArgs, RegistryWriteName } from "../../workers/src/chain/registryWriter.ts";
 import type { WriteResult } from "../../workers/src/chain/txSender.ts";
 import type { NodeState } from "../../workers/src/evaluation/decide.ts";
@@ -11,6 +11,7 @@ import type { OutboundRecord } from "../../workers/src/worker/outbound.ts";
 import { PrestageFlights } from "../../workers/src/worker/prestaged.ts";
 import type { PrestageWay } from "../../workers/src/transfer/prestageBase.ts";
 import type {
+  AcceptanceAnswer,
   EnginePort, IncomingContainer, OutboundStore, PeerPort, PushCredential, RegistryPort, ReservationStore, ServiceContainer, SnapshotRegistryPort, SnapshotTaken, StepContext,
 } from "../../workers/src/worker/ports.ts";
 
@@ -240,6 +241,15 @@ export class MemoryReservations implements ReservationStore {
   async release(id: string) {
     return this.held.delete(id);
   }
+  async adopt(from: string, id: string) {
+    const r = this.held.get(from);
+    if (!r) return false;
+    this.held.delete(from);
+    const { expiresAt, ...kept } = r;
+    if (expiresAt !== undefined && expiresAt <= Date.now()) return false;
+    this.held.set(id, kept);
+    return true;
+  }
 }
 
 export class FakePeers implements PeerPort {
@@ -254,6 +264,14 @@ export class FakePeers implements PeerPort {
     this.asked.push([destination, id]);
     if (this.credential instanceof Error) throw this.credential;
     return this.credential;
+  }
+  /** What a preferred destination answers POST /accept with; an Error is thrown instead. */
+  acceptance: AcceptanceAnswer | Error = new Error("no acceptance in this test");
+  readonly acceptAsked: Array<[Address, MigrationRequest]> = [];
+  async accept(destination: Address, request: MigrationRequest) {
+    this.acceptAsked.push([destination, request]);
+    if (this.acceptance instanceof Error) throw this.acceptance;
+    return this.acceptance;
   }
   readonly announced: Array<[Address, bigint]> = [];
   async announce(destination: Address, id: bigint) {

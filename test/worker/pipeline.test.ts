@@ -113,10 +113,13 @@ describe("three edge workers, one chain, three Docker Engines", () => {
     try {
       await runApp("pinned-app", 256);
       const { id } = await requestMigration(workers.a!.worker, { container: "pinned-app", to: devAccount(2).address });
-      // a told b the request's id as soon as it was mined (announce.ts). b took it, or (200 ms blocks) its event source
-      // had already brought the request and b's offer assigned it, so b answered that it is no longer open.
-      await waitFor("announcement", async () => found("b", "request announced by its source; evaluation queued").some((l) => l.migration === String(id))
-        || found("a", "announcement not taken; that node's event source brings the request").some((l) => l.migration === String(id) && /\(409\): migration \d+ is \w+, not open for offers/.test(l.error)));
+      // b, the preferred destination, accepted the request before a sent it (accept.ts): it was assigned to b in
+      // its own transaction, and a told b the id as soon as it was mined (announce.ts), which queued b's pre-stage.
+      expect(found("b", "request accepted ahead of its transaction").length).toBeGreaterThan(0);
+      const assigned = await workers.a!.worker.chain.client.getContractEvents({ address: workers.a!.worker.chain.address, abi: workers.a!.worker.chain.abi, eventName: "MigrationAssigned", args: { id }, fromBlock: 0n });
+      const requested = await workers.a!.worker.chain.client.getContractEvents({ address: workers.a!.worker.chain.address, abi: workers.a!.worker.chain.abi, eventName: "MigrationRequested", args: { id }, fromBlock: 0n });
+      expect(assigned.map((l) => [l.transactionHash, (l.args as { preferred: boolean }).preferred])).toEqual([[requested[0]!.transactionHash, true]]);
+      await waitFor("announcement", async () => found("b", "accepted request announced by its source; pre-staging queued").some((l) => l.migration === String(id)));
       await waitFor("failure", async () => (await workers.a!.worker.chain.migration(id)).outcome === State.Failed, 60_000);
       expect((await workers.a!.worker.chain.migration(id)).failureCode).toBe(FailureCode.RegistryUntrusted);
       expect(logs.a!.join("\n")).toMatch(/presented a certificate with SHA-256 0x[0-9a-f]{64}, but its node's on-chain record pins 0x(66){32}/);
@@ -129,7 +132,7 @@ describe("three edge workers, one chain, three Docker Engines", () => {
     }
   });
 
-  it("takes a request's announcement only from its source, for an open migration that exists", async () => {
+  it("takes a request's announcement only from its source, for an open migration that exists; an acceptance only for itself, from the holder", async () => {
     const done = await workers.a!.worker.chain.migrationCount(); // ended by now
     const b = devAccount(2).address;
     await expect(workers.c!.worker.ctx.peers.announce(b, done)).rejects.toThrow(/\(403\): only migration \d+'s source \(0x[0-9a-fA-F]{40}\) announces it/);
@@ -137,12 +140,20 @@ describe("three edge workers, one chain, three Docker Engines", () => {
     await expect(workers.a!.worker.ctx.peers.announce(b, done + 1000n)).rejects.toThrow(`(404): no migration ${done + 1000n} on-chain`);
     const url = `${workers.b!.apiUrl}/migrations/${done}/announce`;
     expect((await fetch(url, { method: "POST" })).status).toBe(401); // no peer proof
+    // POST /accept: proven by the caller's key over the body too; b accepts only what prefers b, from the holder.
+    expect((await fetch(`${workers.b!.apiUrl}/accept`, { method: "POST", body: "{}" })).status).toBe(401);
+    const m = await workers.a!.worker.chain.migration(done);
+    const request = { serviceId: m.serviceId, appType: m.appType, requirements: m.requirements, reason: 0, preferredDestination: devAccount(1).address, deadline: 1n, stateful: false, hasClientPosition: false, clientPosition: { latE6: 0, lonE6: 0 }, baseImage: "" } as const;
+    await expect(workers.c!.worker.ctx.peers.accept(b, request)).rejects.toThrow(/\(409\): the request prefers 0x[0-9a-fA-F]{40}, not this node/);
+    const holder = (await workers.a!.worker.chain.client.readContract({ address: workers.a!.worker.chain.address, abi: workers.a!.worker.chain.abi, functionName: "serviceOf", args: [m.serviceId] }))[1];
+    const stranger = [workers.a!, workers.c!].find((w) => w.worker.address.toLowerCase() !== holder.toLowerCase() && w.worker.address.toLowerCase() !== b.toLowerCase())!;
+    await expect(stranger.worker.ctx.peers.accept(b, { ...request, preferredDestination: b })).rejects.toThrow(/\(403\): service 0x[0-9a-f]{64} runs on 0x[0-9a-fA-F]{40} by the record/);
   });
 
   it("finishes a migration whose destination worker was down, after it restarts; nothing is pushed without its credential", { timeout: 120_000 }, async () => {
     await runApp("restart-app");
     // The source's outbound work is held until b is down, so its snapshot step surely finds b gone.
-    const outbound = (workers.a!.worker as unknown as { queues: Map<string, import("bullmq").Queue> }).queues.get("transfer-out")!;
+    const outbound = workers.a!.worker.queues.get("transfer-out")!;
     await outbound.pause();
     const { id } = await requestMigration(workers.a!.worker, { container: "restart-app", to: devAccount(2).address });
     await waitFor("assignment", async () => (await workers.a!.worker.chain.state(id)) >= State.Assigned, 30_000);
@@ -167,7 +178,7 @@ describe("three edge workers, one chain, three Docker Engines", () => {
     await w.route(log);
     await w.route(log);
     await w.route({ ...log, key: "31337-0xbeef-2", transactionHash: "0xbeef" as Hex, logIndex: 2 }); // re-included after a reorg
-    const queue = (w as unknown as { queues: Map<string, import("bullmq").Queue> }).queues.get("evaluate")!;
+    const queue = w.queues.get("evaluate")!;
     const jobs = (await queue.getJobs(["waiting", "active", "completed", "failed", "delayed"])).filter((j) => j.data.id === "999");
     expect(jobs.map((j) => j.id)).toEqual(["m999-evaluate"]);
   });
@@ -193,7 +204,7 @@ describe("three edge workers, one chain, three Docker Engines", () => {
     for (const n of ["b", "c"]) {
       expect(found(n, "passed over").find((l) => l.migration === String(unknownApp))!.reason).toMatch(/app type no-such-app is not run here/);
       expect(found(n, "not offering").find((l) => l.migration === String(absurd))!.reasons.join(" ")).toMatch(/memory: needs 62914560 MiB/);
-      const evaluate = (workers[n]!.worker as unknown as { queues: Map<string, import("bullmq").Queue> }).queues.get("evaluate")!;
+      const evaluate = workers[n]!.worker.queues.get("evaluate")!;
       expect(await evaluate.getJob(`m${unknownApp}-evaluate`)).toBeUndefined();
       expect(await workers[n]!.worker.reservations.all()).toEqual(new Map());
     }
@@ -365,7 +376,7 @@ describe("three edge workers, one chain, three Docker Engines", () => {
     });
     await c.start();
     // The destination issues the push credential but never restores (its inbound queue is held).
-    const inbound = (workers.b!.worker as unknown as { queues: Map<string, import("bullmq").Queue> }).queues.get("transfer-in")!;
+    const inbound = workers.b!.worker.queues.get("transfer-in")!;
     await inbound.pause();
     const { id } = await requestMigration(workers.a!.worker, { container: "frozen-app", to: devAccount(2).address, deadlineSeconds: 15 });
     await waitFor("snapshot published", async () => (await workers.a!.worker.chain.state(id)) === State.SnapshotPublished, 30_000);

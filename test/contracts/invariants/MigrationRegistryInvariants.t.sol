@@ -35,7 +35,7 @@ contract MigrationRegistryInvariants {
 
     /// @dev Only the handler's actions: its getters would spend half the calls of every sequence on nothing.
     function targetSelectors() public view returns (FuzzSelector[] memory targets) {
-        bytes4[] memory actions = new bytes4[](13);
+        bytes4[] memory actions = new bytes4[](14);
         actions[0] = RegistryHandler.request.selector;
         actions[1] = RegistryHandler.offer.selector;
         actions[2] = RegistryHandler.offerBurst.selector;
@@ -49,6 +49,7 @@ contract MigrationRegistryInvariants {
         actions[10] = RegistryHandler.reportCapacity.selector;
         actions[11] = RegistryHandler.stranger.selector;
         actions[12] = RegistryHandler.warp.selector;
+        actions[13] = RegistryHandler.requestAccepted.selector;
         targets = new FuzzSelector[](1);
         targets[0] = FuzzSelector(address(handler), actions);
     }

@@ -16,6 +16,17 @@ contract RegistryHandler {
     bytes32 internal constant APP = "driver-profiling";
     address internal constant STRANGER = address(0xBAD);
     uint32 internal constant WINDOW = 300;
+    uint256 internal constant KEY_BASE = 0x1000;
+
+    /// @dev The last acceptance the registry took, replayed now and then: it must never serve a second request.
+    I.MigrationRequest internal lastAccepted;
+    uint32 internal lastAcceptedScore;
+    uint64 internal lastAcceptedExpires;
+    bytes internal lastAcceptedSignature;
+    I.MigrationRequest internal candidate;
+    uint32 internal candidateScore;
+    uint64 internal candidateExpires;
+    bytes internal candidateSignature;
 
     MigrationRegistry public immutable registry;
     address[] public nodeList;
@@ -39,7 +50,7 @@ contract RegistryHandler {
         bytes32[] memory apps = new bytes32[](1);
         apps[0] = APP;
         for (uint256 i = 0; i < NODES; ++i) {
-            address node = address(uint160(0x1000 + i));
+            address node = vm.addr(KEY_BASE + i); // a key of its own: nodes sign acceptances
             nodeList.push(node);
             registry.registerNode(
                 I.NodeRegistration({
@@ -88,6 +99,65 @@ contract RegistryHandler {
             _ok(this.request.selector);
         } catch {}
         _track();
+    }
+
+    /// @dev A request its preferred destination accepted beforehand (signed), or an acceptance that must be refused:
+    /// signed by another node, expired, for another score, or one already used (replayed).
+    function requestAccepted(uint256 actorSeed, uint256 serviceSeed, uint256 preferredSeed, uint256 twistSeed, uint32 score) external {
+        if (twistSeed % 8 == 7 && lastAcceptedSignature.length != 0) {
+            // By the node the service runs on now (its source, or the destination it moved to) or any other.
+            (, address holderNow) = registry.serviceOf(lastAccepted.serviceId);
+            vm.prank(actorSeed % 2 == 0 ? holderNow : _actor(actorSeed >> 1));
+            try registry.requestMigrationAccepted(lastAccepted, lastAcceptedScore, lastAcceptedExpires, lastAcceptedSignature) {
+                _violate("an acceptance served a second request");
+            } catch {}
+            _track();
+            return;
+        }
+        bytes32 service = serviceList[serviceSeed % SERVICES];
+        (uint256 latest, address holder) = registry.serviceOf(service);
+        bool busy = latest != 0 && _isOpen(registry.state(latest));
+        address actor = holder != address(0) && actorSeed % 4 != 0 ? holder : _actor(actorSeed >> 2);
+        uint256 twist = twistSeed % 8;
+        _prepareAcceptance(service, actor, (preferredSeed >> 2) % NODES, twistSeed, score);
+        vm.prank(actor);
+        try registry.requestMigrationAccepted(candidate, candidateScore, candidateExpires, candidateSignature) returns (uint256 id) {
+            if (actor == STRANGER || !_isActive(actor)) _violate("requestMigrationAccepted by a stranger or inactive node");
+            if (busy) _violate("a second open migration of one service");
+            if (holder != address(0) && holder != actor) _violate("requestMigrationAccepted by a node the service does not run on");
+            if (twist == 1 || twist == 3) _violate("an acceptance not signed by the preferred destination for these terms was taken");
+            if (twist == 2) _violate("an expired acceptance was taken");
+            if (registry.getMigration(id).destination != candidate.preferredDestination || registry.state(id) != I.MigrationState.Assigned) {
+                _violate("an accepted request was not assigned to its preferred destination");
+            }
+            lastAccepted = candidate;
+            (lastAcceptedScore, lastAcceptedExpires) = (candidateScore, candidateExpires);
+            lastAcceptedSignature = candidateSignature;
+            _ok(this.requestAccepted.selector);
+        } catch {}
+        _track();
+    }
+
+    /// @dev The request and acceptance `requestAccepted` sends, in storage (too many values for the stack). Twist 0,
+    /// 4-6: honest; 1: signed by another node; 2: expired; 3: sent with another score than signed.
+    function _prepareAcceptance(bytes32 service, address actor, uint256 preferredIndex, uint256 twistSeed, uint32 score) internal {
+        uint256 twist = twistSeed % 8;
+        candidate = I.MigrationRequest({
+            serviceId: service,
+            appType: APP,
+            requirements: I.Requirements({cpuMillicores: 500, memoryMiB: 256, gpuCount: 0, gpuMemoryMiB: 0, snapshotSizeBytes: 1 << 20}),
+            reason: I.MigrationReason.ClientMobility,
+            preferredDestination: nodeList[preferredIndex],
+            deadline: uint64(block.timestamp) + WINDOW + 1 + (uint16(twistSeed >> 8) % 900),
+            stateful: false,
+            hasClientPosition: false,
+            clientPosition: I.Position({latE6: 0, lonE6: 0}),
+            baseImage: ""
+        });
+        uint64 expires = twist == 2 ? uint64(block.timestamp) - 1 : uint64(block.timestamp) + 60;
+        bytes32 digest = registry.acceptanceDigest(candidate, actor, score, expires);
+        (uint8 v, bytes32 r, bytes32 s_) = vm.sign(KEY_BASE + (twist == 1 ? (preferredIndex + 1) % NODES : preferredIndex), digest);
+        (candidateScore, candidateExpires, candidateSignature) = (twist == 3 ? score ^ 1 : score, expires, abi.encodePacked(r, s_, v));
     }
 
     function offer(uint256 idSeed, uint256 actorSeed, uint32 scoreSeed) external {

@@ -18,7 +18,7 @@ function destination(registry: FakeRegistry, o: { confirmations?: number; headCo
   const reach = { self: SELF, appTypes: appTypeSet(["driver-profiling"]), location: { latE6: 0, lonE6: 0 }, coverageRadiusM: 1500 };
   const deps: AnnounceDeps = {
     registry, confirmations: o.confirmations ?? 2, log: createLogger({ sink: (l) => lines.push(JSON.parse(l)) }),
-    route: (args) => routeEvent({ eventName: "MigrationRequested", args }, { self: SELF, now: Date.now(), retireGraceMs: 0, fallbackOfferDelayMs: 1000, reach }),
+    route: (eventName, args) => routeEvent({ eventName, args }, { self: SELF, now: Date.now(), retireGraceMs: 0, fallbackOfferDelayMs: 1000, reach }),
     enqueue: async (j) => void queued.push(j),
     headAt: async (block) => (heads.push(block), o.headComes ?? true),
   };
@@ -27,6 +27,18 @@ function destination(registry: FakeRegistry, o: { confirmations?: number; headCo
 const settle = () => new Promise((r) => setTimeout(r, 10));
 
 describe("takeAnnouncement", () => {
+  it("queues the pre-stage for a request this node accepted beforehand (assigned here in its own transaction)", async () => {
+    const registry = new FakeRegistry().set(8n, migration({ preferredDestination: SELF, destination: SELF, requestedBlock: 50n }), State.Assigned);
+    const d = destination(registry, { confirmations: 1 });
+    expect(await takeAnnouncement(d.deps, 8n, PEER)).toEqual({ status: 202, body: { queued: true, afterBlock: "50" } });
+    await settle();
+    expect(d.queued).toEqual([{ queue: "transfer-in", jobId: "m8-prestage", data: { step: "prestage", id: "8" } }]);
+    expect(d.lines.find((l) => l.msg === "accepted request announced by its source; pre-staging queued")).toMatchObject({ migration: "8" });
+    // Assigned elsewhere, it is no business of this node's.
+    const other = new FakeRegistry().set(9n, migration({ preferredDestination: SELF, destination: STRANGER as Address }), State.Assigned);
+    expect((await takeAnnouncement(destination(other).deps, 9n, PEER)).status).toBe(409);
+  });
+
   it("queues the evaluation its event would have queued, once the request is as deep as an event must be", async () => {
     const registry = new FakeRegistry().set(7n, migration({ preferredDestination: SELF, requestedBlock: 40n }), State.Requested);
     const d = destination(registry, { confirmations: 2 });

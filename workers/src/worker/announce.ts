@@ -14,8 +14,8 @@ export type Announced = { status: 202 | 403 | 404 | 409; body: { queued?: boolea
 
 export type AnnounceDeps = {
   registry: Pick<RegistryPort, "migrationAndState" | "self">;
-  /** The jobs a MigrationRequested event with these args calls for here (routeEvent with this node's reach). */
-  route: (args: Record<string, unknown>) => JobSpec[];
+  /** The jobs the event with these args calls for here (routeEvent with this node's reach). */
+  route: (eventName: "MigrationRequested" | "MigrationAssigned", args: Record<string, unknown>) => JobSpec[];
   enqueue: (job: JobSpec) => Promise<void>;
   /** Resolves true once the chain's head is at `block` or past it, false if it did not get there in time. */
   headAt: (block: bigint) => Promise<boolean>;
@@ -43,8 +43,13 @@ export async function takeAnnouncement(d: AnnounceDeps, id: bigint, caller: Addr
   const { m, state } = found;
   if (m.source.toLowerCase() !== caller.toLowerCase()) return { status: 403, body: { error: `only migration ${id}'s source (${m.source}) announces it, not ${caller}` } };
   if (m.source.toLowerCase() === d.registry.self.toLowerCase()) return { status: 409, body: { error: `migration ${id} is this node's own request` } };
-  if (state !== State.Requested && state !== State.Offered) return { status: 409, body: { error: `migration ${id} is ${stateName(state)}, not open for offers` } };
-  const jobs = d.route({ id, source: m.source, request: m, offerWindowEnd: m.offerWindowEnd });
+  // Assigned here in the request's own transaction (this node accepted it beforehand, worker/accept.ts): the jobs
+  // its MigrationAssigned event calls for, as early as those of a request are.
+  const acceptedHere = state === State.Assigned && m.destination.toLowerCase() === d.registry.self.toLowerCase();
+  if (!acceptedHere && state !== State.Requested && state !== State.Offered) return { status: 409, body: { error: `migration ${id} is ${stateName(state)}, not open for offers` } };
+  const jobs = acceptedHere
+    ? d.route("MigrationAssigned", { id, source: m.source, destination: m.destination, serviceId: m.serviceId })
+    : d.route("MigrationRequested", { id, source: m.source, request: m, offerWindowEnd: m.offerWindowEnd });
   if (jobs.length === 0) return { status: 202, body: { queued: false, reason: "not a candidate here (app type or distance)" } };
   const deep = m.requestedBlock + BigInt(d.confirmations - 1);
   // Answered at once; a request not yet deep enough is queued when it is, as its event would be (the step reads
@@ -52,7 +57,7 @@ export async function takeAnnouncement(d: AnnounceDeps, id: bigint, caller: Addr
   void (async () => {
     if (!(await d.headAt(deep))) return d.log.info("announced request not confirmed in time; left to the event source", { migration: String(id) });
     for (const job of jobs) await d.enqueue(job);
-    d.log.info("request announced by its source; evaluation queued", { migration: String(id), block: String(m.requestedBlock) });
+    d.log.info(acceptedHere ? "accepted request announced by its source; pre-staging queued" : "request announced by its source; evaluation queued", { migration: String(id), block: String(m.requestedBlock) });
   })().catch((e) => d.log.warn("announced request not queued; left to the event source", { migration: String(id), error: describeError(e) }));
   return { status: 202, body: { queued: true, afterBlock: String(deep) } };
 }

@@ -16,7 +16,8 @@ import { CredentialRefused } from "./pushCredential.ts";
  * destination (timings only; the container spec travels inside the digest-pinned image); for this cluster's own
  * gateway and CLI, with the bearer token: POST /migrate (with `holdForSwitchS`, a stateful source freezes only
  * at POST /migrations/<id>/switch: worker/switchHolds.ts) and POST /peer-grant. The source of a migration assigned
- * here gets its push credential (POST /migrations/<id>/push-credential) and nobody else does.
+ * here gets its push credential (POST /migrations/<id>/push-credential) and nobody else does; a source that prefers
+ * this node may ask it to accept its request before sending it (POST /accept).
  */
 export async function startApi(worker: EdgeWorker, opts: { host: string; port: number; token?: string }): Promise<{ url: string; server: Server; close: () => Promise<void> }> {
   const server = createServer((req, res) => {
@@ -38,6 +39,7 @@ async function handle(worker: EdgeWorker, req: IncomingMessage, res: ServerRespo
     // a health check (compose, a load balancer) then waits instead of sending work to a worker that cannot take it.
     return send(res, worker.running ? 200 : 503, { ok: worker.running, name: worker.config.name, node: worker.address, head: worker.head?.toString(), ...(worker.warmup ? { bases: worker.warmup.state } : {}) });
   }
+  if (req.method === "POST" && url.pathname === "/accept") return accept(worker, req, res);
   // Calls from other clusters: only active registered nodes, each proving its operator key.
   let peer: Address | undefined;
   if ((req.method === "GET" && (url.pathname === "/cluster" || /^\/migrations\/\d{1,30}\/source$/.test(url.pathname)))
@@ -129,6 +131,32 @@ async function handle(worker: EdgeWorker, req: IncomingMessage, res: ServerRespo
     }
   }
   return send(res, 404, { error: `no route ${req.method} ${url.pathname}` });
+}
+
+/** A source asks this node, the preferred destination, to accept its request before sending it (worker/accept.ts); the proof covers the body. */
+async function accept(worker: EdgeWorker, req: IncomingMessage, res: ServerResponse) {
+  let raw: Buffer;
+  try {
+    raw = await readBody(req, 4096);
+  } catch (e) {
+    if (e instanceof HttpError) return send(res, e.status, { error: e.message });
+    throw e;
+  }
+  let peer: Address;
+  try {
+    peer = await worker.peerVerifier.verify((h) => header(req.headers, h), "POST", "/accept", raw);
+  } catch (e) {
+    if (e instanceof ProofError) return send(res, 401, { error: e.message });
+    throw e;
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(raw.toString("utf8"));
+  } catch (e) {
+    return send(res, 400, { error: `body is not JSON: ${(e as Error).message}` });
+  }
+  const { status, body: answer } = await worker.acceptance(peer, body);
+  return send(res, status, answer);
 }
 
 /** The longest a gateway may ask a stateful source to wait for the switch (a car minutes from the edge asks later). */

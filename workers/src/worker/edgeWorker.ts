@@ -29,12 +29,16 @@ import { recover } from "./recovery.ts";
 import { routeEvent } from "./router.ts";
 import { ServiceIndex } from "./serviceIndex.ts";
 import { StepQueues } from "./stepQueues.ts";
+import type { Queue } from "bullmq";
+import type { QueueName, StepJob } from "./jobs.ts";
 import { ClusterRegistry } from "../registryAuth/clusterRegistry.ts";
 import { issuePushCredential } from "./pushCredential.ts";
 import { PrestageFlights } from "./prestaged.ts";
 import { prestage } from "./steps/prestage.ts";
 import { BaseWarmup } from "./warmBases.ts";
 import { Announcements } from "./announce.ts";
+import { takeAcceptance, type Accepted } from "./accept.ts";
+import { signAcceptance, type AcceptanceTerms } from "../chain/acceptance.ts";
 import { waitForHead } from "../chain/waitForHead.ts";
 import { appTypeSet, type NodeReach } from "../evaluation/reach.ts";
 import type { EdgeNodeView } from "../chain/registryView.ts";
@@ -83,7 +87,10 @@ export class EdgeWorker {
   private readonly log: Logger;
   private readonly prefix: string;
 
-  constructor(readonly config: WorkerConfig, account: PrivateKeyAccount, opts: { log?: Logger } = {}) {
+  /** The chain's id, read at start (acceptances are signed for it). */
+  chainId?: number;
+
+  constructor(readonly config: WorkerConfig, private readonly account: PrivateKeyAccount, opts: { log?: Logger } = {}) {
     this.address = account.address;
     this.grantPeerSession = accountGrant(account);
     this.peerSigner = new PeerSigner(account.address, this.grantPeerSession);
@@ -129,7 +136,7 @@ export class EdgeWorker {
     this.announcements = new Announcements({
       self: this.address, registry, peers: this.ctx.peers, nodes: () => this.chain.nodes(), enqueue: (j) => this.jobs.enqueue(j),
       confirmations: config.confirmations, log: this.log,
-      route: (args) => routeEvent({ eventName: "MigrationRequested", args }, {
+      route: (eventName, args) => routeEvent({ eventName, args }, {
         self: this.address, now: Date.now(), retireGraceMs: config.retireGraceMs, fallbackOfferDelayMs: config.fallbackOfferDelayMs, reach: this.reach,
       }),
       headAt: (block) => waitForHead({ heads: this.heads, client: this.chain.client, pollMs: config.pollMs, alive: () => this.running }, block, 30_000),
@@ -148,7 +155,16 @@ export class EdgeWorker {
 
   /** For the source of a migration assigned here: a push token for its service's repository (pushCredential.ts). */
   issuePushCredential(id: bigint, caller: Address): Promise<PushCredential> {
-    return issuePushCredential({ ...this.ctx, prestage: (m) => prestage(this.ctx, m) }, id, caller);
+    // The pre-stage may run here first (before its step): its lines name the migration either way.
+    return issuePushCredential({ ...this.ctx, prestage: (m) => prestage({ ...this.ctx, log: this.log.child({ migration: String(m) }) }, m) }, id, caller);
+  }
+
+  /** POST /accept: this node, preferred by a request not yet sent, self-evaluates it and signs (accept.ts). */
+  acceptance(caller: Address, body: unknown): Promise<Accepted> {
+    const chainId = this.chainId;
+    if (chainId === undefined) throw new BlosmError("the worker has not started: it does not know its chain yet");
+    const sign = (request: MigrationRequest, terms: AcceptanceTerms) => signAcceptance(this.account, chainId, this.config.registryAddress, request, terms);
+    return takeAcceptance({ ...this.ctx, sign }, caller, body);
   }
 
   private lastRedisWarning = 0;
@@ -159,7 +175,7 @@ export class EdgeWorker {
   };
 
   async start(): Promise<void> {
-    const chainId = await this.chain.client.getChainId();
+    const chainId = (this.chainId = await this.chain.client.getChainId());
     if (this.config.chainId !== undefined && this.config.chainId !== chainId) {
       throw new BlosmError(`config.chainId is ${this.config.chainId} but ${this.config.rpcUrl} serves chain ${chainId}`);
     }
@@ -262,6 +278,11 @@ export class EdgeWorker {
   /** Served by the API to the destination: this node's half of a migration it is the source of. */
   describeOutbound(id: bigint): Promise<OutboundRecord | undefined> {
     return this.outbound.get(id);
+  }
+
+  /** The step queues by name (stepQueues.ts), to inspect (tests and tools); jobs go in through routing only. */
+  get queues(): ReadonlyMap<QueueName, Queue<StepJob>> {
+    return this.jobs.queues;
   }
 
   get head() {

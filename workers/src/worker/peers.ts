@@ -1,10 +1,15 @@
-import type { Address } from "viem";
+import type { Address, Hex } from "viem";
+import type { MigrationRequest } from "../chain/registryView.ts";
+import { toJson } from "../lib/json.ts";
 import type { PeerSigner } from "../chain/peerProof.ts";
 import { BlosmError } from "../lib/errors.ts";
 import { isRegistryAddress } from "../registryAuth/registryAddress.ts";
 import type { OutboundRecord } from "./outbound.ts";
-import type { PeerPort, PushCredential } from "./ports.ts";
+import type { AcceptanceAnswer, PeerPort, PushCredential } from "./ports.ts";
 import { PRESTAGE_WAIT_MS } from "./pushCredential.ts";
+
+/** How long a source waits for a destination's acceptance before it sends the plain request. */
+export const ACCEPT_TIMEOUT_MS = 3000;
 
 /** Peer workers' HTTP APIs, found by the endpoint each node registered on-chain; every call proves this node. */
 export class HttpPeers implements PeerPort {
@@ -45,6 +50,25 @@ export class HttpPeers implements PeerPort {
       const body = (await res.json().catch(() => ({}))) as { error?: string };
       throw new BlosmError(`destination ${destination} did not take the announcement of migration ${id} (${res.status}): ${body.error ?? "no reason given"}`);
     }
+  }
+
+  async accept(destination: Address, request: MigrationRequest): Promise<AcceptanceAnswer> {
+    const url = await this.url(destination, "/accept");
+    const body = Buffer.from(toJson({ request }));
+    // Short: the source waits for this before sending its request; a slow answer costs more than the block it saves.
+    const res = await fetch(url, {
+      method: "POST", headers: { "content-type": "application/json", ...(await this.signer.headers("POST", url.pathname, body)) }, body,
+      signal: AbortSignal.timeout(ACCEPT_TIMEOUT_MS),
+    });
+    const answer = (await res.json().catch(() => ({}))) as { score?: unknown; expires?: unknown; signature?: unknown; afterMigration?: unknown; error?: string };
+    if (res.status !== 200) throw new BlosmError(`destination ${destination} did not accept (${res.status}): ${answer.error ?? "no reason given"}`);
+    const { score, expires, signature, afterMigration } = answer;
+    if (typeof score !== "number" || !Number.isInteger(score) || score < 0 || score > 2 ** 32 - 1
+      || typeof expires !== "string" || !/^\d{1,20}$/.test(expires) || typeof afterMigration !== "string" || !/^\d{1,78}$/.test(afterMigration)
+      || typeof signature !== "string" || !/^0x[0-9a-fA-F]{130}$/.test(signature)) {
+      throw new BlosmError(`destination ${destination} answered a malformed acceptance`);
+    }
+    return { score, expires: BigInt(expires), afterMigration: BigInt(afterMigration), signature: signature as Hex };
   }
 
   private async url(node: Address, path: string): Promise<URL> {

@@ -1,7 +1,8 @@
 import type { SwitchHolds } from "./switchHolds.ts";
 import type { Address, Hex } from "viem";
 import type { State } from "../chain/abi/migrationRegistry.ts";
-import type { EdgeNodeView, Migration, Offer } from "../chain/registryView.ts";
+import type { EdgeNodeView, Migration, MigrationRequest, Offer } from "../chain/registryView.ts";
+import type { Acceptance } from "../chain/acceptance.ts";
 import type { RegistryWriteArgs, RegistryWriteName } from "../chain/registryWriter.ts";
 import type { WriteResult } from "../chain/txSender.ts";
 import type { NodeState } from "../evaluation/decide.ts";
@@ -136,10 +137,15 @@ export interface ReservationStore {
   get(migrationId: string): Promise<Reservation | undefined>;
   reserve(migrationId: string, r: Reservation): Promise<void>;
   release(migrationId: string): Promise<boolean>;
+  /** An acceptance's reservation (key `from`, evaluation/reservations.ts) becomes the migration's; false if none. */
+  adopt(from: string, migrationId: string): Promise<boolean>;
 }
 
 /** What a destination hands its migration's source: where to push, and a token for that one repository only. */
 export type PushCredential = { registry: string; repository: string; token: string; expiresAt: number };
+
+/** A destination's acceptance, with the service's latest migration id it signed for. */
+export type AcceptanceAnswer = Acceptance & { afterMigration: bigint };
 
 /** Other edge nodes' worker APIs. */
 export interface PeerPort {
@@ -149,6 +155,8 @@ export interface PeerPort {
   pushCredential(destination: Address, id: bigint): Promise<PushCredential>;
   /** Tells a request's preferred destination its id once mined, ahead of its event source (worker/announce.ts). */
   announce(destination: Address, id: bigint): Promise<void>;
+  /** Asks the preferred destination to accept a request before it is sent (worker/accept.ts); throws if it does not. */
+  accept(destination: Address, request: MigrationRequest): Promise<AcceptanceAnswer>;
 }
 
 /** This cluster's registry and its engine's trust in peers' registries (registryAuth/clusterRegistry.ts). */

@@ -1,3 +1,4 @@
+import { isMigrationKey } from "../evaluation/reservations.ts";
 import { zeroAddress } from "viem";
 import { State } from "../chain/abi/migrationRegistry.ts";
 import { isEnded, isEndedWithoutCompletion } from "../chain/registryView.ts";
@@ -32,6 +33,7 @@ export async function recover(ctx: StepContext, now = Date.now()): Promise<JobSp
   }
   // Reservations for migrations that ended or went elsewhere while this worker was down.
   for (const [id] of await reservations.all()) {
+    if (!isMigrationKey(id)) continue; // an acceptance's: adopted by its migration's first step, or it lapses
     const m = await registry.migration(BigInt(id)).catch(() => undefined);
     const state = m ? await registry.state(BigInt(id)) : State.None;
     const elsewhere = m !== undefined && m.destination !== zeroAddress && m.destination.toLowerCase() !== self;

@@ -1,6 +1,7 @@
 import { parseEventLogs, stringToHex, zeroAddress, isAddress, type Address, type Hex } from "viem";
 import { REASONS, type MigrationRequest, type ReasonName } from "../chain/registryView.ts";
 import { BlosmError, ConfigError } from "../lib/errors.ts";
+import { askAcceptance, sendRequest } from "./accept.ts";
 import { inspectSpec } from "../transfer/containerSpec.ts";
 import { isPinned } from "../engine/imageRef.ts";
 import { LABEL } from "../engine/labels.ts";
@@ -52,18 +53,27 @@ export async function requestMigration(worker: EdgeWorker, req: MigrateRequest):
   // the snapshot step that follows looks the container up here (CI once saw it run before the receipt came back
   // and fail the move as ContainerMissing). The mapping is true whether or not the request lands.
   await worker.services.remember(serviceId, info.Id);
-  const receipt = await worker.write("requestMigration", [{
+  const request: MigrationRequest = {
     serviceId, appType: stringToHex(appType, { size: 32 }),
     requirements: { cpuMillicores: Math.ceil(cpu), memoryMiB: Math.ceil(spec.memory / 2 ** 20), gpuCount, gpuMemoryMiB, snapshotSizeBytes: size },
     reason: REASONS[req.reason ?? "manual"], preferredDestination: req.to ?? zeroAddress,
     deadline: now + BigInt(req.deadlineSeconds ?? worker.config.deadlineSeconds),
     stateful: spec.mode === "stateful", hasClientPosition: req.clientPosition !== undefined,
     clientPosition: req.clientPosition ?? { latE6: 0, lonE6: 0 }, baseImage: baseImage.length <= 256 ? baseImage : "",
-  }]);
+  };
+  const receipt = await send(worker, request);
   const [event] = parseEventLogs({ abi: worker.chain.abi, logs: receipt.receipt.logs, eventName: "MigrationRequested" }) as unknown as Array<{ args: { id: bigint; request: MigrationRequest } }>;
   if (!event) throw new BlosmError("requestMigration succeeded but emitted no MigrationRequested event");
   // The preferred destination, or the nodes near the client, hear of it now rather than when their event sources
   // read this block (announce.ts); best effort: their event sources still deliver the request if a call fails.
   void worker.announcements.send(event.args.id, event.args.request);
   return { id: event.args.id, txHash: receipt.hash, serviceId, stateful: spec.mode === "stateful" };
+}
+
+/** The request, with its preferred destination's acceptance when it gives one (worker/accept.ts). */
+function send(worker: EdgeWorker, request: MigrationRequest) {
+  const chainId = worker.chainId;
+  const ask = (r: MigrationRequest) => chainId === undefined ? Promise.resolve(undefined)
+    : askAcceptance({ peers: worker.ctx.peers, self: worker.address, chainId, registry: worker.config.registryAddress, log: worker.ctx.log }, r);
+  return sendRequest({ registry: worker.ctx.registry, ask, log: worker.ctx.log }, request);
 }

@@ -5,6 +5,7 @@ import { decide, type Decision } from "../../evaluation/decide.ts";
 import { describeError } from "../../lib/describeError.ts";
 import { ContractRevertError } from "../../lib/errors.ts";
 import type { StepContext } from "../ports.ts";
+import { acceptanceKey } from "../../evaluation/reservations.ts";
 
 /** Why no offer was even considered, or the decision (offered or not, with its reasons). */
 export type EvaluateResult = { skipped: string } | Decision;
@@ -63,16 +64,33 @@ export async function evaluateStep(ctx: StepContext, id: bigint): Promise<Evalua
 }
 
 /** What the evaluation read before taking the lock. */
-type Facts = { appType: string; imageArchitecture: string | undefined; self: EdgeNodeView; lowestKept: number | undefined };
+export type Facts = { appType: string; imageArchitecture: string | undefined; self: EdgeNodeView; lowestKept: number | undefined };
 
 async function decideAndReserve(ctx: StepContext, id: bigint, m: Migration, facts: Facts, timing: Record<string, number>): Promise<EvaluateResult> {
-  const { registry, engine, reservations, log } = ctx;
+  const { registry, reservations } = ctx;
   // A fallback candidate (another node is preferred) waited for the lock while the preferred destination may have
   // been assigned: one read now saves a probe, and the lock's time, for requests still open.
   const fallback = m.preferredDestination !== zeroAddress && m.preferredDestination.toLowerCase() !== registry.self.toLowerCase();
-  const [held, state, reserved] = await Promise.all([reservations.get(String(id)), fallback ? registry.state(id) : undefined, reservations.all()]);
+  const [held, state] = await Promise.all([reservations.get(String(id)), fallback ? registry.state(id) : undefined]);
   if (held) return skip(ctx, "already offered");
+  // Preferred here, yet asked to offer: the source sent the plain request after all (its acceptance from this node
+  // did not land). What the acceptance held is this offer's now, not held twice.
+  if (!fallback && m.preferredDestination !== zeroAddress) await reservations.release(acceptanceKey(m.serviceId));
   if (state !== undefined && state !== State.Requested && state !== State.Offered) return skip(ctx, "not open for offers", { state: stateName(state) });
+  return probeDecideReserve(ctx, String(id), m, facts, timing);
+}
+
+/**
+ * This node's self-evaluation of a request (BloSM Algorithm 2): probe what is free after what earlier offers and
+ * acceptances hold, decide, and hold what the offer promises under `key` (a migration id, or an acceptance's key
+ * with `expiresAt`). The caller holds ctx.exclusive.
+ */
+export async function probeDecideReserve(
+  ctx: StepContext, key: string, m: Pick<Migration, "requirements" | "hasClientPosition" | "clientPosition">, facts: Facts,
+  timing: Record<string, number>, expiresAt?: number,
+): Promise<Decision> {
+  const { engine, reservations, log } = ctx;
+  const reserved = await reservations.all();
   const probeStart = performance.now();
   const nodeState = await engine.probe({ reservations: [...reserved.values()], position: facts.self.location, coverageRadiusM: facts.self.coverageRadiusM });
   const decision = decide(
@@ -94,7 +112,7 @@ async function decideAndReserve(ctx: StepContext, id: bigint, m: Migration, fact
     return { ...decision, offer: false, reasons: [...decision.reasons, `the ${MAX_OFFERS} offers kept all score at least ${lowest}, this one ${decision.score}`] };
   }
   const r = m.requirements;
-  await reservations.reserve(String(id), { cpuMillicores: r.cpuMillicores, memoryMiB: r.memoryMiB, gpuIds: decision.gpuIds, gpuMemoryMiB: r.gpuMemoryMiB });
+  await reservations.reserve(key, { cpuMillicores: r.cpuMillicores, memoryMiB: r.memoryMiB, gpuIds: decision.gpuIds, gpuMemoryMiB: r.gpuMemoryMiB, ...(expiresAt !== undefined ? { expiresAt } : {}) });
   return decision;
 }
 

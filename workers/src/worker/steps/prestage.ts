@@ -1,3 +1,4 @@
+import { acceptanceKey } from "../../evaluation/reservations.ts";
 import { BASES_REPOSITORY_PATH, snapshotRepository, snapshotRepositoryPath } from "../../chain/registryView.ts";
 import { isPinned, parsePinned } from "../../engine/imageRef.ts";
 import { describeError } from "../../lib/describeError.ts";
@@ -20,6 +21,9 @@ export async function prestageStep(ctx: StepContext, id: bigint): Promise<Presta
 /** The pre-stage itself; run through ctx.prestaged so the step and the push credential share one run. */
 export async function prestage(ctx: StepContext, id: bigint): Promise<PrestageResult> {
   const m = await ctx.registry.migration(id);
+  // Assigned here by an acceptance given before the request existed (worker/accept.ts): what it reserved is this
+  // migration's now (its GPUs are the ones the restore starts the container with), and no longer lapses.
+  if (await ctx.reservations.adopt(acceptanceKey(m.serviceId), String(id))) ctx.log.info("acceptance's reservation taken over by the migration");
   if (!m.baseImage) return { skipped: "no base image named" };
   // Another cluster chose this name: pulled only by digest, so a tag nobody can vouch for is never fetched or run.
   if (!isPinned(m.baseImage)) {

@@ -1,3 +1,4 @@
+import { acceptanceKey } from "../../evaluation/reservations.ts";
 import type { Hex } from "viem";
 import { State } from "../../chain/abi/migrationRegistry.ts";
 import { bytes32ToDigest, snapshotRepository, snapshotRepositoryPath, stateName } from "../../chain/registryView.ts";
@@ -45,6 +46,8 @@ export async function restoreStep(ctx: StepContext, id: bigint, jobDigest: Hex):
       log.warn("removing a stale copy of the arriving service", { container: stale.id.slice(0, 12), migration: stale.migration });
       await engine.removeCopy(stale.id);
     }
+    // An acceptance's reservation is the migration's from its first step on (prestage); adopted here if that missed it.
+    await ctx.reservations.adopt(acceptanceKey(m.serviceId), String(id));
     const reservation = await ctx.reservations.get(String(id));
     const t1 = performance.now();
     try {

@@ -125,7 +125,10 @@ function latency(attempts: Attempt[], watch: RegistryWatch, at: (t: MigrationTra
     ms.push(seen - a.sentAt);
     blocks.push(Number(b - t.requestedBlock));
   }
-  return { count: ms.length, p50Ms: quantile(ms, 0.5), p99Ms: quantile(ms, 0.99), p50Blocks: quantile(blocks, 0.5), p99Blocks: quantile(blocks, 0.99) };
+  return {
+    count: ms.length, p50Ms: quantile(ms, 0.5), p99Ms: quantile(ms, 0.99), p50Blocks: quantile(blocks, 0.5), p99Blocks: quantile(blocks, 0.99),
+    inRequestBlock: blocks.length ? blocks.filter((b) => b === 0).length / blocks.length : NaN,
+  };
 }
 
 export function outcomes(attempts: Attempt[]): Figures["outcomes"] {

@@ -17,4 +17,8 @@ export type Figures = {
   outcomes: { completed: number; failed: number; expired: number; cancelled: number; stuck: number; refused: number };
   copies: { lost: number; duplicated: number; misplaced: number };
 };
-export type Latency = { count: number; p50Ms: number; p99Ms: number; p50Blocks: number; p99Blocks: number };
+export type Latency = {
+  count: number; p50Ms: number; p99Ms: number; p50Blocks: number; p99Blocks: number;
+  /** Share decided in the request's own block (a preferred destination's acceptance, worker/accept.ts). */
+  inRequestBlock?: number;
+};

@@ -7,6 +7,7 @@ const ROWS: Row[] = [
   { label: "decision p99 ms, preferred", value: (f) => f.decision.preferred.p99Ms, digits: 0 },
   { label: "decision p50 blocks, preferred", value: (f) => f.decision.preferred.p50Blocks },
   { label: "decision p99 blocks, preferred", value: (f) => f.decision.preferred.p99Blocks, goal: "<= 3" },
+  { label: "  share in the request's block", value: (f) => f.decision.preferred.inRequestBlock ?? NaN, digits: 2 },
   { label: "decision p50 ms, best offer", value: (f) => f.decision.open.p50Ms, digits: 0 },
   { label: "decision p99 ms, best offer", value: (f) => f.decision.open.p99Ms, digits: 0 },
   { label: "decision p99 blocks, best offer", value: (f) => f.decision.open.p99Blocks },

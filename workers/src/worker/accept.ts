@@ -6,7 +6,7 @@ import { acceptanceKey } from "../evaluation/reservations.ts";
 import { describeError } from "../lib/describeError.ts";
 import type { AcceptanceAnswer, RegistryPort, StepContext } from "./ports.ts";
 import type { WriteResult } from "../chain/txSender.ts";
-import { ContractRevertError } from "../lib/errors.ts";
+import { BlosmError, ContractRevertError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { probeDecideReserve } from "./steps/evaluate.ts";
 
@@ -51,6 +51,7 @@ export type AcceptDeps = StepContext & {
  * node. The answer is 200 with the acceptance, or why not (409: the record says otherwise; 422: no offer here).
  */
 export async function takeAcceptance(d: AcceptDeps, caller: Address, body: unknown): Promise<Accepted> {
+  const t0 = performance.now();
   const parsed = acceptBody.safeParse(body);
   if (!parsed.success) {
     return { status: 400, body: { error: `not a request to accept: ${parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ")}` } };
@@ -65,7 +66,11 @@ export async function takeAcceptance(d: AcceptDeps, caller: Address, body: unkno
   } catch (e) {
     return { status: 400, body: { error: `request.appType: ${describeError(e)}` } };
   }
-  const [{ latest, holder }, now, selfNode] = await Promise.all([d.registry.serviceOf(request.serviceId), d.registry.chainNow(), d.registry.selfNode()]);
+  // Every read at once: the source waits for this answer before it sends its request.
+  const [{ latest, holder }, now, selfNode, imageArchitecture] = await Promise.all([
+    d.registry.serviceOf(request.serviceId), d.registry.chainNow(), d.registry.selfNode(),
+    request.baseImage === "" ? undefined : d.engine.localImageArchitecture(request.baseImage),
+  ]);
   if (holder !== zeroAddress && holder.toLowerCase() !== caller.toLowerCase()) {
     return { status: 403, body: { error: `service ${request.serviceId} runs on ${holder} by the record, not on ${caller}` } };
   }
@@ -73,19 +78,22 @@ export async function takeAcceptance(d: AcceptDeps, caller: Address, body: unkno
     const state = await d.registry.state(latest);
     if (!isEnded(state)) return { status: 409, body: { error: `service ${request.serviceId} has migration ${latest} open (${stateName(state)})` } };
   }
-  const imageArchitecture = request.baseImage === "" ? undefined : await d.engine.localImageArchitecture(request.baseImage);
   const expires = now + ACCEPT_FOR_S;
+  // Where the answer's time goes, logged with it (the source gives up after ACCEPT_TIMEOUT_MS).
+  const timing = { readMs: Math.round(performance.now() - t0), lockWaitMs: 0 };
+  const waitStart = performance.now();
   const key = acceptanceKey(request.serviceId);
   const decision = await d.exclusive(async () => {
+    timing.lockWaitMs = Math.round(performance.now() - waitStart);
     await d.reservations.release(key); // a source asking again: the new evaluation replaces what the old one held
     // Held a little past the chain's expiry (wall clock and chain clock differ by a block or so).
     const holdUntil = Date.now() + Number(ACCEPT_FOR_S) * 1000 + 15_000;
-    return probeDecideReserve(d, key, request, { appType, imageArchitecture, self: selfNode, lowestKept: undefined }, { acceptance: 1 }, holdUntil);
+    return probeDecideReserve(d, key, request, { appType, imageArchitecture, self: selfNode, lowestKept: undefined }, { acceptance: 1, ...timing }, holdUntil);
   });
   if (!decision.offer) return { status: 422, body: { error: "this node would not offer for this request", reasons: decision.reasons } };
   try {
     const acceptance = await d.sign(request, { source: getAddress(caller), afterMigration: latest, score: decision.score, expires });
-    d.log.info("request accepted ahead of its transaction", { service: request.serviceId, source: caller, score: decision.score, expires: String(expires) });
+    d.log.info("request accepted ahead of its transaction", { service: request.serviceId, source: caller, score: decision.score, expires: String(expires), ms: Math.round(performance.now() - t0) });
     return { status: 200, body: { ...acceptance, afterMigration: latest } };
   } catch (e) {
     await d.reservations.release(key);
@@ -102,6 +110,7 @@ export async function askAcceptance(
   request: MigrationRequest,
 ): Promise<Acceptance | undefined> {
   const to = request.preferredDestination;
+  const t0 = performance.now();
   try {
     const a: AcceptanceAnswer = await d.peers.accept(to, request);
     const signer = await acceptanceSigner(d.chainId, d.registry, request, { source: d.self, afterMigration: a.afterMigration, score: a.score, expires: a.expires }, a.signature);
@@ -111,7 +120,10 @@ export async function askAcceptance(
     }
     return { score: a.score, expires: a.expires, signature: a.signature };
   } catch (e) {
-    d.log.info("no acceptance from the preferred destination; sending the plain request", { to, error: describeError(e) });
+    // A refusal with a reason is the destination's answer; no answer in time is worth a warning (the move's
+    // decision then takes blocks more).
+    const level = e instanceof BlosmError ? "info" : "warn";
+    d.log[level]("no acceptance from the preferred destination; sending the plain request", { to, error: describeError(e), askMs: Math.round(performance.now() - t0) });
     return undefined;
   }
 }

@@ -165,7 +165,8 @@ contract MigrationRegistry is IMigrationRegistry, AccessControl, EIP712 {
     /// - caller is an active edge node other than the source, supports the app type, has published its registry
     ///   certificate (snapshots can be sent to it), and its total capacity holds the requirements;
     /// - the migration is Requested or Offered; for any other caller the offer window is open and the caller has
-    ///   not offered yet;
+    ///   not offered yet, except on an open request (no preferred destination) nobody offered on within the
+    ///   window: its first late offer is assigned at once (there is nothing to choose among);
     /// - fewer than {maxOffers} offers exist, or this one scores higher than the lowest kept, whose place it takes
     ///   (MigrationOfferDisplaced): the list is bounded but always holds the best, whoever offered first.
     function offer(uint256 id, uint32 score) external onlyActiveNode {

@@ -143,9 +143,19 @@ library Migrations {
             _assign(m, id, node, score, true);
             return;
         }
-        if (block.timestamp >= m.offerWindowEnd) revert I.MigrationRegistryOfferWindowClosed(id, m.offerWindowEnd);
-        mapping(uint256 => I.Offer) storage list = self.offers[id];
         uint256 count = m.offerCount;
+        if (block.timestamp >= m.offerWindowEnd) {
+            // An open request nobody offered on within the window (candidates on a loaded network are late): there
+            // is nothing to choose among, so the first late offer is assigned at once, until the source cancels.
+            // With offers kept, or a preferred destination named (its own late offer is taken above), it is shut.
+            if (count != 0 || m.preferredDestination != address(0)) {
+                revert I.MigrationRegistryOfferWindowClosed(id, m.offerWindowEnd);
+            }
+            emit I.MigrationOffered(id, node, m.appType, score);
+            _assign(m, id, node, score, false);
+            return;
+        }
+        mapping(uint256 => I.Offer) storage list = self.offers[id];
         // One pass over the kept offers finds both a repeat and the lowest (<= MAX_OFFERS reads; a mapping of who
         // offered would cost a fresh slot per offer instead).
         uint256 worst;

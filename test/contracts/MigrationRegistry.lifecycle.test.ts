@@ -229,6 +229,23 @@ describe("MigrationRegistry lifecycle", () => {
     await expectRevert((await ctx.as(c)).write.offer([other.id, 1]), "MigrationRegistryUnexpectedState");
   });
 
+  it("assigns an open request's first late offer when nobody offered within the window, and no later one", async () => {
+    const { registry, a, b, c, d } = ctx;
+    const { id } = await request(ctx, { requirements: requirements({ gpuCount: 0, gpuMemoryMiB: 0 }) });
+    await ctx.networkHelpers.time.increase(6);
+    const events = await eventsOf(ctx, await (await ctx.as(c)).write.offer([id, 3]));
+    expect(events.map((e) => e.eventName)).toEqual(["MigrationOffered", "MigrationAssigned"]);
+    expect(events[1]?.args).toMatchObject({ destination: getAddress(c.account.address), preferred: false, score: 3 });
+    await expectRevert((await ctx.as(b)).write.offer([id, 900]), "MigrationRegistryUnexpectedState");
+    // With an offer kept from the window, the window stays shut to late ones; finalize chooses among the kept.
+    const other = await request(ctx, { serviceId: serviceId(78), requirements: requirements({ gpuCount: 0, gpuMemoryMiB: 0 }) });
+    await (await ctx.as(d)).write.offer([other.id, 1]);
+    await ctx.networkHelpers.time.increase(6);
+    await expectRevert((await ctx.as(b)).write.offer([other.id, 900]), "MigrationRegistryOfferWindowClosed");
+    await (await ctx.as(a)).write.finalizeAssignment([other.id]);
+    expect((await registry.read.getMigration([other.id])).destination).toBe(getAddress(d.account.address));
+  });
+
   it("lets either party fail an assigned migration with a reason code, and no one else", async () => {
     const { registry, a, b, c } = ctx;
     const first = await request(ctx, { preferredDestination: b.account.address });

@@ -184,8 +184,11 @@ contract RegistryHandler {
         try registry.offer(id, score) {
             if (actor == STRANGER || !_isActive(actor)) _violate("offer by a stranger or inactive node");
             if (actor == m.source) _violate("offer by the source");
-            // Only the preferred destination may offer after the window (it is assigned, not chosen among offers).
-            if (block.timestamp >= m.offerWindowEnd && actor != m.preferredDestination) _violate("a late offer by a candidate");
+            // Only the preferred destination may offer after the window, or anyone on an open request nobody offered
+            // on in time (the first such offer is assigned).
+            bool late = block.timestamp >= m.offerWindowEnd && actor != m.preferredDestination;
+            if (late && (m.preferredDestination != address(0) || before.length != 0)) _violate("a late offer by a candidate");
+            if (late && registry.getMigration(id).destination != actor) _violate("a late first offer was not assigned");
             I.Offer[] memory afterwards = registry.getOffers(id);
             if (afterwards.length == before.length) {
                 // Full: one offer left the list for this one.

@@ -73,8 +73,12 @@ describe("evaluateStep", () => {
 
   it("skips a migration past its offer window, one already offered on, and one no longer open", async () => {
     const ctx = fakeContext();
-    ctx.registry.set(1n, migration({ offerWindowEnd: 400n }), State.Requested);
+    ctx.registry.set(1n, migration({ offerWindowEnd: 400n }), State.Offered);
+    ctx.registry.offerLists.set(1n, [{ node: PEER, score: 3, offeredAt: 300n }]);
     expect(await evaluateStep(ctx, 1n)).toEqual({ skipped: "offer window closed" });
+    // An open request nobody offered on in time: the registry assigns the first late offer, so it is worth sending.
+    ctx.registry.set(8n, migration({ offerWindowEnd: 400n }), State.Requested);
+    expect(await evaluateStep(ctx, 8n)).toMatchObject({ offer: true });
     // The preferred destination still offers after the window: the registry assigns it until the source ends it.
     ctx.registry.set(9n, migration({ offerWindowEnd: 400n, preferredDestination: SELF }), State.Requested);
     expect(await evaluateStep(ctx, 9n)).toMatchObject({ offer: true });
@@ -83,7 +87,7 @@ describe("evaluateStep", () => {
     expect(await evaluateStep(ctx, 2n)).toEqual({ skipped: "already offered" });
     ctx.registry.set(3n, migration(), State.Assigned);
     expect(await evaluateStep(ctx, 3n)).toEqual({ skipped: "not open for offers" });
-    expect(ctx.registry.written("offer")).toEqual([[9n, expect.any(Number)]]); // the preferred destination's only
+    expect(ctx.registry.written("offer")).toEqual([[8n, expect.any(Number)], [9n, expect.any(Number)]]);
   });
 
   it("rejects an app type that is not a short name without offering", async () => {

@@ -23,9 +23,11 @@ export async function evaluateStep(ctx: StepContext, id: bigint): Promise<Evalua
   // burst of requests the lock is where deadlines are lost, so it holds only probe, decide and reserve.
   const [{ m, state }, now, self] = await Promise.all([registry.migrationAndState(id), registry.chainNow(), registry.selfNode()]);
   if (state !== State.Requested && state !== State.Offered) return skip(ctx, "not open for offers", { state: stateName(state) });
-  // The registry assigns the preferred destination's offer after the window too (until the source ends it).
+  // The registry assigns the preferred destination's offer after the window too (until the source ends it), and
+  // the first late offer on an open request nobody offered on in time.
   const preferredHere = m.preferredDestination.toLowerCase() === registry.self.toLowerCase();
-  if (now >= m.offerWindowEnd && !preferredHere) return skip(ctx, "offer window closed");
+  const firstLate = m.preferredDestination === zeroAddress && (m.offerCount ?? 0) === 0;
+  if (now >= m.offerWindowEnd && !preferredHere && !firstLate) return skip(ctx, "offer window closed");
   let appType: string;
   try {
     appType = appTypeName(m.appType);

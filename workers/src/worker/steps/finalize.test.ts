@@ -13,10 +13,17 @@ describe("finalizeStep", () => {
     expect(ctx.registry.written("finalizeAssignment")).toEqual([[1n]]);
   });
 
-  it("cancels when nobody offered (the container keeps running at the source)", async () => {
+  it("cancels when nobody offered (the container keeps running at the source), after a grace for a first late offer", async () => {
     const ctx = fakeContext();
     ctx.registry.set(1n, migration({ offerWindowEnd: 400n }), State.Requested);
-    expect(await finalizeStep(ctx, 1n)).toMatchObject({ done: "cancelled" });
+    const started = Date.now();
+    expect(await finalizeStep(ctx, 1n, { preferredGraceMs: 400 })).toMatchObject({ done: "cancelled" });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(350);
+    expect(ctx.registry.written("cancel")).toEqual([[1n]]);
+    // The first late offer on an open request is assigned by the registry: the grace lets it land.
+    ctx.registry.set(2n, migration({ offerWindowEnd: 400n }), State.Requested);
+    setTimeout(() => ctx.registry.set(2n, migration({ offerWindowEnd: 400n, destination: PEER }), State.Assigned), 200);
+    expect(await finalizeStep(ctx, 2n, { preferredGraceMs: 2000 })).toEqual({ done: "already past assignment" });
     expect(ctx.registry.written("cancel")).toEqual([[1n]]);
   });
 

@@ -9,8 +9,8 @@ export type FinalizeResult = { done: "already past assignment" | "cancelled" | "
 
 /**
  * Source, when the offer window closes: assign the best offer, or cancel when nobody offered (the container
- * keeps running here), after waiting `preferredGraceMs` for a preferred destination whose late offer the registry
- * still assigns. The contract judges the window by block time, which trails this clock by up to a block
+ * keeps running here), after waiting `preferredGraceMs` for a late offer the registry still assigns (the preferred
+ * destination's, or on an open request the first one). The contract judges the window by block time, which trails this clock by up to a block
  * and a second (timestamps are whole seconds): the step waits for the chain's clock a few seconds, polling at a
  * quarter of a 1 s block, and only then throws a retryable error for BullMQ's backoff (which, started at once,
  * added seconds to every decision made after the window).
@@ -26,9 +26,10 @@ export async function finalizeStep(ctx: StepContext, id: bigint, o: { clockWaitM
   if (!(await chainReaches(ctx, m.offerWindowEnd, o.clockWaitMs ?? 5000))) throw new BlosmError(`offer window of ${id} still open on-chain`, { retryable: true });
   if ((await registry.offers(id)).length === 0) {
     // Assignment clears the offers: none may mean the preferred destination's offer assigned it meanwhile. The
-    // registry takes that offer after the window too, so a preferred destination slowed by load gets a grace.
+    // registry takes that offer after the window too, and on an open request nobody offered on, the first late
+    // offer: candidates slowed by load get a grace before the move is given up.
     const preferred = m.preferredDestination !== zeroAddress;
-    const past = await assignedWithin(ctx, id, preferred ? o.preferredGraceMs ?? ctx.config.preferredGraceMs : 0);
+    const past = await assignedWithin(ctx, id, o.preferredGraceMs ?? ctx.config.preferredGraceMs);
     if (past !== undefined) {
       log.info("already past assignment", { state: stateName(past), ...(preferred ? { preferredDestination: m.preferredDestination } : {}) });
       return { done: "already past assignment" };

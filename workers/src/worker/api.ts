@@ -135,6 +135,9 @@ async function handle(worker: EdgeWorker, req: IncomingMessage, res: ServerRespo
 
 /** A source asks this node, the preferred destination, to accept its request before sending it (worker/accept.ts); the proof covers the body. */
 async function accept(worker: EdgeWorker, req: IncomingMessage, res: ServerResponse) {
+  // Before start() finished (or while stopping) it knows neither its chain nor its registry keys: a clear 503,
+  // after which the source sends the plain request.
+  if (!worker.running) return send(res, 503, { error: "this worker is not running yet (or is stopping); send the plain request" });
   let raw: Buffer;
   try {
     raw = await readBody(req, 4096);

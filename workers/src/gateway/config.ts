@@ -1,16 +1,10 @@
-import { isAddress, type Address } from "viem";
 import { z } from "zod";
+import { addressSchema, urlSchema } from "../lib/schemas.ts";
 import { loadConfigFile, parseConfig } from "../lib/configFile.ts";
 import { isPinned } from "../engine/imageRef.ts";
 import { DEFAULT_PREDICTION, MAX_SWITCH_LEAD_S } from "./predictor.ts";
 
-const httpUrl = z.string().refine((s) => {
-  try {
-    return ["http:", "https:"].includes(new URL(s).protocol);
-  } catch {
-    return false;
-  }
-}, "must be an http/https URL");
+const httpUrl = urlSchema(["http:", "https:"]);
 
 const needs = z.object({
   cpuMillicores: z.number().int().min(0).default(0),
@@ -23,9 +17,9 @@ export const GatewayConfigSchema = z.object({
   name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "lowercase letters, digits and dashes, up to 63"),
   listen: z.object({ host: z.string().min(1).default("127.0.0.1"), port: z.number().int().min(0).max(65535).default(8000) }).default({ host: "127.0.0.1", port: 8000 }),
   rpcUrl: httpUrl,
-  registryAddress: z.string().refine((s) => isAddress(s), "must be a 0x-prefixed 20-byte address").transform((s) => s as Address),
+  registryAddress: addressSchema,
   /** This cluster's operator address in the registry (its location and coverage are read from there). */
-  node: z.string().refine((s) => isAddress(s), "must be a 0x-prefixed 20-byte address").transform((s) => s as Address),
+  node: addressSchema,
   /** The cluster's worker API (POST /migrate for client mobility), and the env variable holding its bearer token. */
   workerUrl: httpUrl,
   tokenEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).default("BLOSM_API_TOKEN"),

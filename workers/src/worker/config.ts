@@ -1,36 +1,27 @@
-import { isAddress, type Address } from "viem";
 import { z } from "zod";
+import { addressSchema, urlSchema } from "../lib/schemas.ts";
 import { loadConfigFile, parseConfig } from "../lib/configFile.ts";
 import { isPinned } from "../engine/imageRef.ts";
 import { HOST_PORT, isRegistryAddress } from "../registryAuth/registryAddress.ts";
 
-const address = z.string().refine((s) => isAddress(s), "must be a 0x-prefixed 20-byte address").transform((s) => s as Address);
-const url = (protocols: string[]) =>
-  z.string().refine((s) => {
-    try {
-      return protocols.includes(new URL(s).protocol);
-    } catch {
-      return false;
-    }
-  }, `must be a ${protocols.map((p) => p.replace(":", "")).join("/")} URL`);
 
 /** A worker's configuration: one per edge cluster. Parsed and validated once at start. */
 export const WorkerConfigSchema = z.object({
   name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "lowercase letters, digits and dashes, up to 63"),
-  rpcUrl: url(["http:", "https:"]),
+  rpcUrl: urlSchema(["http:", "https:"]),
   /**
    * The same node's WebSocket endpoint, for new heads pushed as blocks are sealed (geth: --ws; the Hardhat node:
    * its HTTP port). Optional: without it, or while it is down, the worker polls every pollMs.
    */
-  rpcWsUrl: url(["ws:", "wss:"]).optional(),
-  registryAddress: address,
+  rpcWsUrl: urlSchema(["ws:", "wss:"]).optional(),
+  registryAddress: addressSchema,
   chainId: z.number().int().positive().optional(),
   startBlock: z.number().int().nonnegative().default(0),
   confirmations: z.number().int().min(1).max(64).default(2),
   pollMs: z.number().int().min(50).max(60_000).default(1000),
-  clique: z.union([z.object({ signers: z.array(address).min(1) }), z.object({ signers: z.literal("rpc") })]).optional(),
+  clique: z.union([z.object({ signers: z.array(addressSchema).min(1) }), z.object({ signers: z.literal("rpc") })]).optional(),
   key: z.union([z.object({ keystore: z.string().min(1), passwordFile: z.string().min(1) }), z.object({ env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/) })]),
-  redisUrl: url(["redis:", "rediss:"]),
+  redisUrl: urlSchema(["redis:", "rediss:"]),
   dockerSocket: z.string().min(1).default("/var/run/docker.sock"),
   /** This cluster's own image registry, host:port as peers' engines dial it: snapshots for this cluster go there. */
   imageRegistry: z.string().regex(HOST_PORT, "must be host:port of this cluster's image registry").refine(isRegistryAddress, "port must be 1-65535"),
@@ -84,7 +75,7 @@ export const WorkerConfigSchema = z.object({
   /** The source keeps serving this long after completion, so clients switched late lose nothing. */
   retireGraceMs: z.number().int().min(0).max(600_000).default(5000),
   /** This cluster's gateway, as peers' gateways reach it; served on GET /cluster so they can forward to it. */
-  gatewayUrl: url(["http:", "https:"]).optional(),
+  gatewayUrl: urlSchema(["http:", "https:"]).optional(),
   /**
    * How often the worker reconciles its containers with the chain's record of each service (retire stale copies,
    * resume frozen ones, remove half-moved ones), whatever Redis remembers; 0 = never.

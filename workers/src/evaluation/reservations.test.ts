@@ -3,6 +3,7 @@ import { startRedis, type TestRedis } from "../../../test/helpers/redis.ts";
 import { Reservations, acceptanceKey, isMigrationKey } from "./reservations.ts";
 
 const SERVICE = `0x${"5E".repeat(32)}` as const;
+const SOURCE = "0x00000000000000000000000000000000000000Aa" as const;
 const held = { cpuMillicores: 500, memoryMiB: 256, gpuIds: [], gpuMemoryMiB: 0 };
 
 describe("Reservations (real Redis)", () => {
@@ -17,8 +18,8 @@ describe("Reservations (real Redis)", () => {
   it("keeps an acceptance's reservation until it lapses, and moves it to its migration for good", async () => {
     let now = 1_000;
     const r = new Reservations(redis.client(), "t1:reservations", () => now);
-    const key = acceptanceKey(SERVICE);
-    expect(key).toBe(`accept:0x${"5e".repeat(32)}`);
+    const key = acceptanceKey(SERVICE, SOURCE);
+    expect(key).toBe(`accept:0x${"5e".repeat(32)}:0x${"0".repeat(38)}aa`);
     expect([isMigrationKey(key), isMigrationKey("17")]).toEqual([false, true]);
     await r.reserve(key, { ...held, gpuIds: ["GPU-1"], expiresAt: 2_000 });
     await r.reserve("3", { ...held, expiresAt: 1_500 }); // an offer's: the expiry means nothing under a migration id
@@ -36,7 +37,7 @@ describe("Reservations (real Redis)", () => {
     let now = 1_000;
     const client = redis.client();
     const r = new Reservations(client, "t2:reservations", () => now);
-    const key = acceptanceKey(SERVICE);
+    const key = acceptanceKey(SERVICE, SOURCE);
     await r.reserve(key, { ...held, expiresAt: 2_000 });
     now = 2_000;
     expect(await r.get(key)).toBeUndefined();

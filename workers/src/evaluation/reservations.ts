@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import type { Hex } from "viem";
+import type { Address, Hex } from "viem";
 
 /**
  * What an offer promised: held until the migration ends or goes elsewhere. An acceptance's (given before the
@@ -7,8 +7,12 @@ import type { Hex } from "viem";
  */
 export type Reservation = { cpuMillicores: number; memoryMiB: number; gpuIds: string[]; gpuMemoryMiB: number; expiresAt?: number };
 
-/** Where an acceptance's reservation waits for its migration id: one per service (one open migration at a time). */
-export const acceptanceKey = (serviceId: Hex) => `accept:${serviceId.toLowerCase()}`;
+/**
+ * Where an acceptance's reservation waits for its migration id: one per service and source. A service has one
+ * open migration at a time, so a source asking again replaces its own; keyed by source too, because a service
+ * that never moved has no holder yet and any node may ask for it: one asker must not replace another's hold.
+ */
+export const acceptanceKey = (serviceId: Hex, source: Address) => `accept:${serviceId.toLowerCase()}:${source.toLowerCase()}`;
 
 /** Keys of offers' reservations are migration ids; acceptances' are not (they have no id yet). */
 export const isMigrationKey = (key: string) => /^\d{1,78}$/.test(key);

@@ -45,7 +45,7 @@ describe("takeAcceptance (the preferred destination)", () => {
     expect(a.expires).toBe(1_000n + ACCEPT_FOR_S);
     expect(a.afterMigration).toBe(0n);
     expect(await acceptanceSigner(CHAIN, REGISTRY, req, { source: PEER, afterMigration: 0n, score: a.score, expires: a.expires }, a.signature)).toBe(account.address);
-    const held = await ctx.reservations.get(acceptanceKey(SERVICE));
+    const held = await ctx.reservations.get(acceptanceKey(SERVICE, PEER));
     expect(held).toMatchObject({ cpuMillicores: 500, memoryMiB: 256 });
     expect(held!.expiresAt! - Date.now()).toBeGreaterThan(Number(ACCEPT_FOR_S) * 1000);
 
@@ -54,6 +54,13 @@ describe("takeAcceptance (the preferred destination)", () => {
     const probes = ctx.engine.calls.filter(([name]) => name === "probe");
     expect(probes.at(-1)![1]).toEqual([]);
     expect((await ctx.reservations.all()).size).toBe(1);
+
+    // Another node asking for the same service (it never moved, so the record names no holder): its ask is
+    // evaluated with the first one's hold counted, and does not replace it.
+    expect((await takeAcceptance(deps, STRANGER, wire(req))).status).toBe(200);
+    expect(probes.length).toBeLessThan(ctx.engine.calls.filter(([name]) => name === "probe").length);
+    expect(ctx.engine.calls.filter(([name]) => name === "probe").at(-1)![1]).toHaveLength(1);
+    expect([...(await ctx.reservations.all()).keys()].sort()).toEqual([acceptanceKey(SERVICE, PEER), acceptanceKey(SERVICE, STRANGER)].sort());
   });
 
   it("hands the reservation to the migration once assigned (its first step), so the GPUs it promised are the ones used", async () => {
@@ -63,7 +70,7 @@ describe("takeAcceptance (the preferred destination)", () => {
     expect((await takeAcceptance(deps, PEER, wire(req))).status).toBe(200);
     ctx.registry.set(12n, migration({ ...req, source: PEER, destination: account.address }), State.Assigned);
     await prestageStep(ctx, 12n);
-    expect(await ctx.reservations.get(acceptanceKey(SERVICE))).toBeUndefined();
+    expect(await ctx.reservations.get(acceptanceKey(SERVICE, PEER))).toBeUndefined();
     expect((await ctx.reservations.get("12"))?.gpuIds).toEqual(["GPU-7"]);
   });
 
@@ -98,7 +105,7 @@ describe("takeAcceptance (the preferred destination)", () => {
     delete bad.request.deadline;
     const answer = await takeAcceptance(deps, PEER, bad);
     expect(answer.status).toBe(400);
-    expect(String(answer.body.error)).toMatch(/request\.serviceId: 0x \+ 64 hex digits/);
+    expect(String(answer.body.error)).toMatch(/request\.serviceId: must be 0x \+ 64 hex digits/);
     expect(String(answer.body.error)).toMatch(/request\.deadline/);
     expect((await takeAcceptance(deps, PEER, { request: wire(request(account.address)).request, extra: 1 })).status).toBe(400);
   });

@@ -1,5 +1,6 @@
-import { getAddress, isAddress, zeroAddress, type Address, type Hex } from "viem";
+import { getAddress, zeroAddress, type Address } from "viem";
 import { z } from "zod";
+import { addressSchema, bytes32Schema } from "../lib/schemas.ts";
 import { acceptanceSigner, type Acceptance, type AcceptanceTerms } from "../chain/acceptance.ts";
 import { appTypeName, isEnded, stateName, type MigrationRequest } from "../chain/registryView.ts";
 import { acceptanceKey } from "../evaluation/reservations.ts";
@@ -22,8 +23,8 @@ import { probeDecideReserve } from "./steps/evaluate.ts";
 /** How long an acceptance holds (chain seconds): the source sends at once; a request this late is a plain one. */
 export const ACCEPT_FOR_S = 30n;
 
-const hex32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, "0x + 64 hex digits") as unknown as z.ZodType<Hex>;
-const address = z.string().refine((a) => isAddress(a), "not an address").transform((a) => getAddress(a));
+const hex32 = bytes32Schema;
+const address = addressSchema;
 const uint = (max: number) => z.number().int().min(0).max(max);
 const bigintString = z.string().regex(/^\d{1,20}$/, "a decimal integer").transform((v) => BigInt(v));
 const position = z.object({ latE6: z.number().int(), lonE6: z.number().int() }).strict();
@@ -82,7 +83,7 @@ export async function takeAcceptance(d: AcceptDeps, caller: Address, body: unkno
   // Where the answer's time goes, logged with it (the source gives up after ACCEPT_TIMEOUT_MS).
   const timing = { readMs: Math.round(performance.now() - t0), lockWaitMs: 0 };
   const waitStart = performance.now();
-  const key = acceptanceKey(request.serviceId);
+  const key = acceptanceKey(request.serviceId, caller);
   const decision = await d.exclusive(async () => {
     timing.lockWaitMs = Math.round(performance.now() - waitStart);
     await d.reservations.release(key); // a source asking again: the new evaluation replaces what the old one held

@@ -23,7 +23,7 @@ export async function prestage(ctx: StepContext, id: bigint): Promise<PrestageRe
   const m = await ctx.registry.migration(id);
   // Assigned here by an acceptance given before the request existed (worker/accept.ts): what it reserved is this
   // migration's now (its GPUs are the ones the restore starts the container with), and no longer lapses.
-  if (await ctx.reservations.adopt(acceptanceKey(m.serviceId), String(id))) ctx.log.info("acceptance's reservation taken over by the migration");
+  if (await ctx.reservations.adopt(acceptanceKey(m.serviceId, m.source), String(id))) ctx.log.info("acceptance's reservation taken over by the migration");
   if (!m.baseImage) return { skipped: "no base image named" };
   // Another cluster chose this name: pulled only by digest, so a tag nobody can vouch for is never fetched or run.
   if (!isPinned(m.baseImage)) {

@@ -47,7 +47,7 @@ export async function restoreStep(ctx: StepContext, id: bigint, jobDigest: Hex):
       await engine.removeCopy(stale.id);
     }
     // An acceptance's reservation is the migration's from its first step on (prestage); adopted here if that missed it.
-    await ctx.reservations.adopt(acceptanceKey(m.serviceId), String(id));
+    await ctx.reservations.adopt(acceptanceKey(m.serviceId, m.source), String(id));
     const reservation = await ctx.reservations.get(String(id));
     const t1 = performance.now();
     try {

@@ -134,6 +134,33 @@ describe("three edge workers, one chain, three Docker Engines", () => {
     }
   });
 
+  it("an open request near b is accepted by its best candidate before it is sent, and assigned in its own transaction", { timeout: 120_000 }, async () => {
+    const chain = workers.a!.worker.chain;
+    const b = getAddress(devAccount(2).address);
+    await runApp("open-app", 256);
+    const { id } = await requestMigration(workers.a!.worker, { container: "open-app", reason: "insufficient-resources", clientPosition: (await chain.node(b)).location });
+    try {
+      // a asked the nodes its announcement would reach (app run there, client within reach) and sent the best answer.
+      const [asked] = found("a", "open request accepted by its best candidate");
+      expect(asked).toMatchObject({ to: b });
+      expect(asked!.asked).toBeGreaterThanOrEqual(1);
+      const m = await chain.migration(id);
+      expect([m.preferredDestination, m.destination]).toEqual([b, b]);
+      const requested = await chain.client.getContractEvents({ address: chain.address, abi: chain.abi, eventName: "MigrationRequested", args: { id }, fromBlock: 0n });
+      const assigned = await chain.client.getContractEvents({ address: chain.address, abi: chain.abi, eventName: "MigrationAssigned", args: { id }, fromBlock: 0n });
+      expect(assigned.map((l) => l.transactionHash)).toEqual([requested[0]!.transactionHash]);
+      expect(await chain.offers(id)).toEqual([]);
+      await waitFor("completion", async () => (await chain.state(id)) === State.Completed);
+      // Whatever any candidate held for its acceptance is released (b's became the container's).
+      await waitFor("acceptances released", async () => {
+        const held = await Promise.all(["a", "b", "c"].map(async (n) => [...(await workers[n]!.worker.reservations.all()).keys()]));
+        return held.flat().every((k) => !k.startsWith("accept:"));
+      });
+    } finally {
+      for (const e of rig.engines) for (const x of await e.docker.listContainers({ all: true, filters: { name: ["^/open-app$"] } })) await e.docker.getContainer(x.Id).remove({ force: true });
+    }
+  });
+
   it("takes a request's announcement only from its source, for an open migration that exists; an acceptance only for itself, from the holder", async () => {
     const done = await workers.a!.worker.chain.migrationCount(); // ended by now
     const b = devAccount(2).address;

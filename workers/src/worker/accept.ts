@@ -10,6 +10,7 @@ import type { WriteResult } from "../chain/txSender.ts";
 import { BlosmError, ContractRevertError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { probeDecideReserve } from "./steps/evaluate.ts";
+import type { AcceptedRequest } from "./askCandidates.ts";
 
 /**
  * A request its preferred destination accepted before it was sent (MigrationRegistry.requestMigrationAccepted):
@@ -133,21 +134,30 @@ export async function askAcceptance(
 export const ACCEPTANCE_REVERTS = new Set(["MigrationRegistryAcceptanceExpired", "MigrationRegistryInvalidAcceptance"]);
 
 /**
- * The source sends its request: with a preferred destination, first its acceptance, so that the registry assigns
- * it in the request's own transaction; without one, or when the registry refuses the acceptance alone, the plain
- * request (the destination then offers, as before). Any other refusal (the service is busy, say) is the caller's.
+ * The source sends its request: accepted beforehand where it can be, so that the registry assigns it in the
+ * request's own transaction: by the preferred destination it names, or, for an open request, by the best of the
+ * candidates asked (askCandidates.ts; the request sent then names that candidate). Without an acceptance, or when
+ * the registry refuses the acceptance alone, the plain request goes (the destination or the market then offers,
+ * as before). Any other refusal (the service is busy, say) is the caller's.
  */
 export async function sendRequest(
-  d: { registry: Pick<RegistryPort, "write">; ask: (request: MigrationRequest) => Promise<Acceptance | undefined>; log: Logger },
+  d: {
+    registry: Pick<RegistryPort, "write">; log: Logger;
+    ask: (request: MigrationRequest) => Promise<Acceptance | undefined>;
+    askOpen?: (request: MigrationRequest) => Promise<AcceptedRequest | undefined>;
+  },
   request: MigrationRequest,
 ): Promise<WriteResult> {
-  const acceptance = request.preferredDestination !== zeroAddress ? await d.ask(request) : undefined;
-  if (acceptance) {
+  const accepted = request.preferredDestination !== zeroAddress
+    ? await d.ask(request).then((acceptance) => acceptance && { request, acceptance })
+    : await d.askOpen?.(request);
+  if (accepted) {
+    const { acceptance } = accepted;
     try {
-      return await d.registry.write("requestMigrationAccepted", [request, acceptance.score, acceptance.expires, acceptance.signature]);
+      return await d.registry.write("requestMigrationAccepted", [accepted.request, acceptance.score, acceptance.expires, acceptance.signature]);
     } catch (e) {
       if (!(e instanceof ContractRevertError && ACCEPTANCE_REVERTS.has(e.errorName))) throw e;
-      d.log.warn("the registry refused the acceptance; sending the plain request", { to: request.preferredDestination, error: e.message });
+      d.log.warn("the registry refused the acceptance; sending the plain request", { to: accepted.request.preferredDestination, error: e.message });
     }
   }
   return d.registry.write("requestMigration", [request]);

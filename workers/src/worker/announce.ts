@@ -120,6 +120,12 @@ export class Announcements {
     return takeAnnouncement(this.d, id, caller);
   }
 
+  /** The nodes this source tells of (and, for an open request, asks to accept) `request`: announceTargets. */
+  async targets(request: RequestForTargets): Promise<Address[]> {
+    const open = request.preferredDestination === zeroAddress && request.hasClientPosition;
+    return announceTargets(request, open ? await this.directory.get(undefined) : [], this.d.self);
+  }
+
   send(id: bigint, request: RequestForTargets): Promise<void> {
     return announceRequest({ peers: this.d.peers, nodes: () => this.directory.get(undefined), self: this.d.self, log: this.d.log }, id, request);
   }

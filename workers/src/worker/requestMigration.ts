@@ -2,6 +2,7 @@ import { parseEventLogs, stringToHex, zeroAddress, isAddress, type Address, type
 import { REASONS, type MigrationRequest, type ReasonName } from "../chain/registryView.ts";
 import { BlosmError, ConfigError } from "../lib/errors.ts";
 import { askAcceptance, sendRequest } from "./accept.ts";
+import { askCandidates } from "./askCandidates.ts";
 import { inspectSpec } from "../transfer/containerSpec.ts";
 import { isPinned } from "../engine/imageRef.ts";
 import { LABEL } from "../engine/labels.ts";
@@ -70,10 +71,14 @@ export async function requestMigration(worker: EdgeWorker, req: MigrateRequest):
   return { id: event.args.id, txHash: receipt.hash, serviceId, stateful: spec.mode === "stateful" };
 }
 
-/** The request, with its preferred destination's acceptance when it gives one (worker/accept.ts). */
+/**
+ * The request, accepted beforehand where it can be: by its preferred destination, or, open, by the best of the
+ * candidates its announcement would reach (worker/accept.ts, askCandidates.ts).
+ */
 function send(worker: EdgeWorker, request: MigrationRequest) {
   const chainId = worker.chainId;
   const ask = (r: MigrationRequest) => chainId === undefined ? Promise.resolve(undefined)
     : askAcceptance({ peers: worker.ctx.peers, self: worker.address, chainId, registry: worker.config.registryAddress, log: worker.ctx.log }, r);
-  return sendRequest({ registry: worker.ctx.registry, ask, log: worker.ctx.log }, request);
+  const askOpen = (r: MigrationRequest) => askCandidates({ candidates: (o) => worker.announcements.targets(o), ask, log: worker.ctx.log }, r);
+  return sendRequest({ registry: worker.ctx.registry, ask, askOpen, log: worker.ctx.log }, request);
 }

@@ -3,6 +3,9 @@ import { State } from "../../chain/abi/migrationRegistry.ts";
 import { ContractRevertError } from "../../lib/errors.ts";
 import { PEER, SELF, fakeContext, migration, nodeState } from "../../../../test/helpers/workerFakes.ts";
 import { evaluateStep } from "./evaluate.ts";
+import { acceptanceKey } from "../../evaluation/reservations.ts";
+
+const OTHER = "0x00000000000000000000000000000000000000d4" as const;
 
 describe("evaluateStep", () => {
   it("reserves what it offers, then offers its score on-chain", async () => {
@@ -88,6 +91,21 @@ describe("evaluateStep", () => {
     ctx.registry.set(3n, migration(), State.Assigned);
     expect(await evaluateStep(ctx, 3n)).toEqual({ skipped: "not open for offers" });
     expect(ctx.registry.written("offer")).toEqual([[8n, expect.any(Number)], [9n, expect.any(Number)]]);
+  });
+
+  it("frees what it held to accept an open request that another candidate's acceptance won, and keeps it where it won", async () => {
+    const ctx = fakeContext();
+    const held = { cpuMillicores: 500, memoryMiB: 256, gpuIds: [], gpuMemoryMiB: 0, expiresAt: Date.now() + 60_000 };
+    const lost = migration({ source: PEER, preferredDestination: OTHER, destination: OTHER });
+    await ctx.reservations.reserve(acceptanceKey(lost.serviceId, PEER), held);
+    ctx.registry.set(4n, lost, State.Assigned);
+    expect(await evaluateStep(ctx, 4n)).toEqual({ skipped: "not open for offers" });
+    expect(await ctx.reservations.get(acceptanceKey(lost.serviceId, PEER))).toBeUndefined();
+
+    await ctx.reservations.reserve(acceptanceKey(lost.serviceId, PEER), held);
+    ctx.registry.set(5n, { ...lost, preferredDestination: SELF, destination: SELF }, State.Assigned);
+    expect(await evaluateStep(ctx, 5n)).toEqual({ skipped: "not open for offers" });
+    expect(await ctx.reservations.get(acceptanceKey(lost.serviceId, PEER))).toMatchObject({ cpuMillicores: 500 });
   });
 
   it("rejects an app type that is not a short name without offering", async () => {

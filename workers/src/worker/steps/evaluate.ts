@@ -22,7 +22,12 @@ export async function evaluateStep(ctx: StepContext, id: bigint): Promise<Evalua
   // Everything that does not depend on this node's other evaluations is read at once, before the lock: under a
   // burst of requests the lock is where deadlines are lost, so it holds only probe, decide and reserve.
   const [{ m, state }, now, self] = await Promise.all([registry.migrationAndState(id), registry.chainNow(), registry.selfNode()]);
-  if (state !== State.Requested && state !== State.Offered) return skip(ctx, "not open for offers", { state: stateName(state) });
+  if (state !== State.Requested && state !== State.Offered) {
+    // Asked to accept this open request beforehand, and another candidate's acceptance won (askCandidates.ts):
+    // what this node held for it is free now rather than when the acceptance lapses.
+    if (m.destination.toLowerCase() !== registry.self.toLowerCase()) await ctx.reservations.release(acceptanceKey(m.serviceId, m.source));
+    return skip(ctx, "not open for offers", { state: stateName(state) });
+  }
   // The registry assigns the preferred destination's offer after the window too (until the source ends it), and
   // the first late offer on an open request nobody offered on in time.
   const preferredHere = m.preferredDestination.toLowerCase() === registry.self.toLowerCase();

@@ -83,7 +83,7 @@ export async function runBroker(o: RunOptions): Promise<Figures> {
     const completed = latency(attempts.filter((a) => a.outcome === "Completed"), (t) => t.endedAt);
     return {
       plane: "broker", n: o.n, migrations: attempts.length, inFlight: o.services, seconds,
-      decision: { preferred: latency(attempts.filter((a) => !a.open), (t) => t.assignedAt), open: latency(attempts.filter((a) => a.open), (t) => t.assignedAt) },
+      decision: { preferred: latency(attempts.filter((a) => !a.open), (t) => t.assignedAt), open: latency(attempts.filter((a) => a.open), (t) => t.assignedAt), all: latency(attempts, (t) => t.assignedAt) },
       completedMs: { p50: completed.p50Ms, p99: completed.p99Ms },
       gas: { preferred: NaN, open: NaN, offer: NaN },
       growth: { stateSlots: NaN, logBytes: NaN, calldataBytes: NaN },

@@ -68,6 +68,7 @@ export async function runChain(o: RunOptions): Promise<Figures> {
       decision: {
         preferred: latency(attempts.filter((a) => !a.open), watch, (t) => t.assignedAt, (t) => t.assignedBlock),
         open: latency(attempts.filter((a) => a.open), watch, (t) => t.assignedAt, (t) => t.assignedBlock),
+        all: latency(attempts, watch, (t) => t.assignedAt, (t) => t.assignedBlock),
       },
       completedMs: (() => {
         const l = latency(attempts.filter((a) => a.outcome === "Completed"), watch, (t) => t.endedAt, (t) => t.endedBlock);

@@ -5,7 +5,8 @@ export type Figures = {
   migrations: number;
   inFlight: number;
   seconds: number;
-  decision: { preferred: Latency; open: Latency };
+  /** Request → assigned: moves naming a preferred destination, open ones (the market decides), and all of them. */
+  decision: { preferred: Latency; open: Latency; all: Latency };
   completedMs: { p50: number; p99: number };
   gas: { preferred: number; open: number; offer: number };
   growth: { stateSlots: number; logBytes: number; calldataBytes: number };
@@ -19,6 +20,6 @@ export type Figures = {
 };
 export type Latency = {
   count: number; p50Ms: number; p99Ms: number; p50Blocks: number; p99Blocks: number;
-  /** Share decided in the request's own block (a preferred destination's acceptance, worker/accept.ts). */
+  /** Share decided in the request's own block (an acceptance given beforehand: worker/accept.ts, askCandidates.ts). */
   inRequestBlock?: number;
 };

@@ -108,6 +108,17 @@ describe("evaluateStep", () => {
     expect(await ctx.reservations.get(acceptanceKey(lost.serviceId, PEER))).toMatchObject({ cpuMillicores: 500 });
   });
 
+  it("an open request sent plain after this node accepted it: the offer's reservation replaces the acceptance's", async () => {
+    const ctx = fakeContext();
+    const open = migration({ source: PEER, preferredDestination: "0x0000000000000000000000000000000000000000" });
+    await ctx.reservations.reserve(acceptanceKey(open.serviceId, PEER), { cpuMillicores: 500, memoryMiB: 256, gpuIds: [], gpuMemoryMiB: 0, expiresAt: Date.now() + 60_000 });
+    ctx.registry.set(6n, open, State.Requested);
+    expect(await evaluateStep(ctx, 6n)).toMatchObject({ offer: true });
+    expect([...(await ctx.reservations.all()).keys()]).toEqual(["6"]);
+    // The probe did not count the acceptance's hold against this very request.
+    expect(ctx.engine.calls.filter(([name]) => name === "probe").at(-1)![1]).toEqual([]);
+  });
+
   it("rejects an app type that is not a short name without offering", async () => {
     const ctx = fakeContext();
     ctx.registry.set(1n, migration({ appType: `0x${"ff".repeat(32)}` }), State.Requested);

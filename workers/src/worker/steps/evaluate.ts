@@ -80,9 +80,9 @@ async function decideAndReserve(ctx: StepContext, id: bigint, m: Migration, fact
   const fallback = m.preferredDestination !== zeroAddress && m.preferredDestination.toLowerCase() !== registry.self.toLowerCase();
   const [held, state] = await Promise.all([reservations.get(String(id)), fallback ? registry.state(id) : undefined]);
   if (held) return skip(ctx, "already offered");
-  // Preferred here, yet asked to offer: the source sent the plain request after all (its acceptance from this node
-  // did not land). What the acceptance held is this offer's now, not held twice.
-  if (!fallback && m.preferredDestination !== zeroAddress) await reservations.release(acceptanceKey(m.serviceId, m.source));
+  // Preferred here, or an open request, yet asked to offer: the source sent the plain request after all (an
+  // acceptance from this node did not land or was not chosen). What it held is this offer's now, not held twice.
+  if (!fallback) await reservations.release(acceptanceKey(m.serviceId, m.source));
   if (state !== undefined && state !== State.Requested && state !== State.Offered) return skip(ctx, "not open for offers", { state: stateName(state) });
   return probeDecideReserve(ctx, String(id), m, facts, timing);
 }

@@ -129,7 +129,7 @@ describe("askAcceptance (the source)", () => {
 
     ctx.peers.acceptance = { ...(await signAcceptance(other, CHAIN, REGISTRY, req, terms)), afterMigration: 3n };
     expect(await askAcceptance(d, req)).toBeUndefined();
-    expect(lines.at(-1)).toMatchObject({ msg: "acceptance not signed by the destination asked; sending the plain request", signer: other.address });
+    expect(lines.at(-1)).toMatchObject({ msg: "acceptance not signed by the destination asked; not used", signer: other.address });
 
     // Signed for another request (the destination changed what it read): refused the same way.
     ctx.peers.acceptance = { ...(await signAcceptance(dest, CHAIN, REGISTRY, { ...req, deadline: 9n }, terms)), afterMigration: 3n };
@@ -137,7 +137,7 @@ describe("askAcceptance (the source)", () => {
 
     ctx.peers.acceptance = new Error("destination 0x… did not accept (422): this node would not offer");
     expect(await askAcceptance(d, req)).toBeUndefined();
-    expect(lines.at(-1)).toMatchObject({ msg: "no acceptance from the preferred destination; sending the plain request" });
+    expect(lines.at(-1)).toMatchObject({ msg: "no acceptance from the destination asked" });
   });
 });
 

@@ -24,8 +24,6 @@ import type { AcceptedRequest } from "./askCandidates.ts";
 /** How long an acceptance holds (chain seconds): the source sends at once; a request this late is a plain one. */
 export const ACCEPT_FOR_S = 30n;
 
-const hex32 = bytes32Schema;
-const address = addressSchema;
 const uint = (max: number) => z.number().int().min(0).max(max);
 const bigintString = z.string().regex(/^\d{1,20}$/, "a decimal integer").transform((v) => BigInt(v));
 const position = z.object({ latE6: z.number().int(), lonE6: z.number().int() }).strict();
@@ -33,9 +31,9 @@ const position = z.object({ latE6: z.number().int(), lonE6: z.number().int() }).
 /** A request as the source sends it (toJson: bigints as decimal strings); the contract bounds the values again. */
 export const acceptBody = z.object({
   request: z.object({
-    serviceId: hex32, appType: hex32,
+    serviceId: bytes32Schema, appType: bytes32Schema,
     requirements: z.object({ cpuMillicores: uint(2 ** 32 - 1), memoryMiB: uint(2 ** 32 - 1), gpuCount: uint(65_535), gpuMemoryMiB: uint(2 ** 32 - 1), snapshotSizeBytes: bigintString }).strict(),
-    reason: uint(3), preferredDestination: address, deadline: bigintString, stateful: z.boolean(), hasClientPosition: z.boolean(),
+    reason: uint(3), preferredDestination: addressSchema, deadline: bigintString, stateful: z.boolean(), hasClientPosition: z.boolean(),
     clientPosition: position, baseImage: z.string().max(256),
   }).strict(),
 }).strict();
@@ -117,7 +115,7 @@ export async function askAcceptance(
     const a: AcceptanceAnswer = await d.peers.accept(to, request);
     const signer = await acceptanceSigner(d.chainId, d.registry, request, { source: d.self, afterMigration: a.afterMigration, score: a.score, expires: a.expires }, a.signature);
     if (signer.toLowerCase() !== to.toLowerCase()) {
-      d.log.warn("acceptance not signed by the destination asked; sending the plain request", { to, signer });
+      d.log.warn("acceptance not signed by the destination asked; not used", { to, signer });
       return undefined;
     }
     return { score: a.score, expires: a.expires, signature: a.signature };
@@ -125,7 +123,7 @@ export async function askAcceptance(
     // A refusal with a reason is the destination's answer; no answer in time is worth a warning (the move's
     // decision then takes blocks more).
     const level = e instanceof BlosmError ? "info" : "warn";
-    d.log[level]("no acceptance from the preferred destination; sending the plain request", { to, error: describeError(e), askMs: Math.round(performance.now() - t0) });
+    d.log[level]("no acceptance from the destination asked", { to, error: describeError(e), askMs: Math.round(performance.now() - t0) });
     return undefined;
   }
 }

@@ -5,6 +5,7 @@ import { DRIVER, Reason, requirements, serviceId } from "../../../test/helpers/r
 import { startRedis, type TestRedis } from "../../../test/helpers/redis.ts";
 import { startRpcProxy, type RpcProxy } from "../../../test/helpers/rpcProxy.ts";
 import { freePort } from "../lib/freePort.ts";
+import { createLogger } from "../lib/log.ts";
 import { waitFor } from "../lib/waitFor.ts";
 import { EventSource, type DeliveredLog, type Reorg } from "./eventSource.ts";
 import { HeadFeed } from "./headFeed.ts";
@@ -26,8 +27,10 @@ describe("HeadFeed and the event source it wakes, against a real chain node", ()
     await Promise.all([proxy?.stop(), dev?.stop(), redis?.stop()]);
   });
 
+  let lines: Array<Record<string, unknown>> = [];
   const open = async (staleAfterMs?: number) => {
-    const feed = new HeadFeed({ url: wsUrl, staleAfterMs });
+    lines = [];
+    const feed = new HeadFeed({ url: wsUrl, staleAfterMs, log: createLogger({ sink: (l) => lines.push(JSON.parse(l)) }) });
     feeds.push(feed);
     await feed.start();
     return feed;
@@ -59,6 +62,13 @@ describe("HeadFeed and the event source it wakes, against a real chain node", ()
     expect(feed.head()).toBeUndefined();
     expect(feed.baseFee()).toBeUndefined(); // a stale head's fee is not offered as the current one
     expect(feed.timestamp()).toBeUndefined(); // nor its time as the chain's clock
+    // The next push says how long the feed was quiet and which heads it went from and to.
+    expect(lines).toEqual([]);
+    await mine(2);
+    await waitFor(async () => feed.head() === (await head()), { timeoutMs: 3000, what: "the next heads" });
+    expect(lines[0]).toMatchObject({ msg: "head feed was quiet; pushes resumed (readers polled meanwhile)", lastPushed: String(n1), pushed: String(n1 + 1n) });
+    expect(lines[0]!.quietMs).toBeGreaterThanOrEqual(400);
+    expect(lines).toHaveLength(1); // the head after it came at once
   });
 
   it("says which endpoint it could not subscribe at", async () => {

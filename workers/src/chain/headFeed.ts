@@ -160,6 +160,12 @@ export class HeadFeed {
       return this.log.warn("pushed header without a number; ignored", { error: describeError(e) });
     }
     if (typeof h.hash !== "string" || typeof h.parentHash !== "string") return this.log.warn("pushed header without hashes; ignored", { number: String(n) });
+    // A push after a quiet spell: how long, and whether the node skipped heads or only sent them late (bench:scale
+    // saw feeds go quiet under sustained load without disconnecting; readers fetch headers meanwhile).
+    const quietMs = Date.now() - this.lastAt;
+    if (this.latestNumber !== undefined && quietMs >= (this.o.staleAfterMs ?? 5000)) {
+      this.log.info("head feed was quiet; pushes resumed (readers polled meanwhile)", { quietMs, lastPushed: String(this.latestNumber), pushed: String(n) });
+    }
     this.headers.set(n, h);
     // The last push is the head, also after a reorg to a shorter chain, whose dropped headers go with it.
     for (const k of this.headers.keys()) if (k <= n - BigInt(HEADERS_KEPT) || k > n) this.headers.delete(k);

@@ -125,7 +125,11 @@ export class EventSource {
 
   /** One pass: catch up from the cursor to the confirmed head. Exposed for tests and one-shot backfills. */
   async poll(signal?: AbortSignal): Promise<void> {
-    const head = this.o.heads?.head() ?? (await rpc("eth_blockNumber", () => this.o.client.getBlockNumber({ cacheTime: 0 })));
+    let head = this.o.heads?.head();
+    if (head === undefined) {
+      head = await rpc("eth_blockNumber", () => this.o.client.getBlockNumber({ cacheTime: 0 }));
+      this.o.heads?.behind(head); // a feed quiet while the chain moved on subscribes again
+    }
     this.head = head;
     let cursor = await this.loadCursor();
     const safe = head - BigInt(this.o.confirmations - 1);

@@ -109,6 +109,26 @@ describe("HeadFeed and the event source it wakes, against a real chain node", ()
     }
   });
 
+  it("subscribes again when its subscription went silent while the chain moved on, as the polling source finds", async () => {
+    const feed = await open(400);
+    const { es } = source(feed, (await head()) + 1n);
+    await mine(1);
+    await waitFor(async () => feed.head() === (await head()), { timeoutMs: 3000, what: "the first push" });
+    const pushedBefore = feed.head()!;
+    // The node keeps the socket open but stops serving the subscription (as seen under sustained load).
+    (feed as unknown as { socket: WebSocket }).socket.onmessage = () => {};
+    await mine(2);
+    expect(feed.behind(await head())).toBe(false); // not quiet for long enough yet: pushes may just be late
+    await new Promise((r) => setTimeout(r, 500));
+    expect(feed.fresh()).toBe(false);
+    proxy.requests.length = 0;
+    await es.poll(); // the source polls the node's head, finds the feed behind it, and the feed subscribes again
+    expect(proxy.requests[0]?.method).toBe("eth_blockNumber");
+    expect(lines.find((l) => l.msg === "head feed silent while the node's head moved on; subscribing again")).toMatchObject({ lastPushed: String(pushedBefore), nodeHead: String(pushedBefore + 2n) });
+    await waitFor(async () => (await mine(1), feed.head() === (await head())), { timeoutMs: 5000, what: "pushes on the new subscription" });
+    expect(feed.behind((await head()) + 1n)).toBe(false); // fresh again: nothing to do
+  });
+
   it("reads a block sealed while it was still delivering the last one at once, not at the block after", async () => {
     const feed = await open();
     const delivered: string[] = [];

@@ -35,6 +35,7 @@ export class HeadFeed {
   private waiters = new Set<() => void>();
   private closed = false;
   private failures = 0;
+  private resubscribedAt = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
 
@@ -101,6 +102,23 @@ export class HeadFeed {
       this.waiters.add(done);
       signal?.addEventListener("abort", done, { once: true });
     });
+  }
+
+  /**
+   * A reader that polled the node while the feed was quiet tells it the head it found. A feed behind that head,
+   * quiet for staleAfterMs, and still connected has a subscription the node no longer serves (bench:scale saw
+   * feeds stop for good under sustained load without their socket closing, and their readers then polled and
+   * fetched every header): the socket is dropped and the feed subscribes again at once. True if it did so.
+   */
+  behind(nodeHead: bigint, now = Date.now()): boolean {
+    if (this.closed || !this.socket || this.latestNumber === undefined || nodeHead <= this.latestNumber) return false;
+    const quietMs = now - this.lastAt;
+    if (quietMs < (this.o.staleAfterMs ?? 5000) || now - this.resubscribedAt < (this.o.staleAfterMs ?? 5000)) return false;
+    this.resubscribedAt = now;
+    this.log.warn("head feed silent while the node's head moved on; subscribing again", { quietMs, lastPushed: String(this.latestNumber), nodeHead: String(nodeHead) });
+    this.failures = 0; // not a failure of the node's: the first retry goes at once
+    this.socket.close();
+    return true;
   }
 
   close(): void {

@@ -1,4 +1,5 @@
 import type Docker from "dockerode";
+import { stringToHex } from "viem";
 import { LABEL } from "../../workers/src/engine/labels.ts";
 import { pullImage } from "../../workers/src/engine/pull.ts";
 import type { Rig } from "../../workers/src/plane/rig.ts";
@@ -20,7 +21,11 @@ export async function placeServices(rig: Rig, sites: Site[], count: number): Pro
     const name = `svc-${k}`;
     const c = await rig.engines[site.engine]!.docker.createContainer({
       name, Image: rig.base, Cmd: ["sh", "-c", "exec sleep 100000"],
-      Labels: { [LABEL.appType]: DRIVER, [LABEL.mode]: "stateless" },
+      // The service's id on the container itself (as `blosm up` labels its cars' services), the same for every
+      // cluster that lists it: logical clusters share engines here, and an unlabelled container's id is derived
+      // from the lister's own address, so a copy still retiring at another cluster on the same engine looked like
+      // a stranger's container holding the service's name (one move in a few hundred failed on that name).
+      Labels: { [LABEL.appType]: DRIVER, [LABEL.mode]: "stateless", [LABEL.serviceId]: stringToHex(name, { size: 32 }) },
       // 10 millicores each: the bench's logical clusters share four engines of two cores, and a probe counts
       // every container on its engine (60 services at 100 millicores would leave no cluster room to offer).
       HostConfig: { NetworkMode: "none", Memory: 32 * 2 ** 20, NanoCpus: 10_000_000 },

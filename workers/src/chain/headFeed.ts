@@ -15,7 +15,8 @@ export type HeadFeedOptions = {
  * How many recent headers the feed keeps, by number: a reader behind by up to this many blocks still finds them
  * instead of fetching each (32 before; a header is about 1 KB, 512 cost half a megabyte). Not what made
  * bench:scale's 1 000-move run at N = 100 fetch headers (0.68 calls per worker per block from the event source
- * both before and after): there the feed itself went stale at times (eth_blockNumber polls 0.11), not found yet.
+ * both before and after): there the feed itself went silent, because the Hardhat node serves a subscription as a
+ * filter with a 5-minute deadline and drops it without closing the socket (NomicFoundation/hardhat#2053); see behind().
  */
 export const HEADERS_KEPT = 512;
 

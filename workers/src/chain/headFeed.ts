@@ -53,9 +53,13 @@ export class HeadFeed {
     return new Promise((resolve, reject) => this.connect(resolve, reject));
   }
 
+  private get staleAfterMs(): number {
+    return this.o.staleAfterMs ?? 5000;
+  }
+
   /** Whether a head came recently enough to be trusted as the head (else: poll). */
   fresh(now = Date.now()): boolean {
-    return this.latestNumber !== undefined && now - this.lastAt < (this.o.staleAfterMs ?? 5000);
+    return this.latestNumber !== undefined && now - this.lastAt < this.staleAfterMs;
   }
 
   /** The newest head's number, if the feed is fresh. */
@@ -107,14 +111,15 @@ export class HeadFeed {
 
   /**
    * A reader that polled the node while the feed was quiet tells it the head it found. A feed behind that head,
-   * quiet for staleAfterMs, and still connected has a subscription the node no longer serves (bench:scale saw
-   * feeds stop for good under sustained load without their socket closing, and their readers then polled and
-   * fetched every header): the socket is dropped and the feed subscribes again at once. True if it did so.
+   * quiet for staleAfterMs, and still connected has a subscription the node no longer serves (the Hardhat node
+   * drops each one 5 minutes after it was made without closing the socket, and in bench:scale the readers then
+   * polled and fetched every header for the rest of the run): the socket is dropped and the feed subscribes again
+   * at once. True if it did so.
    */
   behind(nodeHead: bigint, now = Date.now()): boolean {
     if (this.closed || !this.socket || this.latestNumber === undefined || nodeHead <= this.latestNumber) return false;
     const quietMs = now - this.lastAt;
-    if (quietMs < (this.o.staleAfterMs ?? 5000) || now - this.resubscribedAt < (this.o.staleAfterMs ?? 5000)) return false;
+    if (quietMs < this.staleAfterMs || now - this.resubscribedAt < this.staleAfterMs) return false;
     this.resubscribedAt = now;
     this.log.warn("head feed silent while the node's head moved on; subscribing again", { quietMs, lastPushed: String(this.latestNumber), nodeHead: String(nodeHead) });
     this.failures = 0; // not a failure of the node's: the first retry goes at once
@@ -179,10 +184,10 @@ export class HeadFeed {
       return this.log.warn("pushed header without a number; ignored", { error: describeError(e) });
     }
     if (typeof h.hash !== "string" || typeof h.parentHash !== "string") return this.log.warn("pushed header without hashes; ignored", { number: String(n) });
-    // A push after a quiet spell: how long, and whether the node skipped heads or only sent them late (bench:scale
-    // saw feeds go quiet under sustained load without disconnecting; readers fetch headers meanwhile).
+    // A push after a quiet spell: how long, and whether the node skipped heads or only sent them late (readers
+    // polled and fetched headers meanwhile).
     const quietMs = Date.now() - this.lastAt;
-    if (this.latestNumber !== undefined && quietMs >= (this.o.staleAfterMs ?? 5000)) {
+    if (this.latestNumber !== undefined && quietMs >= this.staleAfterMs) {
       this.log.info("head feed was quiet; pushes resumed (readers polled meanwhile)", { quietMs, lastPushed: String(this.latestNumber), pushed: String(n) });
     }
     this.headers.set(n, h);

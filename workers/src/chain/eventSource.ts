@@ -9,7 +9,6 @@ import type { RpcHeader } from "./clique.ts";
 import { SealCheck } from "./sealCheck.ts";
 import { isRangeError, rpc } from "./rpc.ts";
 import type { HeadFeed } from "./headFeed.ts";
-import { deserialize, serialize } from "./deliveredLogJson.ts";
 
 /** A contract event, delivered once it is `confirmations` deep. `key` is `chainId-txHash-logIndex`. */
 export type DeliveredLog = {
@@ -315,3 +314,11 @@ export class EventSource {
 
 const min = (a: bigint, b: bigint) => (a < b ? a : b);
 const max = (a: bigint, b: bigint) => (a > b ? a : b);
+
+export function serialize(log: DeliveredLog): string {
+  return JSON.stringify(log, (_, v) => (typeof v === "bigint" ? { $bigint: v.toString() } : v));
+}
+
+export function deserialize(text: string): DeliveredLog {
+  return JSON.parse(text, (_, v) => (v && typeof v === "object" && typeof v.$bigint === "string" ? BigInt(v.$bigint) : v));
+}

@@ -9,20 +9,9 @@ import type { RpcHeader } from "./clique.ts";
 import { SealCheck } from "./sealCheck.ts";
 import { isRangeError, rpc } from "./rpc.ts";
 import type { HeadFeed } from "./headFeed.ts";
+import { deserialize, serialize, type DeliveredLog } from "./deliveredLog.ts";
 
-/** A contract event, delivered once it is `confirmations` deep. `key` is `chainId-txHash-logIndex`. */
-export type DeliveredLog = {
-  key: string;
-  chainId: number;
-  blockNumber: bigint;
-  blockHash: Hex;
-  transactionHash: Hex;
-  logIndex: number;
-  eventName: string;
-  args: Record<string, unknown>;
-  /** Clique signer of the block, when seal verification is on. */
-  signer?: Address;
-};
+export type { DeliveredLog };
 
 export type Reorg = { fromBlock: bigint; removed: DeliveredLog[] };
 
@@ -314,11 +303,3 @@ export class EventSource {
 
 const min = (a: bigint, b: bigint) => (a < b ? a : b);
 const max = (a: bigint, b: bigint) => (a > b ? a : b);
-
-export function serialize(log: DeliveredLog): string {
-  return JSON.stringify(log, (_, v) => (typeof v === "bigint" ? { $bigint: v.toString() } : v));
-}
-
-export function deserialize(text: string): DeliveredLog {
-  return JSON.parse(text, (_, v) => (v && typeof v === "object" && typeof v.$bigint === "string" ? BigInt(v.$bigint) : v));
-}

@@ -20,10 +20,10 @@ import { LABEL } from "../../workers/src/engine/labels.ts";
 import { pushImage } from "../../workers/src/engine/push.ts";
 import { pullImage } from "../../workers/src/engine/pull.ts";
 import { parseGatewayConfig, type GatewayConfig } from "../../workers/src/gateway/config.ts";
-import { HEADER, SERVER_TIMING, serverTimings } from "../../workers/src/gateway/protocol.ts";
+import { HEADER, SERVER_TIMING, gatewayTimings, serverTimings } from "../../workers/src/gateway/protocol.ts";
 import { serviceIdOf } from "../../workers/src/lib/serviceId.ts";
 import { runGateway, type RunningGateway } from "../../workers/src/gateway/runGateway.ts";
-import { APP_LABEL } from "../../workers/src/gateway/apps.ts";
+import { APP_LABEL, MAX_STALE_MS } from "../../workers/src/gateway/apps.ts";
 import { ClientSigner } from "../../workers/src/gateway/clientSigner.ts";
 import { POSITION_OP, inferOp } from "../../workers/src/gateway/clientProof.ts";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
@@ -202,6 +202,12 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
       expect(res.status).toBe(200);
       expect(res.headers.get(HEADER.route)).toBe("forwarded");
       expect(res.headers.get(HEADER.servedBy)).toBe("b"); // b is 2.7 km away, c 5.4 km
+      // Where the time went: b's app and b's gateway as b said, then a's whole time, which holds b's.
+      const timing = res.headers.get(SERVER_TIMING);
+      expect(timing).toMatch(/^app;dur=[\d.]+, gateway;dur=[\d.]+, gateway;dur=[\d.]+$/);
+      const [atB, atA] = gatewayTimings(timing);
+      expect(atA!).toBeGreaterThanOrEqual(atB!);
+      expect(atB!).toBeGreaterThanOrEqual(serverTimings(timing).app!);
       expect(((await res.json()) as { driverId: number }).driverId).toBeGreaterThanOrEqual(0);
     }
     const metrics = await (await fetch(`${gw(0)}/metrics`)).text();
@@ -333,7 +339,8 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
     await engines[2]!.docker.getContainer("driver-shared").stop({ t: 0 });
     await run(engines[2]!, "owner-driver", app, { port: 8086, labels: { [LABEL.serviceId]: serviceIdOf(owner.address, DRIVER) } });
     try {
-      await new Promise((r) => setTimeout(r, 700)); // the gateway's container list is cached for 500 ms
+      // Past the oldest list the gateway answers from while it loads a newer one: the next request waits for one.
+      await new Promise((r) => setTimeout(r, MAX_STALE_MS + 300));
       const mine = await infer(2, await signedBy(owner, "35.885000,128.670000"));
       expect([mine.status, mine.headers.get(HEADER.route), mine.headers.get(HEADER.servedBy)]).toEqual([200, "local", "c"]);
       for (const headers of [await signedBy(other, "35.885000,128.670000"), {}]) {
@@ -345,7 +352,7 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
     } finally {
       await engines[2]!.docker.getContainer("owner-driver").remove({ force: true });
       await engines[2]!.docker.getContainer("driver-shared").start();
-      await new Promise((r) => setTimeout(r, 700));
+      await new Promise((r) => setTimeout(r, MAX_STALE_MS + 300));
     }
   });
 
@@ -447,7 +454,11 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
   it("a stateful service whose car turns back before the crossing is not moved at all: the held move is given up", async () => {
     const { car, serviceId } = await carServedAtB("car-6-driver", 8090, "stateful");
     const lonPerS = 30 * lonPerMps;
-    const turnAt = EDGE - 5 * lonPerS; // 150 m (5 s) before b's edge: the switch (2 s before) never comes
+    // Turn where the move is due (within the lead, learned from this gateway's moves so far: how fast they are
+    // depends on the machine) but its switch never comes (outside the switch lead).
+    const { leadS, switchLeadS } = gateways[1]!.mobility.leads();
+    expect(leadS - switchLeadS).toBeGreaterThan(1.5);
+    const turnAt = EDGE - ((leadS + switchLeadS) / 2) * lonPerS;
     const start = turnAt - 15 * lonPerS;
     const mark = logs[1]!.length;
     let history: Awaited<ReturnType<typeof migrationHistory>> = [];

@@ -32,7 +32,7 @@ export interface AppSource {
  * invalidate() (a migration ended, a container was launched) makes the next request wait for a new list.
  */
 /** The oldest list a request is answered from while a newer one loads. */
-const MAX_STALE_MS = 5000;
+export const MAX_STALE_MS = 5000;
 
 export class DockerApps implements AppSource {
   private cache?: { at: number; list: Array<AppTarget & { type: string }> };

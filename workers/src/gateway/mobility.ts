@@ -75,6 +75,11 @@ export class Mobility {
     return { kind: "here" };
   }
 
+  /** The leads the prediction uses now, learned from this gateway's moves: ahead of a crossing, and a held freeze's. */
+  leads(): { leadS: number; switchLeadS: number } {
+    return { leadS: this.predictor.leadS(), switchLeadS: this.predictor.switchLeadS() };
+  }
+
   /** The client reported its position (once per report, whatever the app types): kept for the prediction. */
   track(client: Address, pos: Position): void {
     this.predictor.observe(client, pos);

@@ -18,19 +18,28 @@ export const HEADER = {
 /** W3C Server-Timing: `app;dur=<ms>` (the app's answer) and `gateway;dur=<ms>` (the gateway's whole time). */
 export const SERVER_TIMING = "server-timing";
 
-/** The named durations (ms) of a Server-Timing header; the first of a name counts (the answering cluster's own). */
-export function serverTimings(header: string | null | undefined): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const metric of (header ?? "").split(",")) {
+/** The (name, ms) entries of a Server-Timing header in order, those without a numeric `dur` left out. */
+function timingEntries(header: string | null | undefined): Array<[string, number]> {
+  return (header ?? "").split(",").flatMap((metric): Array<[string, number]> => {
     const [first, ...params] = metric.split(";");
     const name = first!.trim();
     const dur = params.map((p) => p.trim()).find((p) => p.startsWith("dur="));
     const ms = dur ? Number(dur.slice(4)) : NaN;
-    if (name && Number.isFinite(ms) && !(name in out)) out[name] = ms;
-  }
+    return name && Number.isFinite(ms) ? [[name, ms]] : [];
+  });
+}
+
+/** The named durations (ms) of a Server-Timing header; the first of a name counts (the answering cluster's own). */
+export function serverTimings(header: string | null | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, ms] of timingEntries(header)) if (!(name in out)) out[name] = ms;
   return out;
 }
 
+/** Every `gateway` duration of a Server-Timing header: the answering cluster's first, the one the client called last. */
+export function gatewayTimings(header: string | null | undefined): number[] {
+  return timingEntries(header).filter(([name]) => name === "gateway").map(([, ms]) => ms);
+}
 
 /** Parses "lat,lon" in decimal degrees; throws a message naming what is wrong. */
 export function parsePosition(raw: string): Position {

@@ -1,7 +1,7 @@
 import { Pool } from "undici";
 import type { PeerSigner } from "../chain/peerProof.ts";
 import type { AppTarget } from "./apps.ts";
-import { HEADER, formatPosition, type Call, type Reply } from "./protocol.ts";
+import { HEADER, SERVER_TIMING, formatPosition, type Call, type Reply } from "./protocol.ts";
 
 /**
  * HTTP/1.1 to app containers and peer gateways on pooled keep-alive connections (undici), answers buffered.
@@ -20,7 +20,7 @@ export class Upstream {
     const res = await pool.request({ path: target.path, method: "POST", headers, body: call.body, headersTimeout: call.timeoutMs, bodyTimeout: call.timeoutMs });
     const body = Buffer.from(await res.body.arrayBuffer());
     const out: Record<string, string> = { "content-type": String(res.headers["content-type"] ?? "application/octet-stream") };
-    for (const h of [HEADER.servedBy, HEADER.reason, HEADER.gateway]) if (typeof res.headers[h] === "string") out[h] = res.headers[h] as string;
+    for (const h of [HEADER.servedBy, HEADER.reason, HEADER.gateway, SERVER_TIMING]) if (typeof res.headers[h] === "string") out[h] = res.headers[h] as string;
     return { status: res.statusCode, headers: out, body };
   }
 

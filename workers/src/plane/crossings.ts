@@ -17,6 +17,8 @@ export type WorstAnswer = {
   ms: number; atMs: number; servedBy: string; route: string; phase: HandoverPhase; firstFromDestination: boolean;
   /** Of its ms, the app's own and the answering gateway's (Server-Timing): the rest is the car's side and the path. */
   appMs?: number; gatewayMs?: number;
+  /** Sent on by the gateway the car called (it followed the service): that gateway's whole time. */
+  calledGatewayMs?: number;
   /** How long the plane's own event loop stood still while the car waited (part of appMs when it fell there). */
   loopStalledMs?: number;
 };
@@ -80,6 +82,7 @@ export function crossingsOf(records: readonly RequestRecord[], migrations: reado
       ...(worst ? { worst: {
         ms: worst.ms, atMs: worst.atMs, servedBy: worst.servedBy, route: worst.route, phase: phaseOf(worst.atMs), firstFromDestination: worst === firstFromDestination,
         ...(worst.appMs !== undefined ? { appMs: worst.appMs } : {}), ...(worst.gatewayMs !== undefined ? { gatewayMs: worst.gatewayMs } : {}),
+        ...(worst.calledGatewayMs !== undefined ? { calledGatewayMs: worst.calledGatewayMs } : {}),
         ...(worst.loopStalledMs !== undefined ? { loopStalledMs: worst.loopStalledMs } : {}),
       } } : {}),
       p50ByPhase: Object.fromEntries([...byPhase].map(([p, ms]) => [p, median(ms)])),

@@ -1,7 +1,7 @@
 import { distanceM } from "../lib/geo.ts";
 import { inferOp } from "../gateway/clientProof.ts";
 import type { ClientSigner } from "../gateway/clientSigner.ts";
-import { HEADER, SERVER_TIMING, formatPosition, serverTimings } from "../gateway/protocol.ts";
+import { HEADER, SERVER_TIMING, formatPosition, gatewayTimings, serverTimings } from "../gateway/protocol.ts";
 import { LoopStalls } from "./loopStalls.ts";
 import type { Position } from "../gateway/neighbours.ts";
 import { along, routeLength } from "./routes.ts";
@@ -23,6 +23,8 @@ export type RequestRecord = {
   /** From the answer's Server-Timing: the app's own time and the answering gateway's whole time (ms). */
   appMs?: number;
   gatewayMs?: number;
+  /** When the called gateway sent it on to another (the service moved): the called gateway's whole time (ms). */
+  calledGatewayMs?: number;
   /** How long this process's event loop (cars, gateways and workers of `simulate` share it) stood still meanwhile. */
   loopStalledMs?: number;
   error?: string;
@@ -138,7 +140,11 @@ export async function simulate(o: SimulateOptions): Promise<{ records: RequestRe
 }
 
 /** The app's and the gateway's share of an answer, where the gateway said (Server-Timing). */
-function timingsOf(header: string | null): Pick<RequestRecord, "appMs" | "gatewayMs"> {
+function timingsOf(header: string | null): Pick<RequestRecord, "appMs" | "gatewayMs" | "calledGatewayMs"> {
   const t = serverTimings(header);
-  return { ...(t.app !== undefined ? { appMs: t.app } : {}), ...(t.gateway !== undefined ? { gatewayMs: t.gateway } : {}) };
+  const gateways = gatewayTimings(header);
+  return {
+    ...(t.app !== undefined ? { appMs: t.app } : {}), ...(t.gateway !== undefined ? { gatewayMs: t.gateway } : {}),
+    ...(gateways.length > 1 ? { calledGatewayMs: gateways.at(-1)! } : {}),
+  };
 }

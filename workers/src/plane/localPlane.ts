@@ -17,7 +17,6 @@ import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { createShutdown } from "../lib/shutdown.ts";
 import { waitFor } from "../lib/waitFor.ts";
 import { parseWorkerConfig } from "../worker/config.ts";
-import { runWorker, type RunningWorker } from "../worker/runWorker.ts";
 import { startDevChain } from "./devChain.ts";
 import { deployRegistry } from "./deploy.ts";
 import { startEngine, type Engine } from "./dockerd.ts";
@@ -27,16 +26,18 @@ import { importBusyboxBase } from "./localImages.ts";
 import { createClusterNet, destroyClusterNet } from "./netns.ts";
 import { bold, dim, type Progress } from "./progress.ts";
 import { startRedis } from "./redisServer.ts";
+import { startWorkerProcess, type WorkerProcess } from "./workerProcess.ts";
 import { buildDriverProfilingImage, buildImageRecognitionImage } from "./sampleApps.ts";
 import { forgetPlaneState, savePlaneState, teardownStalePlane } from "./teardown.ts";
 import { APPS, CLUSTER_CPU_MILLICORES, CLUSTERS, LAT, NEEDS, PLANE_DIR, RADIUS_M, REGISTRY_HOST, TEST_MNEMONIC, type PlaneOptions } from "./topology.ts";
 
 /**
- * The engines' niceness here: three clusters share two cores, and in simulate the worst answer of a handover was
- * the source's app waiting for the CPU while the destination's engine pulled and started the new copy (Server-
- * Timing: 97-99 % of it in the app). On separate machines that work would not share the app's cores.
+ * The engines' and workers' niceness here: three clusters share two cores, and in simulate the worst answer of a
+ * handover was the source's app waiting for the CPU while the destination's engine pulled and started the new copy
+ * (Server-Timing: 97-99 % of it in the app). On separate machines that work would not share the app's cores; here
+ * a cluster's daemons yield to its apps, as a node's do to its pods.
  */
-const ENGINE_NICE = 10;
+const DAEMON_NICE = 10;
 
 export type ClusterView = { name: string; gateway: string; location: { latE6: number; lonE6: number }; coverageRadiusM: number };
 
@@ -49,7 +50,7 @@ export class LocalPlane {
   private readonly shutdown = createShutdown({ stepTimeoutMs: 60_000 });
   private readonly helperPids: number[] = [];
   engines: Engine[] = [];
-  workers: RunningWorker[] = [];
+  workers: WorkerProcess[] = [];
   gateways: RunningGateway[] = [];
   operators: Address[] = [];
   clusters: ClusterView[] = [];
@@ -149,7 +150,7 @@ export class LocalPlane {
     });
     await step("starting 3 Docker Engines, one per cluster namespace", async () => {
       this.engines = await Promise.all(nets.map((n, i) => startEngine(`up-${i + 1}`, path.join(PLANE_DIR, `engine-${i + 1}`), {
-        netns: n.ns, insecureRegistries: [REGISTRY_HOST], cpuMillicores: CLUSTER_CPU_MILLICORES, nice: ENGINE_NICE,
+        netns: n.ns, insecureRegistries: [REGISTRY_HOST], cpuMillicores: CLUSTER_CPU_MILLICORES, nice: DAEMON_NICE,
       })));
       for (const e of this.engines) {
         this.shutdown.add(`engine ${e.name}`, async () => {
@@ -180,19 +181,30 @@ export class LocalPlane {
     await step("starting 3 workers and 3 gateways (logs in .blosm/plane/logs/)", async () => {
       const env: NodeJS.ProcessEnv = { BLOSM_API_TOKEN: token };
       accounts.forEach((a, i) => (env[`KEY_${i}`] = `0x${Buffer.from(a.getHdKey().privateKey!).toString("hex")}`));
-      for (const [i, c] of CLUSTERS.entries()) {
-        const config = parseWorkerConfig({
+      // Started side by side (each loads the CLI and sends its endpoint to the chain); any that started is stopped with the rest.
+      const started = await Promise.allSettled(CLUSTERS.map(async (c, i) => {
+        const raw = {
           name: c.name, rpcUrl: chain.url, rpcWsUrl: chain.url.replace(/^http/, "ws"), registryAddress, confirmations: 1, pollMs: 250, redisUrl: redis.url,
           dockerSocket: this.engines[i]!.socket, ...snapshotRegistries[i]!.config, appTypes: [...APPS],
           key: { env: `KEY_${i}` }, readyTimeoutMs: 30_000, gatewayUrl: gatewayUrl(i), capacityReportSeconds: 10,
           // The cars' app, as every move of theirs names it: in each registry's bases before the first move.
           warmBases: [`${REGISTRY_HOST}/apps/${this.o.app}@${appDigests[this.o.app]}`],
           api: { host: nets[i]!.gatewayIp, port: 8700, tokenEnv: "BLOSM_API_TOKEN" },
+        };
+        parseWorkerConfig(raw); // a mistake here is named before a process starts
+        return startWorkerProcess(c.name, raw, {
+          dir: PLANE_DIR, logFile: path.join(PLANE_DIR, "logs", `${c.name}.log`), env: { BLOSM_API_TOKEN: token, [`KEY_${i}`]: env[`KEY_${i}`], BLOSM_LOG_LEVEL: "debug" }, nice: DAEMON_NICE,
         });
-        const w = await runWorker(config, { env: { ...env }, log: fileLogger(`${c.name}.log`) });
-        this.workers.push(w);
-        this.shutdown.add(`worker ${c.name}`, () => w.stop());
+      }));
+      for (const [i, r] of started.entries()) {
+        if (r.status === "rejected") continue;
+        this.workers.push(r.value);
+        this.shutdown.add(`worker ${CLUSTERS[i]!.name}`, () => r.value.stop());
+        if (r.value.pid) this.helperPids.push(r.value.pid);
       }
+      await this.saveState();
+      const failed = started.find((r) => r.status === "rejected");
+      if (failed) throw failed.reason;
       for (const [i, c] of CLUSTERS.entries()) {
         const config = parseGatewayConfig({
           name: c.name, listen: { host: nets[i]!.gatewayIp, port: 8000 }, rpcUrl: chain.url, registryAddress, node: accounts[i]!.address,
@@ -214,8 +226,8 @@ export class LocalPlane {
 
     await step(`warming each cluster's repository of bases with ${this.o.app} (its first move then mounts it)`, async () => {
       for (const [i, w] of this.workers.entries()) {
-        const warmth = await w.worker.warmup?.done;
-        if (warmth?.failed) out(`  ${CLUSTERS[i]!.name}: ${warmth.failed} of ${warmth.of} not warmed (its log says why); its first move pushes it then\n`);
+        const warmth = await w.warmth();
+        if (warmth.failed) out(`  ${CLUSTERS[i]!.name}: ${warmth.failed} of ${warmth.of} not warmed (its log says why); its first move pushes it then\n`);
       }
     });
 

@@ -22,14 +22,21 @@ export async function startService(
   name: string,
   command: string,
   args: string[],
-  opts: { netns?: string; cwd?: string; env?: NodeJS.ProcessEnv; ready: () => Promise<unknown>; timeoutMs: number; intervalMs?: number; hint?: string },
+  opts: {
+    netns?: string; cwd?: string; env?: NodeJS.ProcessEnv; ready: () => Promise<unknown>; timeoutMs: number; intervalMs?: number; hint?: string;
+    /** Everything it prints, as it prints it (a log file), besides the kept tail. */
+    output?: (chunk: Buffer | string) => void;
+  },
 ): Promise<Service> {
   // nsenter, not `ip netns exec`: the latter also remounts /sys privately, hiding the cgroup mounts dockerd needs.
   const child = opts.netns
     ? spawn("nsenter", [`--net=/var/run/netns/${opts.netns}`, command, ...args], { stdio: ["ignore", "pipe", "pipe"], cwd: opts.cwd, env: opts.env })
     : spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], cwd: opts.cwd, env: opts.env });
   let tail = "";
-  const keep = (d: Buffer | string) => (tail = (tail + d).slice(-TAIL));
+  const keep = (d: Buffer | string) => {
+    tail = (tail + d).slice(-TAIL);
+    opts.output?.(d);
+  };
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);
   child.on("error", (e) => keep(`${e}\n`));

@@ -1,4 +1,3 @@
-import { appendFileSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { createPublicClient, http, stringToHex, type Address } from "viem";
@@ -8,9 +7,7 @@ import { LABEL } from "../engine/labels.ts";
 import { pushImage } from "../engine/push.ts";
 import { APP_LABEL } from "../gateway/apps.ts";
 import { parseGatewayConfig } from "../gateway/config.ts";
-import { runGateway, type RunningGateway } from "../gateway/runGateway.ts";
 import { BlosmError } from "../lib/errors.ts";
-import { createLogger } from "../lib/log.ts";
 import { serviceIdOf } from "../lib/serviceId.ts";
 import { ClientSigner } from "../gateway/clientSigner.ts";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
@@ -26,7 +23,7 @@ import { importBusyboxBase } from "./localImages.ts";
 import { createClusterNet, destroyClusterNet } from "./netns.ts";
 import { bold, dim, type Progress } from "./progress.ts";
 import { startRedis } from "./redisServer.ts";
-import { startWorkerProcess, type WorkerProcess } from "./workerProcess.ts";
+import { basesWarmth, startClusterProcess, type ClusterProcess } from "./clusterProcess.ts";
 import { buildDriverProfilingImage, buildImageRecognitionImage } from "./sampleApps.ts";
 import { forgetPlaneState, savePlaneState, teardownStalePlane } from "./teardown.ts";
 import { APPS, CLUSTER_CPU_MILLICORES, CLUSTERS, LAT, NEEDS, PLANE_DIR, RADIUS_M, REGISTRY_HOST, TEST_MNEMONIC, type PlaneOptions } from "./topology.ts";
@@ -50,8 +47,8 @@ export class LocalPlane {
   private readonly shutdown = createShutdown({ stepTimeoutMs: 60_000 });
   private readonly helperPids: number[] = [];
   engines: Engine[] = [];
-  workers: WorkerProcess[] = [];
-  gateways: RunningGateway[] = [];
+  workers: ClusterProcess[] = [];
+  gateways: ClusterProcess[] = [];
   operators: Address[] = [];
   clusters: ClusterView[] = [];
   chainUrl = "";
@@ -178,7 +175,7 @@ export class LocalPlane {
 
     const token = `local-${Math.random().toString(36).slice(2)}`;
     const gatewayUrl = (i: number) => `http://${nets[i]!.gatewayIp}:8000`;
-    await step("starting 3 workers and 3 gateways (logs in .blosm/plane/logs/)", async () => {
+    await step("starting 3 workers and 3 gateways, each its own process (logs in .blosm/plane/logs/)", async () => {
       const env: NodeJS.ProcessEnv = { BLOSM_API_TOKEN: token };
       accounts.forEach((a, i) => (env[`KEY_${i}`] = `0x${Buffer.from(a.getHdKey().privateKey!).toString("hex")}`));
       // Started side by side (each loads the CLI and sends its endpoint to the chain); any that started is stopped with the rest.
@@ -192,8 +189,9 @@ export class LocalPlane {
           api: { host: nets[i]!.gatewayIp, port: 8700, tokenEnv: "BLOSM_API_TOKEN" },
         };
         parseWorkerConfig(raw); // a mistake here is named before a process starts
-        return startWorkerProcess(c.name, raw, {
-          dir: PLANE_DIR, logFile: path.join(PLANE_DIR, "logs", `${c.name}.log`), env: { BLOSM_API_TOKEN: token, [`KEY_${i}`]: env[`KEY_${i}`], BLOSM_LOG_LEVEL: "debug" }, nice: DAEMON_NICE,
+        return startClusterProcess("worker", c.name, raw, {
+          url: `http://${raw.api.host}:${raw.api.port}`, dir: PLANE_DIR, logFile: path.join(PLANE_DIR, "logs", `${c.name}.log`),
+          env: { BLOSM_API_TOKEN: token, [`KEY_${i}`]: env[`KEY_${i}`], BLOSM_LOG_LEVEL: "debug" }, nice: DAEMON_NICE,
         });
       }));
       for (const [i, r] of started.entries()) {
@@ -206,9 +204,9 @@ export class LocalPlane {
       const failed = started.find((r) => r.status === "rejected");
       if (failed) throw failed.reason;
       for (const [i, c] of CLUSTERS.entries()) {
-        const config = parseGatewayConfig({
+        const raw = {
           name: c.name, listen: { host: nets[i]!.gatewayIp, port: 8000 }, rpcUrl: chain.url, registryAddress, node: accounts[i]!.address,
-          workerUrl: this.workers[i]!.apiUrl, dockerSocket: this.engines[i]!.socket, appHost: nets[i]!.hostIp,
+          workerUrl: this.workers[i]!.url, dockerSocket: this.engines[i]!.socket, appHost: nets[i]!.hostIp,
           apps: Object.fromEntries(APPS.map((a, k) => [a, {
             needs: NEEDS[a], timeoutMs: 20_000,
             // Requests forwarded here, or for clients without a container of their own, get a shared one on demand.
@@ -217,16 +215,22 @@ export class LocalPlane {
           // A busy cluster: nothing left beyond what its containers hold, so every request there is forwarded.
           allocatable: c.name === this.o.busy ? { memoryMiB: 1 } : { cpuMillicores: CLUSTER_CPU_MILLICORES, memoryMiB: 4096 },
           probeMs: 500, capacityPollMs: 250, neighbourRefreshMs: 2000, queueTimeoutMs: 500,
+        };
+        parseGatewayConfig(raw);
+        // The gateways serve the cars: at the apps' niceness. Their token asks the worker for moves and peer grants.
+        const g = await startClusterProcess("gateway", c.name, raw, {
+          url: gatewayUrl(i), dir: PLANE_DIR, logFile: path.join(PLANE_DIR, "logs", `${c.name}-gateway.log`), env: { BLOSM_API_TOKEN: token, BLOSM_LOG_LEVEL: "debug" },
         });
-        const g = await runGateway(config, { env: { ...env }, log: fileLogger(`${c.name}-gateway.log`) });
         this.gateways.push(g);
         this.shutdown.add(`gateway ${c.name}`, () => g.stop());
+        if (g.pid) this.helperPids.push(g.pid);
+        await this.saveState();
       }
     });
 
     await step(`warming each cluster's repository of bases with ${this.o.app} (its first move then mounts it)`, async () => {
       for (const [i, w] of this.workers.entries()) {
-        const warmth = await w.warmth();
+        const warmth = await basesWarmth(w);
         if (warmth.failed) out(`  ${CLUSTERS[i]!.name}: ${warmth.failed} of ${warmth.of} not warmed (its log says why); its first move pushes it then\n`);
       }
     });
@@ -266,9 +270,4 @@ export class LocalPlane {
   nameOf(operator?: string) {
     return CLUSTERS[this.operators.findIndex((o) => o.toLowerCase() === operator?.toLowerCase())]?.name ?? operator ?? "-";
   }
-}
-
-function fileLogger(file: string) {
-  const target = path.join(PLANE_DIR, "logs", file);
-  return createLogger({ level: "debug", sink: (l) => appendFileSync(target, `${l}\n`) });
 }

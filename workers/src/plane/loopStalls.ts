@@ -1,8 +1,9 @@
 /**
- * When this process's event loop stalled, kept as (end, length) pairs: in `simulate` the cars, the gateways and
- * the workers share one loop, so a slow answer can be a stall here rather than anything a cluster did (a gateway's
- * Server-Timing counts a stall while it waits for the app as the app's time). A timer every `everyMs` notes how
- * late it ran; lateness over `minMs` is a stall that ended then.
+ * When this process's event loop stalled, kept as (end, length) pairs: in `simulate` the cars and the gateways
+ * share one loop (the workers run as processes of their own: plane/workerProcess.ts), so a slow answer can be a
+ * stall here rather than anything a cluster did (a gateway's Server-Timing counts a stall while it waits for the
+ * app as the app's time). A timer every `everyMs` notes how late it ran; lateness over `minMs` is a stall that
+ * ended then.
  */
 export class LoopStalls {
   private readonly stalls: Array<{ end: number; ms: number }> = [];

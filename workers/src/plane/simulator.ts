@@ -25,7 +25,7 @@ export type RequestRecord = {
   gatewayMs?: number;
   /** When the called gateway sent it on to another (the service moved): the called gateway's whole time (ms). */
   calledGatewayMs?: number;
-  /** How long this process's event loop (cars, gateways and workers of `simulate` share it) stood still meanwhile. */
+  /** How long this process's event loop (the cars and gateways of `simulate` share it) stood still meanwhile. */
   loopStalledMs?: number;
   error?: string;
 };

@@ -202,9 +202,9 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
       expect(res.status).toBe(200);
       expect(res.headers.get(HEADER.route)).toBe("forwarded");
       expect(res.headers.get(HEADER.servedBy)).toBe("b"); // b is 2.7 km away, c 5.4 km
-      // Where the time went: b's app and b's gateway as b said, then a's whole time, which holds b's.
+      // Where the time went: b's app, proof checks and whole time as b said, then a's, whose whole time holds b's.
       const timing = res.headers.get(SERVER_TIMING);
-      expect(timing).toMatch(/^app;dur=[\d.]+, gateway;dur=[\d.]+, gateway;dur=[\d.]+$/);
+      expect(timing).toMatch(/^app;dur=[\d.]+, auth;dur=[\d.]+, gateway;dur=[\d.]+, auth;dur=[\d.]+, gateway;dur=[\d.]+$/);
       const [atB, atA] = gatewayTimings(timing);
       expect(atA!).toBeGreaterThanOrEqual(atB!);
       expect(atB!).toBeGreaterThanOrEqual(serverTimings(timing).app!);
@@ -424,6 +424,9 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
     expect(seen.slice(seen.indexOf(firstAtC!)).every((r) => r.by === "c")).toBe(true);
     const history = await migrationHistory(dev.client, dev.address, registryAbi, { serviceId });
     expect(history.map((m) => [m.outcome, m.destination?.toLowerCase()])).toEqual([["completed", dev.nodes[2]!.address.toLowerCase()]]);
+    // b handed the car's session grant to c with the move: c checked it before the car's first request there.
+    const primed = logs[2]!.map((l) => JSON.parse(l) as { msg: string; client?: string }).find((l) => l.msg === "a client's session checked ahead of its arrival" && l.client?.toLowerCase() === car.address.toLowerCase());
+    expect(primed).toBeDefined();
   }, 60_000);
 
   it("a stateful service predicted to cross: pre-copied ahead, served at b until the car nears the edge, frozen only then", async () => {

@@ -135,6 +135,17 @@ export class SessionVerifier {
     return session.principal;
   }
 
+  /**
+   * Checks a principal's session grant before its first request here (a client whose service is moving here) and
+   * keeps it, so that request pays only its own signature. A ProofError names what is wrong with the grant.
+   */
+  async prime(principal: string, session: string): Promise<void> {
+    if (!isAddress(principal, { strict: false })) throw new ProofError(`${this.kind.principal} "${principal.slice(0, 50)}" is not an address (send its 0x address)`);
+    const now = this.o.now?.() ?? Date.now();
+    const s = await this.session(principal as Address, session, now);
+    if (s.expires * 1000 <= now) throw new ProofError(`the session grant expired at ${new Date(s.expires * 1000).toISOString()}`);
+  }
+
   /** The grant's session, recovered once and cached (a failed grant is not cached: it costs its sender as much). */
   private session(principal: Address, header: string, now: number): Promise<Session> {
     const key = `${principal.toLowerCase()} ${header}`;

@@ -17,6 +17,11 @@ export class ClientVerifier {
     this.verifier = new SessionVerifier(CLIENT_GRANT, o);
   }
 
+  /** A client's session grant, checked ahead of its first request here (handed over by the cluster it leaves). */
+  prime(client: string, session: string): Promise<void> {
+    return this.verifier.prime(client, session);
+  }
+
   verify(p: ProofInput): Promise<Address> {
     return this.verifier.verify({ principal: p.client, scope: clientScope(p.op, p.position), body: p.body, session: p.session, signature: p.signature });
   }

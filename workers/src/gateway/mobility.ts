@@ -29,6 +29,8 @@ type Pending = {
 const TURN_BACK_MS = 2000;
 /** How long a switch waits for the service's running requests here to end before the source freezes anyway. */
 const DRAIN_MS = 2000;
+/** Clients whose session grants are kept for handing on. */
+const MAX_SESSIONS = 10_000;
 type ServiceState = { pending?: Pending; moved?: { gateway: string; name: string; containerId: string }; quietUntil: number };
 
 /**
@@ -41,6 +43,7 @@ type ServiceState = { pending?: Pending; moved?: { gateway: string; name: string
 export class Mobility {
   private services = new Map<string, ServiceState>();
   private readonly predictor: CrossingPredictor;
+  private readonly sessions = new Map<string, string>();
   migrationsRequested = 0;
   /** Of those, started ahead of a predicted crossing (the client still inside the coverage). */
   migrationsPredicted = 0;
@@ -50,6 +53,8 @@ export class Mobility {
   constructor(private readonly d: {
     apps: AppSource; neighbours: NeighbourSource; chain: RegistryView; worker: { url: string; token?: string };
     log: Logger; pollMs?: number; holdTimeoutMs: number; prediction?: PredictionConfig;
+    /** Hands a client's session grant to the gateway its service is moving to (Upstream.primeSession). */
+    primeSession?: (gateway: string, client: Address, session: string) => Promise<void>;
   }) {
     this.predictor = new CrossingPredictor(d.prediction ?? { ...DEFAULT_PREDICTION, enabled: false });
   }
@@ -80,9 +85,17 @@ export class Mobility {
     return { leadS: this.predictor.leadS(), switchLeadS: this.predictor.switchLeadS() };
   }
 
-  /** The client reported its position (once per report, whatever the app types): kept for the prediction. */
-  track(client: Address, pos: Position): void {
+  /**
+   * The client reported its position (once per report, whatever the app types): kept for the prediction, with
+   * its session grant, which a move of its service hands to the destination ahead of the client (primeSession).
+   */
+  track(client: Address, pos: Position, session?: string): void {
     this.predictor.observe(client, pos);
+    if (session === undefined) return;
+    const key = client.toLowerCase();
+    this.sessions.delete(key); // newest last: the oldest goes first when full
+    this.sessions.set(key, session);
+    if (this.sessions.size > MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
   }
 
   /**
@@ -122,6 +135,12 @@ export class Mobility {
       this.d.log.info("client left coverage: migrating its service", { client, type, to: target.name, distanceM: Math.round(distance) });
     }
     this.migrationsRequested++;
+    // The destination checks the client's grant now, not on the client's first request there (a handover's spike).
+    const session = this.sessions.get(client.toLowerCase());
+    if (session && this.d.primeSession) {
+      this.d.primeSession(target.gateway, client, session)
+        .catch((e) => this.d.log.info("could not hand the client's session to the destination ahead; it is checked on arrival", { client, to: target.name, error: describeError(e) }));
+    }
     const t0 = performance.now();
     // Ahead of a crossing, a stateful source may hold its freeze until the car is about to cross (switchIfCrossing):
     // at most until a while after the predicted exit, in case the car slows down.

@@ -11,6 +11,7 @@ import type { GatewayConfig } from "./config.ts";
 import { Gateway } from "./server.ts";
 import { Mobility } from "./mobility.ts";
 import { RegistryNeighbours } from "./neighbours.ts";
+import { Upstream } from "./upstream.ts";
 import { PeerSigner, PeerVerifier, activeNodes } from "../chain/peerProof.ts";
 import { grantFromWorker } from "./peerGrant.ts";
 
@@ -50,10 +51,14 @@ export async function runGateway(config: GatewayConfig, opts: { log?: Logger; en
     throw new BlosmError(`cannot read neighbours from the registry at ${config.registryAddress} via ${config.rpcUrl}: ${describeError(e)}`);
   }
   await capacity.start();
-  const mobility = new Mobility({ apps, neighbours, chain, worker: { url: config.workerUrl.replace(/\/$/, ""), token }, log, holdTimeoutMs: config.holdTimeoutMs, prediction: config.prediction });
+  const upstream = new Upstream();
+  const mobility = new Mobility({
+    apps, neighbours, chain, worker: { url: config.workerUrl.replace(/\/$/, ""), token }, log, holdTimeoutMs: config.holdTimeoutMs, prediction: config.prediction,
+    primeSession: (gateway, client, session) => upstream.primeSession(gateway, client, session, peers.signer),
+  });
   const gateway = new Gateway(
     { name: config.name, apps: config.apps, holdTimeoutMs: config.holdTimeoutMs, queueTimeoutMs: config.queueTimeoutMs, maxBodyBytes: config.maxBodyBytes, clients: config.clients },
-    { apps, capacity, neighbours, mobility, log, peers },
+    { apps, capacity, neighbours, mobility, log, peers, upstream },
   );
   const url = await gateway.listen(config.listen.host, config.listen.port).catch((e) => {
     neighbours.stop();

@@ -7,6 +7,9 @@ import { StaticNeighbours } from "./neighbours.ts";
 import { Gateway } from "./server.ts";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { PeerSigner, PeerVerifier, accountGrant } from "../chain/peerProof.ts";
+import { ClientSigner } from "./clientSigner.ts";
+import { PROOF_HEADER } from "./clientProof.ts";
+import { Upstream } from "./upstream.ts";
 
 const member = privateKeyToAccount(generatePrivateKey());
 const stranger = privateKeyToAccount(generatePrivateKey());
@@ -58,6 +61,25 @@ describe("the gateway's HTTP server on bad input", () => {
     const wrongPath = await fetch(`${gateway.url}/capacity`, { headers: await peerOf(member).headers("GET", "/healthz") });
     expect(await error(wrongPath)).toMatch(/^401 peer: the signature does not match/);
     expect((await fetch(`${gateway.url}/capacity`, { headers: await peerOf(member).headers("GET", "/capacity") })).status).toBe(200);
+  });
+
+  it("takes a client's session grant handed on by a registered cluster (POST /sessions), and names what is wrong", async () => {
+    const upstream = new Upstream();
+    try {
+      const car = new ClientSigner(privateKeyToAccount(generatePrivateKey()));
+      const other = new ClientSigner(privateKeyToAccount(generatePrivateKey()));
+      const sessionOf = async (c: ClientSigner) => (await c.headers({ op: "position", body: Buffer.from("{}") }))[PROOF_HEADER.session]!;
+      await expect(upstream.primeSession(gateway.url, car.address, await sessionOf(car), peerOf(stranger))).rejects.toThrow(/answered 401: .*is not an active node/);
+      await upstream.primeSession(gateway.url, car.address, await sessionOf(car), peerOf(member));
+      // Another client's grant under this client's address: refused, as on a request.
+      await expect(upstream.primeSession(gateway.url, car.address, await sessionOf(other), peerOf(member))).rejects.toThrow(/answered 400: .*session of 0x.*was signed by 0x/);
+      await expect(upstream.primeSession(gateway.url, "nobody", await sessionOf(car), peerOf(member))).rejects.toThrow(/answered 400: .*nobody\\" is not an address/);
+      const body = Buffer.from('{"client": 1}');
+      const res = await fetch(`${gateway.url}/sessions`, { method: "POST", body, headers: await peerOf(member).headers("POST", "/sessions", body) });
+      expect([res.status, ((await res.json()) as { error: string }).error]).toEqual([400, 'body: must be {"client": "0x…", "session": "<the client\'s x-blosm-session header>"}']);
+    } finally {
+      await upstream.close();
+    }
   });
 
   it("counts health checks and capacity reads as meta, not as errors", async () => {

@@ -19,6 +19,7 @@ import {
 } from "./protocol.ts";
 import { routeInfer } from "./route.ts";
 import { Upstream } from "./upstream.ts";
+import { takeSessionHandover } from "./sessionHandover.ts";
 
 export type GatewayOptions = {
   name: string;
@@ -49,7 +50,7 @@ export class Gateway {
   private server?: Server;
   private readonly stats = new GatewayMetrics();
   readonly metrics = this.stats.registry;
-  private readonly upstream = new Upstream();
+  private readonly upstream: Upstream;
   private readonly verifier: ClientVerifier;
   url = "";
 
@@ -59,8 +60,11 @@ export class Gateway {
       apps: AppSource; capacity: LocalCapacity; neighbours: NeighbourSource; mobility?: Mobility; log: Logger;
       /** Proves this cluster to peers, and checks that peers' calls come from active registered nodes. */
       peers: { signer: PeerSigner; verifier: PeerVerifier };
+      /** Shared with mobility, which hands clients' sessions on over it (closed with the gateway). */
+      upstream?: Upstream;
     },
   ) {
+    this.upstream = d.upstream ?? new Upstream();
     const c = o.clients ?? { unsigned: "refuse", clockSkewMs: 30_000, maxSessionSeconds: 86_400 };
     this.verifier = new ClientVerifier({ clockSkewMs: c.clockSkewMs, maxSessionSeconds: c.maxSessionSeconds });
   }
@@ -127,6 +131,9 @@ export class Gateway {
       await this.peer(req, "GET", pathname);
       return jsonReply(200, { name: this.o.name, free: this.d.capacity.remaining(), inFlight: this.d.capacity.requests }, META);
     }
+    if (req.method === "POST" && pathname === "/sessions") {
+      return takeSessionHandover(req, { peer: (body) => this.peer(req, "POST", pathname, body), verifier: this.verifier, log: this.d.log, headers: META });
+    }
     if (req.method === "GET" && pathname === "/healthz") return jsonReply(200, { ok: true, name: this.o.name, apps: Object.keys(this.o.apps) }, META);
     if (req.method === "GET" && pathname === "/metrics") {
       return { status: 200, headers: { "content-type": this.metrics.contentType, ...META }, body: Buffer.from(await this.metrics.metrics()) };
@@ -161,7 +168,7 @@ export class Gateway {
   private async positionUpdate(req: IncomingMessage, claimed: string): Promise<Reply> {
     const raw = await readBody(req, 4096);
     // Only the client itself may report where it is: a position moves its service.
-    const { client } = await this.sender(req, POSITION_OP, raw, claimed);
+    const { client, proof } = await this.sender(req, POSITION_OP, raw, claimed);
     let body: { lat?: unknown; lon?: unknown; apps?: unknown };
     try {
       body = JSON.parse(raw.toString("utf8")) as typeof body;
@@ -178,7 +185,7 @@ export class Gateway {
     }
     const types = body.apps === undefined ? Object.keys(this.o.apps) : body.apps;
     if (!Array.isArray(types) || types.some((t) => typeof t !== "string" || !this.o.apps[t])) throw new HttpError(400, `body.apps: must list app types served here (${Object.keys(this.o.apps).join(", ")})`);
-    this.d.mobility?.track(client!, position);
+    this.d.mobility?.track(client!, position, proof?.[PROOF_HEADER.session]);
     for (const t of types as string[]) void this.d.mobility?.observe(client!, t, position);
     const me = this.d.neighbours.self();
     return jsonReply(202, { client, position: formatPosition(position), insideCoverage: me ? distanceM(position, me.location) <= me.coverageRadiusM : null }, { [HEADER.route]: "meta" });
@@ -191,16 +198,19 @@ export class Gateway {
     if (body.length === 0) throw new HttpError(400, "empty body: send the app's input (for driver-profiling a 40x15 window of CAN features)");
     // A request forwarded by another cluster is treated as one (never forwarded again, no mobility): only if it is one.
     const forwarded = header(req.headers, HEADER.forwardedFrom) !== undefined;
+    const authStart = performance.now();
     if (forwarded) await this.peer(req, "POST", pathname, body);
     const { client, position, positionRaw, proof } = await this.sender(req, inferOp(type), body, header(req.headers, HEADER.client));
+    // Checking the proofs (the calling cluster's, the client's): a session seen first here costs its grant's check.
+    const auth = `auth;dur=${(performance.now() - authStart).toFixed(1)}`;
     const call: Call = { type, body, contentType: header(req.headers, "content-type") ?? "application/octet-stream", client, position, positionRaw, proof, timeoutMs: app.timeoutMs };
     if (client && position && !forwarded) {
-      this.d.mobility?.track(client, position);
+      this.d.mobility?.track(client, position, proof?.[PROOF_HEADER.session]);
       void this.d.mobility?.observe(client, type, position);
     }
     const serviceId = client ? serviceIdOf(client, type) : undefined;
     const mobility = this.d.mobility;
-    return routeInfer({ gateway: this.o.name, type, forwarded, remaining: () => describeNeeds(this.d.capacity.remaining()) }, {
+    const r = await routeInfer({ gateway: this.o.name, type, forwarded, remaining: () => describeNeeds(this.d.capacity.remaining()) }, {
       tryAdmit: () => this.d.capacity.tryAdmit(app.needs),
       runLocal: () => this.runLocal(call, app.needs, serviceId),
       queueLocal: async () => (await this.d.capacity.admitWithin(app.needs, this.o.queueTimeoutMs))
@@ -210,6 +220,8 @@ export class Gateway {
       holdAndFollow: (done) => this.holdAndFollow(done, call),
       mobilityRoute: client && mobility ? () => mobility.route(client, type) : undefined,
     });
+    r.headers[SERVER_TIMING] = r.headers[SERVER_TIMING] ? `${r.headers[SERVER_TIMING]}, ${auth}` : auth;
+    return r;
   }
 
   /** Waits (up to holdTimeoutMs) for a handover to end, then sends the request to where the service went. */

@@ -3,6 +3,8 @@ import type { PeerSigner } from "../chain/peerProof.ts";
 import type { AppTarget } from "./apps.ts";
 import { HEADER, SERVER_TIMING, formatPosition, type Call, type Reply } from "./protocol.ts";
 
+type Target = Pick<AppTarget, "host" | "port" | "path"> & { protocol?: "http:" | "https:" };
+
 /**
  * HTTP/1.1 to app containers and peer gateways on pooled keep-alive connections (undici), answers buffered.
  * One pool per origin, closed with the gateway.
@@ -10,10 +12,15 @@ import { HEADER, SERVER_TIMING, formatPosition, type Call, type Reply } from "./
 export class Upstream {
   private readonly pools = new Map<string, Pool>();
 
-  async send(target: Pick<AppTarget, "host" | "port" | "path"> & { protocol?: "http:" | "https:" }, call: Call, extra: Record<string, string> = {}): Promise<Reply> {
+  private pool(target: Target): Pool {
     const origin = `${target.protocol ?? "http:"}//${target.host.includes(":") && !target.host.startsWith("[") ? `[${target.host}]` : target.host}:${target.port}`;
     let pool = this.pools.get(origin);
     if (!pool) this.pools.set(origin, (pool = new Pool(origin, { connections: 256, keepAliveTimeout: 10_000 })));
+    return pool;
+  }
+
+  async send(target: Target, call: Call, extra: Record<string, string> = {}): Promise<Reply> {
+    const pool = this.pool(target);
     const headers: Record<string, string> = { "content-type": call.contentType, ...extra };
     if (call.client) headers[HEADER.client] = call.client;
     if (call.position) headers[HEADER.position] = call.positionRaw ?? formatPosition(call.position);
@@ -32,6 +39,22 @@ export class Upstream {
   async sendToGateway(gateway: string, call: Call, extra: Record<string, string>, peer: PeerSigner): Promise<Reply> {
     const target = gatewayTarget(gateway, call.type);
     return this.send(target, call, { ...extra, ...call.proof, ...(await peer.headers("POST", target.path, call.body)) });
+  }
+
+  /**
+   * Hands a client's session grant to the gateway its service is moving to (POST /sessions, proving this cluster):
+   * that gateway checks it now rather than on the client's first request there, which also finds this pool's
+   * connection to it open. Throws naming the peer's answer when it is not 204.
+   */
+  async primeSession(gateway: string, client: string, session: string, peer: PeerSigner): Promise<void> {
+    const target = { ...gatewayTarget(gateway, "x"), path: "/sessions" };
+    const body = Buffer.from(JSON.stringify({ client, session }));
+    const res = await this.pool(target).request({
+      path: target.path, method: "POST", body, headersTimeout: 5000, bodyTimeout: 5000,
+      headers: { "content-type": "application/json", ...(await peer.headers("POST", target.path, body)) },
+    });
+    const text = await res.body.text();
+    if (res.statusCode !== 204) throw new Error(`${gateway} answered ${res.statusCode}: ${text.slice(0, 200)}`);
   }
 
   async close() {

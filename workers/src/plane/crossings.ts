@@ -17,6 +17,8 @@ export type WorstAnswer = {
   ms: number; atMs: number; servedBy: string; route: string; phase: HandoverPhase; firstFromDestination: boolean;
   /** Of its ms, the app's own and the answering gateway's (Server-Timing): the rest is the car's side and the path. */
   appMs?: number; gatewayMs?: number;
+  /** Of the answering gateway's time, checking the proofs. */
+  authMs?: number;
   /** Sent on by the gateway the car called (it followed the service): that gateway's whole time. */
   calledGatewayMs?: number;
   /** How long the plane's own event loop stood still while the car waited (part of appMs when it fell there). */
@@ -82,6 +84,7 @@ export function crossingsOf(records: readonly RequestRecord[], migrations: reado
       ...(worst ? { worst: {
         ms: worst.ms, atMs: worst.atMs, servedBy: worst.servedBy, route: worst.route, phase: phaseOf(worst.atMs), firstFromDestination: worst === firstFromDestination,
         ...(worst.appMs !== undefined ? { appMs: worst.appMs } : {}), ...(worst.gatewayMs !== undefined ? { gatewayMs: worst.gatewayMs } : {}),
+        ...(worst.authMs !== undefined ? { authMs: worst.authMs } : {}),
         ...(worst.calledGatewayMs !== undefined ? { calledGatewayMs: worst.calledGatewayMs } : {}),
         ...(worst.loopStalledMs !== undefined ? { loopStalledMs: worst.loopStalledMs } : {}),
       } } : {}),

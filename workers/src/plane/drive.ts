@@ -127,9 +127,9 @@ function printedCrossings(s: CrossingSummary): string {
 }
 
 /** Where the worst answer's time went, as its gateway said (Server-Timing): the app, the gateway, the rest. */
-function split(w: { ms: number; appMs?: number; gatewayMs?: number; calledGatewayMs?: number; loopStalledMs?: number }): string {
+function split(w: { ms: number; appMs?: number; gatewayMs?: number; authMs?: number; calledGatewayMs?: number; loopStalledMs?: number }): string {
   if (w.gatewayMs === undefined) return "";
-  const app = w.appMs !== undefined ? `app ${w.appMs.toFixed(0)} ms, ` : "";
+  const app = `${w.appMs !== undefined ? `app ${w.appMs.toFixed(0)} ms, ` : ""}${w.authMs !== undefined ? `proofs ${w.authMs.toFixed(0)} ms, ` : ""}`;
   // Followed: the answering gateway's time is inside the called one's, which sent it on.
   const called = w.calledGatewayMs !== undefined ? `, the called gateway ${w.calledGatewayMs.toFixed(0)} ms in all` : "";
   const outer = w.calledGatewayMs ?? w.gatewayMs;

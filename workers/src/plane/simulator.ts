@@ -23,6 +23,8 @@ export type RequestRecord = {
   /** From the answer's Server-Timing: the app's own time and the answering gateway's whole time (ms). */
   appMs?: number;
   gatewayMs?: number;
+  /** Of the answering gateway's time, checking the proofs (the client's, and the calling cluster's when followed). */
+  authMs?: number;
   /** When the called gateway sent it on to another (the service moved): the called gateway's whole time (ms). */
   calledGatewayMs?: number;
   /** How long this process's event loop (the cars and gateways of `simulate` share it) stood still meanwhile. */
@@ -140,11 +142,12 @@ export async function simulate(o: SimulateOptions): Promise<{ records: RequestRe
 }
 
 /** The app's and the gateway's share of an answer, where the gateway said (Server-Timing). */
-function timingsOf(header: string | null): Pick<RequestRecord, "appMs" | "gatewayMs" | "calledGatewayMs"> {
+function timingsOf(header: string | null): Pick<RequestRecord, "appMs" | "gatewayMs" | "authMs" | "calledGatewayMs"> {
   const t = serverTimings(header);
   const gateways = gatewayTimings(header);
   return {
     ...(t.app !== undefined ? { appMs: t.app } : {}), ...(t.gateway !== undefined ? { gatewayMs: t.gateway } : {}),
+    ...(t.auth !== undefined ? { authMs: t.auth } : {}),
     ...(gateways.length > 1 ? { calledGatewayMs: gateways.at(-1)! } : {}),
   };
 }

@@ -1,5 +1,5 @@
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { getPriority, tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../workers/src/lib/freePort.ts";
@@ -34,15 +34,17 @@ describe("startClusterProcess: a cluster's worker or gateway as its own `blosm` 
     expect((await stat(file)).mode & 0o777).toBe(0o600);
   }, 90_000);
 
-  it("a gateway: answers its health check through the process, and is gone after stop", async () => {
+  it("a gateway: answers its health check through the process, at the niceness asked, and is gone after stop", async () => {
     [engine, dev] = await Promise.all([startEngine(`cp${process.pid}`, path.join(dir, "engine")), startDevRegistry()]);
     const example = JSON.parse(await readFile(path.join(projectRoot, "docker/edge-cluster/gateway.example.json"), "utf8")) as Record<string, unknown>;
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     const gateway = { ...example, name: "g", listen: { host: "127.0.0.1", port }, dockerSocket: engine.socket, rpcUrl: dev.chain.url, registryAddress: dev.address, node: dev.nodes[0]!.address };
     const logFile = path.join(dir, "g.log");
-    const g = await startClusterProcess("gateway", "g", gateway, { url, dir, logFile, env: { BLOSM_LOG_LEVEL: "debug" }, timeoutMs: 60_000 });
+    const g = await startClusterProcess("gateway", "g", gateway, { url, dir, logFile, env: { BLOSM_LOG_LEVEL: "debug" }, nice: 7, timeoutMs: 60_000 });
     expect(await g.health()).toMatchObject({ ok: true });
+    // At the niceness asked, in the program's own process (nice ran it in its place: the pid stopped is the gateway's).
+    expect(getPriority(g.pid!)).toBe(7);
     expect(g.exited()).toBe(false);
     await g.stop();
     expect(g.exited()).toBe(true);

@@ -25,8 +25,8 @@ const STOP_GRACE_MS = 35_000;
  * One cluster's worker or gateway as its own process, `blosm worker|gateway --config <file>`, as an operator runs
  * them, rather than inside the plane's process: in `simulate` the cars measure answers on the plane's event loop,
  * and a worker's burst of work there (a move's first signatures, decoding, logs) stood the loop still for up to
- * 168 ms of a 396 ms answer. A worker runs at `nice` (a node's daemons yield to its pods, as the engines do); a
- * gateway serves the cars and does not. The CLI runs as this module does: compiled, or through tsx (blosmCli).
+ * 168 ms of a 396 ms answer. A worker runs at `nice` (a node's daemons yield to its pods, as the engines, the
+ * chain node and the registries do); a gateway serves the cars and does not. The CLI runs as this module does: compiled, or through tsx (blosmCli).
  * The configuration file holds names of environment variables, never the key or the token themselves.
  */
 export async function startClusterProcess(
@@ -37,8 +37,7 @@ export async function startClusterProcess(
 ): Promise<ClusterProcess> {
   const configFile = path.join(opts.dir, `${command}-${name}.json`);
   await writeFile(configFile, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
-  const cli = [...blosmCli(), command, "--config", configFile];
-  const [program, ...args] = opts.nice ? ["nice", "-n", String(opts.nice), ...cli] : cli;
+  const [program, ...args] = [...blosmCli(), command, "--config", configFile];
   const log = createWriteStream(opts.logFile, { flags: "a" });
   const health = async () => {
     const res = await fetch(`${opts.url}/healthz`, { signal: AbortSignal.timeout(2000) });
@@ -47,7 +46,7 @@ export async function startClusterProcess(
     return { ...body, ok: true };
   };
   const service = await startService(`${command} ${name}`, program!, args, {
-    env: { ...process.env, ...opts.env }, output: (d) => log.write(d), ready: health, timeoutMs: opts.timeoutMs ?? 90_000, intervalMs: 250,
+    env: { ...process.env, ...opts.env }, nice: opts.nice, output: (d) => log.write(d), ready: health, timeoutMs: opts.timeoutMs ?? 90_000, intervalMs: 250,
     hint: `its log: ${opts.logFile}`,
   }).catch((e) => {
     log.end();

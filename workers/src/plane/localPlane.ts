@@ -29,10 +29,11 @@ import { forgetPlaneState, savePlaneState, teardownStalePlane } from "./teardown
 import { APPS, CLUSTER_CPU_MILLICORES, CLUSTERS, LAT, NEEDS, PLANE_DIR, RADIUS_M, REGISTRY_HOST, TEST_MNEMONIC, type PlaneOptions } from "./topology.ts";
 
 /**
- * The engines' and workers' niceness here: three clusters share two cores, and in simulate the worst answer of a
- * handover was the source's app waiting for the CPU while the destination's engine pulled and started the new copy
- * (Server-Timing: 97-99 % of it in the app). On separate machines that work would not share the app's cores; here
- * a cluster's daemons yield to its apps, as a node's do to its pods.
+ * The niceness of everything here that is not on a request's path (engines, workers, the chain node, the
+ * registries): three clusters share two cores, and in simulate the worst answers of handovers were apps waiting
+ * for the CPU while a move's work ran (an engine starting a copy; a block with a move's events waking every
+ * process that follows the chain). On separate machines that work would not share the apps' cores; here it
+ * yields to them, as a node's daemons do to its pods. The gateways and the apps serve the cars: not niced.
  */
 const DAEMON_NICE = 10;
 
@@ -90,7 +91,7 @@ export class LocalPlane {
     });
 
     const chain = await step("starting the chain node (Hardhat EDR, 1 s blocks, London rules)", async () => {
-      const c = await startDevChain({ blockTimeMs: 1000 });
+      const c = await startDevChain({ blockTimeMs: 1000, nice: DAEMON_NICE });
       this.shutdown.add("chain", () => c.stop());
       return c;
     });
@@ -124,7 +125,7 @@ export class LocalPlane {
       return r;
     });
     await step(`starting the app-image registry on ${REGISTRY_HOST} (pulled by digest only)`, async () => {
-      const reg = await startRegistry(path.join(PLANE_DIR, "registry"), { host: "10.78.1.1", port: 5000 });
+      const reg = await startRegistry(path.join(PLANE_DIR, "registry"), { host: "10.78.1.1", port: 5000, nice: DAEMON_NICE });
       this.shutdown.add("image registry", async () => {
         await reg.stop();
         await rm(path.join(PLANE_DIR, "registry"), { recursive: true, force: true });
@@ -136,7 +137,7 @@ export class LocalPlane {
       const list = [];
       for (const [i, c] of CLUSTERS.entries()) {
         const dir = path.join(PLANE_DIR, `registry-${c.name}`);
-        const r = await startClusterRegistry(dir, { host: nets[i]!.gatewayIp, port: 5443, realm: `http://${nets[i]!.gatewayIp}:8700/registry/token` });
+        const r = await startClusterRegistry(dir, { host: nets[i]!.gatewayIp, port: 5443, realm: `http://${nets[i]!.gatewayIp}:8700/registry/token`, nice: DAEMON_NICE });
         this.shutdown.add(`${c.name} registry`, async () => {
           await r.registry.stop();
           await rm(dir, { recursive: true, force: true });

@@ -26,12 +26,14 @@ export async function startService(
     netns?: string; cwd?: string; env?: NodeJS.ProcessEnv; ready: () => Promise<unknown>; timeoutMs: number; intervalMs?: number; hint?: string;
     /** Everything it prints, as it prints it (a log file), besides the kept tail. */
     output?: (chunk: Buffer | string) => void;
+    /** Run at this niceness (`nice -n`, which then runs the program itself: its pid and name stay the program's). */
+    nice?: number;
   },
 ): Promise<Service> {
+  const niced = opts.nice ? ["nice", "-n", String(opts.nice), command, ...args] : [command, ...args];
   // nsenter, not `ip netns exec`: the latter also remounts /sys privately, hiding the cgroup mounts dockerd needs.
-  const child = opts.netns
-    ? spawn("nsenter", [`--net=/var/run/netns/${opts.netns}`, command, ...args], { stdio: ["ignore", "pipe", "pipe"], cwd: opts.cwd, env: opts.env })
-    : spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], cwd: opts.cwd, env: opts.env });
+  const argv = opts.netns ? ["nsenter", `--net=/var/run/netns/${opts.netns}`, ...niced] : niced;
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"], cwd: opts.cwd, env: opts.env });
   let tail = "";
   const keep = (d: Buffer | string) => {
     tail = (tail + d).slice(-TAIL);

@@ -54,6 +54,39 @@ export class DockerApps implements AppSource {
     this.generation++;
   }
 
+  /**
+   * Follows the engine's events for app containers (start, stop, pause, removal) and loads a new list on each, so
+   * a container that just started here is in the list before the request that needs it: the first request of a
+   * handover at a gateway that had served nobody for a while found only a list seconds old and waited for a new
+   * one. Reconnects after a second if the stream ends; returns the way to stop.
+   */
+  watch(onError: (e: unknown) => void = () => {}): () => void {
+    let stopped = false;
+    let stream: NodeJS.ReadableStream | undefined;
+    let retry: NodeJS.Timeout | undefined;
+    const again = () => {
+      if (!stopped) retry = setTimeout(connect, 1000);
+    };
+    const connect = () => {
+      this.docker.getEvents({ filters: { type: ["container"], event: ["start", "die", "stop", "pause", "unpause", "destroy"], label: [LABEL.appType] } }).then((s) => {
+        if (stopped) return (s as unknown as { destroy(): void }).destroy();
+        stream = s;
+        s.on("data", () => {
+          this.invalidate();
+          this.refresh().catch(() => {}); // a failed load is tried again by the next request
+        });
+        s.once("end", again);
+        s.once("error", (e) => (onError(e), again()));
+      }, (e: unknown) => (onError(e), again()));
+    };
+    connect();
+    return () => {
+      stopped = true;
+      clearTimeout(retry);
+      (stream as unknown as { destroy?(): void } | undefined)?.destroy?.();
+    };
+  }
+
   private async list() {
     const age = this.cache ? Date.now() - this.cache.at : Infinity;
     if (this.cache && age < (this.opts.ttlMs ?? 500)) return this.cache.list;

@@ -65,11 +65,14 @@ export async function runGateway(config: GatewayConfig, opts: { log?: Logger; en
     capacity.stop();
     throw new BlosmError(`cannot listen on ${config.listen.host}:${config.listen.port}: ${describeError(e)}`);
   });
+  // The list of app containers follows the engine's events; on an error it is still reloaded every request's ttl.
+  const unwatch = apps.watch((e) => log.debug("engine events interrupted; reconnecting in 1 s", { error: describeError(e) }));
   log.info("gateway started", { url, apps: Object.keys(config.apps), free: capacity.remaining(), self: neighbours.self() });
   return {
     gateway, url, mobility,
     stop: async () => {
       await gateway.close();
+      unwatch();
       neighbours.stop();
       capacity.stop();
       log.info("gateway stopped");

@@ -75,8 +75,10 @@ export class DockerApps implements AppSource {
           this.invalidate();
           this.refresh().catch(() => {}); // a failed load is tried again by the next request
         });
-        s.once("end", again);
-        s.once("error", (e) => (onError(e), again()));
+        let ended = false; // "error" and "end" may both come: one reconnect per stream
+        const end = () => (ended ? undefined : ((ended = true), again()));
+        s.once("end", end);
+        s.once("error", (e) => (onError(e), end()));
       }, (e: unknown) => (onError(e), again()));
     };
     connect();

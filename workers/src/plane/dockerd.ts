@@ -44,9 +44,8 @@ export async function startEngine(
   if (cpuGroup?.parent) args.push(`--cgroup-parent=${cpuGroup.parent}`);
   // Inside a network namespace, the engine's host network is that namespace: a cluster with its own address.
   const docker = new Docker({ socketPath: socket });
-  const [command, argv] = opts.nice ? ["nice", ["-n", String(opts.nice), "dockerd", ...args]] : ["dockerd", args];
-  const service = await startService(`dockerd ${name}`, command, argv, {
-    netns: opts.netns, timeoutMs: opts.timeoutMs ?? 30_000, hint: "is it installed and are we root?", ready: () => docker.ping(),
+  const service = await startService(`dockerd ${name}`, "dockerd", args, {
+    netns: opts.netns, nice: opts.nice, timeoutMs: opts.timeoutMs ?? 30_000, hint: "is it installed and are we root?", ready: () => docker.ping(),
   }).catch(async (e) => {
     if (cpuGroup?.parent) await removeCpuGroup(group);
     throw e;

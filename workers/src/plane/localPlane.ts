@@ -177,8 +177,8 @@ export class LocalPlane {
     const token = `local-${Math.random().toString(36).slice(2)}`;
     const gatewayUrl = (i: number) => `http://${nets[i]!.gatewayIp}:8000`;
     await step("starting 3 workers and 3 gateways, each its own process (logs in .blosm/plane/logs/)", async () => {
-      const env: NodeJS.ProcessEnv = { BLOSM_API_TOKEN: token };
-      accounts.forEach((a, i) => (env[`KEY_${i}`] = `0x${Buffer.from(a.getHdKey().privateKey!).toString("hex")}`));
+      // Each worker gets its own operator key only, in its environment (its configuration names the variable).
+      const keyOf = (i: number) => `0x${Buffer.from(accounts[i]!.getHdKey().privateKey!).toString("hex")}`;
       // Started side by side (each loads the CLI and sends its endpoint to the chain); any that started is stopped with the rest.
       const started = await Promise.allSettled(CLUSTERS.map(async (c, i) => {
         const raw = {
@@ -192,7 +192,7 @@ export class LocalPlane {
         parseWorkerConfig(raw); // a mistake here is named before a process starts
         return startClusterProcess("worker", c.name, raw, {
           url: `http://${raw.api.host}:${raw.api.port}`, dir: PLANE_DIR, logFile: path.join(PLANE_DIR, "logs", `${c.name}.log`),
-          env: { BLOSM_API_TOKEN: token, [`KEY_${i}`]: env[`KEY_${i}`], BLOSM_LOG_LEVEL: "debug" }, nice: DAEMON_NICE,
+          env: { BLOSM_API_TOKEN: token, [`KEY_${i}`]: keyOf(i), BLOSM_LOG_LEVEL: "debug" }, nice: DAEMON_NICE,
         });
       }));
       for (const [i, r] of started.entries()) {

@@ -438,7 +438,7 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
     const b = logs[1]!.slice(mark).map((l) => JSON.parse(l) as Record<string, unknown>);
     // b's worker held the freeze after its pre-copy until b's gateway saw the car about to cross.
     const switched = b.find((l) => l.msg === "client crossing: the source freezes now");
-    expect(switched, logs[1]!.slice(mark).filter((l) => /hold|switch|crossing|warn/.test(l)).join("\n")).toBeDefined();
+    expect(switched, logs[1]!.slice(mark).filter((l) => /hold|held|switch|cross|predict|pre-copy|warn/.test(l)).join("\n")).toBeDefined();
     expect(switched!.heldMs).toBeGreaterThan(0);
     expect(b.find((l) => l.msg === "freeze held until the client crossed")?.endedBy).toBe("the gateway's switch");
     // The next held move here freezes as long before its crossing as this one's switch took (plus 0.5 s).

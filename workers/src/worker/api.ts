@@ -120,8 +120,7 @@ async function handle(worker: EdgeWorker, req: IncomingMessage, res: ServerRespo
     try {
       const result = await requestMigration(worker, body);
       // Only a stateful source freezes; a stateless one starts its copy at once (make-before-break) and is not held.
-      const held = hold !== undefined && result.stateful;
-      if (held) worker.holds.expect(result.id, Date.now() + hold * 1000);
+      const held = hold !== undefined && result.stateful; // registered by requestMigration before it sent the request
       return send(res, 202, { id: result.id.toString(), txHash: result.txHash, serviceId: result.serviceId, held });
     } catch (e) {
       const conflict = serviceConflict(e);

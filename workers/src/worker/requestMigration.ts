@@ -62,9 +62,19 @@ export async function requestMigration(worker: EdgeWorker, req: MigrateRequest):
     stateful: spec.mode === "stateful", hasClientPosition: req.clientPosition !== undefined,
     clientPosition: req.clientPosition ?? { latE6: 0, lonE6: 0 }, baseImage: baseImage.length <= 256 ? baseImage : "",
   };
-  const receipt = await send(worker, request);
+  // A held move's hold, before the request can be assigned (switchHolds.ts: expectService).
+  const hold = req.holdForSwitchS !== undefined && request.stateful;
+  if (hold) worker.holds.expectService(serviceId, Date.now() + req.holdForSwitchS! * 1000);
+  let receipt: Awaited<ReturnType<typeof send>>;
+  try {
+    receipt = await send(worker, request);
+  } catch (e) {
+    if (hold) worker.holds.adopt(serviceId, undefined); // nothing to hold
+    throw e;
+  }
   const [event] = parseEventLogs({ abi: worker.chain.abi, logs: receipt.receipt.logs, eventName: "MigrationRequested" }) as unknown as Array<{ args: { id: bigint; request: MigrationRequest } }>;
   if (!event) throw new BlosmError("requestMigration succeeded but emitted no MigrationRequested event");
+  if (hold) worker.holds.adopt(serviceId, event.args.id);
   // The preferred destination, or the nodes near the client, hear of it now rather than when their event sources
   // read this block (announce.ts); best effort: their event sources still deliver the request if a call fails.
   void worker.announcements.send(event.args.id, event.args.request);

@@ -23,6 +23,28 @@ describe("holding a stateful freeze until the client crosses", () => {
     expect(holds.release(2n)).toEqual({ known: false }); // frozen now: a second switch finds nothing held
   });
 
+  it("holds a move asked by service before its id is known, whether the pre-copy or the request's answer comes first", async () => {
+    const service = `0x${"ab".repeat(32)}`;
+    // The pre-copy first (assigned in the request's own transaction): its wait takes the service's hold.
+    const holds = new SwitchHolds();
+    holds.expectService(service, far());
+    const waiting = holds.wait(7n, far(), service.toUpperCase().replace("0X", "0x"));
+    holds.adopt(service, 7n); // the request's answer: the hold is the migration's already, and stays as it is
+    await new Promise((r) => setTimeout(r, 50));
+    expect(holds.release(7n).known).toBe(true);
+    expect((await waiting)?.by).toBe("switch");
+    // The answer first: the hold waits under the id for the pre-copy.
+    holds.expectService(service, far());
+    holds.adopt(service, 8n);
+    const later = holds.wait(8n, far(), service);
+    expect(holds.abort(8n).known).toBe(true);
+    expect((await later)?.by).toBe("abort");
+    // A request that failed leaves nothing held for the service's next move.
+    holds.expectService(service, far());
+    holds.adopt(service, undefined);
+    expect(await holds.wait(9n, far(), service)).toBeUndefined();
+  });
+
   it("does not hold at all when the switch came before the pre-copy ended", async () => {
     const holds = new SwitchHolds();
     holds.expect(3n, far());

@@ -26,6 +26,25 @@ export class SwitchHolds {
   }
 
   /**
+   * The same, asked before the request is sent, by the service (the id is not known yet): with the destination
+   * accepted beforehand the request is assigned in its own transaction, and a quick pre-copy reached its wait
+   * before the request's answer registered the hold, so the source froze at once (a gateway's suite saw it).
+   * The migration's snapshot step or adopt(), whichever comes first, makes it the migration's.
+   */
+  expectService(serviceId: string, untilMs: number): void {
+    this.holds.set(serviceKey(serviceId), { untilMs, released: false, aborted: false });
+    if (this.holds.size > MAX_HOLDS) this.holds.delete(this.holds.keys().next().value!);
+  }
+
+  /** The service's hold becomes migration `id`'s (unless one is there already); none for a request that failed. */
+  adopt(serviceId: string, id: bigint | undefined): void {
+    const h = this.holds.get(serviceKey(serviceId));
+    if (!h) return;
+    this.holds.delete(serviceKey(serviceId));
+    if (id !== undefined && !this.holds.has(String(id))) this.holds.set(String(id), h);
+  }
+
+  /**
    * The client is crossing: freeze now. Says whether the source was already waiting (and since when), so the
    * gateway can tell the migration's own time from the time it was held; "unknown" for a migration never held.
    */
@@ -61,7 +80,8 @@ export class SwitchHolds {
    * The source's pre-copy is done: wait for the switch, at most until the hold's limit or `capMs` (epoch ms),
    * whichever is first. Undefined at once for a migration nobody asked to hold, or already switched.
    */
-  async wait(id: bigint, capMs: number): Promise<HoldOutcome | undefined> {
+  async wait(id: bigint, capMs: number, serviceId?: string): Promise<HoldOutcome | undefined> {
+    if (serviceId !== undefined) this.adopt(serviceId, id);
     const key = String(id);
     const h = this.holds.get(key);
     if (h?.aborted) {
@@ -86,3 +106,5 @@ export class SwitchHolds {
     return { heldMs: Date.now() - since, by };
   }
 }
+
+const serviceKey = (serviceId: string) => `service ${serviceId.toLowerCase()}`;

@@ -35,7 +35,7 @@ export async function snapshotStep(ctx: StepContext, id: bigint): Promise<Snapsh
     const beforeFreeze = holds ? async () => {
       const capMs = Number(m.deadline) * 1000 - HOLD_RESERVE_MS;
       log.debug("pre-copy done; the freeze waits for the client's crossing if its gateway asked so");
-      const held = await holds.wait(id, capMs);
+      const held = await holds.wait(id, capMs, m.serviceId);
       if (held?.by === "abort") {
         throw new StepFailure(FailureCode.ClientTurnedBack, `the client turned back before crossing (held ${held.heldMs} ms); the container never stopped serving here`, { retryable: false });
       }

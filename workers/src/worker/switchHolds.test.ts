@@ -3,6 +3,13 @@ import { SwitchHolds } from "./switchHolds.ts";
 
 const far = () => Date.now() + 60_000;
 
+/** A hold as the worker registers one: by service before the request is sent, then adopted by the migration's id. */
+function hold(holds: SwitchHolds, id: bigint, untilMs: number) {
+  const service = `0x${id.toString(16).padStart(64, "0")}`;
+  holds.expectService(service, untilMs);
+  holds.adopt(service, id);
+}
+
 describe("holding a stateful freeze until the client crosses", () => {
   it("does not hold a migration nobody asked to hold", async () => {
     const holds = new SwitchHolds();
@@ -12,7 +19,7 @@ describe("holding a stateful freeze until the client crosses", () => {
 
   it("holds until the switch, and says how long the source had been waiting", async () => {
     const holds = new SwitchHolds();
-    holds.expect(2n, far());
+    hold(holds, 2n, far());
     const waiting = holds.wait(2n, far());
     await new Promise((r) => setTimeout(r, 120));
     const released = holds.release(2n);
@@ -47,19 +54,19 @@ describe("holding a stateful freeze until the client crosses", () => {
 
   it("does not hold at all when the switch came before the pre-copy ended", async () => {
     const holds = new SwitchHolds();
-    holds.expect(3n, far());
+    hold(holds, 3n, far());
     expect(holds.release(3n)).toEqual({ known: true, heldMs: 0 });
     expect(await holds.wait(3n, far())).toBeUndefined();
   });
 
   it("ends a hold at its own limit or at the cap the deadline sets, whichever is first", async () => {
     const holds = new SwitchHolds();
-    holds.expect(4n, Date.now() + 80);
+    hold(holds, 4n, Date.now() + 80);
     const own = await holds.wait(4n, far());
     expect(own?.by).toBe("limit");
     expect(own!.heldMs).toBeGreaterThanOrEqual(60);
     expect(own!.heldMs).toBeLessThan(1000);
-    holds.expect(5n, far());
+    hold(holds, 5n, far());
     const capped = await holds.wait(5n, Date.now() + 80);
     expect(capped?.by).toBe("limit");
     expect(capped!.heldMs).toBeLessThan(1000);
@@ -67,23 +74,23 @@ describe("holding a stateful freeze until the client crosses", () => {
 
   it("gives a held move up when its client turned back, whether the source is waiting yet or not", async () => {
     const holds = new SwitchHolds();
-    holds.expect(8n, far());
+    hold(holds, 8n, far());
     const waiting = holds.wait(8n, far());
     await new Promise((r) => setTimeout(r, 50));
     expect(holds.abort(8n).known).toBe(true);
     expect((await waiting)?.by).toBe("abort");
-    holds.expect(9n, far());
+    hold(holds, 9n, far());
     expect(holds.abort(9n)).toEqual({ known: true, heldMs: 0 });
     expect((await holds.wait(9n, far()))?.by).toBe("abort");
-    holds.expect(10n, far());
+    hold(holds, 10n, far());
     holds.release(10n);
     expect(holds.abort(10n)).toEqual({ known: false }); // switched already: too late to give up
   });
 
   it("lets every held source freeze when the worker stops", async () => {
     const holds = new SwitchHolds();
-    holds.expect(6n, far());
-    holds.expect(7n, far());
+    hold(holds, 6n, far());
+    hold(holds, 7n, far());
     const waiting = [holds.wait(6n, far()), holds.wait(7n, far())];
     holds.releaseAll();
     expect((await Promise.all(waiting)).map((h) => h?.by)).toEqual(["switch", "switch"]);
@@ -91,7 +98,7 @@ describe("holding a stateful freeze until the client crosses", () => {
 
   it("keeps a bounded number of holds, forgetting the oldest", async () => {
     const holds = new SwitchHolds();
-    for (let i = 0; i <= 1024; i++) holds.expect(BigInt(i), far());
+    for (let i = 0; i <= 1024; i++) hold(holds, BigInt(i), far());
     expect(holds.release(0n)).toEqual({ known: false });
     expect(holds.release(1024n).known).toBe(true);
   });

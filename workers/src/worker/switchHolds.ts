@@ -19,14 +19,9 @@ export type HoldOutcome = { heldMs: number; by: "switch" | "limit" | "abort" };
 export class SwitchHolds {
   private readonly holds = new Map<string, Hold>();
 
-  /** The gateway asked for this migration to hold its freeze until its switch, at most until `untilMs`. */
-  expect(id: bigint, untilMs: number): void {
-    this.holds.set(String(id), { untilMs, released: false, aborted: false });
-    if (this.holds.size > MAX_HOLDS) this.holds.delete(this.holds.keys().next().value!);
-  }
-
   /**
-   * The same, asked before the request is sent, by the service (the id is not known yet): with the destination
+   * The gateway asked for a move of this service to hold its freeze until its switch, at most until `untilMs`:
+   * registered before the request is sent, by the service (the id is not known yet), since with the destination
    * accepted beforehand the request is assigned in its own transaction, and a quick pre-copy reached its wait
    * before the request's answer registered the hold, so the source froze at once (a gateway's suite saw it).
    * The migration's snapshot step or adopt(), whichever comes first, makes it the migration's.

@@ -58,9 +58,10 @@ export class DockerApps implements AppSource {
    * Follows the engine's events for app containers (start, stop, pause, removal) and loads a new list on each, so
    * a container that just started here is in the list before the request that needs it: the first request of a
    * handover at a gateway that had served nobody for a while found only a list seconds old and waited for a new
-   * one. Reconnects after a second if the stream ends; returns the way to stop.
+   * one. Reconnects after a second if the stream ends; returns the way to stop. `onStarted` hears of each client's
+   * own container that started here (a move's new copy), once it is in the list, so the gateway can warm it.
    */
-  watch(onError: (e: unknown) => void = () => {}): () => void {
+  watch(onError: (e: unknown) => void = () => {}, onStarted?: (target: AppTarget) => void): () => void {
     let stopped = false;
     let stream: NodeJS.ReadableStream | undefined;
     let retry: NodeJS.Timeout | undefined;
@@ -71,9 +72,15 @@ export class DockerApps implements AppSource {
       this.docker.getEvents({ filters: { type: ["container"], event: ["start", "die", "stop", "pause", "unpause", "destroy"], label: [LABEL.appType] } }).then((s) => {
         if (stopped) return (s as unknown as { destroy(): void }).destroy();
         stream = s;
-        s.on("data", () => {
+        s.on("data", (chunk: Buffer) => {
           this.invalidate();
-          this.refresh().catch(() => {}); // a failed load is tried again by the next request
+          const started = onStarted ? startedIds(chunk) : [];
+          this.refresh().then((list) => {
+            for (const id of started) {
+              const target = list.find((c) => c.id === id && c.serviceId !== undefined && !c.paused);
+              if (target) onStarted!(target);
+            }
+          }, () => {}); // a failed load is tried again by the next request
         });
         let ended = false; // "error" and "end" may both come: one reconnect per stream
         const end = () => (ended ? undefined : ((ended = true), again()));
@@ -168,6 +175,21 @@ export class DockerApps implements AppSource {
   async dedicated(serviceId: Hex) {
     return (await this.list()).find((c) => c.serviceId === serviceId.toLowerCase());
   }
+}
+
+/** The containers an engine's event chunk (JSON lines) says started; unreadable lines are skipped. */
+function startedIds(chunk: Buffer): string[] {
+  const ids: string[] = [];
+  for (const line of chunk.toString("utf8").split("\n")) {
+    try {
+      const e = JSON.parse(line) as { Action?: string; status?: string; Actor?: { ID?: string }; id?: string };
+      const id = e.Actor?.ID ?? e.id;
+      if ((e.Action ?? e.status) === "start" && typeof id === "string") ids.push(id);
+    } catch {
+      // a partial or empty line: not an event this needs
+    }
+  }
+  return ids;
 }
 
 /** Fixed upstreams (an app not run by this engine, or a benchmark's backend). */

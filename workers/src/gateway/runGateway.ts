@@ -66,7 +66,14 @@ export async function runGateway(config: GatewayConfig, opts: { log?: Logger; en
     throw new BlosmError(`cannot listen on ${config.listen.host}:${config.listen.port}: ${describeError(e)}`);
   });
   // The list of app containers follows the engine's events; on an error it is still reloaded every request's ttl.
-  const unwatch = apps.watch((e) => log.debug("engine events interrupted; reconnecting in 1 s", { error: describeError(e) }));
+  // A client's container that starts here (a move's new copy) is warmed before the client's first request reaches it.
+  const unwatch = apps.watch(
+    (e) => log.debug("engine events interrupted; reconnecting in 1 s", { error: describeError(e) }),
+    (target) => upstream.warm(target).then(
+      (w) => log.debug("warmed a new app container", { container: target.id.slice(0, 12), service: target.serviceId, status: w.status, ms: Math.round(w.ms) }),
+      (e) => log.debug("could not warm a new app container; its first request does", { container: target.id.slice(0, 12), error: describeError(e) }),
+    ),
+  );
   log.info("gateway started", { url, apps: Object.keys(config.apps), free: capacity.remaining(), self: neighbours.self() });
   return {
     gateway, url, mobility,

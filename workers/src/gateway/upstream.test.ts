@@ -1,5 +1,7 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
-import { gatewayTarget } from "./upstream.ts";
+import { Upstream, gatewayTarget } from "./upstream.ts";
 
 describe("gatewayTarget", () => {
   it("keeps a peer's scheme and port: an https gateway is not called in plain HTTP on port 80", () => {
@@ -11,5 +13,36 @@ describe("gatewayTarget", () => {
 
   it("refuses a gateway URL that is not http(s)", () => {
     expect(() => gatewayTarget("ftp://edge-b.example", "x")).toThrow(/not http\(s\)/);
+  });
+});
+
+describe("Upstream.warm", () => {
+  it("sends one GET of the app's path, and the first real request then rides the connection it opened", async () => {
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url} from port ${req.socket.remotePort}`);
+      req.resume().on("end", () => res.writeHead(req.method === "GET" ? 400 : 200).end("answer"));
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const upstream = new Upstream();
+    try {
+      const target = { host: "127.0.0.1", port: (server.address() as AddressInfo).port, path: "/cgi-bin/infer" };
+      const warmed = await upstream.warm(target);
+      expect(warmed.status).toBe(400); // whatever the app answers a GET: it ran
+      await new Promise((r) => setTimeout(r, 50)); // the client's request comes later (seconds, in a handover)
+      const r = await upstream.send(target, { type: "driver-profiling", contentType: "text/csv", body: Buffer.from("1,2") } as never);
+      expect(r.status).toBe(200);
+      const port = seen[0]!.split(" ").at(-1);
+      expect(seen).toEqual([`GET /cgi-bin/infer from port ${port}`, `POST /cgi-bin/infer from port ${port}`]);
+    } finally {
+      await upstream.close();
+      server.close();
+    }
+  });
+
+  it("says when the container does not answer", async () => {
+    const upstream = new Upstream();
+    await expect(upstream.warm({ host: "127.0.0.1", port: 9, path: "/" }, 500)).rejects.toThrow();
+    await upstream.close();
   });
 });

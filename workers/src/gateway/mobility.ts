@@ -10,12 +10,17 @@ import { ahead } from "./crossing.ts";
 import { CrossingPredictor, DEFAULT_PREDICTION, type PredictionConfig } from "./predictor.ts";
 import { InFlight } from "./inFlight.ts";
 
-export type Handover = { ok: true; gateway: string; name: string } | { ok: false; reason: string };
+/** `retireGraceMs`: how long the source's worker keeps the old copy after completion (its /migrate answer). */
+export type Handover = { ok: true; gateway: string; name: string; retireGraceMs?: number } | { ok: false; reason: string };
 export type Route =
   | { kind: "here" }
   /** `draining`: a held stateful source is about to freeze, so new requests wait for the handover. */
   | { kind: "moving"; id?: bigint; done: Promise<Handover>; draining?: boolean }
-  | { kind: "moved"; gateway: string; name: string };
+  /**
+   * `oldCopy`: a stateless service's old copy still runs here and serves its client until the crossing, so the
+   * switch falls when the car needs it, not in the busy moment the move completes; `pointAway` once it is due.
+   */
+  | { kind: "moved"; gateway: string; name: string; oldCopy?: { pointAway: boolean } };
 
 
 /** A migration in flight; `hold`: the worker holds a stateful source's freeze until this gateway's switch. */
@@ -31,7 +36,23 @@ const TURN_BACK_MS = 2000;
 const DRAIN_MS = 2000;
 /** Clients whose session grants are kept for handing on. */
 const MAX_SESSIONS = 10_000;
-type ServiceState = { pending?: Pending; moved?: { gateway: string; name: string; containerId: string }; quietUntil: number };
+/**
+ * `oldCopyUntil`: until when (Date.now()) the old copy may serve; `pointed`: its client has been sent on (it stays
+ * sent on).
+ */
+type Moved = { gateway: string; name: string; containerId: string; oldCopyUntil: number; pointed?: boolean };
+type ServiceState = { pending?: Pending; moved?: Moved; quietUntil: number };
+
+/**
+ * How long a stateless service's old copy serves its client after completion: the source's retire grace less
+ * OLD_COPY_MARGIN_MS (the worker counts from when it saw the completion, this gateway from when its polling did,
+ * and a request running then must end), so no request is inside the old copy as it stops.
+ */
+export function oldCopyServesMs(retireGraceMs: number | undefined): number {
+  if (retireGraceMs === undefined || !Number.isFinite(retireGraceMs)) return 0;
+  return Math.max(0, retireGraceMs - OLD_COPY_MARGIN_MS);
+}
+const OLD_COPY_MARGIN_MS = 1500;
 
 /**
  * BloSM's client-mobility trigger (Algorithm 3, lines 18-29), made exact: when a client whose service container
@@ -75,7 +96,12 @@ export class Mobility {
         s.moved = undefined; // it came back
         return { kind: "here" };
       }
-      return { kind: "moved", gateway: s.moved.gateway, name: s.moved.name };
+      const moved = { kind: "moved" as const, gateway: s.moved.gateway, name: s.moved.name };
+      if (!local || local.paused || Date.now() >= s.moved.oldCopyUntil) return moved;
+      // Make-before-break: the old copy serves until its client is about to cross, then points it at the new one.
+      const me = this.d.neighbours.self();
+      s.moved.pointed ||= !me || this.predictor.crossingWithin(client, me);
+      return { ...moved, oldCopy: { pointAway: s.moved.pointed } };
     }
     return { kind: "here" };
   }
@@ -157,7 +183,7 @@ export class Mobility {
         this.predictor.recordSwitch(switchS);
         this.d.log.info("held move completed after its switch", { client, type, switchS: round1(switchS), switchLeadS: round1(this.predictor.switchLeadS()) });
       }
-      s.moved = { gateway: outcome.gateway, name: outcome.name, containerId: local.id };
+      s.moved = { gateway: outcome.gateway, name: outcome.name, containerId: local.id, oldCopyUntil: Date.now() + oldCopyServesMs(outcome.retireGraceMs) };
     } else {
       s.quietUntil = Date.now() + 5000;
       this.d.log.warn("migration for client mobility did not complete; the service stays here", { client, type, reason: outcome.reason });
@@ -217,7 +243,7 @@ export class Mobility {
       body: JSON.stringify({ container, to, reason: "client-mobility", clientPosition: pos, ...(holdForSwitchS ? { holdForSwitchS } : {}) }),
       signal: AbortSignal.timeout(30_000),
     });
-    const body = (await res.json().catch(() => ({}))) as { id?: string; error?: string; held?: boolean };
+    const body = (await res.json().catch(() => ({}))) as { id?: string; error?: string; held?: boolean; retireGraceMs?: number };
     if (res.status !== 202 || !body.id) return { ok: false, reason: `worker refused the migration (HTTP ${res.status}): ${body.error ?? "no id"}` };
     const id = BigInt(body.id);
     if (s.pending) {
@@ -234,7 +260,7 @@ export class Mobility {
         const dest = this.d.neighbours.byOperator(m.destination);
         if (!dest) return { ok: false, reason: `migration ${id} completed to ${m.destination}, which has no known gateway` };
         this.d.log.info("service moved", { client, type, id: id.toString(), to: dest.name });
-        return { ok: true, gateway: dest.gateway, name: dest.name };
+        return { ok: true, gateway: dest.gateway, name: dest.name, retireGraceMs: typeof body.retireGraceMs === "number" ? body.retireGraceMs : undefined };
       }
       if (state >= State.Failed) return { ok: false, reason: `migration ${id} ended ${stateName(state)}` };
       if (Date.now() > deadline) return { ok: false, reason: `migration ${id} still open after ${limitMs / 1000} s` };

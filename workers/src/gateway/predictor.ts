@@ -106,6 +106,14 @@ export class CrossingPredictor {
    * by its own limit if the car never crosses).
    */
   switchDue(client: Address, me: { location: Position; coverageRadiusM: number }): boolean {
+    return this.crossingWithin(client, me, this.switchLeadS());
+  }
+
+  /**
+   * Whether the client is outside the coverage, or moving out with its exit due within `seconds` (SWITCH_MARGIN_S
+   * by default: the moment a stateless service's old copy hands its client to the new one).
+   */
+  crossingWithin(client: Address, me: { location: Position; coverageRadiusM: number }, seconds = SWITCH_MARGIN_S): boolean {
     const last = this.fixes.get(client.toLowerCase())?.at(-1);
     if (!last) return false;
     const p = toLocal(me.location, last.pos);
@@ -113,7 +121,7 @@ export class CrossingPredictor {
     const m = this.motion(client);
     if (!m || m.speed < this.o.minSpeedMps || p.x * m.vEast + p.y * m.vNorth <= 0) return false;
     const exit = predictExit(m, me.location, me.coverageRadiusM);
-    return exit !== undefined && exit.inS <= this.switchLeadS();
+    return exit !== undefined && exit.inS <= seconds;
   }
 
   /**

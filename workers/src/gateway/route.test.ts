@@ -67,6 +67,23 @@ describe("routeInfer", () => {
     expect(r.headers[HEADER.gateway]).toBe("http://c");
   });
 
+  it("a stateless service's old copy serves after the move until its client crosses, then points it on", async () => {
+    const before = actions({ route: { kind: "moved", gateway: "http://c", name: "car-1", oldCopy: { pointAway: false } } });
+    const served = await routeInfer(req, before.a);
+    expect([served.headers[HEADER.route], served.headers[HEADER.gateway]]).toEqual(["local", undefined]);
+    expect(before.did).toEqual(["route", "admit", "local"]);
+
+    const crossing = actions({ route: { kind: "moved", gateway: "http://c", name: "car-1", oldCopy: { pointAway: true } } });
+    const last = await routeInfer(req, crossing.a);
+    expect([last.headers[HEADER.route], last.headers[HEADER.gateway]]).toEqual(["local", "http://c"]);
+    expect(crossing.did).toEqual(["route", "admit", "local"]);
+
+    // The old copy stopped meanwhile (retired): the request follows the service.
+    const gone = actions({ route: { kind: "moved", gateway: "http://c", name: "car-1", oldCopy: { pointAway: false } }, local: { failed: "unreachable", error: "gone" }, followed: ok("cluster-c", "followed") });
+    expect((await routeInfer(req, gone.a)).headers[HEADER.route]).toBe("followed");
+    expect(gone.did).toEqual(["route", "admit", "local", "follow http://c followed"]);
+  });
+
   it("during a handover: the old container serves while it runs, else the request is held and follows", async () => {
     const running = actions({ route: { kind: "moving", done: never } });
     expect((await routeInfer(req, running.a)).headers[HEADER.route]).toBe("local");

@@ -40,6 +40,13 @@ export async function routeInfer(req: RouteRequest, a: RouteActions): Promise<Re
     const route = await a.mobilityRoute();
     if (route.kind === "moved") {
       pointTo = route.gateway;
+      // A stateless service's old copy still runs: it serves until its client is about to cross, and its answer
+      // then points the client at the new cluster, whose first request there goes straight to the new copy.
+      if (route.oldCopy && a.tryAdmit()) {
+        const local = await a.runLocal();
+        if (isReply(local)) return route.oldCopy.pointAway ? withHeaders(local, { [HEADER.gateway]: route.gateway }) : local;
+        // It stopped (retired, or stopping): the request follows the service.
+      }
       const r = await a.follow(route.gateway, "followed");
       if (r) return r;
       // The new cluster cannot take it now (down, or busy): serve it like any request, here or at a neighbour with room.

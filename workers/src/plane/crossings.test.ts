@@ -46,6 +46,19 @@ describe("crossingsOf", () => {
     expect(s.outsideP99OverP50).toBe(1);
   });
 
+  it("a switch seconds after the completion (the old copy served until the crossing) is in the handover, the old copy's answers before it are not", () => {
+    const lons = Array.from({ length: 40 }, (_, i) => 128_618_000 + i * 300);
+    // Completed at 1000 ms; the old copy at a served until request 20 (5000 ms), b's first answer is the slowest.
+    const records = rec("car-1", lons, (i) => (i === 20 ? 500 : 100)).map((r, i) => (i >= 20 ? { ...r, servedBy: "b" } : r));
+    const s = crossingsOf(records, [{ id: 1n, car: "car-1", from: "a", to: "b", requestedAtMs: 0, endedAtMs: 1000, completed: true }], clusters);
+    expect(s.crossings[0]!.worst).toMatchObject({ ms: 500, atMs: 5000, servedBy: "b", phase: "switch", firstFromDestination: true });
+    // The handover: until 1 s after the completion (2000 ms), and within 1 s of b's first answer (4000-6000 ms). The
+    // old copy's answers between (2250-3750 ms) and the answers after are outside it; those within are in it.
+    const worstWith = (slowAt: number) => crossingsOf(records.map((r) => (r.atMs === slowAt ? { ...r, ms: 900 } : r)),
+      [{ id: 1n, car: "car-1", from: "a", to: "b", requestedAtMs: 0, endedAtMs: 1000, completed: true }], clusters).crossings[0]!.worstMs;
+    expect([2000, 2250, 3750, 4000, 6000, 6250].map(worstWith)).toEqual([900, 500, 500, 900, 900, 500]);
+  });
+
   it("says in which phase the worst answer fell, who served it, and the car's median in each phase", () => {
     const lons = Array.from({ length: 16 }, (_, i) => 128_618_000 + i * 1000);
     // Requests every 250 ms; assigned at 500, published at 1000, completed at 2000; the destination b first

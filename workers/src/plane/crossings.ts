@@ -32,7 +32,9 @@ export type Crossing = {
   leadMs?: number;
   /** The car never left the source's coverage after the migration began (it turned back): a wasted migration. */
   wasted: boolean;
-  /** The slowest answer to the car from the migration's request until 1 s after it completed. */
+  /** The slowest answer to the car from the migration's request until 1 s after it completed, and within 1 s of the
+   * car's first answer from the destination when that came later (the old copy of a stateless service serves until
+   * the car crosses). */
   worstMs: number;
   worst?: WorstAnswer;
   /** The car's median answer in each phase of this migration (absent: no request fell in it). */
@@ -54,13 +56,30 @@ export type CrossingSummary = {
 
 const inside = (p: Position, c: SimCluster) => distanceM(p, c.location) <= c.coverageRadiusM;
 
-/** A request of the migration's car from its request until 1 s after it ended: the handover as the car lived it. */
-const inWindow = (m: WatchedMigration, r: RequestRecord) =>
-  r.car === m.car && m.endedAtMs !== undefined && r.atMs >= m.requestedAtMs && r.atMs <= m.endedAtMs + 1000;
+/**
+ * When a completed migration's car was in its handover: from the request until 1 s after the completion (the
+ * migration's work), and within 1 s of the car's first answer from the destination (before the car's next
+ * migration; the switch), which can come seconds later: a stateless service's old copy serves its client until
+ * the crossing, answering as if nothing moved, and those answers in between are the machine's, not the handover's.
+ */
+function handoverWindows(records: readonly RequestRecord[], migrations: readonly WatchedMigration[]): Map<WatchedMigration, (atMs: number) => boolean> {
+  const windows = new Map<WatchedMigration, (atMs: number) => boolean>();
+  for (const m of migrations) {
+    if (!m.completed || m.endedAtMs === undefined) continue;
+    const next = Math.min(...migrations.filter((o) => o.car === m.car && o.requestedAtMs > m.requestedAtMs).map((o) => o.requestedAtMs));
+    const switchAt = records.find((r) => r.car === m.car && r.atMs >= m.requestedAtMs && r.atMs < next && r.servedBy === m.to && r.route !== "forwarded")?.atMs;
+    const end = m.endedAtMs + 1000;
+    windows.set(m, (at) => at >= m.requestedAtMs && (at <= end || (switchAt !== undefined && Math.abs(at - switchAt) <= 1000)));
+  }
+  return windows;
+}
 
 /** Per completed migration: lead time, whether it was wasted, the worst answer during it. */
 export function crossingsOf(records: readonly RequestRecord[], migrations: readonly WatchedMigration[], clusters: readonly SimCluster[]): CrossingSummary {
   const byName = new Map(clusters.map((c) => [c.name, c]));
+  const windows = handoverWindows(records, migrations);
+  /** A request of the migration's car in its handover (handoverWindows): the handover as the car lived it. */
+  const inWindow = (m: WatchedMigration, r: RequestRecord) => r.car === m.car && windows.get(m)?.(r.atMs) === true;
   const crossings: Crossing[] = [];
   for (const m of migrations) {
     if (!m.completed || m.endedAtMs === undefined) continue;

@@ -121,7 +121,9 @@ async function handle(worker: EdgeWorker, req: IncomingMessage, res: ServerRespo
       const result = await requestMigration(worker, body);
       // Only a stateful source freezes; a stateless one starts its copy at once (make-before-break) and is not held.
       const held = hold !== undefined && result.stateful; // registered by requestMigration before it sent the request
-      return send(res, 202, { id: result.id.toString(), txHash: result.txHash, serviceId: result.serviceId, held });
+      // retireGraceMs: how long a stateless source's old copy keeps running after completion, so the gateway can
+      // let it serve its client until the crossing rather than switch in the busy moment the move completes.
+      return send(res, 202, { id: result.id.toString(), txHash: result.txHash, serviceId: result.serviceId, held, retireGraceMs: worker.config.retireGraceMs });
     } catch (e) {
       const conflict = serviceConflict(e);
       if (conflict) return send(res, 409, { error: describeError(e), ...conflict });

@@ -1,0 +1,98 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Address, Hex } from "viem";
+import { afterEach, describe, expect, it } from "vitest";
+import { State, type RegistryView } from "../chain/registryView.ts";
+import { silentLogger } from "../lib/log.ts";
+import type { AppSource, AppTarget } from "./apps.ts";
+import { Mobility, oldCopyServesMs } from "./mobility.ts";
+import type { Neighbour, NeighbourSource, Position } from "./neighbours.ts";
+
+const CAR = "0x00000000000000000000000000000000000000c1" as Address;
+const TYPE = "driver-profiling";
+const HERE: Position = { latE6: 35_885_000, lonE6: 128_640_000 };
+const C: Neighbour = { operator: "0x00000000000000000000000000000000000000cc", name: "c", gateway: "http://c.example", location: { latE6: 35_885_000, lonE6: 128_670_000 }, coverageRadiusM: 1500, appTypes: [TYPE], freeAt: 0, avoidUntil: 0 };
+/** At this latitude one metre east is about 11.09 millionths of a degree of longitude. */
+const east = (m: number): Position => ({ latE6: HERE.latE6, lonE6: HERE.lonE6 + Math.round(m * 11.09) });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** This cluster's worker, as far as the gateway's mobility uses it: POST /migrate answers 202 with what it was told. */
+async function workerAnswering(answer: Record<string, unknown>): Promise<{ url: string; server: Server }> {
+  const server = createServer((req, res) => {
+    req.resume().on("end", () => {
+      res.writeHead(req.url === "/migrate" ? 202 : 404, { "content-type": "application/json" }).end(JSON.stringify(answer));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+function mobilityWith(worker: string, old: { paused?: boolean } = {}) {
+  const local: AppTarget = { id: "old-copy", host: "127.0.0.1", port: 8080, path: "/infer", paused: old.paused ?? false };
+  const apps: AppSource = { find: async () => local, dedicated: async (_s: Hex) => local, invalidate: () => {} };
+  const neighbours = { self: () => ({ location: HERE, coverageRadiusM: 1500 }), covering: () => C, byOperator: () => C } as unknown as NeighbourSource;
+  // The move completes as soon as it is asked for: the chain's part is not what this tests.
+  const chain = { state: async () => State.Completed, migration: async () => ({ destination: C.operator }) } as unknown as RegistryView;
+  return new Mobility({
+    apps, neighbours, chain, worker: { url: worker }, log: silentLogger, pollMs: 10, holdTimeoutMs: 1000,
+    // A lead of a minute: a car 1 km from the edge at 50 m/s is due at once.
+    prediction: { enabled: true, minSpeedMps: 2, minFixes: 2, minSpanMs: 50, expectedMigrationS: 40, marginS: 0, switchLeadS: 3 },
+  });
+}
+
+/** The car 500 m east of the centre heading east at about 50 m/s; its service moved ahead of the crossing. */
+async function movedAhead(m: Mobility) {
+  m.track(CAR, east(497));
+  await sleep(60);
+  m.track(CAR, east(500));
+  await m.observe(CAR, TYPE, east(500));
+  expect(m.migrationsPredicted).toBe(1);
+}
+
+describe("Mobility after a stateless move: the old copy serves until its client crosses", () => {
+  let server: Server | undefined;
+  afterEach(() => server?.close());
+
+  it("serves from the old copy while the car is inside, points it on as it crosses, and stays pointed", async () => {
+    const w = await workerAnswering({ id: "7", held: false, retireGraceMs: 5000 });
+    server = w.server;
+    const m = mobilityWith(w.url);
+    await movedAhead(m);
+    expect(await m.route(CAR, TYPE)).toEqual({ kind: "moved", gateway: C.gateway, name: "c", oldCopy: { pointAway: false } });
+    m.track(CAR, east(1510)); // out of the coverage
+    expect(await m.route(CAR, TYPE)).toEqual({ kind: "moved", gateway: C.gateway, name: "c", oldCopy: { pointAway: true } });
+    m.track(CAR, east(1400)); // GPS noise back inside: the car was sent on already
+    expect(await m.route(CAR, TYPE)).toEqual({ kind: "moved", gateway: C.gateway, name: "c", oldCopy: { pointAway: true } });
+  });
+
+  it("stops serving from the old copy well before the source retires it, and never from a frozen or unknown one", async () => {
+    // Retired 1.6 s after completion: the old copy serves 0.1 s of it.
+    let w = await workerAnswering({ id: "7", held: false, retireGraceMs: 1600 });
+    server = w.server;
+    let m = mobilityWith(w.url);
+    await movedAhead(m);
+    expect((await m.route(CAR, TYPE)) as object).toHaveProperty("oldCopy");
+    await sleep(150);
+    expect(await m.route(CAR, TYPE)).toEqual({ kind: "moved", gateway: C.gateway, name: "c" });
+    server.close();
+
+    // A stateful source's old copy is frozen: requests follow the service at once.
+    w = await workerAnswering({ id: "7", held: false, retireGraceMs: 5000 });
+    server = w.server;
+    m = mobilityWith(w.url, { paused: true });
+    await movedAhead(m);
+    expect(await m.route(CAR, TYPE)).toEqual({ kind: "moved", gateway: C.gateway, name: "c" });
+    server.close();
+
+    // A worker that does not say how long it keeps the old copy: nothing is assumed.
+    w = await workerAnswering({ id: "7", held: false });
+    server = w.server;
+    m = mobilityWith(w.url);
+    await movedAhead(m);
+    expect(await m.route(CAR, TYPE)).toEqual({ kind: "moved", gateway: C.gateway, name: "c" });
+  });
+
+  it("lets the old copy serve until 1.5 s before the source retires it", () => {
+    expect([5000, 3000, 1600, 1000, 0, undefined, Number.NaN].map(oldCopyServesMs)).toEqual([3500, 1500, 100, 0, 0, 0, 0]);
+  });
+});

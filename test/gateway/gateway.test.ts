@@ -457,9 +457,9 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
   it("a stateful service whose car turns back before the crossing is not moved at all: the held move is given up", async () => {
     const { car, serviceId } = await carServedAtB("car-6-driver", 8090, "stateful");
     const lonPerS = 30 * lonPerMps;
-    // Turn where the move is due (within the lead, learned from this gateway's moves so far: how fast they are
+    // Turn where the move is due (within the lead, learned from this gateway's stateful moves so far: how fast they are
     // depends on the machine) but its switch never comes (outside the switch lead).
-    const { leadS, switchLeadS } = gateways[1]!.mobility.leads();
+    const { leadS, switchLeadS } = gateways[1]!.mobility.leads("stateful");
     expect(leadS - switchLeadS).toBeGreaterThan(1.5);
     const turnAt = EDGE - ((leadS + switchLeadS) / 2) * lonPerS;
     const start = turnAt - 15 * lonPerS;

@@ -7,7 +7,8 @@ import { pullByDigest } from "../engine/pull.ts";
 /** Labels an app container carries so a gateway can reach it: its port and request path. */
 export const APP_LABEL = { port: "blosm.app-port", path: "blosm.app-path" } as const;
 
-export type AppTarget = { id: string; host: string; port: number; path: string; serviceId?: string; paused?: boolean };
+/** `stateful`: labelled to move stateful (frozen, final delta) rather than make-before-break. */
+export type AppTarget = { id: string; host: string; port: number; path: string; serviceId?: string; paused?: boolean; stateful?: boolean };
 
 /** How to start an app container on demand when none of its type runs here (BloSM Algorithm 3, lines 16-17); `image` is pinned by digest. */
 export type Launch = { image: string; port: number; path: string; cmd?: string[]; memoryMiB: number; cpuMillicores: number };
@@ -118,6 +119,7 @@ export class DockerApps implements AppSource {
           serviceId: c.Labels[LABEL.serviceId]?.toLowerCase(),
           // Frozen for a stateful migration: it will not answer here again. (A stateless one is never paused.)
           paused: c.State === "paused" && c.Labels[LABEL.mode] === "stateful",
+          stateful: c.Labels[LABEL.mode] === "stateful",
         }))
         .filter((c) => Number.isInteger(c.port) && c.port > 0 && c.port < 65536 && c.path.startsWith("/"));
       if (generation === this.generation) this.cache = { at: Date.now(), list };

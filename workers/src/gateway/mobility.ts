@@ -7,7 +7,7 @@ import { State, stateName, type RegistryView } from "../chain/registryView.ts";
 import type { AppSource } from "./apps.ts";
 import type { NeighbourSource, Position } from "./neighbours.ts";
 import { ahead } from "./crossing.ts";
-import { CrossingPredictor, DEFAULT_PREDICTION, type PredictionConfig } from "./predictor.ts";
+import { CrossingPredictor, DEFAULT_PREDICTION, type MoveKind, type PredictionConfig } from "./predictor.ts";
 import { InFlight } from "./inFlight.ts";
 
 /** `retireGraceMs`: how long the source's worker keeps the old copy after completion (its /migrate answer). */
@@ -106,9 +106,10 @@ export class Mobility {
     return { kind: "here" };
   }
 
-  /** The leads the prediction uses now, learned from this gateway's moves: ahead of a crossing, and a held freeze's. */
-  leads(): { leadS: number; switchLeadS: number } {
-    return { leadS: this.predictor.leadS(), switchLeadS: this.predictor.switchLeadS() };
+  /** The leads the prediction uses now, learned from this gateway's moves: ahead of a crossing (for a service that
+   * moves this way), and a held freeze's. */
+  leads(kind: MoveKind = "stateless"): { leadS: number; switchLeadS: number } {
+    return { leadS: this.predictor.leadS(kind), switchLeadS: this.predictor.switchLeadS() };
   }
 
   /**
@@ -135,14 +136,17 @@ export class Mobility {
     if (s.pending || s.moved || Date.now() < s.quietUntil) return;
     const me = this.d.neighbours.self();
     if (!me) return;
+    // The client's own container here (from the list kept for requests): nothing to move without it, and how it
+    // moves sets how early a move must start.
+    const local = await this.d.apps.dedicated(serviceIdOf(client, type)).catch(() => undefined);
+    if (!local || s.pending || s.moved || Date.now() < s.quietUntil) return;
+    const kind: MoveKind = local.stateful ? "stateful" : "stateless";
     const distance = distanceM(pos, me.location);
     // Inside the coverage: move only ahead of a predicted crossing (early enough for the migration to end first).
-    const due = distance <= me.coverageRadiusM ? this.predictor.dueExit(client, me) : undefined;
+    const due = distance <= me.coverageRadiusM ? this.predictor.dueExit(client, me, kind) : undefined;
     if (distance <= me.coverageRadiusM && !due) return;
     if (!due && this.predictor.holdOutside(client, me)) return;
-    s.quietUntil = Date.now() + 1000; // decide at most once a second per service, even while checks below run
-    const local = await this.d.apps.dedicated(serviceIdOf(client, type)).catch(() => undefined);
-    if (!local || s.pending || s.moved) return;
+    s.quietUntil = Date.now() + 1000; // decide at most once a second per service
     // Where the client is going: just past the predicted exit, or where it is now.
     const target = this.d.neighbours.covering(due ? ahead(due.at, due.heading, 50) : pos, type);
     if (!target) {
@@ -176,7 +180,7 @@ export class Mobility {
     if (outcome.ok) {
       // The lead time follows how long migrations take, not how long one waited for its car.
       const hold = s.pending?.hold;
-      this.predictor.recordMigration((performance.now() - t0 - (hold?.heldMs ?? 0)) / 1000);
+      this.predictor.recordMigration((performance.now() - t0 - (hold?.heldMs ?? 0)) / 1000, kind);
       // And the switch lead follows how long the freeze, final delta, pull and start took after the switch.
       if (hold?.switchedAt !== undefined) {
         const switchS = (performance.now() - hold.switchedAt) / 1000;

@@ -53,6 +53,22 @@ describe("CrossingPredictor", () => {
     p.recordMigration(10);
     expect(p.leadS()).toBe(18);
   });
+
+  it("learns the lead per kind: a first stateful move after quick stateless ones is not sized by them", () => {
+    const p = new CrossingPredictor(config);
+    p.recordMigration(2);
+    expect([p.leadS("stateless"), p.leadS("stateful")]).toEqual([6, 12]); // stateful: the default 6 s, not 2 s
+    p.recordMigration(8, "stateful");
+    expect([p.leadS("stateless"), p.leadS("stateful")]).toEqual([6, 15]);
+    // Before any move of its kind, a slower other kind counts over the default.
+    const q = new CrossingPredictor(config);
+    q.recordMigration(10);
+    expect(q.leadS("stateful")).toBe(18);
+    // And the due check uses the kind's lead: 9 s from the exit is due for a stateful move (12 s), not a stateless one (6 s).
+    drive(p, 1500 - 30 * 9 - 30 * 7 * 0.25, 30, 8);
+    expect(p.dueExit(CAR, ME, "stateless")).toBeUndefined();
+    expect(p.dueExit(CAR, ME, "stateful")?.leadS).toBe(15);
+  });
 });
 
 describe("CrossingPredictor.switchDue", () => {

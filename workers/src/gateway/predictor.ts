@@ -10,6 +10,9 @@ export type PredictionConfig = {
 };
 export const DEFAULT_PREDICTION: PredictionConfig = { enabled: true, minSpeedMps: 2, minFixes: 4, minSpanMs: 1000, expectedMigrationS: 6, marginS: 3, switchLeadS: 3 };
 
+/** How a service moves: make-before-break, or frozen with a final delta. */
+export type MoveKind = "stateless" | "stateful";
+
 const MAX_FIXES = 16;
 const WINDOW_MS = 5000;
 const MAX_CLIENTS = 10_000;
@@ -27,7 +30,8 @@ export class CrossingPredictor {
   private readonly fixes = new Map<string, Fix[]>();
   /** When each client's current stretch of reports began (a gap of WINDOW_MS starts a new one). */
   private readonly since = new Map<string, number>();
-  private readonly durationsS: number[] = [];
+  /** By kind: a stateful move (pre-copy, then the freeze and final delta after the switch) takes longer. */
+  private readonly durationsS: Record<MoveKind, number[]> = { stateless: [], stateful: [] };
   /** How long held moves here took from the switch to completion, lately. */
   private readonly switchesS: number[] = [];
 
@@ -72,10 +76,12 @@ export class CrossingPredictor {
     return motionOf(this.fixes.get(client.toLowerCase()) ?? [], { minFixes: this.o.minFixes, minSpanMs: this.o.minSpanMs });
   }
 
-  /** A mobility migration here took this long (request to completion): the lead time follows the slow ones. */
-  recordMigration(seconds: number): void {
-    this.durationsS.push(seconds);
-    if (this.durationsS.length > RECENT_MIGRATIONS) this.durationsS.shift();
+  /** A mobility migration of this kind here took this long (request to completion, less any time held): the lead
+   * time of its kind follows the slow ones. */
+  recordMigration(seconds: number, kind: MoveKind = "stateless"): void {
+    const list = this.durationsS[kind];
+    list.push(seconds);
+    if (list.length > RECENT_MIGRATIONS) list.shift();
   }
 
   /** A held move here completed this long after its switch (the freeze, final delta, pull and start). */
@@ -94,9 +100,14 @@ export class CrossingPredictor {
     return Math.min(MAX_SWITCH_LEAD_S, Math.max(...this.switchesS) + SWITCH_MARGIN_S);
   }
 
-  /** Seconds ahead of the crossing a migration must start to be done in time. */
-  leadS(): number {
-    const slowest = this.durationsS.length > 0 ? Math.max(...this.durationsS) : this.o.expectedMigrationS;
+  /**
+   * Seconds ahead of the crossing a migration of this kind must start to be done in time: from the slowest recent
+   * one of its kind; before any, from `expectedMigrationS` or the slowest of the other kind, whichever is longer
+   * (a first stateful move after quick stateless ones is not sized by them).
+   */
+  leadS(kind: MoveKind = "stateless"): number {
+    const own = this.durationsS[kind];
+    const slowest = own.length > 0 ? Math.max(...own) : Math.max(this.o.expectedMigrationS, ...this.durationsS.stateless, ...this.durationsS.stateful);
     return 1.5 * slowest + this.o.marginS;
   }
 
@@ -141,7 +152,7 @@ export class CrossingPredictor {
    * The client's predicted exit from the circle when it is due within the lead time: moving outwards, fast
    * enough, over enough history. Undefined otherwise (too early, too slow, turning inwards, or too little known).
    */
-  dueExit(client: Address, me: { location: Position; coverageRadiusM: number }): (Exit & { leadS: number }) | undefined {
+  dueExit(client: Address, me: { location: Position; coverageRadiusM: number }, kind: MoveKind = "stateless"): (Exit & { leadS: number }) | undefined {
     if (!this.o.enabled) return undefined;
     const m = this.motion(client);
     if (!m || m.speed < this.o.minSpeedMps) return undefined;
@@ -149,7 +160,7 @@ export class CrossingPredictor {
     const p = toLocal(me.location, m.last.pos);
     if (p.x * m.vEast + p.y * m.vNorth <= 0) return undefined;
     const exit = predictExit(m, me.location, me.coverageRadiusM);
-    const leadS = this.leadS();
+    const leadS = this.leadS(kind);
     return exit && exit.inS <= leadS ? { ...exit, leadS } : undefined;
   }
 }

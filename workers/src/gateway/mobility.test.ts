@@ -65,6 +65,19 @@ describe("Mobility after a stateless move: the old copy serves until its client 
     expect(await m.route(CAR, TYPE)).toEqual({ kind: "moved", gateway: C.gateway, name: "c", oldCopy: { pointAway: true } });
   });
 
+  it("points a car that turns back (or stops) at the new copy at once: the new cluster must see it to move the service back", async () => {
+    const w = await workerAnswering({ id: "7", held: false, retireGraceMs: 5000 });
+    server = w.server;
+    const m = mobilityWith(w.url);
+    await movedAhead(m);
+    expect(await m.route(CAR, TYPE)).toMatchObject({ oldCopy: { pointAway: false } });
+    for (const x of [490, 480, 470]) {
+      await sleep(30);
+      m.track(CAR, east(x)); // heading back towards the centre
+    }
+    expect(await m.route(CAR, TYPE)).toMatchObject({ oldCopy: { pointAway: true } });
+  });
+
   it("stops serving from the old copy well before the source retires it, and never from a frozen or unknown one", async () => {
     // Retired 1.6 s after completion: the old copy serves 0.1 s of it.
     let w = await workerAnswering({ id: "7", held: false, retireGraceMs: 1600 });

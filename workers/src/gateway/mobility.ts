@@ -98,9 +98,11 @@ export class Mobility {
       }
       const moved = { kind: "moved" as const, gateway: s.moved.gateway, name: s.moved.name };
       if (!local || local.paused || Date.now() >= s.moved.oldCopyUntil) return moved;
-      // Make-before-break: the old copy serves until its client is about to cross, then points it at the new one.
+      // Make-before-break: the old copy serves its client while it heads for the crossing, and points it at the new
+      // one as it is about to cross; at once if it stops or turns back, so that the new cluster sees its fixes and
+      // can move the service back in time (a turning car was otherwise seen there only after this copy's time).
       const me = this.d.neighbours.self();
-      s.moved.pointed ||= !me || this.predictor.crossingWithin(client, me);
+      s.moved.pointed ||= !me || !this.predictor.movingOut(client, me) || this.predictor.crossingWithin(client, me);
       return { ...moved, oldCopy: { pointAway: s.moved.pointed } };
     }
     return { kind: "here" };

@@ -135,6 +135,14 @@ export class CrossingPredictor {
     return exit !== undefined && exit.inS <= seconds;
   }
 
+  /** Whether the client is moving away from the centre at `minSpeedMps` or more (over its recent fixes). */
+  movingOut(client: Address, me: { location: Position; coverageRadiusM: number }): boolean {
+    const m = this.motion(client);
+    if (!m || m.speed < this.o.minSpeedMps) return false;
+    const p = toLocal(me.location, m.last.pos);
+    return p.x * m.vEast + p.y * m.vNorth > 0;
+  }
+
   /**
    * Whether a client inside the coverage is heading back towards its centre (radially inwards at `minSpeedMps`
    * or more, over the whole fix window): a car that turned back before the crossing its held move waits for.

@@ -130,7 +130,7 @@ export class CrossingPredictor {
     const p = toLocal(me.location, last.pos);
     if (p.x ** 2 + p.y ** 2 > me.coverageRadiusM ** 2) return true;
     const m = this.motion(client);
-    if (!m || m.speed < this.o.minSpeedMps || p.x * m.vEast + p.y * m.vNorth <= 0) return false;
+    if (!m || !this.movingOut(client, me)) return false;
     const exit = predictExit(m, me.location, me.coverageRadiusM);
     return exit !== undefined && exit.inS <= seconds;
   }

@@ -6,7 +6,7 @@ import { buildImage } from "./localImages.ts";
  * get back a driver id and a confidence. Served by busybox httpd as CGI; the "model" hashes the window a number
  * of times, so each answer costs real compute and depends only on its request (stateless, as in BloSM).
  */
-const INFER = `#!/bin/sh
+export const DRIVER_PROFILING_CGI = `#!/bin/sh
 len=\${CONTENT_LENGTH:-0}
 if [ "$REQUEST_METHOD" != POST ] || [ "$len" -le 0 ] || [ "$len" -gt 65536 ]; then
   printf 'Status: 400 Bad Request\\r\\nContent-Type: application/json\\r\\n\\r\\n{"error":"POST a 40x15 window of CAN features (at most 64 KiB)"}\\n'
@@ -56,7 +56,7 @@ printf 'Content-Type: application/json\\r\\n\\r\\n{"objectId":%d,"name":"%s","pr
 `;
 
 export async function buildDriverProfilingImage(docker: Docker, base: string, reference: string): Promise<string> {
-  return buildSampleApp(docker, base, reference, "driver-profiling", INFER);
+  return buildSampleApp(docker, base, reference, "driver-profiling", DRIVER_PROFILING_CGI);
 }
 
 export async function buildImageRecognitionImage(docker: Docker, base: string, reference: string): Promise<string> {

@@ -117,10 +117,11 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
     if (root) await rm(root, { recursive: true, force: true });
   }, 120_000);
 
-  async function run(e: Engine, name: string, image: string, o: { port?: number; labels?: Record<string, string> }) {
+  async function run(e: Engine, name: string, image: string, o: { port?: number; labels?: Record<string, string>; logUrls?: boolean }) {
     const port = o.port ?? 8080;
     const c = await e.docker.createContainer({
-      name, Image: image, Cmd: ["httpd", "-f", "-p", String(port), "-h", "/www"],
+      // -vv: httpd logs each request's path (url:/…) to its output.
+      name, Image: image, Cmd: ["httpd", "-f", ...(o.logUrls ? ["-vv"] : []), "-p", String(port), "-h", "/www"],
       Labels: { [LABEL.mode]: "stateless", [APP_LABEL.port]: String(port), ...o.labels },
       HostConfig: { NetworkMode: "host", Memory: 64 * 2 ** 20, NanoCpus: 250_000_000 },
     });
@@ -353,6 +354,27 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
       await engines[2]!.docker.getContainer("owner-driver").remove({ force: true });
       await engines[2]!.docker.getContainer("driver-shared").start();
       await new Promise((r) => setTimeout(r, MAX_STALE_MS + 300));
+    }
+  });
+
+  it("warms a client's container as soon as it starts here: one GET of its app path, before any request of the client", async () => {
+    const car = newCar();
+    const serviceId = serviceIdOf(car.address, DRIVER);
+    await run(engines[1]!, "warm-driver", `${registry.address}/apps/${DRIVER}:1`, { port: 8091, logUrls: true, labels: { [LABEL.serviceId]: serviceId } });
+    const c = engines[1]!.docker.getContainer("warm-driver");
+    try {
+      const appPathRequests = async () => ((await c.logs({ stdout: true, stderr: true })).toString().match(/url:\/cgi-bin\/infer/g) ?? []).length;
+      const deadline = Date.now() + 10_000;
+      while ((await appPathRequests()) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      // The readiness check above asked for / only; the car has sent nothing: this is b's gateway, once.
+      expect(await appPathRequests()).toBe(1);
+      const warmed = logs[1]!.map((l) => JSON.parse(l) as { msg: string; service?: string; status?: number }).filter((l) => l.msg === "warmed a new app container" && l.service === serviceId);
+      expect(warmed).toHaveLength(1);
+      expect(warmed[0]!.status).toBe(400); // the app's answer to a GET: it serves POSTs; the answer is dropped
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await appPathRequests()).toBe(1); // once: later list refreshes do not warm it again
+    } finally {
+      await c.remove({ force: true });
     }
   });
 

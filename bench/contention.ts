@@ -5,7 +5,9 @@
  *   alone                      nothing else runs: the floor, the peer every other case is divided by;
  *   busy loop per CPU, nice 10 what the local plane does to its daemons (engines, chain, registries, workers);
  *   busy loop per CPU, idle    SCHED_IDLE, the lowest priority the kernel has;
- *   busy loop on one CPU only, the app kept off it (taskset): a CPU reserved for the daemons.
+ *   busy loop on one CPU only, the app kept off it (taskset): a CPU reserved for the daemons;
+ * then its peer: the same work as one process per answer (a Node server, sized to take as long alone), alone and
+ * beside the nice-10 loops, as an inference server that wakes once per answer would fare.
  * An answer is some twenty short processes one after another (head, tr, grep, sha256sum …), so each waits for
  * whatever runs on its CPU when it wakes. #15's goal for a handover is 2 × the p50; `simulate` runs three clusters,
  * the chain and the cars on the same CPUs, so a busy neighbour is always somewhere. --json prints the numbers.
@@ -21,10 +23,29 @@ import { canWindow, DRIVER_PROFILING_CGI } from "../workers/src/plane/sampleApps
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 300);
 const GOAL = 2;
 const cpus = availableParallelism();
-if (spawnSync("busybox", ["true"]).status !== 0) {
-  console.error("bench:contention: busybox is not installed (bash scripts/bootstrap.sh)");
+const missing = ["busybox", "chrt", "taskset", "nice"].filter((c) => spawnSync("sh", ["-c", `command -v ${c}`]).status !== 0);
+if (missing.length) {
+  console.error(`bench:contention: ${missing.join(", ")} not installed (busybox: bash scripts/bootstrap.sh; chrt, taskset: util-linux)`);
   process.exit(1);
 }
+
+/** The peer: one Node process answering each request itself (the same window check, ROUNDS of SHA-256). */
+const SERVER = `
+const { createHash } = require("node:crypto");
+const rounds = Number(process.env.ROUNDS);
+require("node:http").createServer((req, res) => {
+  const chunks = [];
+  req.on("data", (c) => chunks.push(c));
+  req.on("end", () => {
+    const body = Buffer.concat(chunks);
+    if (req.method !== "POST" || (body.toString().match(/-?[0-9.]+/g) || []).length !== 600) { res.writeHead(422); res.end(); return; }
+    let h = createHash("sha256").update(body).digest();
+    for (let i = 0; i < rounds; i++) h = createHash("sha256").update(h).digest();
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ driverId: h[0] % 10, confidence: h[1] / 256 }));
+  });
+}).listen(Number(process.env.PORT), "127.0.0.1");
+`;
 
 type Case = { what: string; hogs: string[][]; appCpus?: string };
 const loop = ["sh", "-c", "while :; do :; done"];
@@ -50,32 +71,43 @@ try {
   await writeFile(path.join(dir, "www/cgi-bin/infer"), DRIVER_PROFILING_CGI.replace("#!/bin/sh", `#!${bin}/sh`));
   await chmod(path.join(dir, "www/cgi-bin/infer"), 0o755);
 
-  const rows = [];
-  for (const c of cases) {
+  const cgi = (port: number, cpusOf?: string) => spawn(...argv([...(cpusOf ? ["taskset", "-c", cpusOf] : []), path.join(bin, "httpd"), "-f", "-p", `127.0.0.1:${port}`, "-h", path.join(dir, "www")]), {
+    stdio: "ignore", env: { PATH: bin },
+  });
+  const server = (rounds: number) => (port: number) => spawn(process.execPath, ["-e", SERVER], { stdio: "ignore", env: { PORT: String(port), ROUNDS: String(rounds) } });
+  const measure = async (start: (port: number) => ChildProcess, hogs: string[][], requests = REQUESTS) => {
     const port = await freePort();
-    const httpd = spawn(...argv([...(c.appCpus ? ["taskset", "-c", c.appCpus] : []), path.join(bin, "httpd"), "-f", "-p", `127.0.0.1:${port}`, "-h", path.join(dir, "www")]), {
-      stdio: "ignore", env: { PATH: bin },
-    });
-    running.push(httpd);
+    running.push(start(port));
     await waitAnswer(port);
-    for (const h of c.hogs) running.push(spawn(...argv(h), { stdio: "ignore" }));
+    for (let i = 0; i < 20; i++) await post(port, i); // past a server's first compilations
+    for (const h of hogs) running.push(spawn(...argv(h), { stdio: "ignore" }));
     const ms: number[] = [];
-    for (let i = 0; i < REQUESTS; i++) {
+    for (let i = 0; i < requests; i++) {
       ms.push(await post(port, i));
       await new Promise((r) => setTimeout(r, 100));
     }
     stopAll();
     ms.sort((a, b) => a - b);
-    rows.push({ what: c.what, p50: ms[Math.floor(ms.length / 2)]!, p99: ms[Math.floor(ms.length * 0.99)]!, max: ms.at(-1)! });
-  }
-  const floor = rows[0]!.p50;
+    return { p50: ms[Math.floor(ms.length / 2)]!, p99: ms[Math.floor(ms.length * 0.99)]!, max: ms.at(-1)! };
+  };
+
+  const rows: Array<{ what: string; p50: number; p99: number; max: number; alone: number }> = [];
+  for (const c of cases) rows.push({ what: c.what, ...(await measure((port) => cgi(port, c.appCpus), c.hogs)), alone: rows[0]?.p50 ?? 0 });
+  rows[0]!.alone = rows[0]!.p50;
+  // The peer: the same work as one process per answer (a Node server hashing the window), sized to take as long
+  // alone as the CGI does, as an inference server answers. It wakes once per answer instead of some twenty times.
+  const trial = await measure(server(20_000), [], 30);
+  const rounds = Math.max(1, Math.round((20_000 * rows[0]!.p50) / trial.p50));
+  const alone = await measure(server(rounds), []);
+  rows.push({ what: "one process per answer, alone", ...alone, alone: alone.p50 });
+  rows.push({ what: "one process per answer, nice 10 loops", ...(await measure(server(rounds), cases[1]!.hogs)), alone: alone.p50 });
   if (process.argv.includes("--json")) {
-    console.log(JSON.stringify({ requests: REQUESTS, cpus, goal: GOAL, rows }, null, 2));
+    console.log(JSON.stringify({ requests: REQUESTS, cpus, goal: GOAL, serverRounds: rounds, rows }, null, 2));
   } else {
-    console.log(`the sample app's answer (driver-profiling CGI), ${REQUESTS} requests per case, ${cpus} CPUs; ratios against its p50 alone (${floor.toFixed(1)} ms)\n`);
+    console.log(`the sample app's answer (driver-profiling CGI) and a one-process peer doing as much, ${REQUESTS} requests per case, ${cpus} CPUs; ratios against the same app alone\n`);
     console.log("case                                    p50 ms   p99 ms   max ms   p50/alone   max/alone   within 2 × alone?");
     for (const r of rows) {
-      console.log(`${r.what.padEnd(38)} ${r.p50.toFixed(1).padStart(7)}  ${r.p99.toFixed(1).padStart(7)}  ${r.max.toFixed(1).padStart(7)}   ${(r.p50 / floor).toFixed(2).padStart(9)}   ${(r.max / floor).toFixed(2).padStart(9)}   ${r.max <= GOAL * floor ? "yes" : "no"}`);
+      console.log(`${r.what.padEnd(38)} ${r.p50.toFixed(1).padStart(7)}  ${r.p99.toFixed(1).padStart(7)}  ${r.max.toFixed(1).padStart(7)}   ${(r.p50 / r.alone).toFixed(2).padStart(9)}   ${(r.max / r.alone).toFixed(2).padStart(9)}   ${r.max <= GOAL * r.alone ? "yes" : "no"}`);
     }
   }
 } finally {

@@ -2,7 +2,7 @@
  * npm run bench:contention — how much a busy neighbour slows the sample app's answer on this machine, whatever
  * its priority. The driver-profiling CGI (sampleApps.ts) runs under busybox httpd on the host, as its container
  * runs it, and answers BENCH_REQUESTS (default 300) requests one after another, 10 a second, in each case:
- *   alone                      nothing else runs: the floor, the peer every other case is divided by;
+ *   alone                      nothing else runs: the floor the other CGI cases are divided by;
  *   busy loop per CPU, nice 10 what the local plane does to its daemons (engines, chain, registries, workers);
  *   busy loop per CPU, idle    SCHED_IDLE, the lowest priority the kernel has;
  *   busy loop on one CPU only, the app kept off it (taskset): a CPU reserved for the daemons;
@@ -49,9 +49,10 @@ require("node:http").createServer((req, res) => {
 
 type Case = { what: string; hogs: string[][]; appCpus?: string };
 const loop = ["sh", "-c", "while :; do :; done"];
+const niceLoops = Array.from({ length: cpus }, () => ["nice", "-n", "10", ...loop]);
 const cases: Case[] = [
   { what: "alone", hogs: [] },
-  { what: "busy loop per CPU, nice 10", hogs: Array.from({ length: cpus }, () => ["nice", "-n", "10", ...loop]) },
+  { what: "busy loop per CPU, nice 10", hogs: niceLoops },
   { what: "busy loop per CPU, SCHED_IDLE", hogs: Array.from({ length: cpus }, () => ["chrt", "-i", "0", ...loop]) },
   ...(cpus > 1 ? [{ what: "busy loop on CPU 0, app on the rest", hogs: [["taskset", "-c", "0", "nice", "-n", "10", ...loop]], appCpus: `1-${cpus - 1}` }] : []),
 ];
@@ -92,15 +93,17 @@ try {
   };
 
   const rows: Array<{ what: string; p50: number; p99: number; max: number; alone: number }> = [];
-  for (const c of cases) rows.push({ what: c.what, ...(await measure((port) => cgi(port, c.appCpus), c.hogs)), alone: rows[0]?.p50 ?? 0 });
-  rows[0]!.alone = rows[0]!.p50;
+  for (const c of cases) {
+    const r = await measure((port) => cgi(port, c.appCpus), c.hogs);
+    rows.push({ what: c.what, ...r, alone: rows[0]?.alone ?? r.p50 }); // the first case is the CGI alone
+  }
   // The peer: the same work as one process per answer (a Node server hashing the window), sized to take as long
   // alone as the CGI does, as an inference server answers. It wakes once per answer instead of some twenty times.
   const trial = await measure(server(20_000), [], 30);
-  const rounds = Math.max(1, Math.round((20_000 * rows[0]!.p50) / trial.p50));
+  const rounds = Math.max(1, Math.round((20_000 * rows[0]!.alone) / trial.p50));
   const alone = await measure(server(rounds), []);
   rows.push({ what: "one process per answer, alone", ...alone, alone: alone.p50 });
-  rows.push({ what: "one process per answer, nice 10 loops", ...(await measure(server(rounds), cases[1]!.hogs)), alone: alone.p50 });
+  rows.push({ what: "one process per answer, nice 10 loops", ...(await measure(server(rounds), niceLoops)), alone: alone.p50 });
   if (process.argv.includes("--json")) {
     console.log(JSON.stringify({ requests: REQUESTS, cpus, goal: GOAL, serverRounds: rounds, rows }, null, 2));
   } else {
@@ -137,5 +140,5 @@ async function waitAnswer(port: number): Promise<void> {
     if (await post(port, 0).then(() => true, () => false)) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`busybox httpd did not answer on 127.0.0.1:${port} within 5 s`);
+  throw new Error(`the app did not answer on 127.0.0.1:${port} within 5 s`);
 }

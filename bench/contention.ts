@@ -21,6 +21,10 @@ import { freePort } from "../workers/src/lib/freePort.ts";
 import { canWindow, DRIVER_PROFILING_CGI } from "../workers/src/plane/sampleApps.ts";
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 300);
+if (!Number.isInteger(REQUESTS) || REQUESTS < 1) {
+  console.error(`bench:contention: BENCH_REQUESTS must be a whole number of requests per case, at least 1 (got "${process.env.BENCH_REQUESTS}")`);
+  process.exit(1);
+}
 const GOAL = 2;
 const cpus = availableParallelism();
 const missing = ["busybox", "chrt", "taskset", "nice"].filter((c) => spawnSync("sh", ["-c", `command -v ${c}`]).status !== 0);
@@ -48,7 +52,8 @@ require("node:http").createServer((req, res) => {
 `;
 
 type Case = { what: string; hogs: string[][]; appCpus?: string };
-const loop = ["sh", "-c", "while :; do :; done"];
+// Spins while the bench lives: a bench killed outright (SIGKILL) leaves no busy loop behind.
+const loop = ["sh", "-c", "while kill -0 $PPID 2>/dev/null; do :; done"];
 const niceLoops = Array.from({ length: cpus }, () => ["nice", "-n", "10", ...loop]);
 const cases: Case[] = [
   { what: "alone", hogs: [] },
@@ -60,7 +65,7 @@ const cases: Case[] = [
 const dir = await mkdtemp(path.join(tmpdir(), "blosm-contention-"));
 const running: ChildProcess[] = [];
 const stopAll = () => running.splice(0).forEach((p) => p.kill("SIGKILL"));
-process.on("SIGINT", () => (stopAll(), process.exit(130)));
+for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) process.on(signal, () => (stopAll(), process.exit(code)));
 try {
   // busybox's own sh and tools, as in the app's image: the script's #!/bin/sh points at them.
   const bin = path.join(dir, "bin");

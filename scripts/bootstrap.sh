@@ -30,6 +30,9 @@ command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v dockerd >/dev/null 2>&1 || need_apt+=(docker.io)
 [ -x /usr/bin/docker-registry ] || need_apt+=(docker-registry)
 command -v busybox >/dev/null 2>&1 || need_apt+=(busybox-static)
+# The sample apps' server (docker/sample-app/infer.c) is built static into the busybox image.
+command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
+[ -f "$(gcc -print-file-name=libc.a 2>/dev/null)" ] || need_apt+=(libc6-dev)
 command -v tc >/dev/null 2>&1 || need_apt+=(iproute2)
 [ -x /usr/sbin/nginx ] || need_apt+=(nginx-light) # npm run bench:gateway compares the gateway with nginx
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus) # test/observability.test.ts checks rules and metrics

@@ -26,14 +26,14 @@ describe("Upstream.warm", () => {
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     const upstream = new Upstream();
     try {
-      const target = { host: "127.0.0.1", port: (server.address() as AddressInfo).port, path: "/cgi-bin/infer" };
+      const target = { host: "127.0.0.1", port: (server.address() as AddressInfo).port, path: "/infer" };
       const warmed = await upstream.warm(target);
       expect(warmed.status).toBe(400); // whatever the app answers a GET: it ran
       await new Promise((r) => setTimeout(r, 50)); // the client's request comes later (seconds, in a handover)
       const r = await upstream.send(target, { type: "driver-profiling", contentType: "text/csv", body: Buffer.from("1,2") } as never);
       expect(r.status).toBe(200);
       const port = seen[0]!.split(" ").at(-1);
-      expect(seen).toEqual([`GET /cgi-bin/infer from port ${port}`, `POST /cgi-bin/infer from port ${port}`]);
+      expect(seen).toEqual([`GET /infer from port ${port}`, `POST /infer from port ${port}`]);
     } finally {
       await upstream.close();
       server.close();

@@ -37,13 +37,20 @@ export async function importBusyboxBase(docker: Docker, reference = "blosm/busyb
   }
 }
 
-/** Builds an image from a Dockerfile and files (host network: engines here run without a bridge). */
-export async function buildImage(docker: Docker, reference: string, files: Record<string, string | Buffer>): Promise<string> {
+/** A file of a build's context: its content, and its mode where not the default (scripts ending .sh: 0755, else 0644). */
+export type ContextFile = string | Buffer | { content: string | Buffer; mode: number };
+
+/**
+ * Builds an image from a Dockerfile and files (host network: engines here run without a bridge). COPY keeps each
+ * file's mode, so an executable needs no `RUN chmod` layer (which would hold a second copy of it).
+ */
+export async function buildImage(docker: Docker, reference: string, files: Record<string, ContextFile>): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), "blosm-build-"));
   try {
-    for (const [name, content] of Object.entries(files)) {
+    for (const [name, file] of Object.entries(files)) {
       await mkdir(path.dirname(path.join(dir, name)), { recursive: true });
-      await writeFile(path.join(dir, name), content, { mode: name.endsWith(".sh") ? 0o755 : 0o644 });
+      const { content, mode } = typeof file === "object" && !Buffer.isBuffer(file) ? file : { content: file, mode: name.endsWith(".sh") ? 0o755 : 0o644 };
+      await writeFile(path.join(dir, name), content, { mode });
     }
     const stream = await docker.buildImage(tarOf(dir) as never, { t: reference, networkmode: "host", rm: true, forcerm: true });
     await followProgress(docker, stream, (e) => {

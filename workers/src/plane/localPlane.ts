@@ -24,7 +24,7 @@ import { createClusterNet, destroyClusterNet } from "./netns.ts";
 import { bold, dim, type Progress } from "./progress.ts";
 import { startRedis } from "./redisServer.ts";
 import { basesWarmth, startClusterProcess, type ClusterProcess } from "./clusterProcess.ts";
-import { buildDriverProfilingImage, buildImageRecognitionImage } from "./sampleApps.ts";
+import { APP_PATH, appCmd, buildDriverProfilingImage, buildImageRecognitionImage } from "./sampleApps.ts";
 import { forgetPlaneState, savePlaneState, teardownStalePlane } from "./teardown.ts";
 import { APPS, CLUSTER_CPU_MILLICORES, CLUSTERS, LAT, NEEDS, PLANE_DIR, RADIUS_M, REGISTRY_HOST, TEST_MNEMONIC, type PlaneOptions } from "./topology.ts";
 
@@ -211,7 +211,7 @@ export class LocalPlane {
           apps: Object.fromEntries(APPS.map((a, k) => [a, {
             needs: NEEDS[a], timeoutMs: 20_000,
             // Requests forwarded here, or for clients without a container of their own, get a shared one on demand.
-            launch: { image: `${REGISTRY_HOST}/apps/${a}@${appDigests[a]}`, port: 8090 + k, path: "/cgi-bin/infer", cmd: ["httpd", "-f", "-p", String(8090 + k), "-h", "/www"] },
+            launch: { image: `${REGISTRY_HOST}/apps/${a}@${appDigests[a]}`, port: 8090 + k, path: APP_PATH, cmd: appCmd(8090 + k) },
           }])),
           // A busy cluster: nothing left beyond what its containers hold, so every request there is forwarded.
           allocatable: c.name === this.o.busy ? { memoryMiB: 1 } : { cpuMillicores: CLUSTER_CPU_MILLICORES, memoryMiB: 4096 },
@@ -242,7 +242,7 @@ export class LocalPlane {
       for (let k = 0; k < this.o.cars; k++) {
         const port = 8080 + k;
         const c = await docker.createContainer({
-          name: `car-${k + 1}-${this.o.app}`, Image: appImage, Cmd: ["httpd", "-f", "-p", String(port), "-h", "/www"],
+          name: `car-${k + 1}-${this.o.app}`, Image: appImage, Cmd: appCmd(port),
           Labels: { [LABEL.mode]: this.o.stateful ? "stateful" : "stateless", [LABEL.serviceId]: serviceIdOf(this.cars[k]!.address, this.o.app), [APP_LABEL.port]: String(port) },
           HostConfig: { NetworkMode: "host", NanoCpus: 500_000_000, Memory: 64 * 2 ** 20, RestartPolicy: { Name: "unless-stopped" } },
         });

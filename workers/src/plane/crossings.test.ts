@@ -46,6 +46,21 @@ describe("crossingsOf", () => {
     expect(s.outsideP99OverP50).toBe(1);
   });
 
+  it("scores the handovers against stretches of as many requests outside them, from the same run", () => {
+    // 48 requests every 250 ms; the handover's window is 0-2000 ms (requests 0-8: 9 of them), its worst 300 ms.
+    const lons = Array.from({ length: 48 }, (_, i) => 128_618_000 + i * 100);
+    const slow = new Set([4, 12, 30]); // one in the handover; outside, in the first and the third stretch of 9
+    const records = rec("car-1", lons, (i) => (slow.has(i) ? 300 : 100));
+    records[40] = { ...records[40]!, status: 0, error: "lost" }; // ends a stretch: 39 answers after the window, 9+9+9+4 then 7
+    const s = crossingsOf(records, [{ id: 1n, car: "car-1", from: "a", to: "b", requestedAtMs: 0, endedAtMs: 1000, completed: true }], clusters);
+    expect(s.crossings[0]!.worstMs).toBe(300);
+    expect(s.within).toBe(0); // 300 > 2 × 100
+    // Outside: requests 9-39 (31 answers) give 3 stretches of 9 (9-17 holds 12, 27-35 holds 30); 41-47 is too short.
+    expect(s.stretches).toEqual({ within: 1, of: 3, requests: 9 });
+    const calm = crossingsOf(records.map((r) => ({ ...r, ms: r.status ? 100 : 0 })), [{ id: 1n, car: "car-1", from: "a", to: "b", requestedAtMs: 0, endedAtMs: 1000, completed: true }], clusters);
+    expect([calm.within, calm.stretches.within]).toEqual([1, 3]);
+  });
+
   it("a switch seconds after the completion (the old copy served until the crossing) is in the handover, the old copy's answers before it are not", () => {
     const lons = Array.from({ length: 40 }, (_, i) => 128_618_000 + i * 300);
     // Completed at 1000 ms; the old copy at a served until request 20 (5000 ms), b's first answer is the slowest.

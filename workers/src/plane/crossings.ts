@@ -52,7 +52,18 @@ export type CrossingSummary = {
   /** The same run's p99 over the answers outside every handover window, over the p50: the machine's own tail, to
    * tell a handover's cost from what any stretch of requests sees. */
   outsideP99OverP50: number;
+  /** Crossings (wasted ones included: their car had a handover too) whose worst answer is within GOAL × the p50. */
+  within: number;
+  /**
+   * The same test on the machine's own: stretches of a car's requests outside every handover, each as many
+   * requests as a handover's median, and how many of them have their worst answer within GOAL × the p50. It is what
+   * the handovers would score if a move cost a car nothing: the peer for `within`, measured in the same run.
+   */
+  stretches: { within: number; of: number; requests: number };
 };
+
+/** #15's goal: the worst answer during a stateless handover within this many times the run's p50. */
+export const GOAL_OVER_P50 = 2;
 
 const inside = (p: Position, c: SimCluster) => distanceM(p, c.location) <= c.coverageRadiusM;
 
@@ -116,6 +127,8 @@ export function crossingsOf(records: readonly RequestRecord[], migrations: reado
   const inHandover = (r: RequestRecord) => migrations.some((m) => m.completed && inWindow(m, r));
   const outside = records.filter((r) => r.status >= 200 && r.status < 300 && !inHandover(r)).map((r) => r.ms).sort((a, b) => a - b);
   const outsideP99 = outside.length ? outside[Math.min(outside.length - 1, Math.floor(outside.length * 0.99))]! : 0;
+  const sizes = migrations.filter((m) => m.completed && m.endedAtMs !== undefined).map((m) => records.filter((r) => inWindow(m, r)).length);
+  const stretch = sizes.length ? Math.max(1, median(sizes)) : 0;
   return {
     crossings,
     readyBeforeLeaving: real.length ? real.filter((c) => (c.leadMs ?? -1) >= 0).length / real.length : 1,
@@ -123,7 +136,36 @@ export function crossingsOf(records: readonly RequestRecord[], migrations: reado
     p50Ms,
     worstOverP50: p50Ms > 0 ? Math.max(0, ...crossings.map((c) => c.worstMs)) / p50Ms : 0,
     outsideP99OverP50: p50Ms > 0 ? outsideP99 / p50Ms : 0,
+    within: crossings.filter((c) => c.worstMs <= GOAL_OVER_P50 * p50Ms).length,
+    stretches: { ...stretchesWithin(records, inHandover, stretch, GOAL_OVER_P50 * p50Ms), requests: stretch },
   };
+}
+
+/**
+ * Each car's answers outside the handovers, cut into stretches of `size` consecutive requests (a handover, a lost
+ * request or the end of a run of them ends a stretch; a shorter remainder is dropped), and how many have their
+ * worst answer within `limitMs`.
+ */
+function stretchesWithin(records: readonly RequestRecord[], inHandover: (r: RequestRecord) => boolean, size: number, limitMs: number): { within: number; of: number } {
+  let within = 0;
+  let of = 0;
+  if (size === 0) return { within, of };
+  for (const car of new Set(records.map((r) => r.car))) {
+    let run: number[] = [];
+    const flush = () => {
+      for (let k = 0; k + size <= run.length; k += size) {
+        of++;
+        if (Math.max(...run.slice(k, k + size)) <= limitMs) within++;
+      }
+      run = [];
+    };
+    for (const r of records.filter((x) => x.car === car).sort((a, b) => a.atMs - b.atMs)) {
+      if (r.status >= 200 && r.status < 300 && !inHandover(r)) run.push(r.ms);
+      else flush();
+    }
+    flush();
+  }
+  return { within, of };
 }
 
 function median(xs: number[]): number {

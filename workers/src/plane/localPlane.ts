@@ -1,6 +1,6 @@
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { createPublicClient, http, stringToHex, type Address } from "viem";
+import { createPublicClient, http, stringToHex, type Address, type Hex } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
 import { RegistryView } from "../chain/registryView.ts";
 import { LABEL } from "../engine/labels.ts";
@@ -56,9 +56,12 @@ export class LocalPlane {
   registry?: RegistryView;
   /** One key pair per car, made for this run and kept in memory only: a car's identity and its service's owner. */
   readonly cars: ClientSigner[];
+  /** The cars' keys, in memory only: the cars drive on a thread of their own (carsThread.ts), which signs with them. */
+  readonly carKeys: Hex[];
 
   constructor(private readonly o: PlaneOptions, private readonly progress: Progress) {
-    this.cars = Array.from({ length: o.cars }, () => new ClientSigner(privateKeyToAccount(generatePrivateKey())));
+    this.carKeys = Array.from({ length: o.cars }, () => generatePrivateKey());
+    this.cars = this.carKeys.map((k) => new ClientSigner(privateKeyToAccount(k)));
   }
 
   get closing() {

@@ -1,8 +1,6 @@
 /**
- * When this process's event loop stalled, kept as (end, length) pairs: in `simulate` the cars and the gateways
- * share one loop (the workers run as processes of their own: plane/workerProcess.ts), so a slow answer can be a
- * stall here rather than anything a cluster did (a gateway's Server-Timing counts a stall while it waits for the
- * app as the app's time). A timer every `everyMs` notes how late it ran; lateness over `minMs` is a stall that
+ * When this thread's event loop stalled, kept as (end, length) pairs: in `simulate` the cars time their requests on
+ * a thread of their own (carsThread.ts), and a slow answer can be a stall there rather than anything a cluster did. A timer every `everyMs` notes how late it ran; lateness over `minMs` is a stall that
  * ended then.
  */
 export class LoopStalls {

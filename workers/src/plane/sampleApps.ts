@@ -70,3 +70,8 @@ export function canWindow(seed: number): string {
   }
   return rows.join("\n");
 }
+
+/** What a car sends the app `type` as its request number `seq`: a CAN window, or a camera frame for recognition. */
+export function requestBody(type: string, seq: number): { body: Buffer | string; contentType: string } {
+  return type === "driver-profiling" ? { body: canWindow(seq), contentType: "text/csv" } : { body: cameraFrame(seq), contentType: "image/x-portable-pixmap" };
+}

@@ -27,7 +27,7 @@ export type RequestRecord = {
   authMs?: number;
   /** When the called gateway sent it on to another (the service moved): the called gateway's whole time (ms). */
   calledGatewayMs?: number;
-  /** How long this process's event loop (the cars and gateways of `simulate` share it) stood still meanwhile. */
+  /** How long the cars' event loop (their own thread in `simulate`: carsThread.ts) stood still meanwhile. */
   loopStalledMs?: number;
   error?: string;
 };

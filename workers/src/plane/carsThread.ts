@@ -1,0 +1,59 @@
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
+import type { Hex } from "viem";
+import { projectRoot } from "../lib/projectRoot.ts";
+import type { CarSummary, Handover, RequestRecord, SimulateOptions } from "./simulator.ts";
+
+/** What the cars' thread needs: everything of SimulateOptions that can cross a thread, and the cars' keys. */
+export type CarsThreadInput = Omit<SimulateOptions, "cars" | "body" | "stopped" | "onRecord" | "onHandover"> & { carKeys: Hex[] };
+
+export type CarsThreadMessage =
+  | { type: "record"; record: RequestRecord }
+  | { type: "handover"; handover: Handover }
+  | { type: "done"; result: { records: RequestRecord[]; cars: CarSummary[] } }
+  | { type: "failed"; message: string };
+
+/**
+ * The cars of `simulate` on a thread of their own, as cars are devices of their own: their requests are timed on an
+ * event loop that nothing of the plane's shares (its chain watch, its printing, its garbage collection), so a slow
+ * answer is the clusters' doing. Records and handovers arrive as they happen; the result when the cars stop.
+ */
+export function simulateOnThread(
+  input: CarsThreadInput,
+  o: { stopped?: () => boolean; onRecord?: (r: RequestRecord) => void; onHandover?: (h: Handover) => void } = {},
+): Promise<{ records: RequestRecord[]; cars: CarSummary[] }> {
+  const worker = new Worker(entry(), { workerData: input, execArgv: execArgv() });
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const watch = setInterval(() => {
+      if (o.stopped?.()) worker.postMessage("stop");
+    }, 100);
+    const settle = (f: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearInterval(watch);
+      f();
+    };
+    worker.on("message", (m: CarsThreadMessage) => {
+      if (m.type === "record") o.onRecord?.(m.record);
+      else if (m.type === "handover") o.onHandover?.(m.handover);
+      else if (m.type === "done") settle(() => resolve(m.result));
+      else settle(() => reject(new Error(`the cars' thread failed: ${m.message}`)));
+    });
+    worker.on("error", (err) => settle(() => reject(new Error(`the cars' thread failed: ${err.message}`))));
+    worker.on("exit", (code) => settle(() => reject(new Error(`the cars' thread ended (code ${code}) before the cars stopped`))));
+  });
+}
+
+const fromSources = import.meta.url.endsWith(".ts");
+
+function entry(): URL {
+  return new URL(fromSources ? "./carsThreadEntry.ts" : "./carsThreadEntry.js", import.meta.url);
+}
+
+/** Compiled (dist/): as this process runs. From the sources: with tsx's loader, unless this process has it already. */
+function execArgv(): string[] {
+  if (!fromSources || process.execArgv.some((a) => a.includes("tsx"))) return process.execArgv;
+  return [...process.execArgv, "--import", pathToFileURL(path.join(projectRoot, "node_modules/tsx/dist/loader.mjs")).href];
+}

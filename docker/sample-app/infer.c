@@ -38,6 +38,9 @@
 #define MAX_HEADER 16384
 #define IDLE_SECONDS 60   /* a keep-alive connection with nothing pending is closed after this */
 #define REQUEST_SECONDS 10 /* a request that has begun must arrive whole within this */
+/* Request bytes held at once, all connections together: well inside the 64 MiB a sample app's container gets, so
+ * many large uploads at once are refused (503) rather than the app killed for its memory. */
+#define MAX_BUFFERED (24u << 20)
 
 typedef struct {
   const char *name;
@@ -190,9 +193,12 @@ static int reply(int fd, int status, const char *json, int keep_alive) {
   return send_all(fd, head, (size_t)h) || send_all(fd, json, strlen(json)) ? -1 : 0;
 }
 
+static size_t buffered; /* the sum of every connection's buffer */
+
 static void close_conn(Conn *c) {
   close(c->fd);
   free(c->buf);
+  buffered -= c->cap;
   memset(c, 0, sizeof *c);
   c->fd = -1;
 }
@@ -287,6 +293,11 @@ static int serve(Conn *c) {
     memmove(c->buf, c->buf + head_len + body_len, c->len - head_len - body_len); /* a pipelined next request */
     c->len -= head_len + body_len;
     c->since = time(NULL);
+    if (c->len == 0 && c->cap > 65536) { /* an idle connection keeps no large upload's buffer */
+      free(c->buf);
+      buffered -= c->cap;
+      c->buf = NULL, c->cap = 0;
+    }
   }
 }
 
@@ -372,8 +383,14 @@ int main(int argc, char **argv) {
         if (c->len == c->cap) {
           size_t cap = c->cap ? c->cap * 2 : 8192, limit = MAX_HEADER + model->max_body + 4096;
           if (cap > limit) cap = limit;
+          if (cap > c->cap && buffered + (cap - c->cap) > MAX_BUFFERED) {
+            reply(c->fd, 503, "{\"error\":\"busy: too many requests arriving at once; retry\"}\n", 0);
+            close_conn(c);
+            continue;
+          }
           unsigned char *b = cap > c->cap ? realloc(c->buf, cap) : NULL;
           if (!b) { close_conn(c); continue; }
+          buffered += cap - c->cap;
           c->buf = b, c->cap = cap;
         }
         ssize_t r = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);

@@ -117,6 +117,25 @@ describe("the sample apps' inference server", () => {
     expect(pieces).toMatch(/^HTTP\/1\.1 200 .*"driverId":/s);
   });
 
+  it("refuses uploads beyond what its memory allows at once (503), and serves again once they are gone", async () => {
+    // 30 frames of 1 MiB in flight together, each short of its last byte: more than the 24 MiB it holds at once.
+    const frame = Buffer.concat([Buffer.from("P6\n1024 341\n255\n"), Buffer.alloc(1024 * 1024 - 16, 7)]);
+    const head = `POST ${APP_PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: ${frame.length}\r\nConnection: close\r\n\r\n`;
+    const sockets = Array.from({ length: 30 }, () => connect(vision, "127.0.0.1"));
+    const answers = sockets.map((s) => new Promise<string>((resolve) => {
+      let text = "";
+      s.on("data", (d) => (text += d.toString())).on("close", () => resolve(text)).on("error", () => {});
+    }));
+    for (const s of sockets) s.write(Buffer.concat([Buffer.from(head), frame.subarray(0, -1)]));
+    await new Promise((r) => setTimeout(r, 1500));
+    for (const s of sockets) if (!s.destroyed) s.write(frame.subarray(-1));
+    const statuses = (await Promise.all(answers)).map((t) => Number(t.slice(9, 12)));
+    expect(statuses.every((x) => x === 200 || x === 503)).toBe(true);
+    expect(statuses.filter((x) => x === 503).length).toBeGreaterThan(0);
+    expect(statuses.filter((x) => x === 200).length).toBeGreaterThanOrEqual(20); // 24 MiB holds over 20 of them
+    expect((await post(vision, cameraFrame(1))).status).toBe(200);
+  });
+
   it("logs each request with -v, one line naming method, path, status and time", async () => {
     await post(driver, "1,2");
     expect(logs.get(driver)).toMatch(/infer: POST \/infer 422 \d+\.\d ms\n/);

@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, readFile, readdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { projectRoot } from "../lib/projectRoot.ts";
@@ -29,8 +29,12 @@ export function inferBinary(): Promise<string> {
 async function compile(): Promise<string> {
   const source = await readFile(INFER_SOURCE);
   const out = path.join(projectRoot, ".blosm/build", `infer-${createHash("sha256").update(source).digest("hex").slice(0, 16)}`);
-  if (existsSync(out)) return out;
   await mkdir(path.dirname(out), { recursive: true });
+  // Older versions' binaries go (another process's build in progress, a .partial, stays).
+  for (const f of await readdir(path.dirname(out))) {
+    if (/^infer-[0-9a-f]{16}$/.test(f) && f !== path.basename(out)) await rm(path.join(path.dirname(out), f), { force: true });
+  }
+  if (existsSync(out)) return out;
   // Written beside and renamed: test files build images side by side, and none may run a half-written binary.
   const partial = `${out}.${process.pid}.partial`;
   try {

@@ -11,7 +11,7 @@ export type CarsThreadInput = Omit<SimulateOptions, "cars" | "body" | "stopped" 
 export type CarsThreadMessage =
   | { type: "record"; record: RequestRecord }
   | { type: "handover"; handover: Handover }
-  | { type: "done"; result: { records: RequestRecord[]; cars: CarSummary[] } }
+  | { type: "done"; cars: CarSummary[] }
   | { type: "failed"; message: string };
 
 /**
@@ -24,6 +24,7 @@ export function simulateOnThread(
   o: { stopped?: () => boolean; onRecord?: (r: RequestRecord) => void; onHandover?: (h: Handover) => void } = {},
 ): Promise<{ records: RequestRecord[]; cars: CarSummary[] }> {
   const worker = new Worker(entry(), { workerData: input, execArgv: execArgv() });
+  const records: RequestRecord[] = []; // as they arrive: the thread sends each once
   return new Promise((resolve, reject) => {
     let settled = false;
     const watch = setInterval(() => {
@@ -36,9 +37,9 @@ export function simulateOnThread(
       f();
     };
     worker.on("message", (m: CarsThreadMessage) => {
-      if (m.type === "record") o.onRecord?.(m.record);
+      if (m.type === "record") records.push(m.record), o.onRecord?.(m.record);
       else if (m.type === "handover") o.onHandover?.(m.handover);
-      else if (m.type === "done") settle(() => resolve(m.result));
+      else if (m.type === "done") settle(() => resolve({ records, cars: m.cars }));
       else settle(() => reject(new Error(`the cars' thread failed: ${m.message}`)));
     });
     worker.on("error", (err) => settle(() => reject(new Error(`the cars' thread failed: ${err.message}`))));

@@ -16,11 +16,11 @@ port.on("message", (m) => {
 port.unref(); // the thread ends when the cars do
 try {
   const { carKeys, ...rest } = input;
-  const result = await simulate({
+  const { cars } = await simulate({
     ...rest, cars: carKeys.map((k) => new ClientSigner(privateKeyToAccount(k))), body: (seq) => requestBody(input.appType, seq),
     stopped: () => stopped, onRecord: (record) => send({ type: "record", record }), onHandover: (handover) => send({ type: "handover", handover }),
   });
-  send({ type: "done", result });
+  send({ type: "done", cars });
 } catch (err) {
   send({ type: "failed", message: (err as Error).message });
 }

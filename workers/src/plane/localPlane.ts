@@ -9,7 +9,6 @@ import { APP_LABEL } from "../gateway/apps.ts";
 import { parseGatewayConfig } from "../gateway/config.ts";
 import { BlosmError } from "../lib/errors.ts";
 import { serviceIdOf } from "../lib/serviceId.ts";
-import { ClientSigner } from "../gateway/clientSigner.ts";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { createShutdown } from "../lib/shutdown.ts";
 import { waitFor } from "../lib/waitFor.ts";
@@ -54,14 +53,16 @@ export class LocalPlane {
   clusters: ClusterView[] = [];
   chainUrl = "";
   registry?: RegistryView;
-  /** One key pair per car, made for this run and kept in memory only: a car's identity and its service's owner. */
-  readonly cars: ClientSigner[];
-  /** The cars' keys, in memory only: the cars drive on a thread of their own (carsThread.ts), which signs with them. */
+  /**
+   * One key pair per car, made for this run and kept in memory only: a car's identity and its service's owner. The
+   * cars drive on a thread of their own (carsThread.ts), which signs with these keys.
+   */
   readonly carKeys: Hex[];
+  readonly cars: Array<{ address: Address }>;
 
   constructor(private readonly o: PlaneOptions, private readonly progress: Progress) {
     this.carKeys = Array.from({ length: o.cars }, () => generatePrivateKey());
-    this.cars = this.carKeys.map((k) => new ClientSigner(privateKeyToAccount(k)));
+    this.cars = this.carKeys.map((k) => privateKeyToAccount(k));
   }
 
   get closing() {

@@ -323,7 +323,9 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < sizeof MODELS / sizeof *MODELS; i++) if (!strcmp(MODELS[i].name, model_name)) model = &MODELS[i];
   if (!model) return fprintf(stderr, "infer: unknown model \"%s\"\n", model_name), usage(NULL);
   app_path = getenv("INFER_PATH") && *getenv("INFER_PATH") ? getenv("INFER_PATH") : "/infer";
-  if (app_path[0] != '/') return usage("INFER_PATH must start with /");
+  /* It is written into answers' JSON: a path's plain characters only. */
+  if (app_path[0] != '/' || strlen(app_path) > 200 || strspn(app_path, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/-._~") != strlen(app_path))
+    return usage("INFER_PATH must be a path starting with / (letters, digits and / - . _ ~, at most 200)");
   hidden = model->hidden;
   if (getenv("INFER_HIDDEN")) {
     char *e;

@@ -10,9 +10,9 @@ let bin: string;
 const servers: ChildProcess[] = [];
 const logs = new Map<number, string>();
 
-async function start(model: string): Promise<number> {
+async function start(model: string, env: Record<string, string> = {}): Promise<number> {
   const port = await freePort();
-  const p = spawn(bin, [...appCmd(port, { verbose: true }).slice(1), "-m", model], { stdio: ["ignore", "ignore", "pipe"] });
+  const p = spawn(bin, [...appCmd(port, { verbose: true }).slice(1), "-m", model], { stdio: ["ignore", "ignore", "pipe"], env });
   servers.push(p);
   logs.set(port, "");
   p.stderr!.on("data", (d: Buffer) => logs.set(port, logs.get(port) + d.toString()));
@@ -136,6 +136,12 @@ describe("the sample apps' inference server", () => {
     expect((await post(vision, cameraFrame(1))).status).toBe(200);
   });
 
+  it("answers on the path INFER_PATH names, and only there", async () => {
+    const port = await start("driver-profiling", { INFER_PATH: "/v1/models/driver-predict" });
+    expect((await post(port, canWindow(1), "/v1/models/driver-predict")).status).toBe(200);
+    expect((await post(port, canWindow(1))).status).toBe(404);
+  });
+
   it("logs each request with -v, one line naming method, path, status and time", async () => {
     await post(driver, "1,2");
     expect(logs.get(driver)).toMatch(/infer: POST \/infer 422 \d+\.\d ms\n/);
@@ -158,6 +164,8 @@ describe("the sample apps' inference server", () => {
     expect(run(["-m", "driver-profiling", "-p", "70000"])).toMatchObject({ status: 2, stderr: expect.stringMatching(/port must be a number/) });
     expect(run(["-m", "driver-profiling", "-p", "localhost:8080"])).toMatchObject({ status: 2, stderr: expect.stringMatching(/IPv4 address/) });
     expect(run(["-m", "driver-profiling"], { INFER_HIDDEN: "0" })).toMatchObject({ status: 2, stderr: expect.stringMatching(/INFER_HIDDEN must be/) });
+    expect(run(["-m", "driver-profiling"], { INFER_PATH: 'infer"x' })).toMatchObject({ status: 2, stderr: expect.stringMatching(/INFER_PATH must be a path starting with \//) });
+    expect(run(["-m", "driver-profiling"], { INFER_PATH: '/a"b' })).toMatchObject({ status: 2, stderr: expect.stringMatching(/INFER_PATH must be/) });
     expect(run(["-m", "driver-profiling", "-p", `127.0.0.1:${driver}`])).toMatchObject({ status: 1, stderr: expect.stringMatching(/cannot listen on .*Address (already )?in use/) });
   });
 });

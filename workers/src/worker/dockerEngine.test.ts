@@ -109,3 +109,33 @@ describe("DockerEngine.probe", () => {
     engine.stopWatching();
   });
 });
+
+describe("DockerEngine.removeContainer", () => {
+  /** A container whose removal another caller started: remove answers 409 until it is gone, `goneAfter` inspects on. */
+  function removing(goneAfter: number) {
+    let inspects = 0;
+    const docker = {
+      getContainer: () => ({
+        remove: async () => {
+          throw Object.assign(new Error("removal of container x is already in progress"), { statusCode: 409 });
+        },
+        inspect: async () => {
+          if (++inspects > goneAfter) throw Object.assign(new Error("no such container"), { statusCode: 404 });
+          return { Id: "x" };
+        },
+      }),
+    } as unknown as Docker;
+    return { engine: new DockerEngine(docker, { name: "c", appTypes: ["t"], allocatable: {} }, "0x0000000000000000000000000000000000000001"), inspects: () => inspects };
+  }
+
+  it("returns only once a removal already in progress elsewhere is done: the caller may take the name next", async () => {
+    const { engine, inspects } = removing(3);
+    await engine.removeContainer("x");
+    expect(inspects()).toBe(4); // still there three times, then gone
+  });
+
+  it("says so when the other removal does not finish", async () => {
+    const { engine } = removing(Infinity);
+    await expect(engine.removeContainer("x", { goneWithinMs: 200 })).rejects.toThrow(/container x is still being removed after 0\.2 s/);
+  });
+});

@@ -1,3 +1,4 @@
+import { PassThrough } from "node:stream";
 import type Docker from "dockerode";
 import { describe, expect, it } from "vitest";
 import { LABEL } from "../engine/labels.ts";
@@ -12,7 +13,13 @@ function slowEngine() {
     calls: 0,
     containers: [{ Id: "c1", State: "running", Labels: { [LABEL.appType]: "driver-profiling", [LABEL.serviceId]: SERVICE } }] as unknown[],
     answer: () => pending.splice(0).forEach((f) => f()),
+    events: [] as PassThrough[],
     docker: {
+      getEvents: async () => {
+        const s = new PassThrough();
+        engine.events.push(s);
+        return s;
+      },
       listContainers: () => {
         engine.calls++;
         const snapshot = [...engine.containers];
@@ -55,5 +62,35 @@ describe("DockerApps' container list", () => {
     e.answer(); // both reads answer: the one from before invalidate() must not count
     expect(await after).toBeUndefined();
     expect(await apps.dedicated(SERVICE)).toBeUndefined();
+  });
+
+  it("while it follows the engine's events, answers from the list it has whatever its age, and loads one on each event", async () => {
+    const e = slowEngine();
+    const apps = new DockerApps(e.docker, "10.0.0.2", { ttlMs: 20 });
+    const unwatch = apps.watch();
+    try {
+      await new Promise((r) => setTimeout(r, 10)); // the event stream is open
+      const first = apps.dedicated(SERVICE);
+      e.answer();
+      expect((await first)?.id).toBe("c1");
+      const calls = e.calls;
+      await new Promise((r) => setTimeout(r, 60)); // three times the ttl
+      expect((await apps.dedicated(SERVICE))?.id).toBe("c1");
+      expect(e.calls).toBe(calls); // the engine was not asked again
+      e.containers = [];
+      e.events[0]!.write(JSON.stringify({ Action: "die", Actor: { ID: "c1" } }) + "\n"); // the container went
+      await new Promise((r) => setTimeout(r, 10));
+      e.answer();
+      expect(await apps.dedicated(SERVICE)).toBeUndefined();
+      // The stream ends: the list ages again as without events.
+      e.events[0]!.end();
+      await new Promise((r) => setTimeout(r, 60));
+      const after = e.calls;
+      void apps.dedicated(SERVICE);
+      expect(e.calls).toBe(after + 1);
+      e.answer();
+    } finally {
+      unwatch();
+    }
   });
 });

@@ -42,6 +42,8 @@ export class DockerApps implements AppSource {
   private generation = 0;
 
   private launching = new Map<string, Promise<AppTarget | undefined>>();
+  /** watch() has the engine's event stream open: the list changes only when an event says so, whatever its age. */
+  private following = false;
 
   constructor(
     private readonly docker: Docker,
@@ -73,6 +75,9 @@ export class DockerApps implements AppSource {
       this.docker.getEvents({ filters: { type: ["container"], event: ["start", "die", "stop", "pause", "unpause", "destroy"], label: [LABEL.appType] } }).then((s) => {
         if (stopped) return (s as unknown as { destroy(): void }).destroy();
         stream = s;
+        // From now on every change comes as an event; what changed while no stream was open, the next list shows.
+        this.following = true;
+        this.invalidate();
         s.on("data", (chunk: Buffer) => {
           this.invalidate();
           const started = onStarted ? startedIds(chunk) : [];
@@ -84,7 +89,7 @@ export class DockerApps implements AppSource {
           }, () => {}); // a failed load is tried again by the next request
         });
         let ended = false; // "error" and "end" may both come: one reconnect per stream
-        const end = () => (ended ? undefined : ((ended = true), again()));
+        const end = () => (ended ? undefined : ((ended = true), (this.following = false), again()));
         s.once("end", end);
         s.once("error", (e) => (onError(e), end()));
       }, (e: unknown) => (onError(e), again()));
@@ -92,14 +97,21 @@ export class DockerApps implements AppSource {
     connect();
     return () => {
       stopped = true;
+      this.following = false;
       clearTimeout(retry);
       (stream as unknown as { destroy?(): void } | undefined)?.destroy?.();
     };
   }
 
+  /**
+   * The app containers here. While watch() follows the engine's events, the list last loaded is current until the
+   * next event. Asking the engine again past the ttl put a list load beside each request that found the list old
+   * (or in front of it, past MAX_STALE_MS: an idle gateway's first request of a handover, the destination's), and a
+   * load every half second beside a busy gateway's requests. Without the events, the ttl and MAX_STALE_MS apply.
+   */
   private async list() {
     const age = this.cache ? Date.now() - this.cache.at : Infinity;
-    if (this.cache && age < (this.opts.ttlMs ?? 500)) return this.cache.list;
+    if (this.cache && (this.following || age < (this.opts.ttlMs ?? 500))) return this.cache.list;
     const refresh = this.refresh();
     if (this.cache && age < MAX_STALE_MS) {
       refresh.catch(() => {}); // a failed refresh is tried again by the next request

@@ -3,6 +3,7 @@ import { BlosmError } from "../lib/errors.ts";
 import type { RegistryAuth } from "../engine/registryAuth.ts";
 import { restoreContainer, type Restored } from "./restore.ts";
 import { pullByDigest } from "../engine/pull.ts";
+import { removeContainer } from "../engine/removeContainer.ts";
 import { snapshotContainer, type DeltaPushOption, type Snapshot } from "./snapshot.ts";
 import { stopContainer } from "./stopContainer.ts";
 
@@ -22,9 +23,7 @@ export type PhaseTimings = {
 export async function retireSource(docker: Docker, snapshot: Pick<Snapshot, "frozen" | "imageId">, container: string): Promise<number> {
   const t0 = performance.now();
   if (!snapshot.frozen) await stopContainer(docker, container, 2000).catch(() => {});
-  await docker.getContainer(container).remove({ force: true }).catch((e: { statusCode?: number }) => {
-    if (e.statusCode !== 404) throw e;
-  });
+  await removeContainer(docker, container);
   await docker.getImage(snapshot.imageId).remove({ force: true }).catch(() => {});
   return performance.now() - t0;
 }

@@ -4,10 +4,10 @@ import type Docker from "dockerode";
 import type { Address, Hex } from "viem";
 import { LABEL } from "../engine/labels.ts";
 import { pullByDigest } from "../engine/pull.ts";
+import { removeContainer } from "../engine/removeContainer.ts";
 import { EngineUsageWatch } from "../evaluation/engineUsageWatch.ts";
 import { probeNode } from "../evaluation/probeNode.ts";
 import { clusterServiceIdOf } from "../lib/serviceId.ts";
-import { BlosmError } from "../lib/errors.ts";
 import { decodeSpec } from "../transfer/containerSpec.ts";
 import { retireSource, rollbackSource } from "../transfer/migrate.ts";
 import { prestageBase, warmBase, type RepositoryGrant } from "../transfer/prestageBase.ts";
@@ -94,20 +94,9 @@ export class DockerEngine implements EnginePort {
     return found.map((c) => ({ id: c.Id, migration: c.Labels[LABEL.migration] ?? "", running: c.State === "running" }));
   }
 
-  /** Returns once the container is gone, whoever removes it. */
+  /** Returns once the container is gone, whoever removes it (engine/removeContainer.ts). */
   async removeContainer(id: string, o: { goneWithinMs?: number } = {}) {
-    await this.changing(() => this.docker.getContainer(id).remove({ force: true }), () => [id]).catch(async (e: { statusCode?: number; message?: string }) => {
-      if (e.statusCode === 404) return; // gone already
-      if (!(e.statusCode === 409 && /already in progress/.test(e.message ?? ""))) throw e;
-      // Another remove (the retire step, a reconcile round) is at it: wait for it, since a caller may take the
-      // name next (a restore whose stale copy was being retired created its container before it was gone, and the
-      // name was still in use: a car that turned back lost its return move).
-      const deadline = Date.now() + (o.goneWithinMs ?? 30_000);
-      while (await this.docker.getContainer(id).inspect().then(() => true, (err: { statusCode?: number }) => err.statusCode !== 404)) {
-        if (Date.now() > deadline) throw new BlosmError(`container ${id.slice(0, 12)} is still being removed after ${((o.goneWithinMs ?? 30_000) / 1000).toFixed(1)} s`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    });
+    await this.changing(() => removeContainer(this.docker, id, o), () => [id]);
   }
 
   retire(record: { container: string; imageId: string; frozen: boolean }) {

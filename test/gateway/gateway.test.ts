@@ -447,6 +447,11 @@ describe("gateways: insufficient-resources forwarding and client mobility", () =
     expect(seen.slice(seen.indexOf(firstAtC!)).every((r) => r.by === "c")).toBe(true);
     const history = await migrationHistory(dev.client, dev.address, registryAbi, { serviceId });
     expect(history.map((m) => [m.outcome, m.destination?.toLowerCase()])).toEqual([["completed", dev.nodes[2]!.address.toLowerCase()]]);
+    // While its old copy still served the car, b sent c one copy of a request (stateless): c's request path had run
+    // once before the car's first request there.
+    const warmed = logs[1]!.map((l) => JSON.parse(l) as { msg: string; client?: string; gateway?: string })
+      .filter((l) => l.msg === "warmed the new cluster's path for a moved client" && l.client?.toLowerCase() === car.address.toLowerCase());
+    expect(warmed.map((l) => l.gateway), logs[1]!.filter((l) => /warm/.test(l)).join("\n")).toEqual([gw(2)]);
     // b handed the car's session grant to c with the move: c checked it before the car's first request there.
     const primed = logs[2]!.map((l) => JSON.parse(l) as { msg: string; client?: string }).find((l) => l.msg === "a client's session checked ahead of its arrival" && l.client?.toLowerCase() === car.address.toLowerCase());
     expect(primed).toBeDefined();

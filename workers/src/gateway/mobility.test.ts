@@ -27,8 +27,8 @@ async function workerAnswering(answer: Record<string, unknown>): Promise<{ url: 
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
 }
 
-function mobilityWith(worker: string, old: { paused?: boolean } = {}) {
-  const local: AppTarget = { id: "old-copy", host: "127.0.0.1", port: 8080, path: "/infer", paused: old.paused ?? false };
+function mobilityWith(worker: string, old: { paused?: boolean; stateful?: boolean } = {}) {
+  const local: AppTarget = { id: "old-copy", host: "127.0.0.1", port: 8080, path: "/infer", paused: old.paused ?? false, stateful: old.stateful ?? false };
   const apps: AppSource = { find: async () => local, dedicated: async (_s: Hex) => local, invalidate: () => {} };
   const neighbours = { self: () => ({ location: HERE, coverageRadiusM: 1500 }), covering: () => C, byOperator: () => C } as unknown as NeighbourSource;
   // The move completes as soon as it is asked for: the chain's part is not what this tests.
@@ -58,11 +58,13 @@ describe("Mobility after a stateless move: the old copy serves until its client 
     server = w.server;
     const m = mobilityWith(w.url);
     await movedAhead(m);
-    expect(await m.route(CAR, TYPE)).toEqual({ kind: "moved", gateway: C.gateway, name: "c", oldCopy: { pointAway: false } });
+    // The first request the old copy serves is also copied to the new cluster (warmAhead), once.
+    expect(await m.route(CAR, TYPE)).toEqual({ kind: "moved", gateway: C.gateway, name: "c", oldCopy: { pointAway: false, warmAhead: true } });
+    expect(await m.route(CAR, TYPE)).toEqual({ kind: "moved", gateway: C.gateway, name: "c", oldCopy: { pointAway: false, warmAhead: false } });
     m.track(CAR, east(1510)); // out of the coverage
-    expect(await m.route(CAR, TYPE)).toEqual({ kind: "moved", gateway: C.gateway, name: "c", oldCopy: { pointAway: true } });
+    expect(await m.route(CAR, TYPE)).toEqual({ kind: "moved", gateway: C.gateway, name: "c", oldCopy: { pointAway: true, warmAhead: false } });
     m.track(CAR, east(1400)); // GPS noise back inside: the car was sent on already
-    expect(await m.route(CAR, TYPE)).toEqual({ kind: "moved", gateway: C.gateway, name: "c", oldCopy: { pointAway: true } });
+    expect(await m.route(CAR, TYPE)).toEqual({ kind: "moved", gateway: C.gateway, name: "c", oldCopy: { pointAway: true, warmAhead: false } });
   });
 
   it("points a car that turns back (or stops) at the new copy at once: the new cluster must see it to move the service back", async () => {
@@ -103,6 +105,14 @@ describe("Mobility after a stateless move: the old copy serves until its client 
     m = mobilityWith(w.url);
     await movedAhead(m);
     expect(await m.route(CAR, TYPE)).toEqual({ kind: "moved", gateway: C.gateway, name: "c" });
+  });
+
+  it("never copies a request of a service labelled stateful (it would run twice on its state)", async () => {
+    const w = await workerAnswering({ id: "7", held: false, retireGraceMs: 5000 });
+    server = w.server;
+    const m = mobilityWith(w.url, { stateful: true });
+    await movedAhead(m);
+    expect(await m.route(CAR, TYPE)).toMatchObject({ oldCopy: { warmAhead: false } });
   });
 
   it("lets the old copy serve until 1.5 s before the source retires it", () => {

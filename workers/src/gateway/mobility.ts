@@ -18,9 +18,10 @@ export type Route =
   | { kind: "moving"; id?: bigint; done: Promise<Handover>; draining?: boolean }
   /**
    * `oldCopy`: a stateless service's old copy still runs here and serves its client until the crossing, so the
-   * switch falls when the car needs it, not in the busy moment the move completes; `pointAway` once it is due.
+   * switch falls when the car needs it, not in the busy moment the move completes; `pointAway` once it is due;
+   * `warmAhead` on the first such request of a move: a copy of it goes to the new cluster (route.ts).
    */
-  | { kind: "moved"; gateway: string; name: string; oldCopy?: { pointAway: boolean } };
+  | { kind: "moved"; gateway: string; name: string; oldCopy?: { pointAway: boolean; warmAhead: boolean } };
 
 
 /** A migration in flight; `hold`: the worker holds a stateful source's freeze until this gateway's switch. */
@@ -38,9 +39,9 @@ const DRAIN_MS = 2000;
 const MAX_SESSIONS = 10_000;
 /**
  * `oldCopyUntil`: until when (Date.now()) the old copy may serve; `pointed`: its client has been sent on (it stays
- * sent on).
+ * sent on); `warmed`: a request of the client was copied to the new cluster once.
  */
-type Moved = { gateway: string; name: string; containerId: string; oldCopyUntil: number; pointed?: boolean };
+type Moved = { gateway: string; name: string; containerId: string; oldCopyUntil: number; pointed?: boolean; warmed?: boolean };
 type ServiceState = { pending?: Pending; moved?: Moved; quietUntil: number };
 
 /**
@@ -103,7 +104,10 @@ export class Mobility {
       // can move the service back in time (a turning car was otherwise seen there only after this copy's time).
       const me = this.d.neighbours.self();
       s.moved.pointed ||= !me || !this.predictor.movingOut(client, me) || this.predictor.crossingWithin(client, me);
-      return { ...moved, oldCopy: { pointAway: s.moved.pointed } };
+      // A copy of a request runs the app twice: only for a service that keeps no state (never a stateful one's).
+      const warmAhead = !s.moved.warmed && !local.stateful;
+      s.moved.warmed = true;
+      return { ...moved, oldCopy: { pointAway: s.moved.pointed, warmAhead } };
     }
     return { kind: "here" };
   }

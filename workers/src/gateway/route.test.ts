@@ -16,6 +16,7 @@ function actions(o: { fits?: boolean; local?: Attempt; neighbour?: Reply; queued
     forwardToNeighbours: async () => (did.push("neighbours"), o.neighbour),
     follow: async (gateway, route) => (did.push(`follow ${gateway} ${route}`), o.followed),
     holdAndFollow: async () => (did.push("hold"), o.held),
+    warmAhead: (gateway) => void did.push(`warm ${gateway}`),
     mobilityRoute: o.route ? async () => (did.push("route"), o.route!) : undefined,
   };
   return { a, did };
@@ -68,20 +69,30 @@ describe("routeInfer", () => {
   });
 
   it("a stateless service's old copy serves after the move until its client crosses, then points it on", async () => {
-    const before = actions({ route: { kind: "moved", gateway: "http://c", name: "car-1", oldCopy: { pointAway: false } } });
+    const before = actions({ route: { kind: "moved", gateway: "http://c", name: "car-1", oldCopy: { pointAway: false, warmAhead: false } } });
     const served = await routeInfer(req, before.a);
     expect([served.headers[HEADER.route], served.headers[HEADER.gateway]]).toEqual(["local", undefined]);
     expect(before.did).toEqual(["route", "admit", "local"]);
 
-    const crossing = actions({ route: { kind: "moved", gateway: "http://c", name: "car-1", oldCopy: { pointAway: true } } });
+    const crossing = actions({ route: { kind: "moved", gateway: "http://c", name: "car-1", oldCopy: { pointAway: true, warmAhead: false } } });
     const last = await routeInfer(req, crossing.a);
     expect([last.headers[HEADER.route], last.headers[HEADER.gateway]]).toEqual(["local", "http://c"]);
     expect(crossing.did).toEqual(["route", "admit", "local"]);
 
     // The old copy stopped meanwhile (retired): the request follows the service.
-    const gone = actions({ route: { kind: "moved", gateway: "http://c", name: "car-1", oldCopy: { pointAway: false } }, local: { failed: "unreachable", error: "gone" }, followed: ok("cluster-c", "followed") });
+    const gone = actions({ route: { kind: "moved", gateway: "http://c", name: "car-1", oldCopy: { pointAway: false, warmAhead: true } }, local: { failed: "unreachable", error: "gone" }, followed: ok("cluster-c", "followed") });
     expect((await routeInfer(req, gone.a)).headers[HEADER.route]).toBe("followed");
     expect(gone.did).toEqual(["route", "admit", "local", "follow http://c followed"]);
+  });
+
+  it("copies the old copy's first request of a move to the new cluster, after its own answer, once it answered", async () => {
+    const first = actions({ route: { kind: "moved", gateway: "http://c", name: "car-1", oldCopy: { pointAway: false, warmAhead: true } } });
+    expect((await routeInfer(req, first.a)).headers[HEADER.route]).toBe("local");
+    expect(first.did).toEqual(["route", "admit", "local", "warm http://c"]);
+    // Without room here the request itself goes to the new cluster: nothing to copy.
+    const full = actions({ fits: false, route: { kind: "moved", gateway: "http://c", name: "car-1", oldCopy: { pointAway: false, warmAhead: true } }, followed: ok("cluster-c", "followed") });
+    await routeInfer(req, full.a);
+    expect(full.did).toEqual(["route", "admit", "follow http://c followed"]);
   });
 
   it("during a handover: the old container serves while it runs, else the request is held and follows", async () => {

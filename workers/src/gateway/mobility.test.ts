@@ -107,6 +107,17 @@ describe("Mobility after a stateless move: the old copy serves until its client 
     expect(await m.route(CAR, TYPE)).toEqual({ kind: "moved", gateway: C.gateway, name: "c" });
   });
 
+  it("points the car on a second before the old copy's time ends, so its next request goes straight to the new copy", async () => {
+    // Retired 3.2 s after completion: the old copy serves for 1.7 s, and points the car on after 0.7 s of it.
+    const w = await workerAnswering({ id: "7", held: false, retireGraceMs: 3200 });
+    server = w.server;
+    const m = mobilityWith(w.url);
+    await movedAhead(m);
+    expect(await m.route(CAR, TYPE)).toMatchObject({ oldCopy: { pointAway: false } });
+    await sleep(900);
+    expect(await m.route(CAR, TYPE)).toMatchObject({ oldCopy: { pointAway: true } });
+  });
+
   it("never copies a request of a service labelled stateful (it would run twice on its state)", async () => {
     const w = await workerAnswering({ id: "7", held: false, retireGraceMs: 5000 });
     server = w.server;

@@ -54,6 +54,9 @@ export function oldCopyServesMs(retireGraceMs: number | undefined): number {
   return Math.max(0, retireGraceMs - OLD_COPY_MARGIN_MS);
 }
 const OLD_COPY_MARGIN_MS = 1500;
+/** The old copy points its client on this long before its time ends: a car requesting at least once a second then
+ * reaches the new copy directly. */
+const POINT_BEFORE_END_MS = 1000;
 
 /**
  * BloSM's client-mobility trigger (Algorithm 3, lines 18-29), made exact: when a client whose service container
@@ -103,7 +106,10 @@ export class Mobility {
       // one as it is about to cross; at once if it stops or turns back, so that the new cluster sees its fixes and
       // can move the service back in time (a turning car was otherwise seen there only after this copy's time).
       const me = this.d.neighbours.self();
-      s.moved.pointed ||= !me || !this.predictor.movingOut(client, me) || this.predictor.crossingWithin(client, me);
+      // Pointed also as the old copy's time runs out: the car's next request then goes straight to the new copy,
+      // not through this gateway's follow (one more hop, which made the new copy's first answers the slowest).
+      s.moved.pointed ||= !me || !this.predictor.movingOut(client, me) || this.predictor.crossingWithin(client, me)
+        || Date.now() >= s.moved.oldCopyUntil - POINT_BEFORE_END_MS;
       // A copy of a request runs the app twice: only for a service that keeps no state (never a stateful one's).
       const warmAhead = !s.moved.warmed && !local.stateful;
       s.moved.warmed = true;

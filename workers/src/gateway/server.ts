@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Address, Hex } from "viem";
 import { describeError } from "../lib/describeError.ts";
 import { distanceM } from "../lib/geo.ts";
-import { HttpError, header, readBody } from "../lib/http.ts";
+import { HttpError, header, pathSegment, readBody } from "../lib/http.ts";
 import type { Logger } from "../lib/log.ts";
 import { serviceIdOf } from "../lib/serviceId.ts";
 import type { AppSource } from "./apps.ts";
@@ -120,12 +120,12 @@ export class Gateway {
     const infer = pathname.match(/^\/apps\/([^/]+)\/infer$/);
     if (infer) {
       if (req.method !== "POST") throw new HttpError(405, `use POST for ${pathname}`);
-      return this.infer(req, pathname, pathPart(infer[1]!, "app type"));
+      return this.infer(req, pathname, pathSegment(infer[1]!, "app type"));
     }
     const pos = pathname.match(/^\/clients\/([^/]+)\/position$/);
     if (pos) {
       if (req.method !== "POST") throw new HttpError(405, `use POST for ${pathname}`);
-      return this.positionUpdate(req, pathPart(pos[1]!, "client id"));
+      return this.positionUpdate(req, pathSegment(pos[1]!, "client id"));
     }
     if (req.method === "GET" && pathname === "/capacity") {
       await this.peer(req, "GET", pathname);
@@ -237,11 +237,8 @@ export class Gateway {
     return isReply(r) && !refused(r) ? withHeaders(r, { [HEADER.gateway]: gateway, [HEADER.route]: route }) : undefined;
   }
 
-  /**
-   * A copy of a client's request, sent to the gateway its service moved to after this one's answer went out (its
-   * answer dropped): the first request that gateway serves for the client, a handover's slowest until then, is then
-   * not the first to run its request path. The client's proof goes along, as on any forwarded request.
-   */
+  /** A copy of a client's request (its proof along), sent to the gateway its service moved to after this one's answer
+   * went out, its answer dropped: that gateway's first request for the client is not the first to run its path. */
   private async warmAhead(gateway: string, call: Call): Promise<void> {
     const t0 = performance.now();
     const r = await this.forwardTo(gateway, call, "warm-up");
@@ -321,11 +318,3 @@ function parsePositionHeader(raw: string): Position {
   }
 }
 
-/** A percent-encoded path segment, decoded; malformed encoding is the client's error (400), not ours (500). */
-function pathPart(raw: string, what: string): string {
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    throw new HttpError(400, `${what} in the path is not valid percent-encoding: "${raw.slice(0, 40)}"`);
-  }
-}

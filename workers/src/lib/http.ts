@@ -36,3 +36,12 @@ export function header(h: IncomingHttpHeaders, name: string): string | undefined
   const v = h[name];
   return Array.isArray(v) ? v[0] : v;
 }
+
+/** A percent-encoded path segment, decoded; malformed encoding is the client's error (400), not ours (500). */
+export function pathSegment(raw: string, what: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new HttpError(400, `${what} in the path is not valid percent-encoding: "${raw.slice(0, 40)}"`);
+  }
+}

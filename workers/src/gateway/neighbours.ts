@@ -1,4 +1,4 @@
-import { request } from "undici";
+import { Agent, request } from "undici";
 import type { PeerSigner } from "../chain/peerProof.ts";
 import { hexToString, type Address } from "viem";
 import { distanceM } from "../lib/geo.ts";
@@ -47,6 +47,8 @@ export class RegistryNeighbours implements NeighbourSource {
   private me?: EdgeNodeView;
   private timers: NodeJS.Timeout[] = [];
   private gatewayOf = new Map<string, { name: string; gateway: string | null; at: number }>();
+  /** The capacity polls' connections (kept alive); a neighbour that does not accept one in a poll's time is skipped. */
+  private readonly polls: Agent;
 
   constructor(
     private readonly chain: RegistryView,
@@ -54,7 +56,9 @@ export class RegistryNeighbours implements NeighbourSource {
     /** Proves this cluster on its calls to neighbours' workers and gateways (they serve registered nodes only). */
     private readonly signer: PeerSigner,
     private readonly opts: { refreshMs: number; pollMs: number; log: Logger },
-  ) {}
+  ) {
+    this.polls = new Agent({ connect: { timeout: Math.max(200, opts.pollMs) }, keepAliveTimeout: 10_000 });
+  }
 
   async start() {
     await this.refresh();
@@ -67,6 +71,7 @@ export class RegistryNeighbours implements NeighbourSource {
 
   stop() {
     for (const t of this.timers) clearInterval(t);
+    void this.polls.close().catch(() => {});
   }
 
   self() {
@@ -120,7 +125,7 @@ export class RegistryNeighbours implements NeighbourSource {
     await Promise.all(this.list.map(async (n) => {
       try {
         const url = new URL(`${n.gateway}/capacity`);
-        const res = await request(url, { headers: await this.signer.headers("GET", url.pathname), headersTimeout: timeout, bodyTimeout: timeout });
+        const res = await request(url, { headers: await this.signer.headers("GET", url.pathname), headersTimeout: timeout, bodyTimeout: timeout, dispatcher: this.polls });
         const body = (await res.body.json()) as { free?: Needs };
         if (res.statusCode === 200 && body.free && typeof body.free.memoryMiB === "number") {
           n.free = { cpuMillicores: body.free.cpuMillicores, memoryMiB: body.free.memoryMiB, gpuMemoryMiB: body.free.gpuMemoryMiB };

@@ -52,12 +52,18 @@ async function movedAhead(m: Mobility) {
 describe("Mobility after a stateless move: the old copy serves until its client crosses", () => {
   let server: Server | undefined;
   afterEach(() => server?.close());
+  /** A Mobility whose worker answers /migrate with `answer`, after the car's service moved ahead (the last server closed). */
+  async function movedWith(answer: Record<string, unknown>, old: { paused?: boolean; stateful?: boolean } = {}) {
+    server?.close();
+    const w = await workerAnswering({ id: "7", held: false, ...answer });
+    server = w.server;
+    const m = mobilityWith(w.url, old);
+    await movedAhead(m);
+    return m;
+  }
 
   it("serves from the old copy while the car is inside, points it on as it crosses, and stays pointed", async () => {
-    const w = await workerAnswering({ id: "7", held: false, retireGraceMs: 5000 });
-    server = w.server;
-    const m = mobilityWith(w.url);
-    await movedAhead(m);
+    const m = await movedWith({ retireGraceMs: 5000 });
     // The first request the old copy serves is also copied to the new cluster (warmAhead), once.
     expect(await m.route(CAR, TYPE)).toEqual({ kind: "moved", gateway: C.gateway, name: "c", oldCopy: { pointAway: false, warmAhead: true } });
     expect(await m.route(CAR, TYPE)).toEqual({ kind: "moved", gateway: C.gateway, name: "c", oldCopy: { pointAway: false, warmAhead: false } });
@@ -68,10 +74,7 @@ describe("Mobility after a stateless move: the old copy serves until its client 
   });
 
   it("points a car that turns back (or stops) at the new copy at once: the new cluster must see it to move the service back", async () => {
-    const w = await workerAnswering({ id: "7", held: false, retireGraceMs: 5000 });
-    server = w.server;
-    const m = mobilityWith(w.url);
-    await movedAhead(m);
+    const m = await movedWith({ retireGraceMs: 5000 });
     expect(await m.route(CAR, TYPE)).toMatchObject({ oldCopy: { pointAway: false } });
     for (const x of [490, 480, 470]) {
       await sleep(30);
@@ -82,47 +85,30 @@ describe("Mobility after a stateless move: the old copy serves until its client 
 
   it("stops serving from the old copy well before the source retires it, and never from a frozen or unknown one", async () => {
     // Retired 1.6 s after completion: the old copy serves 0.1 s of it.
-    let w = await workerAnswering({ id: "7", held: false, retireGraceMs: 1600 });
-    server = w.server;
-    let m = mobilityWith(w.url);
-    await movedAhead(m);
+    let m = await movedWith({ retireGraceMs: 1600 });
     expect((await m.route(CAR, TYPE)) as object).toHaveProperty("oldCopy");
     await sleep(150);
     expect(await m.route(CAR, TYPE)).toEqual({ kind: "moved", gateway: C.gateway, name: "c" });
-    server.close();
 
     // A stateful source's old copy is frozen: requests follow the service at once.
-    w = await workerAnswering({ id: "7", held: false, retireGraceMs: 5000 });
-    server = w.server;
-    m = mobilityWith(w.url, { paused: true });
-    await movedAhead(m);
+    m = await movedWith({ retireGraceMs: 5000 }, { paused: true });
     expect(await m.route(CAR, TYPE)).toEqual({ kind: "moved", gateway: C.gateway, name: "c" });
-    server.close();
 
     // A worker that does not say how long it keeps the old copy: nothing is assumed.
-    w = await workerAnswering({ id: "7", held: false });
-    server = w.server;
-    m = mobilityWith(w.url);
-    await movedAhead(m);
+    m = await movedWith({});
     expect(await m.route(CAR, TYPE)).toEqual({ kind: "moved", gateway: C.gateway, name: "c" });
   });
 
   it("points the car on a second before the old copy's time ends, so its next request goes straight to the new copy", async () => {
     // Retired 3.2 s after completion: the old copy serves for 1.7 s, and points the car on after 0.7 s of it.
-    const w = await workerAnswering({ id: "7", held: false, retireGraceMs: 3200 });
-    server = w.server;
-    const m = mobilityWith(w.url);
-    await movedAhead(m);
+    const m = await movedWith({ retireGraceMs: 3200 });
     expect(await m.route(CAR, TYPE)).toMatchObject({ oldCopy: { pointAway: false } });
     await sleep(900);
     expect(await m.route(CAR, TYPE)).toMatchObject({ oldCopy: { pointAway: true } });
   });
 
   it("never copies a request of a service labelled stateful (it would run twice on its state)", async () => {
-    const w = await workerAnswering({ id: "7", held: false, retireGraceMs: 5000 });
-    server = w.server;
-    const m = mobilityWith(w.url, { stateful: true });
-    await movedAhead(m);
+    const m = await movedWith({ retireGraceMs: 5000 }, { stateful: true });
     expect(await m.route(CAR, TYPE)).toMatchObject({ oldCopy: { warmAhead: false } });
   });
 

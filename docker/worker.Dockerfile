@@ -12,5 +12,5 @@ ENV NODE_ENV=production
 # Unprivileged: the Docker socket is reached through the group that owns it (compose: group_add), and GPUs are
 # only queried (nvidia-smi), never used by the worker itself.
 USER 10001:10001
-ENTRYPOINT ["node", "/opt/blosm/dist/workers/src/cli/main.js"]
+ENTRYPOINT ["node", "--no-memory-reducer", "--min-semi-space-size=8", "--max-semi-space-size=16", "/opt/blosm/dist/workers/src/cli/main.js"]
 CMD ["--help"]

@@ -4,6 +4,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../workers/src/lib/freePort.ts";
 import { projectRoot } from "../../workers/src/lib/projectRoot.ts";
+import { SERVING_V8_FLAGS } from "../../workers/src/lib/servingFlags.ts";
 import { startClusterProcess } from "../../workers/src/plane/clusterProcess.ts";
 import { startEngine, type Engine } from "../../workers/src/plane/dockerd.ts";
 import { startDevRegistry, type DevRegistry } from "../helpers/devRegistry.ts";
@@ -45,6 +46,9 @@ describe("startClusterProcess: a cluster's worker or gateway as its own `blosm` 
     expect(await g.health()).toMatchObject({ ok: true });
     // At the niceness asked, in the program's own process (nice ran it in its place: the pid stopped is the gateway's).
     expect(getPriority(g.pid!)).toBe(7);
+    // With the V8 flags ./blosm gives every blosm process (servingFlags.ts says why).
+    const argv = (await readFile(`/proc/${g.pid}/cmdline`, "utf8")).split("\0");
+    expect(argv).toEqual(expect.arrayContaining([...SERVING_V8_FLAGS, "gateway"]));
     expect(g.exited()).toBe(false);
     await g.stop();
     expect(g.exited()).toBe(true);

@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HEADER, SERVER_TIMING } from "../gateway/protocol.ts";
+import { SERVING_V8_FLAGS } from "../lib/servingFlags.ts";
 import { simulateOnThread } from "./carsThread.ts";
 import type { RequestRecord } from "./simulator.ts";
 
@@ -56,6 +57,29 @@ describe("simulateOnThread", () => {
     const result = await simulateOnThread(input([generatePrivateKey()], { metres: 9000 }), { stopped: () => stop });
     expect(Date.now() - t0).toBeLessThan(3000); // the route alone takes 100 s
     expect(result.records.length).toBeGreaterThan(0);
+  });
+
+  it("starts from a process run with blosm's V8 flags, which a thread refuses and has already", async () => {
+    const own = [...process.execArgv];
+    try {
+      process.execArgv.push(...SERVING_V8_FLAGS); // as ./blosm runs the plane
+      const result = await simulateOnThread(input([generatePrivateKey()]));
+      expect(result.cars[0]!.sent).toBeGreaterThan(0);
+    } finally {
+      process.execArgv.splice(0, process.execArgv.length, ...own);
+    }
+  });
+
+  it("rejects, not throws, when Node refuses to start the thread: the caller's cleanup runs (simulate hung on it)", async () => {
+    const own = [...process.execArgv];
+    try {
+      process.execArgv.push("--max-old-space-size=4096"); // a V8 flag a thread refuses
+      let started: Promise<unknown> | undefined;
+      expect(() => (started = simulateOnThread(input([generatePrivateKey()])))).not.toThrow();
+      await expect(started).rejects.toThrow(/the cars' thread could not start: .*invalid execArgv flags: --max-old-space-size/i);
+    } finally {
+      process.execArgv.splice(0, process.execArgv.length, ...own);
+    }
   });
 
   it("says why when the cars cannot start", async () => {

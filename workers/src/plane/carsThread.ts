@@ -3,6 +3,7 @@ import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { Hex } from "viem";
 import { projectRoot } from "../lib/projectRoot.ts";
+import { withoutServingFlags } from "../lib/servingFlags.ts";
 import type { CarSummary, Handover, RequestRecord, SimulateOptions } from "./simulator.ts";
 
 /** What the cars' thread needs: everything of SimulateOptions that can cross a thread, and the cars' keys. */
@@ -23,9 +24,15 @@ export function simulateOnThread(
   input: CarsThreadInput,
   o: { stopped?: () => boolean; onRecord?: (r: RequestRecord) => void; onHandover?: (h: Handover) => void } = {},
 ): Promise<{ records: RequestRecord[]; cars: CarSummary[] }> {
-  const worker = new Worker(entry(), { workerData: input, execArgv: execArgv() });
   const records: RequestRecord[] = []; // as they arrive: the thread sends each once
   return new Promise((resolve, reject) => {
+    // A thread Node refuses to start (bad execArgv, say) rejects like one that fails later: callers clean up on both.
+    let worker: Worker;
+    try {
+      worker = new Worker(entry(), { workerData: input, execArgv: execArgv() });
+    } catch (e) {
+      return reject(new Error(`the cars' thread could not start: ${(e as Error).message}`));
+    }
     let settled = false;
     const watch = setInterval(() => {
       if (o.stopped?.()) worker.postMessage("stop");
@@ -53,8 +60,12 @@ function entry(): URL {
   return new URL(fromSources ? "./carsThreadEntry.ts" : "./carsThreadEntry.js", import.meta.url);
 }
 
-/** Compiled (dist/): as this process runs. From the sources: with tsx's loader, unless this process has it already. */
+/**
+ * Compiled (dist/): as this process runs. From the sources: with tsx's loader, unless this process has it already.
+ * Never its V8 flags, which a thread refuses ("invalid execArgv flags") and has already.
+ */
 function execArgv(): string[] {
-  if (!fromSources || process.execArgv.some((a) => a.includes("tsx"))) return process.execArgv;
-  return [...process.execArgv, "--import", pathToFileURL(path.join(projectRoot, "node_modules/tsx/dist/loader.mjs")).href];
+  const own = withoutServingFlags(process.execArgv);
+  if (!fromSources || own.some((a) => a.includes("tsx"))) return own;
+  return [...own, "--import", pathToFileURL(path.join(projectRoot, "node_modules/tsx/dist/loader.mjs")).href];
 }

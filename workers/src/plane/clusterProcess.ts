@@ -3,6 +3,7 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { projectRoot } from "../lib/projectRoot.ts";
+import { SERVING_V8_FLAGS } from "../lib/servingFlags.ts";
 import { waitFor } from "../lib/waitFor.ts";
 import type { BasesWarmth } from "../worker/warmBases.ts";
 import { startService } from "./service.ts";
@@ -72,10 +73,13 @@ export function basesWarmth(worker: ClusterProcess): Promise<BasesWarmth> {
   });
 }
 
-/** The command line of this CLI as `./blosm` runs it: dist/ when this module is compiled, the sources through tsx otherwise. */
+/**
+ * The command line of this CLI as `./blosm` runs it, with the same V8 flags: dist/ when this module is compiled, the
+ * sources through tsx otherwise.
+ */
 export function blosmCli(): string[] {
   const here = fileURLToPath(import.meta.url);
-  if (!here.endsWith(".ts")) return [process.execPath, "--enable-source-maps", path.join(path.dirname(here), "../cli/main.js")];
+  if (!here.endsWith(".ts")) return [process.execPath, "--enable-source-maps", ...SERVING_V8_FLAGS, path.join(path.dirname(here), "../cli/main.js")];
   const tsx = pathToFileURL(path.join(projectRoot, "node_modules/tsx/dist/loader.mjs")).href;
-  return [process.execPath, "--import", tsx, path.join(path.dirname(here), "../cli/main.ts")];
+  return [process.execPath, ...SERVING_V8_FLAGS, "--import", tsx, path.join(path.dirname(here), "../cli/main.ts")];
 }

@@ -50,6 +50,7 @@ export async function driveCars(plane: LocalPlane, o: PlaneOptions, progress: Pr
   });
   const lastPrint = new Map<string, number>();
   const { carKeys } = plane;
+  // The watch polls until stopped: a cars' thread that fails must stop it too, or the command never exits.
   const result = await simulateOnThread({
     clusters, carKeys, rate: o.rate, appType: o.app,
     routes: routes.map((r) => ({ route: r.route, speedMps: o.speed * r.speedFactor })), t0, staggerS: 2,
@@ -67,6 +68,9 @@ export async function driveCars(plane: LocalPlane, o: PlaneOptions, progress: Pr
       if (o.json) json({ type: "handover", ...h });
       else out(`  ${bold(`⇄ ${h.car} now served by ${h.to}`)}: last answer from ${h.from} to first from ${h.to} ${h.gapMs} ms (request interval ${Math.round(1000 / o.rate)} ms)\n`);
     },
+  }).catch((e: unknown) => {
+    stopWatch();
+    throw e;
   });
   await new Promise((r) => setTimeout(r, 1500)); // the last migration's end, if it is just being recorded
   stopWatch();

@@ -4,13 +4,15 @@
  * in the same run. Each figure is the median of BENCH_RUNS (default 7) cold process starts, measured from spawn
  * to exit; Node itself doing nothing (`node -e 0`) is the floor no start can go under. Goal: --help and --version
  * under 0.5 s. "load the worker" imports everything `blosm worker` needs (viem, BullMQ, dockerode, the pipeline)
- * and exits, which is what a container restart pays before its first line of work.
+ * and exits, which is what a container restart pays before its first line of work. Each start runs with the V8
+ * flags ./blosm and the worker image give every blosm process (lib/servingFlags.ts).
  * --json prints the raw numbers.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { projectRoot } from "../workers/src/lib/projectRoot.ts";
+import { SERVING_V8_FLAGS } from "../workers/src/lib/servingFlags.ts";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const GOAL_MS = 500;
@@ -24,11 +26,11 @@ if (!existsSync(path.join(dist, "cli/main.js"))) {
   process.exit(1);
 }
 
-function median(args: string[]): number {
+function median(args: string[], flags: readonly string[] = SERVING_V8_FLAGS): number {
   const times: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     const t0 = process.hrtime.bigint();
-    const r = spawnSync(node, args, { cwd: projectRoot, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, NODE_OPTIONS: "" } });
+    const r = spawnSync(node, [...flags, ...args], { cwd: projectRoot, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, NODE_OPTIONS: "" } });
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     if (r.status !== 0 && !(args.includes("--help") || args.includes("--version"))) throw new Error(`${args.join(" ")} exited ${r.status}: ${r.stderr}`);
     times.push(ms);
@@ -44,7 +46,7 @@ const cases: Array<{ what: string; compiled: string[]; tsx: string[] }> = [
   { what: "load the worker", compiled: loadWorker(path.join(dist, "worker/runWorker.js")), tsx: ["--import", tsx, ...loadWorker(path.join(src, "worker/runWorker.ts"))] },
 ];
 
-const floor = median(["-e", "0"]);
+const floor = median(["-e", "0"], []);
 const rows = cases.map((c) => ({ what: c.what, compiledMs: median(c.compiled), tsxMs: median(c.tsx) }));
 if (process.argv.includes("--json")) {
   console.log(JSON.stringify({ runs: RUNS, nodeFloorMs: floor, goalMs: GOAL_MS, rows }, null, 2));

@@ -61,11 +61,11 @@ function entry(): URL {
 }
 
 /**
- * Compiled (dist/): as this process runs. From the sources: with tsx's loader, unless this process has it already.
- * Never its V8 flags, which a thread refuses ("invalid execArgv flags") and has already.
+ * Compiled (dist/), or with tsx's loader already in this process: nothing, so the thread inherits this process's
+ * options, V8 flags included (given explicitly, Node refuses those: "invalid execArgv flags"). From the sources
+ * without the loader: this process's options with it added, less the V8 flags ./blosm gives every process.
  */
-function execArgv(): string[] {
-  const own = withoutServingFlags(process.execArgv);
-  if (!fromSources || own.some((a) => a.includes("tsx"))) return own;
-  return [...own, "--import", pathToFileURL(path.join(projectRoot, "node_modules/tsx/dist/loader.mjs")).href];
+function execArgv(): string[] | undefined {
+  if (!fromSources || process.execArgv.some((a) => a.includes("tsx"))) return undefined;
+  return [...withoutServingFlags(process.execArgv), "--import", pathToFileURL(path.join(projectRoot, "node_modules/tsx/dist/loader.mjs")).href];
 }

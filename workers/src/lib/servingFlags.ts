@@ -6,8 +6,9 @@
  * each gateway ran 13-16 full mark-compacts (3-24 ms pauses plus ~20 ms of marking on helper threads each). In a
  * traced default simulate every one after the two at start was the memory reducer's ("Mark-Compact (reduce)"): a
  * gateway allocates slowly, so V8 takes it for idle, shrinks its heap and young generation, and the next objects
- * that outlive a 1 MB young generation fill the old one again. With these flags: 3-4 per gateway (two at start, then one every 2-4 minutes); in a default simulate,
- * 12-13 scavenges per gateway instead of 60-71. The cost: ~30 MB more heap per process.
+ * that outlive a 1 MB young generation fill the old one again. With these flags: 3-4 per gateway (two at start,
+ * then one every 2-4 minutes); in a default simulate, 12-13 scavenges per gateway instead of 60-71. The cost:
+ * ~30 MB more heap per process.
  * - no memory reducer: the heap is not shrunk while a server is quiet (its next burst grows it back anyway);
  * - young generation at 8-16 MB per semi-space: a request's objects die young instead of being promoted.
  */

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -44,16 +44,18 @@ async function startCliqueApi(signers: string[]) {
 describe("blosm chain", () => {
   let chain: DevChain;
   let clique: Awaited<ReturnType<typeof startCliqueApi>>;
+  let outDir: string | undefined; // genesis writes keys and passwords: removed after the file
   const SIGNERS = ["0xe0a2bd4258d2768837baa26a28fe71dc079f84c7", "0x70997970c51812dc3a010c7d01b50e0d17dc79c8"];
   beforeAll(async () => {
     [chain, clique] = await Promise.all([startDevChain({ blockTimeMs: 500 }), startCliqueApi(SIGNERS)]);
   });
   afterAll(async () => {
-    await Promise.all([chain?.stop(), clique?.stop()]);
+    await Promise.all([chain?.stop(), clique?.stop(), outDir && rm(outDir, { recursive: true, force: true })]);
   });
 
   it("genesis writes a network and reports its signers as JSON", async () => {
-    const out = path.join(await mkdtemp(path.join(tmpdir(), "blosm-cli-")), "net");
+    outDir = await mkdtemp(path.join(tmpdir(), "blosm-cli-"));
+    const out = path.join(outDir, "net");
     const r = await blosm("chain", "genesis", "--signers", "2", "--chain-id", "777", "--out", out, "--json");
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);

@@ -1,7 +1,7 @@
-import { mkdtemp, readFile, readdir, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { getAddress, size, type Address } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { parse } from "yaml";
@@ -11,9 +11,18 @@ import { loadAccount } from "./keys.ts";
 
 const WORKERS: Address[] = ["0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"];
 
+// Each case writes a network (keystores, passwords, node keys) into folders of its own, removed after the file.
+const dirs: string[] = [];
+const tempDir = async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), "blosm-clique-"));
+  dirs.push(dir);
+  return dir;
+};
+afterAll(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
+
 describe("Clique network kit", () => {
   it("generates a genesis, keystores, static peers and a geth v1.13.15 compose file that agree", async () => {
-    const out = await mkdtemp(path.join(tmpdir(), "blosm-clique-"));
+    const out = await tempDir();
     const net = await generateCliqueNetwork(out, { signers: 3, chainId: 4242, periodSeconds: 2, epoch: 100, prefund: WORKERS, scryptN: 1 << 12, rpcPort: 9545 });
 
     const genesis = JSON.parse(await readFile(path.join(out, "genesis.json"), "utf8")) as Genesis;
@@ -57,11 +66,11 @@ describe("Clique network kit", () => {
   });
 
   it("refuses to overwrite an existing network and names bad options", async () => {
-    const out = await mkdtemp(path.join(tmpdir(), "blosm-clique-"));
+    const out = await tempDir();
     await writeFile(path.join(out, "genesis.json"), "{}");
     const base = { signers: 1, chainId: 4242, periodSeconds: 1, epoch: 30000, prefund: [], scryptN: 1 << 10 };
     await expect(generateCliqueNetwork(out, base)).rejects.toThrow(/is not empty; refusing to overwrite/);
-    const fresh = () => mkdtemp(path.join(tmpdir(), "blosm-clique-"));
+    const fresh = tempDir;
     await expect(generateCliqueNetwork(await fresh(), { ...base, signers: 0 })).rejects.toThrow("--signers: must be an integer from 1 to 32, got 0");
     await expect(generateCliqueNetwork(await fresh(), { ...base, chainId: 1 })).rejects.toThrow(/belongs to a public network/);
     await expect(generateCliqueNetwork(await fresh(), { ...base, periodSeconds: 0 })).rejects.toThrow(/--period/);

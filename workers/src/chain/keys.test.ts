@@ -1,8 +1,8 @@
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Wallet, encryptKeystoreJson } from "ethers";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadAccount } from "./keys.ts";
 
 // Web3 Secret Storage (geth keystore v3) test vector: password "testpassword".
@@ -26,6 +26,7 @@ describe("loading a worker key", () => {
     await writeFile(path.join(dir, "wrong"), "nope\n");
     await writeFile(path.join(dir, "garbage.json"), "not json");
   });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
 
   it("decrypts the Web3 Secret Storage test vector (geth keystore v3, pbkdf2)", async () => {
     const account = await loadAccount({ kind: "keystore", path: path.join(dir, "spec.json"), passwordFile: path.join(dir, "password") });

@@ -3,23 +3,47 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import type Docker from "dockerode";
 import { afterAll, describe, expect, it } from "vitest";
-import { sharesFor, weightFor } from "../../workers/src/plane/cpuGroup.ts";
+import { createDaemonGroup, removeCpuGroup, sharesFor, weightFor } from "../../workers/src/plane/cpuGroup.ts";
 import { startEngine, type Engine } from "../../workers/src/plane/dockerd.ts";
 import { importBusyboxBase } from "../../workers/src/plane/localImages.ts";
+import { startService } from "../../workers/src/plane/service.ts";
 
 const engines: Engine[] = [];
 const dirs: string[] = [];
+const groups: string[] = []; // daemons' groups: removable once the engines in them stopped
 afterAll(async () => {
   for (const e of engines) await e.stop().catch(() => {});
+  for (const g of groups) await removeCpuGroup(g);
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-async function engine(name: string, cpuMillicores?: number, nice?: number) {
+async function engine(name: string, cpuMillicores?: number, nice?: number, cgroup?: string) {
   const root = await mkdtemp(path.join(tmpdir(), "blosm-cpugroup-"));
   dirs.push(root);
-  const e = await startEngine(name, root, { cpuMillicores, nice });
+  const e = await startEngine(name, root, { cpuMillicores, nice, cgroup });
   engines.push(e);
   return e;
+}
+
+/** The cpu cgroup (v1) or the unified one (v2) a process is in. */
+async function cpuCgroupOfPid(pid: number): Promise<string> {
+  const lines = (await readFile(`/proc/${pid}/cgroup`, "utf8")).trim().split("\n");
+  const line = lines.find((l) => /^\d+:(.*,)?cpu(,.*)?:/.test(l)) ?? lines.find((l) => l.startsWith("0::"))!;
+  return line.split(":")[2]!;
+}
+
+/** A process's children, from every one of its threads. */
+async function childrenOf(pid: number): Promise<number[]> {
+  const tasks = await readdir(`/proc/${pid}/task`);
+  return (await Promise.all(tasks.map((t) => readFile(`/proc/${pid}/task/${t}/children`, "utf8").catch(() => ""))))
+    .join(" ").trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
+/** The processes whose command line starts with `program` and names `id` (a container's shim). */
+async function pidsNaming(id: string, program: string): Promise<number[]> {
+  const pids = (await readdir("/proc")).filter((p) => /^\d+$/.test(p));
+  const lines = await Promise.all(pids.map((p) => readFile(`/proc/${p}/cmdline`, "utf8").catch(() => "")));
+  return pids.filter((_, i) => lines[i]!.includes(program) && lines[i]!.includes(id)).map(Number);
 }
 
 /** The cpu cgroup (v1) or the unified one (v2) a running container's first process is in. */
@@ -70,13 +94,44 @@ describe("a simulated cluster's CPU weight", () => {
     const niceOf = async (pid: number) => Number((await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]!.split(" ")[16]);
     expect(await niceOf(e.process.pid!)).toBe(10);
     // containerd, which dockerd starts (from whichever of its threads) and which starts the shims and runc.
-    const tasks = await readdir(`/proc/${e.process.pid}/task`);
-    const children = (await Promise.all(tasks.map((t) => readFile(`/proc/${e.process.pid}/task/${t}/children`, "utf8").catch(() => ""))))
-      .join(" ").trim().split(/\s+/).filter(Boolean).map(Number);
+    const children = await childrenOf(e.process.pid!);
     expect(children.length).toBeGreaterThan(0);
     for (const pid of children) expect(await niceOf(pid)).toBe(10);
     const v1 = "/sys/fs/cgroup/cpu";
     const weightFile = (await access(`${v1}/cpu.shares`).then(() => true, () => false)) ? `${v1}/blosm-${name}/cpu.shares` : `/sys/fs/cgroup/blosm-${name}/cpu.weight`;
     expect(Number(await readFile(weightFile, "utf8"))).toBe(weightFile.endsWith("shares") ? 1024 : weightFor(1024));
+  });
+
+  it("runs an engine and all it starts for a move in the daemons' group of low weight; its containers stay in theirs", async () => {
+    const name = `dg${process.pid}`;
+    groups.push(`blosm-${name}-daemons`);
+    const group = await createDaemonGroup(`blosm-${name}-daemons`, 250);
+    if ("skipped" in group) throw new Error(`the daemons' group was not made: ${group.skipped}`);
+    expect(group.weight).toMatch(/^cpu\.shares 256$|^cpu\.weight 10$/);
+    const e = await engine(name, 1000, 10, group.procs);
+    const daemons = `/blosm-${name}-daemons`;
+    expect(await cpuCgroupOfPid(e.process.pid!)).toBe(daemons);
+    const containerd = await childrenOf(e.process.pid!);
+    expect(containerd.length).toBeGreaterThan(0);
+    for (const pid of containerd) expect(await cpuCgroupOfPid(pid)).toBe(daemons);
+    // A running container: its shim (started by containerd, then on its own) is a daemon; its process is the cluster's.
+    await importBusyboxBase(e.docker, "blosm-test/busybox:dg");
+    const c = await e.docker.createContainer({ Image: "blosm-test/busybox:dg", Cmd: ["sleep", "60"], HostConfig: { NetworkMode: "none" } });
+    await c.start();
+    const shims = await pidsNaming(c.id, "containerd-shim");
+    expect(shims.length).toBeGreaterThan(0);
+    for (const pid of shims) expect(await cpuCgroupOfPid(pid)).toBe(daemons);
+    expect(await cpuCgroupOfPid((await c.inspect()).State.Pid)).toBe(`/blosm-${name}/${c.id}`);
+    await c.remove({ force: true });
+    await e.stop();
+    expect((await readFile(group.procs, "utf8")).trim()).toBe(""); // nothing of the engine is left in it
+    await removeCpuGroup(`blosm-${name}-daemons`);
+    await expect(access(group.procs)).rejects.toThrow(/ENOENT/);
+  });
+
+  it("names a CPU group a program cannot join, and does not start it", async () => {
+    const missing = "/sys/fs/cgroup/no-such-group/cgroup.procs";
+    await expect(startService("a daemon", "sleep", ["30"], { cgroup: missing, timeoutMs: 5000, intervalMs: 50, ready: () => Promise.reject(new Error("not yet")) }))
+      .rejects.toThrow("cannot start a daemon in the CPU group /sys/fs/cgroup/no-such-group: ENOENT on /sys/fs/cgroup/no-such-group/cgroup.procs");
   });
 });

@@ -34,7 +34,7 @@ export async function startClusterProcess(
   command: "worker" | "gateway",
   name: string,
   config: Record<string, unknown>,
-  opts: { url: string; dir: string; logFile: string; env: NodeJS.ProcessEnv; nice?: number; timeoutMs?: number },
+  opts: { url: string; dir: string; logFile: string; env: NodeJS.ProcessEnv; nice?: number; cgroup?: string; timeoutMs?: number },
 ): Promise<ClusterProcess> {
   const configFile = path.join(opts.dir, `${command}-${name}.json`);
   await writeFile(configFile, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
@@ -47,7 +47,7 @@ export async function startClusterProcess(
     return { ...body, ok: true };
   };
   const service = await startService(`${command} ${name}`, program!, args, {
-    env: { ...process.env, ...opts.env }, nice: opts.nice, output: (d) => log.write(d), ready: health, timeoutMs: opts.timeoutMs ?? 90_000, intervalMs: 250,
+    env: { ...process.env, ...opts.env }, nice: opts.nice, cgroup: opts.cgroup, output: (d) => log.write(d), ready: health, timeoutMs: opts.timeoutMs ?? 90_000, intervalMs: 250,
     hint: `its log: ${opts.logFile}`,
   }).catch((e) => {
     log.end();

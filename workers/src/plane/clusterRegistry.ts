@@ -17,12 +17,12 @@ const SERVICE = "blosm-registry";
  */
 export async function startClusterRegistry(
   root: string,
-  opts: { host?: string; port?: number; netns?: string; realm?: string; nice?: number } = {},
+  opts: { host?: string; port?: number; netns?: string; realm?: string; nice?: number; cgroup?: string } = {},
 ): Promise<StartedClusterRegistry> {
   const host = opts.host ?? "127.0.0.1";
   const material = await createRegistryMaterial(path.join(root, "keys"), [host]);
   const registry = await startRegistry(path.join(root, "registry"), {
-    host, port: opts.port, netns: opts.netns, nice: opts.nice,
+    host, port: opts.port, netns: opts.netns, nice: opts.nice, cgroup: opts.cgroup,
     security: { ...material, issuer: ISSUER, service: SERVICE, realm: opts.realm ?? `https://${host}/registry/token` },
   });
   return {

@@ -21,17 +21,39 @@ export const weightFor = (shares: number) => 1 + Math.floor(((shares - 2) * 9999
  * Not fatal when the cgroup file system cannot be written (a container without cgroup rights): skipped, with why.
  */
 export async function createCpuGroup(name: string, millicores: number): Promise<CpuGroup> {
-  const shares = sharesFor(millicores);
+  const made = await makeGroup(name, sharesFor(millicores));
+  return "dir" in made ? { parent: `/${name}`, weight: made.weight } : made;
+}
+
+/** A CPU cgroup processes join by writing their pid to `procs` (what they fork stays in it), or why not. */
+export type JoinableGroup = { procs: string; weight: string } | { procs?: undefined; skipped: string };
+
+/**
+ * The CPU cgroup of the plane's daemons (engines and all they start, the chain node, the registries, the workers),
+ * weighted as kubelet's --system-reserved weighs a node's daemons: by the CPU reserved for them. Niceness alone did
+ * not keep them below the apps: it orders processes only within one scheduling group, and this kernel puts each
+ * session in a group of its own (autogroup), so every containerd, which starts a session, and the shims it starts
+ * weighed as much at the top level as all the rest of the plane together, whatever their niceness; a process in a
+ * cgroup of its own is in no autogroup. Not fatal when the cgroup file system cannot be written: skipped, with why.
+ */
+export async function createDaemonGroup(name: string, millicores: number): Promise<JoinableGroup> {
+  const made = await makeGroup(name, sharesFor(millicores));
+  return "dir" in made ? { procs: path.join(made.dir, "cgroup.procs"), weight: made.weight } : made;
+}
+
+async function makeGroup(name: string, shares: number): Promise<{ dir: string; weight: string } | { skipped: string }> {
   try {
     if (await exists(path.join(ROOT, "cpu", "cpu.shares"))) {
-      await mkdir(path.join(ROOT, "cpu", name), { recursive: true });
-      await writeFile(path.join(ROOT, "cpu", name, "cpu.shares"), String(shares));
-      return { parent: `/${name}`, weight: `cpu.shares ${shares}` };
+      const dir = path.join(ROOT, "cpu", name);
+      await mkdir(dir, { recursive: true });
+      await writeFile(path.join(dir, "cpu.shares"), String(shares));
+      return { dir, weight: `cpu.shares ${shares}` };
     }
     if (await exists(path.join(ROOT, "cgroup.controllers"))) {
-      await mkdir(path.join(ROOT, name), { recursive: true });
-      await writeFile(path.join(ROOT, name, "cpu.weight"), String(weightFor(shares)));
-      return { parent: `/${name}`, weight: `cpu.weight ${weightFor(shares)}` };
+      const dir = path.join(ROOT, name);
+      await mkdir(dir, { recursive: true });
+      await writeFile(path.join(dir, "cpu.weight"), String(weightFor(shares)));
+      return { dir, weight: `cpu.weight ${weightFor(shares)}` };
     }
     return { skipped: `no cgroup cpu controller under ${ROOT}` };
   } catch (e) {

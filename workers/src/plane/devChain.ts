@@ -18,12 +18,12 @@ export type DevChain = { url: string; port: number; process: ChildProcess; stop:
  * Starts the local development chain: Hardhat's EDR node as a real JSON-RPC server with interval mining
  * (one block per `blockTimeMs`, like a Clique period) and London rules. Resolves once it answers eth_chainId.
  */
-export async function startDevChain(opts: { port?: number; blockTimeMs?: number; timeoutMs?: number; nice?: number } = {}): Promise<DevChain> {
+export async function startDevChain(opts: { port?: number; blockTimeMs?: number; timeoutMs?: number; nice?: number; cgroup?: string } = {}): Promise<DevChain> {
   const port = opts.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
   const service = await startService("the chain node", process.execPath, [hardhatCli, "node", "--network", "chain", "--port", String(port)], {
     cwd: projectRoot, env: hardhatEnv({ BLOSM_BLOCK_TIME_MS: String(opts.blockTimeMs ?? 1000) }), timeoutMs: opts.timeoutMs ?? 60_000,
-    hint: "run bash scripts/bootstrap.sh", intervalMs: 200, nice: opts.nice,
+    hint: "run bash scripts/bootstrap.sh", intervalMs: 200, nice: opts.nice, cgroup: opts.cgroup,
     ready: async () => {
       const res = await fetch(url, {
         method: "POST", headers: { "content-type": "application/json" },

@@ -25,6 +25,8 @@ export async function startEngine(
      * a move from taking the CPU its cluster's apps need, as kubelet keeps a node's daemons below its pods.
      */
     nice?: number;
+    /** The CPU cgroup the engine and all it starts run in (its `cgroup.procs`; cpuGroup.ts's createDaemonGroup). */
+    cgroup?: string;
   } = {},
 ): Promise<Engine> {
   await mkdir(root, { recursive: true });
@@ -45,7 +47,7 @@ export async function startEngine(
   // Inside a network namespace, the engine's host network is that namespace: a cluster with its own address.
   const docker = new Docker({ socketPath: socket });
   const service = await startService(`dockerd ${name}`, "dockerd", args, {
-    netns: opts.netns, nice: opts.nice, timeoutMs: opts.timeoutMs ?? 30_000, hint: "is it installed and are we root?", ready: () => docker.ping(),
+    netns: opts.netns, nice: opts.nice, cgroup: opts.cgroup, timeoutMs: opts.timeoutMs ?? 30_000, hint: "is it installed and are we root?", ready: () => docker.ping(),
   }).catch(async (e) => {
     if (cpuGroup?.parent) await removeCpuGroup(group);
     throw e;

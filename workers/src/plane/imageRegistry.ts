@@ -31,7 +31,7 @@ export function registryConfigYaml(o: { listen: string; storage: string; securit
  */
 export async function startRegistry(
   root: string,
-  opts: { port?: number; host?: string; netns?: string; security?: RegistrySecurity; nice?: number } = {},
+  opts: { port?: number; host?: string; netns?: string; security?: RegistrySecurity; nice?: number; cgroup?: string } = {},
 ): Promise<LocalRegistry> {
   const host = opts.host ?? "127.0.0.1";
   const port = opts.port ?? (await freePort());
@@ -44,7 +44,7 @@ export async function startRegistry(
   const agent = ca ? new Agent({ connect: { ca } }) : undefined;
   // In a network namespace (a cluster's host, or a shaped link for benchmarks) when asked; entering it needs root.
   const service = await startService("docker-registry", "docker-registry", ["serve", config], {
-    netns: opts.netns, nice: opts.nice, timeoutMs: 15_000, hint: "is docker-registry installed? (bash scripts/bootstrap.sh)",
+    netns: opts.netns, nice: opts.nice, cgroup: opts.cgroup, timeoutMs: 15_000, hint: "is docker-registry installed? (bash scripts/bootstrap.sh)",
     ready: async () => {
       const res = await undiciFetch(`${s ? "https" : "http"}://${address}/v2/`, { dispatcher: agent });
       // With token auth the API root answers 401 with its challenge: the registry is up.

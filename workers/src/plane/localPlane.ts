@@ -16,6 +16,7 @@ import { parseWorkerConfig } from "../worker/config.ts";
 import { startDevChain } from "./devChain.ts";
 import { deployRegistry } from "./deploy.ts";
 import { startEngine, type Engine } from "./dockerd.ts";
+import { createDaemonGroup, removeCpuGroup } from "./cpuGroup.ts";
 import { startRegistry } from "./imageRegistry.ts";
 import { startClusterRegistry } from "./clusterRegistry.ts";
 import { importBusyboxBase } from "./localImages.ts";
@@ -25,7 +26,7 @@ import { startRedis } from "./redisServer.ts";
 import { basesWarmth, startClusterProcess, type ClusterProcess } from "./clusterProcess.ts";
 import { APP_PATH, appCmd, buildDriverProfilingImage, buildImageRecognitionImage } from "./sampleApps.ts";
 import { forgetPlaneState, savePlaneState, teardownStalePlane } from "./teardown.ts";
-import { APPS, CLUSTER_CPU_MILLICORES, CLUSTERS, LAT, NEEDS, PLANE_DIR, RADIUS_M, REGISTRY_HOST, TEST_MNEMONIC, type PlaneOptions } from "./topology.ts";
+import { APPS, CLUSTER_CPU_MILLICORES, CLUSTERS, DAEMON_CPU_MILLICORES, DAEMON_GROUP, LAT, NEEDS, PLANE_DIR, RADIUS_M, REGISTRY_HOST, TEST_MNEMONIC, type PlaneOptions } from "./topology.ts";
 
 /**
  * The niceness of everything here that is not on a request's path (engines, workers, the chain node, the
@@ -33,6 +34,8 @@ import { APPS, CLUSTER_CPU_MILLICORES, CLUSTERS, LAT, NEEDS, PLANE_DIR, RADIUS_M
  * for the CPU while a move's work ran (an engine starting a copy; a block with a move's events waking every
  * process that follows the chain). On separate machines that work would not share the apps' cores; here it
  * yields to them, as a node's daemons do to its pods. The gateways and the apps serve the cars: not niced.
+ * Niceness orders processes within one scheduling group only, so they also share a CPU cgroup of low weight
+ * (createDaemonGroup).
  */
 const DAEMON_NICE = 10;
 
@@ -94,8 +97,13 @@ export class LocalPlane {
       return list;
     });
 
+    const group = await createDaemonGroup(DAEMON_GROUP, DAEMON_CPU_MILLICORES);
+    this.shutdown.add("the daemons' CPU group", () => removeCpuGroup(DAEMON_GROUP)); // last: once they all stopped
+    out(`  the daemons (engines, chain node, registries, workers) at nice ${DAEMON_NICE}, in a CPU group of their own: ${"skipped" in group ? `not (${group.skipped})` : group.weight}\n`);
+    const daemon = { nice: DAEMON_NICE, cgroup: group.procs };
+
     const chain = await step("starting the chain node (Hardhat EDR, 1 s blocks, London rules)", async () => {
-      const c = await startDevChain({ blockTimeMs: 1000, nice: DAEMON_NICE });
+      const c = await startDevChain({ blockTimeMs: 1000, ...daemon });
       this.shutdown.add("chain", () => c.stop());
       return c;
     });
@@ -129,7 +137,7 @@ export class LocalPlane {
       return r;
     });
     await step(`starting the app-image registry on ${REGISTRY_HOST} (pulled by digest only)`, async () => {
-      const reg = await startRegistry(path.join(PLANE_DIR, "registry"), { host: "10.78.1.1", port: 5000, nice: DAEMON_NICE });
+      const reg = await startRegistry(path.join(PLANE_DIR, "registry"), { host: "10.78.1.1", port: 5000, ...daemon });
       this.shutdown.add("image registry", async () => {
         await reg.stop();
         await rm(path.join(PLANE_DIR, "registry"), { recursive: true, force: true });
@@ -141,7 +149,7 @@ export class LocalPlane {
       const list = [];
       for (const [i, c] of CLUSTERS.entries()) {
         const dir = path.join(PLANE_DIR, `registry-${c.name}`);
-        const r = await startClusterRegistry(dir, { host: nets[i]!.gatewayIp, port: 5443, realm: `http://${nets[i]!.gatewayIp}:8700/registry/token`, nice: DAEMON_NICE });
+        const r = await startClusterRegistry(dir, { host: nets[i]!.gatewayIp, port: 5443, realm: `http://${nets[i]!.gatewayIp}:8700/registry/token`, ...daemon });
         this.shutdown.add(`${c.name} registry`, async () => {
           await r.registry.stop();
           await rm(dir, { recursive: true, force: true });
@@ -152,7 +160,7 @@ export class LocalPlane {
     });
     await step("starting 3 Docker Engines, one per cluster namespace", async () => {
       this.engines = await Promise.all(nets.map((n, i) => startEngine(`up-${i + 1}`, path.join(PLANE_DIR, `engine-${i + 1}`), {
-        netns: n.ns, insecureRegistries: [REGISTRY_HOST], cpuMillicores: CLUSTER_CPU_MILLICORES, nice: DAEMON_NICE,
+        netns: n.ns, insecureRegistries: [REGISTRY_HOST], cpuMillicores: CLUSTER_CPU_MILLICORES, ...daemon,
       })));
       for (const e of this.engines) {
         this.shutdown.add(`engine ${e.name}`, async () => {
@@ -163,8 +171,8 @@ export class LocalPlane {
       }
     });
 
-    const group = this.engines[0]?.cpuGroup;
-    if (group) out(`  each cluster's containers weighted as kubelet weighs pods: ${"skipped" in group ? `not (${group.skipped})` : group.weight}\n`);
+    const apps = this.engines[0]?.cpuGroup;
+    if (apps) out(`  each cluster's containers weighted as kubelet weighs pods: ${"skipped" in apps ? `not (${apps.skipped})` : apps.weight}\n`);
 
     // Gateways launch shared app containers by these digests only (a re-pushed tag is never run).
     const appDigests: Record<string, string> = {};
@@ -196,7 +204,7 @@ export class LocalPlane {
         parseWorkerConfig(raw); // a mistake here is named before a process starts
         return startClusterProcess("worker", c.name, raw, {
           url: `http://${raw.api.host}:${raw.api.port}`, dir: PLANE_DIR, logFile: path.join(PLANE_DIR, "logs", `${c.name}.log`),
-          env: { BLOSM_API_TOKEN: token, [`KEY_${i}`]: keyOf(i), BLOSM_LOG_LEVEL: "debug" }, nice: DAEMON_NICE,
+          env: { BLOSM_API_TOKEN: token, [`KEY_${i}`]: keyOf(i), BLOSM_LOG_LEVEL: "debug" }, ...daemon,
         });
       }));
       for (const [i, r] of started.entries()) {

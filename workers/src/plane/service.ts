@@ -1,4 +1,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { constants } from "node:fs";
+import { access } from "node:fs/promises";
+import path from "node:path";
+import { BlosmError } from "../lib/errors.ts";
 import { waitFor } from "../lib/waitFor.ts";
 
 export type Service = {
@@ -28,11 +32,23 @@ export async function startService(
     output?: (chunk: Buffer | string) => void;
     /** Run at this niceness (`nice -n`, which then runs the program itself: its pid and name stay the program's). */
     nice?: number;
+    /**
+     * Run in this CPU cgroup: the `cgroup.procs` file it joins before the program starts (a shell writes its own pid
+     * and then runs the program in its place), so all the program forks, from its first instruction on, stays there.
+     */
+    cgroup?: string;
   },
 ): Promise<Service> {
   const niced = opts.nice ? ["nice", "-n", String(opts.nice), command, ...args] : [command, ...args];
+  if (opts.cgroup) {
+    const cgroup = opts.cgroup;
+    await access(cgroup, constants.W_OK).catch((e: NodeJS.ErrnoException) => {
+      throw new BlosmError(`cannot start ${name} in the CPU group ${path.dirname(cgroup)}: ${e.code ?? e.message} on ${cgroup}`);
+    });
+  }
+  const grouped = opts.cgroup ? ["sh", "-c", 'echo $$ > "$0" && exec "$@"', opts.cgroup, ...niced] : niced;
   // nsenter, not `ip netns exec`: the latter also remounts /sys privately, hiding the cgroup mounts dockerd needs.
-  const argv = opts.netns ? ["nsenter", `--net=/var/run/netns/${opts.netns}`, ...niced] : niced;
+  const argv = opts.netns ? ["nsenter", `--net=/var/run/netns/${opts.netns}`, ...grouped] : grouped;
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"], cwd: opts.cwd, env: opts.env });
   let tail = "";
   const keep = (d: Buffer | string) => {

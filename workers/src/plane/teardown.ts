@@ -5,7 +5,7 @@ import { promisify } from "node:util";
 import { sleep } from "../lib/sleep.ts";
 import { removeCpuGroup } from "./cpuGroup.ts";
 import { destroyClusterNet } from "./netns.ts";
-import { PLANE_DIR } from "./topology.ts";
+import { DAEMON_GROUP, PLANE_DIR } from "./topology.ts";
 
 const run = promisify(execFile);
 const STATE = path.join(PLANE_DIR, "state.json");
@@ -69,6 +69,7 @@ export async function teardownStalePlane(): Promise<string[]> {
   for (const pid of engines.filter(alive)) process.kill(pid, "SIGKILL");
   await sleep(500);
   for (const i of [1, 2, 3]) await removeCpuGroup(`blosm-up-${i}`); // empty once its engine stopped; never reported
+  await removeCpuGroup(DAEMON_GROUP); // likewise, once the daemons in it are gone
   for (let i = 1; i <= 3; i++) if (await destroyClusterNet(i)) did.push(`removed network namespace blosm-cl${i}`);
   const mounts = await readFile("/proc/mounts", "utf8").catch(() => "");
   for (const m of mounts.split("\n").map((l) => l.split(" ")[1]).filter((m): m is string => !!m && (m.startsWith(PLANE_DIR) || m.startsWith("/run/blosm/up-")))) {

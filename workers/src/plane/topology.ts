@@ -10,6 +10,10 @@ export const LAT = 35_885_000;
 export const RADIUS_M = 1500;
 /** Each cluster's CPU as the chain records it and its gateway allocates (and its containers' cgroup weight). */
 export const CLUSTER_CPU_MILLICORES = 2000;
+/** The CPU reserved for the plane's daemons (kubelet's --system-reserved): their cgroup's weight (cpuGroup.ts). */
+export const DAEMON_CPU_MILLICORES = 250;
+/** That cgroup's name, under the CPU controller's root. */
+export const DAEMON_GROUP = "blosm-daemons";
 export const CLUSTERS = [
   { name: "cluster-a", lonE6: 128_610_000 },
   { name: "cluster-b", lonE6: 128_640_000 },

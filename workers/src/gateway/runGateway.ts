@@ -1,5 +1,6 @@
 import Docker from "dockerode";
 import { createPublicClient, http } from "viem";
+import { EngineUsageWatch } from "../evaluation/engineUsageWatch.ts";
 import { probeNode } from "../evaluation/probeNode.ts";
 import { describeError } from "../lib/describeError.ts";
 import { BlosmError } from "../lib/errors.ts";
@@ -33,8 +34,17 @@ export async function runGateway(config: GatewayConfig, opts: { log?: Logger; en
     launch: Object.fromEntries(Object.entries(config.apps).map(([t, a]) => [t, a.launch])),
     log: (msg, f) => log.info(msg, f),
   });
+  // What the running containers hold follows the engine's events, as in the worker's probes: a probe every probeMs
+  // (twice a second in the local plane) listed and inspected every container, work for the engine and garbage here.
+  const usage = new EngineUsageWatch(docker, log);
+  let watching: Promise<void> | undefined;
   const capacity = new LocalCapacity(async () => {
-    const s = await probeNode(docker, { appTypes: Object.keys(config.apps), allocatable: config.allocatable, gpuFile: config.nvidiaSmiFile });
+    watching ??= usage.start().catch((e) => {
+      watching = undefined; // the next probe tries again; this one fails and the last reading is kept
+      throw e;
+    });
+    await watching;
+    const s = await probeNode(docker, { appTypes: Object.keys(config.apps), allocatable: config.allocatable, gpuFile: config.nvidiaSmiFile, usage: usage.usage() });
     return { cpuMillicores: s.cpuFreeMillicores, memoryMiB: s.memoryFreeMiB, gpuMemoryMiB: s.gpus.reduce((n, g) => n + g.memoryFreeMiB, 0) };
   }, config.probeMs, (e) => log.warn("resource probe failed; keeping the last one", { error: describeError(e) }));
   const token = env[config.tokenEnv];
@@ -50,7 +60,11 @@ export async function runGateway(config: GatewayConfig, opts: { log?: Logger; en
   } catch (e) {
     throw new BlosmError(`cannot read neighbours from the registry at ${config.registryAddress} via ${config.rpcUrl}: ${describeError(e)}`);
   }
-  await capacity.start();
+  await capacity.start().catch((e) => {
+    neighbours.stop();
+    usage.stop();
+    throw e;
+  });
   const upstream = new Upstream();
   const mobility = new Mobility({
     apps, neighbours, chain, worker: { url: config.workerUrl.replace(/\/$/, ""), token }, log, holdTimeoutMs: config.holdTimeoutMs, prediction: config.prediction,
@@ -63,6 +77,7 @@ export async function runGateway(config: GatewayConfig, opts: { log?: Logger; en
   const url = await gateway.listen(config.listen.host, config.listen.port).catch((e) => {
     neighbours.stop();
     capacity.stop();
+    usage.stop();
     throw new BlosmError(`cannot listen on ${config.listen.host}:${config.listen.port}: ${describeError(e)}`);
   });
   // The list of app containers follows the engine's events; on an error it is still reloaded every request's ttl.
@@ -82,6 +97,7 @@ export async function runGateway(config: GatewayConfig, opts: { log?: Logger; en
       unwatch();
       neighbours.stop();
       capacity.stop();
+      usage.stop();
       log.info("gateway stopped");
     },
   };

@@ -1,9 +1,11 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { access, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type Docker from "dockerode";
 import { afterAll, describe, expect, it } from "vitest";
-import { createDaemonGroup, removeCpuGroup, sharesFor, weightFor } from "../../workers/src/plane/cpuGroup.ts";
+import { createDaemonGroup, moveGcHelpers, removeCpuGroup, sharesFor, weightFor } from "../../workers/src/plane/cpuGroup.ts";
 import { startEngine, type Engine } from "../../workers/src/plane/dockerd.ts";
 import { importBusyboxBase } from "../../workers/src/plane/localImages.ts";
 import { startService } from "../../workers/src/plane/service.ts";
@@ -127,6 +129,45 @@ describe("a simulated cluster's CPU weight", () => {
     expect((await readFile(group.procs, "utf8")).trim()).toBe(""); // nothing of the engine is left in it
     await removeCpuGroup(`blosm-${name}-daemons`);
     await expect(access(group.procs)).rejects.toThrow(/ENOENT/);
+  });
+
+  it("moves a Node process's V8 helper threads (the GC's) into the daemons' group and back, its main thread staying", async () => {
+    const name = `blosm-gc${process.pid}-daemons`;
+    groups.push(name);
+    const group = await createDaemonGroup(name, 250);
+    if ("skipped" in group) throw new Error(`the daemons' group was not made: ${group.skipped}`);
+    const node = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" });
+    try {
+      const pid = node.pid!;
+      const threads = async () => {
+        const tids = await readdir(`/proc/${pid}/task`);
+        return Promise.all(tids.map(async (t) => ({
+          comm: (await readFile(`/proc/${pid}/task/${t}/comm`, "utf8")).trim(),
+          group: (await readFile(`/proc/${pid}/task/${t}/cgroup`, "utf8")).split("\n").find((l) => /^\d+:(.*,)?cpu(,.*)?:/.test(l))!.split(":")[2],
+        })));
+      };
+      await expect.poll(async () => (await threads()).filter((t) => t.comm === "V8Worker").length).toBeGreaterThan(0);
+      const before = await threads();
+      const moved = await moveGcHelpers(pid, group);
+      expect(moved).toEqual({ moved: before.filter((t) => t.comm === "V8Worker").length });
+      const after = await threads();
+      for (const t of after) expect([t.comm, t.group]).toEqual([t.comm, t.comm === "V8Worker" ? `/${name}` : before.find((b) => b.comm === t.comm)!.group]);
+      expect(await moveGcHelpers(pid, "root")).toEqual(moved);
+      for (const t of await threads()) expect(t.group).toBe("/");
+    } finally {
+      node.kill();
+    }
+    await once(node, "exit");
+    await removeCpuGroup(name);
+    await expect(access(group.procs)).rejects.toThrow(/ENOENT/);
+  });
+
+  it("says why a process's helper threads were not moved", async () => {
+    expect(await moveGcHelpers(999_999_999, { procs: "/nonexistent/cgroup.procs", tasks: "/nonexistent/tasks", weight: "cpu.shares 256" }))
+      .toEqual({ skipped: "process 999999999 has no V8Worker threads" });
+    expect(await moveGcHelpers(process.pid, { procs: "/nonexistent/cgroup.procs", tasks: "/nonexistent/tasks", weight: "cpu.shares 256" }))
+      .toEqual({ skipped: "cannot move threads into /nonexistent/tasks (ENOENT)" });
+    expect(await moveGcHelpers(process.pid, { skipped: "no cgroup cpu controller under /sys/fs/cgroup" })).toEqual({ skipped: "no cgroup cpu controller under /sys/fs/cgroup" });
   });
 
   it("names a CPU group a program cannot join, and does not start it", async () => {

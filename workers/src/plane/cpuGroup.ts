@@ -1,4 +1,4 @@
-import { access, mkdir, readdir, rmdir, writeFile } from "node:fs/promises";
+import { access, mkdir, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 
 const ROOT = "/sys/fs/cgroup";
@@ -25,8 +25,11 @@ export async function createCpuGroup(name: string, millicores: number): Promise<
   return "dir" in made ? { parent: `/${name}`, weight: made.weight } : made;
 }
 
-/** A CPU cgroup processes join by writing their pid to `procs` (what they fork stays in it), or why not. */
-export type JoinableGroup = { procs: string; weight: string } | { procs?: undefined; skipped: string };
+/**
+ * A CPU cgroup processes join by writing their pid to `procs` (what they fork stays in it), or why not; on cgroup
+ * v1 single threads join it through `tasks` (v2 splits a process's threads only below a threaded group).
+ */
+export type JoinableGroup = { procs: string; tasks?: string; weight: string } | { procs?: undefined; skipped: string };
 
 /**
  * The CPU cgroup of the plane's daemons (engines and all they start, the chain node, the registries, the workers),
@@ -38,7 +41,34 @@ export type JoinableGroup = { procs: string; weight: string } | { procs?: undefi
  */
 export async function createDaemonGroup(name: string, millicores: number): Promise<JoinableGroup> {
   const made = await makeGroup(name, sharesFor(millicores));
-  return "dir" in made ? { procs: path.join(made.dir, "cgroup.procs"), weight: made.weight } : made;
+  if (!("dir" in made)) return made;
+  const v1 = made.weight.startsWith("cpu.shares");
+  return { procs: path.join(made.dir, "cgroup.procs"), tasks: v1 ? path.join(made.dir, "tasks") : undefined, weight: made.weight };
+}
+
+/** The name Node's platform gives V8's worker threads: the garbage collector's helpers (and compile jobs). */
+const GC_HELPER = "V8Worker";
+
+/**
+ * Moves a Node process's V8 helper threads into `group` (cgroup v1), its main and other threads staying where they
+ * are; `to: "root"` moves them back (before the group is removed). Why: `perf sched` traces of `simulate` found
+ * beside most of its slowest answers the helper threads of a gateway or of the simulating process itself, marking
+ * and compacting concurrently on both CPUs at a weight equal to the app's; in the daemons' group they yield to the
+ * apps as the daemons do, while the main thread, which serves, keeps its weight. Node starts these threads with the
+ * process (a fixed pool), so one move once it is up covers them all. Returns how many moved, or why none did.
+ */
+export async function moveGcHelpers(pid: number, group: JoinableGroup | "root"): Promise<{ moved: number } | { skipped: string }> {
+  const tasks = group === "root" ? path.join(ROOT, "cpu", "tasks") : "tasks" in group ? group.tasks : undefined;
+  if (!tasks) return { skipped: group !== "root" && "skipped" in group ? group.skipped : "cgroup v2 keeps a process's threads in one group" };
+  const tids = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
+  const comms = await Promise.all(tids.map((t) => readFile(`/proc/${pid}/task/${t}/comm`, "utf8").catch(() => "")));
+  const helpers = tids.filter((_, i) => comms[i]!.trim() === GC_HELPER);
+  try {
+    for (const tid of helpers) await writeFile(tasks, tid);
+  } catch (e) {
+    return { skipped: `cannot move threads into ${tasks} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` };
+  }
+  return helpers.length ? { moved: helpers.length } : { skipped: `process ${pid} has no ${GC_HELPER} threads` };
 }
 
 async function makeGroup(name: string, shares: number): Promise<{ dir: string; weight: string } | { skipped: string }> {

@@ -16,7 +16,7 @@ import { parseWorkerConfig } from "../worker/config.ts";
 import { startDevChain } from "./devChain.ts";
 import { deployRegistry } from "./deploy.ts";
 import { startEngine, type Engine } from "./dockerd.ts";
-import { createDaemonGroup, removeCpuGroup } from "./cpuGroup.ts";
+import { createDaemonGroup, moveGcHelpers, removeCpuGroup } from "./cpuGroup.ts";
 import { startRegistry } from "./imageRegistry.ts";
 import { startClusterRegistry } from "./clusterRegistry.ts";
 import { importBusyboxBase } from "./localImages.ts";
@@ -101,6 +101,10 @@ export class LocalPlane {
     this.shutdown.add("the daemons' CPU group", () => removeCpuGroup(DAEMON_GROUP)); // last: once they all stopped
     out(`  the daemons (engines, chain node, registries, workers) at nice ${DAEMON_NICE}, in a CPU group of their own: ${"skipped" in group ? `not (${group.skipped})` : group.weight}\n`);
     const daemon = { nice: DAEMON_NICE, cgroup: group.procs };
+    // The GC helper threads of the processes that serve or drive the cars (the gateways, this one) join them there.
+    const helpers = await moveGcHelpers(process.pid, group);
+    if ("moved" in helpers) this.shutdown.add("this process's GC helpers, out of the daemons' group", () => moveGcHelpers(process.pid, "root"));
+    out(`  the GC helper threads of the gateways and of this process in that group too: ${"moved" in helpers ? "yes" : `not (${helpers.skipped})`}\n`);
 
     const chain = await step("starting the chain node (Hardhat EDR, 1 s blocks, London rules)", async () => {
       const c = await startDevChain({ blockTimeMs: 1000, ...daemon });
@@ -235,6 +239,8 @@ export class LocalPlane {
           url: gatewayUrl(i), dir: PLANE_DIR, logFile: path.join(PLANE_DIR, "logs", `${c.name}-gateway.log`), env: { BLOSM_API_TOKEN: token, BLOSM_LOG_LEVEL: "debug" },
         });
         this.gateways.push(g);
+        const moved = g.pid && "moved" in helpers ? await moveGcHelpers(g.pid, group) : undefined;
+        if (moved && "skipped" in moved) out(`  ${c.name}'s gateway GC helpers stay in its group: ${moved.skipped}\n`);
         this.shutdown.add(`gateway ${c.name}`, () => g.stop());
         if (g.pid) this.helperPids.push(g.pid);
         await this.saveState();

@@ -27,8 +27,8 @@ async function engine(name: string, cpuMillicores?: number, nice?: number, cgrou
   return e;
 }
 
-/** The cpu cgroup (v1) or the unified one (v2) a process is in. */
-async function cpuCgroupOfPid(pid: number): Promise<string> {
+/** The cpu cgroup (v1) or the unified one (v2) a process (or one of its threads, `${pid}/task/${tid}`) is in. */
+async function cpuCgroupOfPid(pid: number | string): Promise<string> {
   const lines = (await readFile(`/proc/${pid}/cgroup`, "utf8")).trim().split("\n");
   const line = lines.find((l) => /^\d+:(.*,)?cpu(,.*)?:/.test(l)) ?? lines.find((l) => l.startsWith("0::"))!;
   return line.split(":")[2]!;
@@ -52,11 +52,9 @@ async function pidsNaming(id: string, program: string): Promise<number[]> {
 async function cpuCgroupOf(docker: Docker, image: string): Promise<{ group: string; id: string }> {
   const c = await docker.createContainer({ Image: image, Cmd: ["sleep", "60"], HostConfig: { NetworkMode: "none" } });
   await c.start();
-  const pid = (await c.inspect()).State.Pid;
-  const lines = (await readFile(`/proc/${pid}/cgroup`, "utf8")).trim().split("\n");
-  const line = lines.find((l) => /^\d+:(.*,)?cpu(,.*)?:/.test(l)) ?? lines.find((l) => l.startsWith("0::"))!;
+  const group = await cpuCgroupOfPid((await c.inspect()).State.Pid);
   await c.remove({ force: true });
-  return { group: line.split(":")[2]!, id: c.id };
+  return { group, id: c.id };
 }
 
 describe("a simulated cluster's CPU weight", () => {
@@ -143,7 +141,7 @@ describe("a simulated cluster's CPU weight", () => {
         const tids = await readdir(`/proc/${pid}/task`);
         return Promise.all(tids.map(async (t) => ({
           comm: (await readFile(`/proc/${pid}/task/${t}/comm`, "utf8")).trim(),
-          group: (await readFile(`/proc/${pid}/task/${t}/cgroup`, "utf8")).split("\n").find((l) => /^\d+:(.*,)?cpu(,.*)?:/.test(l))!.split(":")[2],
+          group: await cpuCgroupOfPid(`${pid}/task/${t}`),
         })));
       };
       await expect.poll(async () => (await threads()).filter((t) => t.comm === "V8Worker").length).toBeGreaterThan(0);

@@ -35,7 +35,8 @@ import { APPS, CLUSTER_CPU_MILLICORES, CLUSTERS, DAEMON_CPU_MILLICORES, DAEMON_G
  * process that follows the chain). On separate machines that work would not share the apps' cores; here it
  * yields to them, as a node's daemons do to its pods. The gateways and the apps serve the cars: not niced.
  * Niceness orders processes within one scheduling group only, so they also share a CPU cgroup of low weight
- * (createDaemonGroup).
+ * (createDaemonGroup). The gateways' and this process's V8 helper threads (their garbage collection) join it too
+ * (moveGcHelpers): background work beside the answers, while the threads that serve keep the apps' weight.
  */
 const DAEMON_NICE = 10;
 
@@ -104,7 +105,7 @@ export class LocalPlane {
     // The GC helper threads of the processes that serve or drive the cars (the gateways, this one) join them there.
     const helpers = await moveGcHelpers(process.pid, group);
     if ("moved" in helpers) this.shutdown.add("this process's GC helpers, out of the daemons' group", () => moveGcHelpers(process.pid, "root"));
-    out(`  the GC helper threads of the gateways and of this process in that group too: ${"moved" in helpers ? "yes" : `not (${helpers.skipped})`}\n`);
+    out(`  the gateways' and this process's garbage-collector threads (V8Worker) in that group too: ${"moved" in helpers ? "yes" : `not (${helpers.skipped})`}\n`);
 
     const chain = await step("starting the chain node (Hardhat EDR, 1 s blocks, London rules)", async () => {
       const c = await startDevChain({ blockTimeMs: 1000, ...daemon });
@@ -240,7 +241,7 @@ export class LocalPlane {
         });
         this.gateways.push(g);
         const moved = g.pid && "moved" in helpers ? await moveGcHelpers(g.pid, group) : undefined;
-        if (moved && "skipped" in moved) out(`  ${c.name}'s gateway GC helpers stay in its group: ${moved.skipped}\n`);
+        if (moved && "skipped" in moved) out(`  ${c.name}'s gateway keeps its garbage-collector threads: ${moved.skipped}\n`);
         this.shutdown.add(`gateway ${c.name}`, () => g.stop());
         if (g.pid) this.helperPids.push(g.pid);
         await this.saveState();

@@ -51,7 +51,7 @@ const GC_HELPER = "V8Worker";
 
 /**
  * Moves a Node process's V8 helper threads into `group` (cgroup v1), its main and other threads staying where they
- * are; `to: "root"` moves them back (before the group is removed). Why: `perf sched` traces of `simulate` found
+ * are; `group` "root" moves them back (before the group is removed). Why: `perf sched` traces of `simulate` found
  * beside most of its slowest answers the helper threads of a gateway or of the simulating process itself, marking
  * and compacting concurrently on both CPUs at a weight equal to the app's; in the daemons' group they yield to the
  * apps as the daemons do, while the main thread, which serves, keeps its weight. Node starts these threads with the

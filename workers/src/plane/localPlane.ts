@@ -104,7 +104,8 @@ export class LocalPlane {
     const daemon = { nice: DAEMON_NICE, cgroup: group.procs };
     // The GC helper threads of the processes that serve or drive the cars (the gateways, this one) join them there.
     const helpers = await moveGcHelpers(process.pid, group);
-    if ("moved" in helpers) this.shutdown.add("this process's GC helpers, out of the daemons' group", () => moveGcHelpers(process.pid, "root"));
+    // Back before the group is removed (a group holding a thread cannot be); harmless where none moved.
+    this.shutdown.add("this process's GC helpers, out of the daemons' group", () => moveGcHelpers(process.pid, "root"));
     out(`  the gateways' and this process's garbage-collector threads (V8Worker) in that group too: ${"moved" in helpers ? "yes" : `not (${helpers.skipped})`}\n`);
 
     const chain = await step("starting the chain node (Hardhat EDR, 1 s blocks, London rules)", async () => {
